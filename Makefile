@@ -1,0 +1,32 @@
+# The two set-up commands the README shows: `make demo` and `make test`.
+# Both create .venv on first use and install the project with its dev extras.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/pulsemart up
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check pulsemart orchestration sensors tests
+
+bench: install
+	$(BIN)/pulsemart bench all
+
+clean:
+	-$(BIN)/pulsemart services down
+	rm -rf $(VENV) .pulsemart

@@ -1,0 +1,1 @@
+"""The Dagster code location of pulsemart: definitions.py gathers the per-layer defs."""

@@ -1,0 +1,1 @@
+"""Per-layer Dagster definitions: one sub-package per layer of the data flow."""

@@ -1,0 +1,1 @@
+"""The `pulsemart` command line: one module per command group, assembled in main.py."""

@@ -1,0 +1,65 @@
+"""`pulsemart ingest`: the sensor's ingest job, in-process, until caught up; or a Kappa reset."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from pulsemart.config import TOPIC_PARTITIONS, load_settings
+from pulsemart.local.processes import ServiceError
+from pulsemart.store.db import DatabaseError
+from pulsemart.store.reset import ResetRefused
+from pulsemart.stream.reader import ReadError
+
+
+@click.command("ingest")
+@click.option("--until-caught-up", is_flag=True, help="Run batches until no partition lags.")
+@click.option("--topic", "topics", multiple=True, type=click.Choice(sorted(TOPIC_PARTITIONS)),
+              help="Limit to these topics (default: all).")
+@click.option("--reset-to", type=click.Choice(["earliest"]),
+              help="Rebuild the store from the stream: drop the topics' raw rows and rewind offsets.")
+@click.option("--yes", is_flag=True, help="Do not ask before --reset-to deletes raw rows.")
+def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None, yes: bool) -> None:
+    """Ingest the shop topics into raw.events, exactly once."""
+    settings = load_settings()
+    topics = list(topics or TOPIC_PARTITIONS)
+    if not until_caught_up and not reset_to:
+        raise click.UsageError("say --until-caught-up, --reset-to earliest, or both")
+    try:
+        if reset_to:
+            _reset(settings, topics, yes)
+        if until_caught_up:
+            _catch_up(settings, topics)
+    except (ReadError, DatabaseError, ServiceError, ResetRefused) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _reset(settings, topics: list[str], yes: bool) -> None:
+    from pulsemart.store.db import connect_migrated
+    from pulsemart.store.reset import reset_to_earliest
+
+    if not yes:
+        click.confirm(f"Delete the raw rows of {', '.join(topics)} and re-ingest from the stream?", abort=True)
+    with connect_migrated(settings) as conn:
+        for topic in topics:
+            deleted = reset_to_earliest(conn, settings, topic)
+            click.echo(f"{topic}: {deleted} raw rows deleted, offsets rewound to the stream's beginning")
+
+
+def _catch_up(settings, topics: list[str]) -> None:
+    from orchestration.catch_up import catch_up
+    from orchestration.definitions import defs
+
+    started = time.perf_counter()
+
+    def show(batch: dict) -> None:
+        if batch["records"]:
+            click.echo(f"  {batch['topic']}[{batch['partition']}] {batch['start_offset']}..{batch['next_offset']} "
+                       f"{batch['records']} records", err=True)
+
+    report = catch_up(settings, defs, topics, on_batch=show)
+    elapsed = time.perf_counter() - started
+    rate = report.records / elapsed if elapsed else 0.0
+    click.echo(f"caught up: {report.records} records in {report.batches} batches, "
+               f"{elapsed:.1f} s ({rate:,.0f} records/s)")

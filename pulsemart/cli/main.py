@@ -1,0 +1,39 @@
+"""Entry point of the `pulsemart` console script."""
+
+from __future__ import annotations
+
+import click
+
+from pulsemart import __version__
+from pulsemart.cli.ingest import ingest
+from pulsemart.cli.services import services
+from pulsemart.cli.up import up
+
+
+@click.group()
+@click.version_option(__version__, prog_name="pulsemart")
+def cli() -> None:
+    """pulsemart: real-time e-commerce personalization on Kafka, PostgreSQL and Dagster."""
+
+
+cli.add_command(services)
+cli.add_command(ingest)
+cli.add_command(up)
+
+
+def _register_optional() -> None:
+    # Commands whose modules are still being written by colleagues register when present.
+    import importlib
+
+    for module_name, attribute in (
+        ("pulsemart.cli.simulate", "simulate"),
+        ("pulsemart.cli.replay", "replay"),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        cli.add_command(getattr(module, attribute))
+
+
+_register_optional()

@@ -1,0 +1,20 @@
+"""`pulsemart up`: everything a laptop needs, stopped by one Ctrl-C."""
+
+from __future__ import annotations
+
+import click
+
+from pulsemart.config import load_settings
+from pulsemart.local.launcher import run_up
+from pulsemart.local.processes import ServiceError
+
+
+@click.command("up")
+@click.option("--ui-port", default=3000, show_default=True, help="Port of the Dagster UI.")
+@click.option("--rate", default=5.0, show_default=True, help="Simulated events per second (0: none).")
+def up(ui_port: int, rate: float) -> None:
+    """Start the services, Dagster (UI and daemon running the sensors) and a trickle of events."""
+    try:
+        run_up(load_settings(), ui_port, rate, echo=click.echo)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,90 @@
+"""`pulsemart up`: the embedded services, Dagster (UI and daemon) and a trickle of events.
+
+Children run in sessions of their own so that Ctrl-C reaches only this process, which then
+stops them in order (event trickle, Dagster, services) and leaves no process or port behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pulsemart.config import Settings
+from pulsemart.local import stack
+from pulsemart.local.processes import ServiceError, port_in_use, stop_process_tree, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+
+def dagster_home(settings: Settings) -> Path:
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _spawn(name: str, args: list[str], env: dict, settings: Settings) -> Child:
+    log = open(settings.run_dir / f"{name}.log", "ab")
+    process = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    return Child(name, process)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_up(settings: Settings, ui_port: int, rate: float, echo=print) -> None:
+    """Start everything, block until Ctrl-C (or a child dies), then stop everything."""
+    if port_in_use("127.0.0.1", ui_port):
+        raise ServiceError(f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`")
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C and SIGTERM both mean "stop everything" (a shell may start us with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stack.up(settings)
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home(settings)), PULSEMART_HOME=str(settings.home))
+    bin_dir = Path(sys.executable).parent
+    children: list[Child] = []
+    try:
+        children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions",
+                                           "-a", "defs", "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
+        echo("starting Dagster (UI and daemon)…")
+        wait_until(lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
+                   120, "the Dagster UI")
+        if children[0].process.poll() is not None:
+            raise ServiceError(f"Dagster exited; see {settings.run_dir / 'dagster.log'}")
+        if rate > 0:
+            children.append(_spawn("simulator", [str(bin_dir / "pulsemart"), "simulate", "--events", "1000000000",
+                                                 "--rate", str(rate), "--seed", str(int(time.time()))],
+                                   env, settings))
+        echo(f"Dagster UI:        http://127.0.0.1:{ui_port}")
+        echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog" if rate > 0
+             else "events trickle:    off (--rate 0)")
+        echo(f"logs:              {settings.run_dir}")
+        echo("press Ctrl-C to stop everything")
+        while all(child.process.poll() is None for child in children):
+            time.sleep(0.5)
+        dead = next(child for child in children if child.process.poll() is not None)
+        echo(f"{dead.name} exited with code {dead.process.returncode}; see {settings.run_dir / (dead.name + '.log')}")
+    except KeyboardInterrupt:
+        echo("\nstopping…")
+    finally:
+        # A second Ctrl-C while stopping would orphan whatever is not stopped yet.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for child in reversed(children):
+            stop_process_tree(child.process.pid, timeout_s=15)
+        stopped = stack.down(settings)
+        echo(f"stopped: {', '.join([child.name for child in reversed(children)] + stopped)}")

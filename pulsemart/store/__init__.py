@@ -1,0 +1,1 @@
+"""The store layer: PostgreSQL schemas, migrations and the writers of each layer."""

@@ -1,0 +1,92 @@
+"""Landing Kafka records in `raw.events` and moving `ingest.offsets` in one transaction.
+
+The offset row is locked and compared first (compare-and-set on the offset the batch started
+from), so two runs of the same range can never both store it: the second finds the offset
+moved and stores nothing. The records go in through COPY, exactly as received.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+
+import psycopg
+
+_COPY_SQL = (
+    'copy raw.events (topic, "partition", "offset", key, value, headers, kafka_timestamp, '
+    "timestamp_type, batch_id) from stdin"
+)
+
+
+class OffsetConflict(RuntimeError):
+    """The partition's committed offset is not where the batch expected it to be."""
+
+    def __init__(self, topic: str, partition: int, expected: int, found: int):
+        super().__init__(
+            f"{topic}[{partition}]: batch planned from offset {expected} but the committed "
+            f"offset is {found}; another run stored this range already"
+        )
+        self.found = found
+
+
+def committed_offsets(conn: psycopg.Connection, topic: str) -> dict[int, int]:
+    rows = conn.execute(
+        'select "partition", next_offset from ingest.offsets where topic = %s', (topic,)
+    ).fetchall()
+    return dict(rows)
+
+
+def lock_offset(conn: psycopg.Connection, topic: str, partition: int, start: int) -> None:
+    """Inside a transaction: lock the partition's offset row and check it equals `start`.
+
+    A partition seen for the first time starts at `start` (the planner passes the topic's
+    beginning offset).
+    """
+    conn.execute(
+        'insert into ingest.offsets (topic, "partition", next_offset) values (%s, %s, %s) '
+        "on conflict do nothing",
+        (topic, partition, start),
+    )
+    (found,) = conn.execute(
+        'select next_offset from ingest.offsets where topic = %s and "partition" = %s for update',
+        (topic, partition),
+    ).fetchone()
+    if found != start:
+        raise OffsetConflict(topic, partition, start, found)
+
+
+def new_batch_id(conn: psycopg.Connection) -> int:
+    (batch_id,) = conn.execute("select nextval('ingest.batches_batch_id_seq')").fetchone()
+    return batch_id
+
+
+def _headers_json(headers) -> str:
+    # Header values are arbitrary bytes; base64 keeps them exact inside JSON.
+    return json.dumps([[k, base64.b64encode(v).decode() if v is not None else None] for k, v in headers or []])
+
+
+def _timestamp(record) -> datetime | None:
+    if record.timestamp is None or record.timestamp < 0:
+        return None
+    return datetime.fromtimestamp(record.timestamp / 1000, tz=timezone.utc)
+
+
+def copy_records(copy, records, batch_id: int) -> int:
+    """Write ConsumerRecords into an open COPY; return the bytes of values and keys written."""
+    written = 0
+    for r in records:
+        copy.write_row((r.topic, r.partition, r.offset, r.key, r.value, _headers_json(r.headers),
+                        _timestamp(r), r.timestamp_type, batch_id))
+        written += len(r.value or b"") + len(r.key or b"")
+    return written
+
+
+def advance_offset(conn: psycopg.Connection, topic: str, partition: int, start: int, next_offset: int) -> None:
+    cur = conn.execute(
+        'update ingest.offsets set next_offset = %s, updated_at = now() '
+        'where topic = %s and "partition" = %s and next_offset = %s',
+        (next_offset, topic, partition, start),
+    )
+    if cur.rowcount != 1:  # cannot happen while the row lock is held; kept as a guard
+        raise OffsetConflict(topic, partition, start, -1)

@@ -1,0 +1,52 @@
+"""The Kappa replay: rebuild a topic's raw layer from the stream, safely.
+
+Safely means: refuse when the stream no longer holds what the store holds (an in-memory
+broker that restarted, or retention that deleted old records), refuse while a batch holds a
+partition, and record the reset in the audit log. Deleting and rewinding happen in one
+transaction, so a failure leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from pulsemart.config import Settings
+from pulsemart.stream.reader import beginning_offsets, end_offsets, make_consumer
+
+
+class ResetRefused(RuntimeError):
+    """The reset would lose data or race a running batch; the message says which."""
+
+
+def reset_to_earliest(conn: psycopg.Connection, settings: Settings, topic: str) -> int:
+    """Delete `topic`'s raw rows and rewind its offsets; return the rows deleted."""
+    consumer = make_consumer(settings)
+    try:
+        ends, beginnings = end_offsets(consumer, topic), beginning_offsets(consumer, topic)
+    finally:
+        consumer.close()
+    with conn.transaction():
+        try:
+            rows = conn.execute(
+                'select "partition", next_offset from ingest.offsets where topic = %s for update nowait',
+                (topic,),
+            ).fetchall()
+        except psycopg.errors.LockNotAvailable as exc:
+            raise ResetRefused(f"{topic}: a batch is running; pause the Kafka sensor and try again") from exc
+        for partition, committed in rows:
+            if beginnings.get(partition, 0) > 0:
+                raise ResetRefused(f"{topic}[{partition}]: the stream starts at offset "
+                                   f"{beginnings[partition]}; records before it can no longer be replayed")
+            if ends.get(partition, 0) < committed:
+                raise ResetRefused(f"{topic}[{partition}]: the broker holds fewer records ({ends.get(partition, 0)}) "
+                                   f"than were stored ({committed}); replaying would lose data")
+        deleted = conn.execute("delete from raw.events where topic = %s", (topic,)).rowcount
+        conn.execute("delete from ingest.offsets where topic = %s", (topic,))
+        conn.execute(
+            "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
+            ("pulsemart ingest", "reset_to_earliest", topic,
+             json.dumps({"raw_rows_deleted": deleted, "offsets": dict(rows)})),
+        )
+    return deleted

@@ -1,0 +1,92 @@
+"""Reading one partition's offset range with `assign` and `seek`, never a consumer group.
+
+Offsets live in PostgreSQL next to the data, so the consumer has no group and commits
+nothing. The development broker under-reports end offsets (see DESIGN.md), so a read does
+not trust them: it stops at its bound or when polls come back empty (caught up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from pulsemart.config import Settings
+
+
+class ReadError(RuntimeError):
+    """Kafka could not be read; nothing was stored and no offset moved."""
+
+
+def make_consumer(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> KafkaConsumer:
+    config = dict(
+        settings.kafka_client_config(),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="none",
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        request_timeout_ms=int(request_timeout_s * 1000),
+    )
+    config.update(overrides)
+    try:
+        return KafkaConsumer(**config)
+    except KafkaError as exc:
+        raise ReadError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+
+
+def end_offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
+    """Each partition's end offset: exact on Kafka, a lower bound on the development broker."""
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ReadError(f"topic {topic!r} does not exist on {consumer.config['bootstrap_servers']}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    except KafkaError as exc:
+        raise ReadError(f"cannot read end offsets of {topic}: {exc}") from exc
+
+
+def beginning_offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    try:
+        return {tp.partition: offset for tp, offset in consumer.beginning_offsets(tps).items()}
+    except KafkaError as exc:
+        raise ReadError(f"cannot read beginning offsets of {topic}: {exc}") from exc
+
+
+def read_range(
+    consumer: KafkaConsumer,
+    topic: str,
+    partition: int,
+    start: int,
+    max_records: int,
+    poll_timeout_ms: int = 250,
+    empty_polls_to_stop: int = 2,
+    chunk_records: int = 5000,
+) -> Iterator[list]:
+    """Yield chunks of ConsumerRecords from `start`, at most `max_records` in all.
+
+    Stops after `empty_polls_to_stop` consecutive empty polls: the partition is caught up.
+    Memory stays bounded by `chunk_records`, whatever the lag behind the range.
+    """
+    tp = TopicPartition(topic, partition)
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        remaining = max_records
+        empty = 0
+        while remaining > 0 and empty < empty_polls_to_stop:
+            polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=min(chunk_records, remaining))
+            records = polled.get(tp, [])
+            if not records:
+                empty += 1
+                continue
+            empty = 0
+            records = records[:remaining]
+            remaining -= len(records)
+            yield records
+    except KafkaError as exc:
+        raise ReadError(f"reading {topic}[{partition}] from offset {start} failed: {exc}") from exc

@@ -14,9 +14,9 @@ from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
 from pulsemart.config import Settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.raw import committed_offsets
-from pulsemart.stream.lag import partition_lags
-from pulsemart.stream.reader import beginning_offsets, end_offsets, make_consumer
+from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannedBatch
+from pulsemart.stream.reader import make_consumer
 from sensors.kafka import run_request_for
 
 
@@ -34,14 +34,13 @@ def _instance() -> dg.DagsterInstance:
 
 
 def _lags(settings: Settings, topic: str):
-    consumer = make_consumer(settings)
-    try:
-        ends, beginnings = end_offsets(consumer, topic), beginning_offsets(consumer, topic)
-    finally:
-        consumer.close()
     with connect_migrated(settings) as conn:
         committed = committed_offsets(conn, topic)
-    return partition_lags(topic, committed, ends, beginnings)
+    consumer = make_consumer(settings)
+    try:
+        return observe_lags(consumer, topic, committed)
+    finally:
+        consumer.close()
 
 
 def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: PlannedBatch) -> dict:
@@ -58,24 +57,18 @@ def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: Planned
 
 def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
              on_batch: Callable[[dict], None] | None = None) -> CatchUpReport:
-    """Ingest every partition of `topics` until a read of each finds nothing new.
-
-    End offsets are only a lower bound on the development broker, so after lag reads zero
-    every partition is read once more from its committed offset; only a pass that stores
-    nothing ends the loop.
-    """
+    """Ingest every partition of `topics` until none lags (end offsets plus a peek, see
+    pulsemart.stream.observe)."""
     instance = _instance()
     report = CatchUpReport()
     while True:
         lags = [lag for topic in topics for lag in _lags(settings, topic)]
         lagging = [lag for lag in lags if lag.lag > 0]
-        # No visible lag: verify by reading every partition once (a stale end offset hides a batch).
-        todo = lagging or [lag for lag in lags if not lag.broker_behind]
-        stored = 0
-        for lag in todo:
+        if not lagging:
+            return report
+        for lag in lagging:
             batch = PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
             metadata = run_batch(defs, instance, batch)
-            stored += metadata["records"]
             report.batches += 1
             report.records += metadata["records"]
             report.bytes += metadata["bytes"]
@@ -83,5 +76,3 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
             report.per_partition[key] = metadata["next_offset"]
             if on_batch:
                 on_batch({"topic": lag.topic, **metadata})
-        if not lagging and stored == 0:
-            return report

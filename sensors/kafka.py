@@ -14,9 +14,9 @@ from orchestration.defs.ingest.assets import raw_op_name
 from orchestration.resources import KafkaResource, PostgresResource, PulsemartSettings
 from pulsemart.config import load_settings
 from pulsemart.store.raw import committed_offsets
-from pulsemart.stream.lag import partition_lags
+from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannerSettings, plan_batches
-from pulsemart.stream.reader import ReadError, beginning_offsets, end_offsets
+from pulsemart.stream.reader import ReadError
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -67,16 +67,15 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
                      kafka: KafkaResource, postgres: PostgresResource) -> dg.SensorResult:
         settings = pulsemart.get()
         cursor = json.loads(context.cursor) if context.cursor else {}
-        try:
-            with kafka.consumer() as consumer:
-                ends = end_offsets(consumer, topic)
-                beginnings = beginning_offsets(consumer, topic)
-        except ReadError as exc:
-            return dg.SensorResult(skip_reason=f"Kafka unreachable: {exc}", cursor=context.cursor)
         with postgres.connection() as conn:
             committed = committed_offsets(conn, topic)
+        try:
+            with kafka.consumer() as consumer:
+                lags = observe_lags(consumer, topic, committed)
+        except ReadError as exc:
+            return dg.SensorResult(skip_reason=f"Kafka unreachable: {exc}", cursor=context.cursor)
         plan = plan_batches(
-            partition_lags(topic, committed, ends, beginnings),
+            lags,
             partitions_in_flight(context.instance, topic),
             cursor,
             PlannerSettings(settings.min_batch_events, settings.max_batch_events,

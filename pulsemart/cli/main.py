@@ -6,7 +6,9 @@ import click
 
 from pulsemart import __version__
 from pulsemart.cli.ingest import ingest
+from pulsemart.cli.replay import replay
 from pulsemart.cli.services import services
+from pulsemart.cli.simulate import simulate
 from pulsemart.cli.up import up
 
 
@@ -19,6 +21,8 @@ def cli() -> None:
 cli.add_command(services)
 cli.add_command(ingest)
 cli.add_command(up)
+cli.add_command(simulate)
+cli.add_command(replay)
 
 
 def _register_optional() -> None:
@@ -26,8 +30,7 @@ def _register_optional() -> None:
     import importlib
 
     for module_name, attribute in (
-        ("pulsemart.cli.simulate", "simulate"),
-        ("pulsemart.cli.replay", "replay"),
+        ("pulsemart.cli.bench", "bench"),
     ):
         try:
             module = importlib.import_module(module_name)

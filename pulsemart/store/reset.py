@@ -13,7 +13,7 @@ import json
 import psycopg
 
 from pulsemart.config import Settings
-from pulsemart.stream.reader import beginning_offsets, end_offsets, make_consumer
+from pulsemart.stream.reader import beginning_offsets, holds_offset, make_consumer
 
 
 class ResetRefused(RuntimeError):
@@ -24,29 +24,42 @@ def reset_to_earliest(conn: psycopg.Connection, settings: Settings, topic: str) 
     """Delete `topic`'s raw rows and rewind its offsets; return the rows deleted."""
     consumer = make_consumer(settings)
     try:
-        ends, beginnings = end_offsets(consumer, topic), beginning_offsets(consumer, topic)
+        _check_replayable(conn, consumer, topic)
+        with conn.transaction():
+            return _reset(conn, topic)
     finally:
         consumer.close()
-    with conn.transaction():
-        try:
-            rows = conn.execute(
-                'select "partition", next_offset from ingest.offsets where topic = %s for update nowait',
-                (topic,),
-            ).fetchall()
-        except psycopg.errors.LockNotAvailable as exc:
-            raise ResetRefused(f"{topic}: a batch is running; pause the Kafka sensor and try again") from exc
-        for partition, committed in rows:
-            if beginnings.get(partition, 0) > 0:
-                raise ResetRefused(f"{topic}[{partition}]: the stream starts at offset "
-                                   f"{beginnings[partition]}; records before it can no longer be replayed")
-            if ends.get(partition, 0) < committed:
-                raise ResetRefused(f"{topic}[{partition}]: the broker holds fewer records ({ends.get(partition, 0)}) "
-                                   f"than were stored ({committed}); replaying would lose data")
-        deleted = conn.execute("delete from raw.events where topic = %s", (topic,)).rowcount
-        conn.execute("delete from ingest.offsets where topic = %s", (topic,))
-        conn.execute(
-            "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
-            ("pulsemart ingest", "reset_to_earliest", topic,
-             json.dumps({"raw_rows_deleted": deleted, "offsets": dict(rows)})),
-        )
+
+
+def _check_replayable(conn: psycopg.Connection, consumer, topic: str) -> None:
+    beginnings = beginning_offsets(consumer, topic)
+    committed = conn.execute(
+        'select "partition", next_offset from ingest.offsets where topic = %s', (topic,)
+    ).fetchall()
+    conn.rollback()
+    for partition, next_offset in committed:
+        if beginnings.get(partition, 0) > 0:
+            raise ResetRefused(f"{topic}[{partition}]: the stream starts at offset "
+                               f"{beginnings[partition]}; records before it can no longer be replayed")
+        if next_offset > 0 and not holds_offset(consumer, topic, partition, next_offset - 1):
+            raise ResetRefused(f"{topic}[{partition}]: the broker holds fewer records than were stored "
+                               f"({next_offset}); was it restarted? Replaying would lose data")
+
+
+def _reset(conn: psycopg.Connection, topic: str) -> int:
+    """Inside a transaction: lock the topic's offset rows, delete, rewind, audit."""
+    try:
+        rows = conn.execute(
+            'select "partition", next_offset from ingest.offsets where topic = %s for update nowait',
+            (topic,),
+        ).fetchall()
+    except psycopg.errors.LockNotAvailable as exc:
+        raise ResetRefused(f"{topic}: a batch is running; pause the Kafka sensor and try again") from exc
+    deleted = conn.execute("delete from raw.events where topic = %s", (topic,)).rowcount
+    conn.execute("delete from ingest.offsets where topic = %s", (topic,))
+    conn.execute(
+        "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
+        ("pulsemart ingest", "reset_to_earliest", topic,
+         json.dumps({"raw_rows_deleted": deleted, "offsets": dict(rows)})),
+    )
     return deleted

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -44,7 +44,7 @@ class BatchResult:
 
 def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: str | None = None) -> BatchResult:
     """Store the records of `plan`'s range; safe to run again for the same plan."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     read_s = write_s = 0.0
     records = size = 0
     next_offset = plan.start_offset

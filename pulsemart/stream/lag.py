@@ -22,11 +22,6 @@ class PartitionLag:
     def lag(self) -> int:
         return max(0, self.end - self.committed)
 
-    @property
-    def broker_behind(self) -> bool:
-        """The broker holds fewer records than were stored: it restarted and lost its memory."""
-        return self.end < self.committed
-
 
 def partition_lags(topic: str, committed: dict[int, int], ends: dict[int, int],
                    beginnings: dict[int, int] | None = None) -> list[PartitionLag]:
@@ -42,3 +37,12 @@ def batch_size_for(lag: int, min_events: int, max_events: int) -> int:
     """Batches grow with lag, between a floor (small batches when nearly caught up keep
     freshness high) and `max_events` (which bounds a run's memory)."""
     return max(min_events, min(max_events, lag))
+
+
+def with_hidden_lag(lags: list[PartitionLag], unread: set[int]) -> list[PartitionLag]:
+    """Raise the end offset of partitions whose stale end offset hid records found by a peek."""
+    return [
+        PartitionLag(lag.topic, lag.partition, lag.committed, lag.committed + 1)
+        if lag.lag == 0 and lag.partition in unread else lag
+        for lag in lags
+    ]

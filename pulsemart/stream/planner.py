@@ -66,12 +66,6 @@ def plan_batches(
     # Most lag first, so a full pool serves the partitions furthest behind.
     for lag in sorted(lags, key=lambda item: item.lag, reverse=True):
         name = f"{lag.topic}[{lag.partition}]"
-        if lag.broker_behind:
-            plan.skipped.append(
-                f"{name}: broker end offset {lag.end} is below the committed offset {lag.committed} "
-                "(was the in-memory broker restarted? see `pulsemart ingest --reset-to`)"
-            )
-            continue
         if lag.lag == 0:
             continue
         if lag.partition in in_flight:

@@ -90,3 +90,46 @@ def read_range(
             yield records
     except KafkaError as exc:
         raise ReadError(f"reading {topic}[{partition}] from offset {start} failed: {exc}") from exc
+
+
+def holds_offset(consumer: KafkaConsumer, topic: str, partition: int, offset: int,
+                 timeout_ms: int = 3000) -> bool:
+    """Whether the broker still serves the record at `offset` (end offsets cannot tell on the
+    development broker, which under-reports them)."""
+    tp = TopicPartition(topic, partition)
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=1)
+    except KafkaError as exc:
+        raise ReadError(f"reading {topic}[{partition}] at offset {offset} failed: {exc}") from exc
+    return any(record.offset == offset for record in polled.get(tp, []))
+
+
+def peek_unread(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
+                poll_timeout_ms: int = 300, empty_polls_to_stop: int = 2) -> set[int]:
+    """The partitions that hold a record at their committed offset: unread records that the
+    development broker's stale end offsets hide. Nothing is stored or committed; on Kafka,
+    whose end offsets are exact, this finds nothing the end offsets did not show."""
+    if not committed:
+        return set()
+    tps = {TopicPartition(topic, p): offset for p, offset in committed.items()}
+    found: set[int] = set()
+    try:
+        consumer.assign(list(tps))
+        for tp, offset in tps.items():
+            consumer.seek(tp, offset)
+        empty = 0
+        while empty < empty_polls_to_stop and len(found) < len(tps):
+            polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=len(tps) * 500)
+            if not polled:
+                empty += 1
+                continue
+            found |= {tp.partition for tp, records in polled.items() if records}
+            for tp in polled:
+                consumer.pause(tp)  # one record is proof enough; fetch no more of it
+    except KafkaError as exc:
+        raise ReadError(f"peeking at {topic} failed: {exc}") from exc
+    finally:
+        consumer.resume(*consumer.paused())
+    return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -205,14 +204,6 @@ def _product_ids(event: dict) -> set[str]:
     if "lines" in event:
         return {line["product_id"] for line in event["lines"]}
     return {event["product_id"]}
-
-
-def test_generation_is_fast_enough():
-    started = time.perf_counter()
-    count = sum(1 for _ in generate(30_000, seed=5))
-    rate = count / (time.perf_counter() - started)
-    # The target is 30,000 events/s; the bound leaves room for slow, shared CI machines.
-    assert rate > 10_000, f"{rate:.0f} events/s"
 
 
 @pytest.mark.parametrize(

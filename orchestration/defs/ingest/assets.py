@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import dagster as dg
 
+from orchestration.resources import KafkaResource, PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
-from orchestration.resources import KafkaResource, PostgresResource
 
 OWNER = "team:data-platform"
 GROUP = "ingest"

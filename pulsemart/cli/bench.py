@@ -1,0 +1,113 @@
+"""`pulsemart bench`: measure produce and ingest and write benchmarks/BENCHMARKS.md.
+
+Every subcommand starts its own embedded stack in a temporary PULSEMART_HOME on a free port
+and stops it at the end, because benchmarks recreate topics and truncate tables: they must
+never touch a user's data.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "BENCHMARKS.md"
+
+
+def _command() -> str:
+    # The exact command, as typed, so a reader can rerun it.
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+output_option = click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUTPUT,
+                             show_default=True, help="Report to update (only this benchmark's section).")
+
+
+def _produce_options(f):
+    from pulsemart.bench.produce import DEFAULT_REPLAY_PATH
+
+    f = click.option("--produce-events", type=click.IntRange(min=1), default=200_000, show_default=True,
+                     help="Simulated events to produce.")(f)
+    f = click.option("--replay-path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=DEFAULT_REPLAY_PATH, show_default=True, help="Transaction file to replay.")(f)
+    return f
+
+
+def _ingest_options(f):
+    f = click.option("--events", type=click.IntRange(min=1), default=500_000, show_default=True,
+                     help="Backlog of simulated events for the ingest benchmark.")(f)
+    f = click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
+                     default=(10_000, 100_000), show_default=True, help="Batch sizes for peak RSS.")(f)
+    f = click.option("--latency-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
+                     help="How long to trickle events under `pulsemart up` (0 skips the latency test).")(f)
+    f = click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20,
+                     show_default=True, help="Events per second during the latency test.")(f)
+    return f
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmarks with same-run anchors, written to benchmarks/BENCHMARKS.md."""
+
+
+def _run(output: Path, build) -> None:
+    from pulsemart.bench.report import write_sections
+    from pulsemart.bench.stack import temporary_stack
+
+    with temporary_stack() as settings:
+        sections = build(settings)
+    write_sections(output, sections)
+    for section in sections:
+        click.echo(section.render())
+        click.echo()
+    click.echo(f"wrote {output}")
+
+
+@bench.command("produce")
+@_produce_options
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> None:
+    """Simulate and replay produce rates beside bare kafka-python on the same bytes."""
+    from pulsemart.bench.sections import produce_section
+
+    _run(output, lambda s: [produce_section(s, _command(), produce_events, seed, replay_path, _echo)])
+
+
+@bench.command("ingest")
+@_ingest_options
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, latency_rate: float,
+           seed: int, output: Path) -> None:
+    """catch_up beside raw consume and COPY; peak RSS per batch size; end-to-end latency."""
+    from pulsemart.bench.sections import ingest_section
+
+    _run(output, lambda s: [ingest_section(s, _command(), events, seed, list(batch_sizes),
+                                           latency_seconds, latency_rate, _echo)])
+
+
+@bench.command("all")
+@_produce_options
+@_ingest_options
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
+         latency_seconds: float, latency_rate: float, seed: int, output: Path) -> None:
+    """Run every benchmark in one temporary stack and write the report."""
+    from pulsemart.bench.sections import ingest_section, produce_section
+
+    def build(settings):
+        # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit.
+        return [produce_section(settings, _command(), produce_events, seed, replay_path, _echo),
+                ingest_section(settings, _command(), events, seed, list(batch_sizes),
+                               latency_seconds, latency_rate, _echo)]
+
+    _run(output, build)
+
+
+def _echo(message: str) -> None:
+    click.echo(message, err=True)

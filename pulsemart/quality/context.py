@@ -1,0 +1,96 @@
+"""What detectors and repairs may look at besides their own column: the batch context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import pandas as pd
+
+from pulsemart.contracts import CONTRACTS, ENVELOPE_FIELDS
+from pulsemart.quality.catalog import CatalogState
+from pulsemart.quality.detectors import as_float, is_text
+from pulsemart.quality.rules import Settings
+from pulsemart.quality.timestamps import to_utc
+
+PRICE_EVENTS = ("product_upserted", "price_changed")
+
+
+@cache
+def declared(event_type: str, scope: str) -> frozenset:
+    contract = CONTRACTS[event_type]
+    if scope == "line":
+        return frozenset(spec.name for spec in contract.line_fields)
+    return frozenset(ENVELOPE_FIELDS) | {spec.name for spec in contract.fields}
+
+
+@dataclass
+class BatchContext:
+    now: pd.Timestamp
+    settings: Settings
+    catalog: CatalogState  # the state as given (read-only here)
+    known_products: set
+    keys: pd.Series  # the record key as text, per event row
+    coordinates: pd.DataFrame  # topic, partition, offset per event row
+    events: pd.DataFrame  # the batch's event frame (repairs land in it as rules run)
+    single_price_confidence: float = 0.9
+    _price_points: pd.DataFrame | None = field(default=None, repr=False)
+
+    def declared_fields(self, event_type: str, scope: str) -> frozenset:
+        return declared(event_type, scope)
+
+    def row_times(self, rows: pd.DataFrame) -> pd.Series:
+        if "_row" in rows.columns:
+            times = self.events.loc[rows["_row"].astype(int), "event_time"]
+            times.index = rows.index
+        else:
+            times = rows["event_time"] if "event_time" in rows else pd.Series(None, rows.index)
+        return to_utc(times.astype(object))
+
+    def price_as_of(self, products: pd.Series, times: pd.Series) -> pd.Series:
+        """The catalog price of each product at each time (the latest when the time is unknown).
+
+        Price events of this batch count from their event time on, so a price change later in
+        the batch does not reprice an earlier view.
+        """
+        points = self._points()
+        out = pd.Series(float("nan"), index=products.index)
+        if points.empty or products.empty:
+            return out
+        query = pd.DataFrame({"product_id": products.astype(object), "time": times})
+        known_time = query["time"].notna()
+        timed = query[known_time].reset_index().sort_values("time")
+        if len(timed):
+            merged = pd.merge_asof(
+                timed, points.sort_values("time"), on="time", by="product_id",
+                direction="backward",
+            )
+            out.loc[merged["index"].to_numpy()] = merged["price"].to_numpy()
+        latest = points.sort_values("time").groupby("product_id")["price"].last()
+        missing = out.isna()
+        out.loc[missing] = query.loc[missing, "product_id"].map(latest)
+        return out.astype(float)
+
+    def _points(self) -> pd.DataFrame:
+        if self._price_points is not None:
+            return self._price_points
+        state = [
+            (pid, p.price_time if p.price_time is not None else pd.Timestamp.min.tz_localize("UTC"),
+             p.unit_price)
+            for pid, p in self.catalog.products.items() if p.unit_price is not None
+        ]
+        frame = pd.DataFrame(state, columns=["product_id", "time", "price"])
+        frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ns, UTC]")
+        batch = self.events[self.events["_event_type"].isin(PRICE_EVENTS)]
+        if len(batch) and "product_id" in batch:
+            prices = as_float(batch["unit_price"])
+            times = to_utc(batch["event_time"])
+            good = (prices > 0) & times.notna() & is_text(batch["product_id"])
+            frame = pd.concat([frame, pd.DataFrame({
+                "product_id": batch.loc[good, "product_id"], "time": times[good],
+                "price": prices[good],
+            })], ignore_index=True)
+        frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
+        frame["product_id"] = frame["product_id"].astype(object)
+        self._price_points = frame
+        return frame

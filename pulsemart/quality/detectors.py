@@ -1,0 +1,187 @@
+"""Registered detectors: vectorised tests over one column of a batch frame.
+
+A detector is `fn(frame, field, ctx, **params) -> Series[bool]` (True = the rule fires on
+that row), or a dict `{field: Series[bool]}` when the fields are only known from the data
+(`extra_fields`). Frames hold decoded JSON values in object columns (None/NaN = absent).
+Detectors use pandas operations over whole columns; the few that must look at Python types
+use `Series.map(type)`, which is one C-level pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from pulsemart.contracts.spec import value_matches_dtype
+from pulsemart.quality.timestamps import CANONICAL, to_utc
+
+DETECTORS: dict = {}
+
+
+def detector(fn):
+    DETECTORS[fn.__name__] = fn
+    return fn
+
+
+def column(frame: pd.DataFrame, field: str) -> pd.Series:
+    if field in frame.columns:
+        return frame[field]
+    return pd.Series(None, index=frame.index, dtype=object)
+
+
+def is_text(values: pd.Series) -> pd.Series:
+    return values.map(type) == str
+
+
+def is_number(values: pd.Series) -> pd.Series:
+    return values.map(type).isin([int, float]) & values.notna()
+
+
+def as_float(values: pd.Series) -> pd.Series:
+    """Numbers as floats; anything else (text, bool, None) as NaN."""
+    return pd.to_numeric(values.where(is_number(values)), errors="coerce").astype(float)
+
+
+@detector
+def not_iso_timestamp(frame, field, ctx):
+    values = column(frame, field)
+    text = values.where(is_text(values))
+    canonical = text.str.fullmatch(CANONICAL).fillna(False).astype(bool)
+    return values.notna() & ~canonical
+
+
+@detector
+def future_timestamp(frame, field, ctx):
+    moments = to_utc(column(frame, field))
+    return (moments > ctx.now + pd.Timedelta(seconds=ctx.settings.future_tolerance_seconds)).fillna(
+        False
+    )
+
+
+@detector
+def out_of_order(frame, field, ctx):
+    """Earlier than an event already seen on the same partition in this batch.
+
+    Only in-batch order is known here; the first events of a batch are not compared with the
+    previous batch. Times beyond the future tolerance do not raise the watermark.
+    """
+    moments = to_utc(column(frame, field))
+    limit = ctx.now + pd.Timedelta(seconds=ctx.settings.future_tolerance_seconds)
+    moments = moments.where(moments <= limit)
+    coords = ctx.coordinates.loc[frame.index]
+    order = coords.sort_values(["topic", "partition", "offset"]).index
+    ordered = moments.loc[order]
+    groups = [coords.loc[order, "topic"], coords.loc[order, "partition"]]
+    previous = ordered.groupby(groups, dropna=False).transform(
+        lambda s: s.cummax().shift(1)
+    )
+    return (ordered < previous).fillna(False).reindex(frame.index)
+
+
+@detector
+def missing(frame, field, ctx):
+    return column(frame, field).isna()
+
+
+@detector
+def wrong_type(frame, field, ctx, dtype):
+    values = column(frame, field)
+    present = values.notna()
+    if dtype == "str":
+        ok = is_text(values)
+    elif dtype == "float":
+        ok = is_number(values)
+    else:
+        ok = values.map(lambda v: value_matches_dtype(v, dtype))
+    return present & ~ok
+
+
+@detector
+def text_value(frame, field, ctx, pattern: str | None = None):
+    """A text where the contract wants a number; `pattern` narrows it (e.g. a currency sign)."""
+    values = column(frame, field)
+    text = is_text(values)
+    if pattern is None:
+        return text
+    found = values.where(text).str.contains(pattern, regex=True).fillna(False).astype(bool)
+    return text & found
+
+
+@detector
+def nonpositive(frame, field, ctx):
+    return (as_float(column(frame, field)) <= 0).fillna(False)
+
+
+@detector
+def unknown_product(frame, field, ctx):
+    values = column(frame, field)
+    return is_text(values) & ~values.isin(ctx.known_products)
+
+
+@detector
+def untrimmed_text(frame, field, ctx):
+    values = column(frame, field)
+    text = values.where(is_text(values))
+    normal = text.str.strip().str.replace(r"\s{2,}", " ", regex=True)
+    return (text != normal).fillna(False) & text.notna()
+
+
+@detector
+def suspicious_text(frame, field, ctx, pattern: str):
+    values = column(frame, field)
+    text = values.where(is_text(values))
+    return text.str.contains(pattern, flags=re.IGNORECASE, regex=True).fillna(False).astype(bool)
+
+
+@detector
+def is_null(frame, field, ctx):
+    return column(frame, field).isna()
+
+
+@detector
+def always(frame, field, ctx):
+    return pd.Series(True, index=frame.index)
+
+
+@detector
+def code_in(frame, field, ctx, codes=(), patterns=()):
+    values = column(frame, field)
+    text = values.where(is_text(values)).str.strip()
+    hit = text.isin(list(codes))
+    for pattern in patterns:
+        hit |= text.str.fullmatch(pattern).fillna(False).astype(bool)
+    return hit.fillna(False).astype(bool)
+
+
+@detector
+def stock_adjustment(frame, field, ctx):
+    """A negative quantity at a price of zero on a placed order: stock written off, not sold."""
+    quantity = as_float(column(frame, "quantity"))
+    price = as_float(column(frame, "unit_price"))
+    return ((quantity < 0) & (price == 0)).fillna(False)
+
+
+@detector
+def extra_fields(frame, field, ctx, allowed=(), only=None):
+    """Fields the contract does not declare, one mask per such column.
+
+    `allowed` names extras this rule ignores; `only` restricts the rule to the extras named.
+    """
+    out = {}
+    for event_type, index in frame.groupby("_event_type").groups.items():
+        declared = ctx.declared_fields(event_type, frame.attrs.get("scope", "event"))
+        extras = [
+            name for name in frame.columns
+            if not name.startswith("_") and name not in declared and name not in allowed
+            and (only is None or name in only)
+        ]
+        if not extras:
+            continue
+        present = frame.loc[index, extras].notna()
+        for name in extras:
+            hit = present[name]
+            if hit.any():
+                mask = out.setdefault(name, pd.Series(False, index=frame.index))
+                mask.loc[hit[hit].index] = True
+    return out

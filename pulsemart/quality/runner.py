@@ -1,0 +1,87 @@
+"""Running the rules over a frame: detections, repairs applied in place, findings recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pulsemart.quality.detectors import DETECTORS, column
+from pulsemart.quality.repairs import CONFIDENCE_SOURCES, REPAIRS
+from pulsemart.quality.rules import Rule
+
+FINDING_COLUMNS = ["row", "pos", "rule_id", "field", "before", "after", "confidence",
+                   "repaired", "severity", "weight", "hold"]
+
+
+def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict) -> pd.DataFrame:
+    """Apply each rule of `scope` in file order; later rules see earlier repairs.
+
+    `exempt` maps a field to the rows (frame index) rules and contract must leave alone; an
+    info rule with `exempts` adds to it (a fee line's price is not an error).
+    """
+    parts = []
+    for rule in rules:
+        if rule.scope != scope:
+            continue
+        applicable = frame["_event_type"].isin(rule.event_types)
+        if not applicable.any():
+            continue
+        for field in rule.fields or (None,):
+            sub = frame[applicable]
+            result = DETECTORS[rule.detect.name](sub, field, ctx, **rule.detect.params)
+            masks = result if isinstance(result, dict) else {field: result}
+            for name, mask in masks.items():
+                mask = mask.reindex(sub.index, fill_value=False).astype(bool)
+                if name in exempt:
+                    mask &= ~exempt[name].reindex(sub.index, fill_value=False)
+                if not mask.any():
+                    continue
+                parts.append(_fire(frame, sub, rule, name, mask, ctx, scope))
+                for target in rule.exempts:
+                    current = exempt.get(target, pd.Series(False, index=frame.index))
+                    current = current.reindex(frame.index, fill_value=False)
+                    current.loc[mask[mask].index] = True
+                    exempt[target] = current
+    if not parts:
+        return pd.DataFrame(columns=FINDING_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
+    index = sub.index[mask.to_numpy()]
+    before = column(sub, field).loc[index] if field else pd.Series(None, index=index)
+    after = pd.Series(None, index=index, dtype=object)
+    confidence = pd.Series(np.nan, index=index)
+    repaired = pd.Series(False, index=index)
+    if rule.repair is not None and field:
+        values, ok, aux = REPAIRS[rule.repair.name](sub, field, mask, ctx, **rule.repair.params)
+        ok = ok.reindex(index, fill_value=False).astype(bool)
+        conf = _confidence(rule.confidence, aux, index)
+        good = index[ok.to_numpy()]
+        if len(good):
+            if field not in frame.columns:
+                frame[field] = pd.Series(None, index=frame.index, dtype=object)
+            frame.loc[good, field] = pd.Series(values.loc[good], dtype=object)
+            after.loc[good] = values.loc[good]
+            confidence.loc[good] = conf.loc[good]
+            repaired.loc[good] = True
+    if scope == "line":
+        rows = frame.loc[index, "_row"].to_numpy()
+        pos = frame.loc[index, "_pos"].to_numpy()
+        paths = [f"lines[{p}].{field}" for p in pos]
+    else:
+        rows, pos, paths = index.to_numpy(), np.full(len(index), -1), [field] * len(index)
+    return pd.DataFrame({
+        "row": rows, "pos": pos, "rule_id": rule.id, "field": paths,
+        "before": before.to_numpy(dtype=object), "after": after.to_numpy(dtype=object),
+        "confidence": confidence.to_numpy(), "repaired": repaired.to_numpy(),
+        "severity": rule.severity, "weight": rule.weight, "hold": rule.hold,
+    })
+
+
+def _confidence(spec, aux, index) -> pd.Series:
+    if isinstance(spec, dict):
+        params = {k: v for k, v in spec.items() if k != "from"}
+        values = CONFIDENCE_SOURCES[spec["from"]](aux.reindex(index), **params)
+        return values.reindex(index).astype(float).fillna(0.0)
+    return pd.Series(float(spec), index=index)

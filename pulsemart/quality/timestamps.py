@@ -1,0 +1,79 @@
+"""Timestamps in every format this shop's sources send, normalised to ISO-8601 UTC.
+
+Formats seen: the contract's own (`2024-03-01T10:00:00.000Z`, any offset), US short dates
+from the Online Retail data (`12/1/10 8:26`), zone-less ISO with a space or a `T`
+(`2024-03-01 10:00:00`), and epoch milliseconds (a number or digits). Zone-less values are
+read in `assume_timezone` (UTC by default: the shop's sources write UTC). All work is done
+on whole columns with pandas; nothing loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+CANONICAL = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
+# name -> (regex the text must match in full, strptime format for pandas)
+TEXT_FORMATS: dict[str, tuple[str, str | None]] = {
+    "iso": (CANONICAL, None),
+    "us_short": (r"\d{1,2}/\d{1,2}/\d{2} \d{1,2}:\d{2}", "%m/%d/%y %H:%M"),
+    "us_long": (r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(?::\d{2})?", None),
+    "iso_space_no_zone": (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?", None),
+    "iso_no_zone": (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?", None),
+}
+# Epoch milliseconds between 1973 and 2286: a number outside is not read as a time.
+EPOCH_MS_RANGE = (1e11, 1e13)
+# Precision each format records, so an evaluation can compare at the precision that was sent.
+PRECISION = {"us_short": "min", "us_long": "s", "iso_space_no_zone": "s", "iso_no_zone": "s",
+             "epoch_millis": "ms", "iso": "us"}
+
+
+def classify(values: pd.Series) -> pd.Series:
+    """The format name of each value (None when no known format fits)."""
+    out = pd.Series(None, index=values.index, dtype=object)
+    types = values.map(type)
+    text = values[types == str].str.strip()
+    for name, (pattern, _) in TEXT_FORMATS.items():
+        hit = text.str.fullmatch(pattern) & out.loc[text.index].isna()
+        out.loc[hit[hit].index] = name
+    digits = text[text.str.fullmatch(r"\d{11,13}") & out.loc[text.index].isna()]
+    numbers = values[types.isin([int, float])]
+    numbers = pd.concat([numbers, pd.to_numeric(digits)]).astype(float)
+    in_range = numbers.between(*EPOCH_MS_RANGE) & (numbers % 1 == 0)
+    out.loc[in_range[in_range].index] = "epoch_millis"
+    return out
+
+
+def to_utc(values: pd.Series, formats: pd.Series | None = None,
+           assume_timezone: str = "UTC") -> pd.Series:
+    """Each value as a tz-aware UTC timestamp (NaT when unreadable)."""
+    formats = classify(values) if formats is None else formats
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for name, (_, fmt) in TEXT_FORMATS.items():
+        idx = formats.index[formats == name]
+        if not len(idx):
+            continue
+        text = values.loc[idx].astype(str).str.strip()
+        if name == "iso":
+            parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        else:
+            naive = pd.to_datetime(text, format=fmt or ("mixed" if name == "us_long" else
+                                   "ISO8601"), errors="coerce")
+            parsed = _localise(naive, assume_timezone)
+        out.loc[idx] = parsed.astype("datetime64[ns, UTC]")
+    idx = formats.index[formats == "epoch_millis"]
+    if len(idx):
+        millis = pd.to_numeric(values.loc[idx].astype(str)).astype("int64")
+        out.loc[idx] = pd.to_datetime(millis, unit="ms", utc=True).astype("datetime64[ns, UTC]")
+    return out
+
+
+def to_canonical(moments: pd.Series) -> pd.Series:
+    """`2024-03-01T10:00:00.000Z`: the contract's form, millisecond precision, UTC."""
+    text = moments.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return (text.str.slice(0, 23) + "Z").where(moments.notna(), None)
+
+
+def _localise(naive: pd.Series, timezone: str) -> pd.Series:
+    if getattr(naive.dt, "tz", None) is not None:
+        return naive.dt.tz_convert("UTC")
+    return naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")

@@ -1,0 +1,1 @@
+"""Shared test set-up. Integration fixtures live in tests/integration/conftest.py."""

@@ -88,14 +88,13 @@ def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurem
             conn.commit()
             rows = [(r.topic, r.partition, r.offset, r.key, r.value, raw._headers_json(r.headers),
                      raw._timestamp(r), r.timestamp_type, 0) for r in records] if prebuilt else None
-            with timed() as watch:
-                with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
-                    if prebuilt:
-                        for row in rows:
-                            copy.write_row(row)
-                    else:
-                        for i in range(0, len(records), CHUNK):
-                            raw.copy_records(copy, records[i:i + CHUNK], 0)
+            with timed() as watch, conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
+                if prebuilt:
+                    for row in rows:
+                        copy.write_row(row)
+                else:
+                    for i in range(0, len(records), CHUNK):
+                        raw.copy_records(copy, records[i:i + CHUNK], 0)
             results.append(Measurement(name, len(records), size, watch.seconds, "records"))
             del rows
         conn.execute("drop schema bench cascade")

@@ -40,10 +40,11 @@ class LatencyResult:
 def _pulsemart_up(settings: Settings, ui_port: int) -> subprocess.Popen:
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.run_dir / "bench-up.log", "ab")
-    return subprocess.Popen([exe, "up", "--rate", "0", "--ui-port", str(ui_port)], env=dict(os.environ),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    # The child keeps its own copy of the descriptor, so ours can close at once.
+    with open(settings.run_dir / "bench-up.log", "ab") as log:
+        return subprocess.Popen([exe, "up", "--rate", "0", "--ui-port", str(ui_port)], env=dict(os.environ),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
 
 
 def _new_rows(conn, seen_batches: set[int]) -> list[tuple]:

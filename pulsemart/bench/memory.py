@@ -2,6 +2,10 @@
 
 A fresh interpreter per size, because ru_maxrss only ever grows: measured in this process it
 would report the benchmark's own peak (the records it holds for the COPY test), not the run's.
+The child is forked by a small `sh`, not spawned from here: Linux carries the high-water mark
+of the exec-ing process into ru_maxrss across execve, and Python spawns children with vfork,
+so a direct child would report this (large) process's peak. VmHWM, the high-water mark of the
+child's own address space, is printed too as a cross-check.
 The lag sits in a one-partition topic, so a single batch really has all of it behind it.
 """
 
@@ -44,7 +48,8 @@ with connect_migrated(settings) as conn:
     consumer.close()
     conn.execute("truncate raw.events, ingest.offsets, ingest.batches")
     conn.commit()
-print(json.dumps({"baseline_kib": baseline, "import_peak_kib": import_peak, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"vmhwm_kib": hwm, "baseline_kib": baseline, "import_peak_kib": import_peak, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "records": result.records, "seconds": seconds}))
 """
 
@@ -57,6 +62,7 @@ class PeakRss:
     baseline_mib: float
     import_peak_mib: float
     peak_mib: float
+    vmhwm_mib: float
     seconds: float
 
     @property
@@ -75,11 +81,13 @@ def prepare_lag(settings: Settings, records: list[tuple]) -> int:
 
 def measure(max_events: int, lag: int, timeout_s: float = 900) -> PeakRss:
     # The child inherits PULSEMART_HOME and PULSEMART_KAFKA_PORT: the same temporary stack.
-    done = subprocess.run([sys.executable, "-c", _CHILD, LAG_TOPIC, str(max_events)], env=dict(os.environ),
+    # `; exit $?` makes sh fork Python rather than exec it (see the module docstring).
+    args = ["/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", _CHILD, LAG_TOPIC, str(max_events)]
+    done = subprocess.run(args, env=dict(os.environ),
                           capture_output=True, text=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory child (max_events={max_events}) failed:\n{done.stderr[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return PeakRss(max_events, out["records"], lag, out["baseline_kib"] / 1024,
-                  out["import_peak_kib"] / 1024, out["peak_kib"] / 1024,
-                   out["seconds"])
+    kib = 1024
+    return PeakRss(max_events, out["records"], lag, out["baseline_kib"] / kib, out["import_peak_kib"] / kib,
+                   out["peak_kib"] / kib, out["vmhwm_kib"] / kib, out["seconds"])

@@ -30,10 +30,11 @@ def produce_section(settings: Settings, command: str, n_events: int, seed: int, 
 
 def _rss_table(rows: list[memory.PeakRss]) -> Table:
     table = Table(["max_events (batch size)", "Lag behind the batch", "Records read", "RSS before reading MiB",
-                   "Peak RSS before reading MiB", "Peak RSS MiB", "Growth MiB", "Seconds"])
+                   "Peak RSS before reading MiB", "Peak RSS (ru_maxrss) MiB", "VmHWM MiB", "Growth MiB", "Seconds"])
     for r in rows:
         table.rows.append([fmt_int(r.max_events), fmt_int(r.lag), fmt_int(r.records), f"{r.baseline_mib:.0f}",
-                           f"{r.import_peak_mib:.0f}", f"{r.peak_mib:.0f}", f"{r.growth_mib:.0f}", f"{r.seconds:.1f}"])
+                           f"{r.import_peak_mib:.0f}", f"{r.peak_mib:.0f}", f"{r.vmhwm_mib:.0f}",
+                           f"{r.growth_mib:.0f}", f"{r.seconds:.1f}"])
     return table
 
 
@@ -65,15 +66,14 @@ def ingest_section(settings: Settings, command: str, n_events: int, seed: int, b
         (consume, None), (copy_floor, consume), (copy_rows, consume), (caught.measurement, consume)]
     busy = caught.read_seconds + caught.write_seconds
     notes = [
-        f"Target: ingest ≥ {INGEST_TARGET:.0%} of the raw consume rate. Measured: {fmt_ratio(got)} — "
-        f"{'met' if met else 'NOT met'}.",
-        f"catch_up ran {len(caught.batches)} batches (max_batch_events={settings.max_batch_events:,}); "
-        f"inside them {caught.read_seconds:.1f} s reading Kafka and {caught.write_seconds:.1f} s writing "
-        f"(COPY + offsets) of {caught.measurement.seconds:.1f} s wall; the other "
-        f"{caught.measurement.seconds - busy:.1f} s is per-run Dagster overhead, lag checks and the "
-        "empty polls that prove each partition caught up.",
-        f"Records check: consumed {fmt_int(consume.count)}, produced {fmt_int(len(records))}, "
-        f"ingested {fmt_int(caught.measurement.count)}.",
+        (f"Target: ingest ≥ {INGEST_TARGET:.0%} of the raw consume rate. Measured: {fmt_ratio(got)} — "
+         f"{'met' if met else 'NOT met'}."),
+        (f"catch_up ran {len(caught.batches)} batches (max_batch_events={settings.max_batch_events:,}); "
+         f"inside them {caught.read_seconds:.1f} s reading Kafka and {caught.write_seconds:.1f} s writing "
+         f"(COPY + offsets) of {caught.measurement.seconds:.1f} s wall; the other "
+         f"{caught.measurement.seconds - busy:.1f} s is per-run Dagster overhead and lag checks."),
+        (f"Records check: consumed {fmt_int(consume.count)}, produced {fmt_int(len(records))}, "
+         f"ingested {fmt_int(caught.measurement.count)}."),
     ]
     tables = [rate_table(pairs)]
     echo(f"  peak RSS per batch size {batch_sizes} over {len(records):,} events of lag")

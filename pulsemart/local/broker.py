@@ -78,7 +78,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> None:
     def connect() -> bool:
         nonlocal admin
         try:
-            admin = KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=5000)
+            admin = KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=5000,
+                                     bootstrap_timeout_ms=2000)
             return True
         except KafkaError:
             return False

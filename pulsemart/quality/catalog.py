@@ -47,7 +47,7 @@ class CatalogState:
 
         With fewer than two prices the spread is unknown, so `single_price` is used.
         """
-        table = {pid: _stability(p.recent_prices, single_price) for pid, p in self.products.items()}
+        table = {pid: stability(p.recent_prices, single_price) for pid, p in self.products.items()}
         return ids.map(table).astype(float).fillna(0.0)
 
     # -- learning -------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def _positive(value) -> bool:
             and math.isfinite(value) and value > 0)
 
 
-def _stability(prices: list[float], single_price: float) -> float:
+def stability(prices: list[float], single_price: float) -> float:
     if len(prices) < 2:
         return single_price if prices else 0.0
     mean = sum(prices) / len(prices)

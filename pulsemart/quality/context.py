@@ -8,7 +8,7 @@ from functools import cache
 import pandas as pd
 
 from pulsemart.contracts import CONTRACTS, ENVELOPE_FIELDS
-from pulsemart.quality.catalog import CatalogState
+from pulsemart.quality.catalog import CatalogState, stability
 from pulsemart.quality.detectors import as_float, is_text
 from pulsemart.quality.rules import Settings
 from pulsemart.quality.timestamps import to_utc
@@ -65,11 +65,36 @@ class BatchContext:
                 timed, points.sort_values("time"), on="time", by="product_id",
                 direction="backward",
             )
-            out.loc[merged["index"].to_numpy()] = merged["price"].to_numpy()
+            out.loc[merged["index"].to_numpy()] = merged["price"].astype(float).to_numpy()
         latest = points.sort_values("time").groupby("product_id")["price"].last()
         missing = out.isna()
-        out.loc[missing] = query.loc[missing, "product_id"].map(latest)
+        if missing.any():
+            out.loc[missing] = query.loc[missing, "product_id"].map(latest).astype(float)
         return out.astype(float)
+
+    def attribute(self, products: pd.Series, name: str) -> pd.Series:
+        """A product attribute (description, category, ...) from the state, or from a
+        product_upserted earlier in this batch when the state has none."""
+        known = self.catalog.attribute(products, name)
+        if name in self.events.columns and known.isna().any():
+            upserts = self.events[self.events["_event_type"] == "product_upserted"]
+            values = upserts[name][is_text(upserts[name])]
+            latest = dict(zip(upserts.loc[values.index, "product_id"], values, strict=True))
+            known = known.where(known.notna(), products.map(latest))
+        return known
+
+    def price_stability(self, products: pd.Series) -> pd.Series:
+        """1 - CV of each product's recent prices: the state's history plus this batch's
+        catalog prices (see `CatalogState.price_confidence`)."""
+        points = self._points()
+        batch = points[points["_batch"]]
+        extra = batch.groupby("product_id")["price"].agg(list).to_dict() if len(batch) else {}
+        table = {}
+        for pid in set(products.dropna()):
+            product = self.catalog.products.get(pid)
+            prices = (list(product.recent_prices) if product else []) + extra.get(pid, [])
+            table[pid] = stability(prices, self.single_price_confidence)
+        return products.map(table).astype(float).fillna(0.0)
 
     def _points(self) -> pd.DataFrame:
         if self._price_points is not None:
@@ -80,6 +105,7 @@ class BatchContext:
             for pid, p in self.catalog.products.items() if p.unit_price is not None
         ]
         frame = pd.DataFrame(state, columns=["product_id", "time", "price"])
+        frame["_batch"] = False
         frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ns, UTC]")
         batch = self.events[self.events["_event_type"].isin(PRICE_EVENTS)]
         if len(batch) and "product_id" in batch:
@@ -88,9 +114,10 @@ class BatchContext:
             good = (prices > 0) & times.notna() & is_text(batch["product_id"])
             frame = pd.concat([frame, pd.DataFrame({
                 "product_id": batch.loc[good, "product_id"], "time": times[good],
-                "price": prices[good],
+                "price": prices[good], "_batch": True,
             })], ignore_index=True)
         frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
         frame["product_id"] = frame["product_id"].astype(object)
+        frame["price"] = frame["price"].astype(float)
         self._price_points = frame
         return frame

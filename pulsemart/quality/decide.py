@@ -29,7 +29,7 @@ def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
     for row, schema, column, check in zip(failures["row"], failures["schema"],
                                           failures["column"], failures["check"], strict=True):
         _add(reasons[row], f"contract:{schema}:{column}:{check}")
-    held_rows = set(holds["row"])
+    held_rules = holds.groupby("row")["rule_id"].agg(list).to_dict()
     repaired_rows = set(errors.loc[errors["repaired"].astype(bool), "row"])
     timeout = pd.Timedelta(seconds=rules.settings.hold_timeout_seconds)
     t = rules.thresholds
@@ -37,13 +37,13 @@ def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
     for row in rows:
         if reasons[row]:
             decisions.append(QUARANTINED)
-        elif row in held_rows:
+        elif row in held_rules:
             since = first_held.get(row)
             if since is not None and pd.notna(since) and now - since > timeout:
                 reasons[row].append("unknown_product_timeout")
                 decisions.append(QUARANTINED)
             else:
-                for rule_id in holds.loc[holds["row"] == row, "rule_id"]:
+                for rule_id in held_rules[row]:
                     _add(reasons[row], rule_id)
                 decisions.append(HELD)
         elif row in repaired_rows:

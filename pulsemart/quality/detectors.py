@@ -140,6 +140,12 @@ def is_null(frame, field, ctx):
 
 
 @detector
+def null_value(frame, field, ctx):
+    """An explicit JSON null (an absent field is NaN in the frame and does not count)."""
+    return column(frame, field).map(lambda v: v is None).astype(bool)
+
+
+@detector
 def always(frame, field, ctx):
     return pd.Series(True, index=frame.index)
 
@@ -174,6 +180,7 @@ def extra_fields(frame, field, ctx, allowed=(), only=None):
         extras = [
             name for name in frame.columns
             if not name.startswith("_") and name not in declared and name not in allowed
+            and not (name == "event_id" and frame.attrs.get("scope") == "line")
             and (only is None or name in only)
         ]
         if not extras:

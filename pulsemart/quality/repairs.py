@@ -131,7 +131,7 @@ def catalog_price(frame, field, mask, ctx, sign_flip_confidence=0.99):
     products = column(rows, "product_id")
     times = ctx.row_times(rows)
     prices = ctx.price_as_of(products, times)
-    stability = ctx.catalog.price_confidence(products, ctx.single_price_confidence)
+    stability = ctx.price_stability(products)
     before = as_float(column(rows, field))
     flip = ((before < 0) & ((before.abs() - prices).abs() < 0.005)).fillna(False)
     stability = stability.mask(flip, stability.clip(lower=sign_flip_confidence))
@@ -149,7 +149,7 @@ def absolute_value(frame, field, mask, ctx):
 @repair
 def catalog_attribute(frame, field, mask, ctx, attribute=None):
     products = column(frame[mask], "product_id")
-    values = ctx.catalog.attribute(products.where(is_text(products)), attribute or field)
+    values = ctx.attribute(products.where(is_text(products)), attribute or field)
     ok = values.notna() & values.map(lambda v: isinstance(v, str) and bool(v.strip()))
     return values.where(ok, None), ok.astype(bool), None
 

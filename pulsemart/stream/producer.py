@@ -38,6 +38,7 @@ def make_producer(settings: Settings, connect_timeout_s: float = 10.0, **overrid
         batch_size=256 * 1024,
         max_request_size=4 * 1024 * 1024,
         max_block_ms=int(connect_timeout_s * 1000),
+        bootstrap_timeout_ms=int(connect_timeout_s * 1000),
         request_timeout_ms=int(connect_timeout_s * 1000),
     )
     config.update(overrides)

@@ -28,6 +28,7 @@ def make_consumer(settings: Settings, request_timeout_s: float = 15.0, **overrid
         fetch_max_bytes=16 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         request_timeout_ms=int(request_timeout_s * 1000),
+        bootstrap_timeout_ms=int(request_timeout_s * 1000),
     )
     config.update(overrides)
     try:

@@ -4,7 +4,9 @@ broker, started once per session in a temporary PULSEMART_HOME on a free port.""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -26,16 +28,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory):
+def settings():
     saved = {name: os.environ.get(name) for name in (*_CLEARED, "PULSEMART_HOME", "PULSEMART_KAFKA_PORT")}
     for name in _CLEARED:
         os.environ.pop(name, None)
-    os.environ["PULSEMART_HOME"] = str(tmp_path_factory.mktemp("home"))
+    # A folder of our own rather than pytest's tmp_path: pytest prunes old base folders, which
+    # would pull the data folder from under a server still running for another session.
+    home = tempfile.mkdtemp(prefix="pulsemart-test-")
+    os.environ["PULSEMART_HOME"] = home
     os.environ["PULSEMART_KAFKA_PORT"] = str(free_port())
     settings = load_settings()
     stack.up(settings)
     yield settings
     stack.down(settings)
+    shutil.rmtree(home, ignore_errors=True)
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from pulsemart.bench.measure import Measurement, percentile, ratio
-from pulsemart.bench.report import Section, Table, fmt_ratio, merge_section, rate_row, rate_table, write_sections
+from pulsemart.bench.report import (
+    Section,
+    Table,
+    fmt_ratio,
+    merge_section,
+    rate_row,
+    rate_table,
+    write_sections,
+)
 
 
 def m(name="x", count=1000, size=2_000_000, seconds=2.0, unit="events"):

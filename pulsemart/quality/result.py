@@ -1,0 +1,227 @@
+"""`EngineResult` and the frames it holds: clean events, order lines, quarantine, held."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pulsemart.quality.catalog import CatalogState
+from pulsemart.quality.decide import ACCEPTED, FIXED, HELD, QUARANTINED
+from pulsemart.quality.detectors import as_float, column, is_text
+from pulsemart.quality.parse import payload_text
+from pulsemart.quality.timestamps import to_utc
+
+RELEASED = (ACCEPTED, FIXED)
+
+
+@dataclass
+class EngineResult:
+    clean: pd.DataFrame
+    order_lines: pd.DataFrame
+    quarantine: pd.DataFrame
+    held: pd.DataFrame
+    catalog: CatalogState
+    rule_counts: pd.DataFrame  # rule_id, decision, records
+    contract_failures: pd.DataFrame  # schema, column, check, failures
+    contract_samples: list[dict]
+    conservation: dict
+    rule_set_version: str
+
+    def metadata(self) -> dict:
+        """Plain values for a Dagster asset check or materialization."""
+        return {
+            "rule_set_version": self.rule_set_version,
+            "conservation": self.conservation,
+            "failure_counts": {f"{r.schema}:{r.column}:{r.check}": int(r.failures)
+                               for r in self.contract_failures.itertuples()},
+            "rule_counts": {f"{r.rule_id}:{r.decision}": int(r.records)
+                            for r in self.rule_counts.itertuples()},
+            "samples": self.contract_samples,
+        }
+
+
+def assemble(records, parsed, events, lines, as_found, findings, failures, decisions,
+             catalog, now, rules) -> EngineResult:
+    decision = decisions["decision"]
+    explained = _explanations(findings, failures)
+    released = decision.index[decision.isin(RELEASED).to_numpy()]
+    clean = _clean(records, parsed, events, findings, decisions.loc[released], explained, rules)
+    order_lines = _order_lines(events, lines, as_found, findings, decision)
+    quarantine = _quarantine(records, parsed, decisions[decision == QUARANTINED], explained,
+                             now, rules)
+    held_rows = decision.index[(decision == HELD).to_numpy()]
+    held = records.loc[held_rows, ["topic", "partition", "offset", "key", "value"]].copy()
+    held["event_id"] = [parsed.event_ids[i] for i in held_rows]
+    held["first_held_at"] = records.loc[held_rows, "first_held_at"].fillna(now)
+    held["reasons"] = [json.dumps(decisions.at[i, "reasons"]) for i in held_rows]
+    counts = decision.value_counts()
+    conservation = {
+        "in": int(len(records)),
+        **{name: int(counts.get(name, 0)) for name in (ACCEPTED, FIXED, QUARANTINED, HELD)},
+    }
+    conservation["balanced"] = conservation["in"] == sum(
+        conservation[n] for n in (ACCEPTED, FIXED, QUARANTINED, HELD))
+    fail_counts = (failures.groupby(["schema", "column", "check"], dropna=False).size()
+                   .rename("failures").reset_index() if len(failures) else
+                   pd.DataFrame(columns=["schema", "column", "check", "failures"]))
+    samples = failures.head(rules.settings.sample_size)[
+        ["schema", "column", "check", "failure_case"]].to_dict("records")
+    return EngineResult(clean, order_lines, quarantine, held.reset_index(drop=True), catalog,
+                        _rule_counts(findings, decisions), fail_counts, samples, conservation,
+                        rules.version)
+
+
+def _explanations(findings, failures) -> dict:
+    out: dict[int, dict] = {}
+    for f in findings.itertuples(index=False):
+        entry = out.setdefault(f.row, {"repairs": [], "flags": [], "contract": []})
+        if f.severity == "error":
+            entry["repairs"].append({
+                "rule_id": f.rule_id, "field": f.field, "before": _jsonable(f.before),
+                "after": _jsonable(f.after) if f.repaired else None,
+                "confidence": None if not f.repaired else round(float(f.confidence), 4),
+            })
+        else:
+            entry["flags"].append({"rule_id": f.rule_id, "field": f.field,
+                                   "severity": f.severity})
+    for f in failures.itertuples(index=False):
+        entry = out.setdefault(f.row, {"repairs": [], "flags": [], "contract": []})
+        entry["contract"].append({"schema": f.schema, "column": f.column, "check": f.check,
+                                  "failure_case": f.failure_case})
+    return out
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + f"...(+{len(value) - 200} chars)"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, default=str)
+        return value if len(text) <= 500 else text[:500] + "..."
+    return value
+
+
+def _clean(records, parsed, events, findings, decisions, explained, rules) -> pd.DataFrame:
+    rows = decisions.index
+    repaired = findings[findings["repaired"].astype(bool)]
+    payloads = [parsed.texts[i] for i in rows]
+    fixed_rows = set(repaired["row"]) & set(rows)
+    events_fixed = {i: dict(parsed.events[i]) for i in fixed_rows}
+    copied: set = set()
+    for f in repaired.itertuples(index=False):
+        event = events_fixed.get(f.row)
+        if event is None:
+            continue
+        if f.pos < 0:
+            event[f.field] = _plain(events.at[f.row, f.field])
+        else:
+            if f.row not in copied:  # never write into the dicts the frames still share
+                event["lines"] = [dict(line) for line in event["lines"]]
+                copied.add(f.row)
+            event["lines"][f.pos][f.field.split(".", 1)[1]] = _plain(f.after)
+    position = {row: n for n, row in enumerate(rows)}
+    for row, event in events_fixed.items():
+        payloads[position[row]] = json.dumps(event, ensure_ascii=False, separators=(",", ":"),
+                                             default=str)
+    sub = events.loc[rows]
+    empty = {"repairs": [], "flags": []}
+    return pd.DataFrame({
+        "topic": records.loc[rows, "topic"].to_numpy(),
+        "partition": records.loc[rows, "partition"].to_numpy(),
+        "offset": records.loc[rows, "offset"].to_numpy(),
+        "event_id": column(sub, "event_id").to_numpy(dtype=object),
+        "event_type": column(sub, "_event_type").to_numpy(dtype=object),
+        "event_time": to_utc(column(sub, "event_time")).to_numpy(),
+        "customer_id": _text_or_none(column(sub, "customer_id")),
+        "product_id": _text_or_none(column(sub, "product_id")),
+        "payload": payloads,
+        "score": decisions["score"].to_numpy(),
+        "confidence": decisions["confidence"].to_numpy(),
+        "decision": decisions["decision"].to_numpy(),
+        "repairs": [json.dumps(explained.get(i, empty)["repairs"], default=str) for i in rows],
+        "flags": [json.dumps(explained.get(i, empty)["flags"]) for i in rows],
+        "rule_set_version": rules.version,
+    }).astype({"event_time": "datetime64[ns, UTC]"})
+
+
+def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
+    if lines.empty:
+        return pd.DataFrame(columns=ORDER_LINE_COLUMNS)
+    keep = lines["_row"].map(decision).isin(RELEASED).to_numpy()
+    sub, found = lines[keep], as_found[keep]
+    line_findings = findings[findings["pos"] >= 0]
+    flags = line_findings.groupby(["row", "pos"])["rule_id"].agg(list).to_dict()
+    rows, pos = sub["_row"].astype(int), sub["_pos"].astype(int)
+    quantity_found = found["quantity"]
+    price_found = found["unit_price"]
+    return pd.DataFrame({
+        "event_id": sub["event_id"].to_numpy(dtype=object),
+        "order_id": events.loc[rows, "order_id"].to_numpy(dtype=object)
+        if "order_id" in events else None,
+        "line_id": column(sub, "line_id").map(lambda v: None if v is None else str(v)).to_numpy(),
+        "product_id": _text_or_none(column(sub, "product_id")),
+        "quantity_as_found": as_float(quantity_found).to_numpy(),
+        "quantity_as_found_text": _text_or_none(quantity_found),
+        "unit_price_as_found": as_float(price_found).to_numpy(),
+        "unit_price_as_found_text": _text_or_none(price_found),
+        "quantity": as_float(column(sub, "quantity")).to_numpy(),
+        "unit_price": as_float(column(sub, "unit_price")).to_numpy(),
+        "is_cancellation": (sub["_event_type"] == "order_cancelled").to_numpy(),
+        "flags": [json.dumps(flags.get((r, p), [])) for r, p in zip(rows, pos, strict=True)],
+    })
+
+
+ORDER_LINE_COLUMNS = [
+    "event_id", "order_id", "line_id", "product_id", "quantity_as_found",
+    "quantity_as_found_text", "unit_price_as_found", "unit_price_as_found_text", "quantity",
+    "unit_price", "is_cancellation", "flags",
+]
+
+
+def _quarantine(records, parsed, decisions, explained, now, rules) -> pd.DataFrame:
+    rows = decisions.index
+    stored = [payload_text(records.at[i, "value"], parsed.texts[i]) for i in rows]
+    return pd.DataFrame({
+        "topic": records.loc[rows, "topic"].to_numpy(),
+        "partition": records.loc[rows, "partition"].to_numpy(),
+        "offset": records.loc[rows, "offset"].to_numpy(),
+        "key": records.loc[rows, "key"].to_numpy(dtype=object),
+        "event_id": [parsed.event_ids[i] if isinstance(parsed.event_ids[i], str) else None
+                     for i in rows],
+        "event_type": [parsed.event_types[i] if isinstance(parsed.event_types[i], str) else None
+                       for i in rows],
+        "payload": [s[0] for s in stored],
+        "payload_encoding": [s[1] for s in stored],
+        "reasons": [json.dumps(r) for r in decisions["reasons"]],
+        "explanation": [json.dumps(explained.get(i, {}), default=str) for i in rows],
+        "score": decisions["score"].to_numpy(dtype=float),
+        "confidence": decisions["confidence"].to_numpy(dtype=float),
+        "rule_set_version": rules.version,
+        "quarantined_at": now,
+    })
+
+
+def _rule_counts(findings, decisions) -> pd.DataFrame:
+    fired = findings[["row", "rule_id"]].drop_duplicates()
+    fired = fired.assign(decision=fired["row"].map(decisions["decision"]))
+    early = decisions["reasons"].explode().dropna()
+    extra = pd.DataFrame({"row": early.index, "rule_id": early.to_numpy()})
+    extra = extra[~extra["rule_id"].isin(set(fired["rule_id"]))]
+    extra = extra.assign(decision=extra["row"].map(decisions["decision"]))
+    both = pd.concat([fired, extra], ignore_index=True).drop_duplicates(["row", "rule_id"])
+    return (both.groupby(["rule_id", "decision"]).size().rename("records").reset_index()
+            .sort_values("records", ascending=False, ignore_index=True))
+
+
+def _text_or_none(values: pd.Series) -> np.ndarray:
+    return np.array([v if isinstance(v, str) else None for v in values], dtype=object)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

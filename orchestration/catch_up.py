@@ -16,7 +16,7 @@ from pulsemart.store.db import connect_migrated
 from pulsemart.store.raw import committed_offsets
 from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannedBatch
-from pulsemart.stream.reader import make_consumer
+from pulsemart.stream.reader import ReadError, make_consumer
 from sensors.kafka import run_request_for
 
 
@@ -63,6 +63,10 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
     report = CatchUpReport()
     while True:
         lags = [lag for topic in topics for lag in _lags(settings, topic)]
+        lost = [f"{lag.topic}[{lag.partition}]" for lag in lags if lag.missing]
+        if lost:
+            raise ReadError(f"the broker no longer holds the last stored records of {', '.join(lost)} "
+                            "(was the in-memory broker restarted?); see docs/ingestion.md")
         lagging = [lag for lag in lags if lag.lag > 0]
         if not lagging:
             return report

@@ -51,6 +51,9 @@ def _latency_table(result: latency.LatencyResult) -> Table:
 
 def ingest_section(settings: Settings, command: str, n_events: int, seed: int, batch_sizes: list[int],
                    latency_seconds: float, latency_rate: float, echo: Callable[[str], None]) -> Section:
+    # Load the Dagster code location first: if it cannot load, fail before minutes of producing.
+    from orchestration.definitions import defs  # noqa: F401
+
     echo(f"bench ingest: producing {n_events:,} simulated events to {EVENTS_TOPIC}")
     records = ingest.prepare_backlog(settings, n_events, seed)
     echo("  raw consume (anchor)")

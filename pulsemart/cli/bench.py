@@ -53,17 +53,18 @@ def bench() -> None:
     """Benchmarks with same-run anchors, written to benchmarks/BENCHMARKS.md."""
 
 
-def _run(output: Path, build) -> None:
+def _run(output: Path, *builders) -> None:
+    """Run each builder in one temporary stack, writing its section as soon as it is done, so a
+    failure late in `all` keeps the figures already measured."""
     from pulsemart.bench.report import write_sections
     from pulsemart.bench.stack import temporary_stack
 
     with temporary_stack() as settings:
-        sections = build(settings)
-    write_sections(output, sections)
-    for section in sections:
-        click.echo(section.render())
-        click.echo()
-    click.echo(f"wrote {output}")
+        for build in builders:
+            section = build(settings)
+            write_sections(output, [section])
+            click.echo(section.render())
+            click.echo(f"\nwrote the {section.key} section of {output}\n")
 
 
 @bench.command("produce")
@@ -74,7 +75,7 @@ def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
     """Simulate and replay produce rates beside bare kafka-python on the same bytes."""
     from pulsemart.bench.sections import produce_section
 
-    _run(output, lambda s: [produce_section(s, _command(), produce_events, seed, replay_path, _echo)])
+    _run(output, lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo))
 
 
 @bench.command("ingest")
@@ -86,8 +87,8 @@ def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, la
     """catch_up beside raw consume and COPY; peak RSS per batch size; end-to-end latency."""
     from pulsemart.bench.sections import ingest_section
 
-    _run(output, lambda s: [ingest_section(s, _command(), events, seed, list(batch_sizes),
-                                           latency_seconds, latency_rate, _echo)])
+    _run(output, lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
+                                          latency_seconds, latency_rate, _echo))
 
 
 @bench.command("all")
@@ -100,13 +101,11 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
     """Run every benchmark in one temporary stack and write the report."""
     from pulsemart.bench.sections import ingest_section, produce_section
 
-    def build(settings):
-        # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit.
-        return [produce_section(settings, _command(), produce_events, seed, replay_path, _echo),
-                ingest_section(settings, _command(), events, seed, list(batch_sizes),
-                               latency_seconds, latency_rate, _echo)]
-
-    _run(output, build)
+    # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit.
+    _run(output,
+         lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
+         lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
+                                  latency_seconds, latency_rate, _echo))
 
 
 def _echo(message: str) -> None:

@@ -71,10 +71,15 @@ class CatalogState:
             product.price_time = None if moment is None or pd.isna(moment) else moment
         self.observe_price(product_id, price, history)
 
-    def observe_price(self, product_id: str, price, history: int = 20) -> None:
+    def observe_price(self, product_id: str, price, history: int = 20, moment=None) -> None:
+        """A price seen on a released event: history, and the current price if it is newer."""
         product = self.products.get(product_id)
         if product is None or not _positive(price):
             return
+        if moment is not None and not pd.isna(moment) and (
+            product.price_time is None or moment >= product.price_time
+        ):
+            product.unit_price, product.price_time = float(price), moment
         product.recent_prices.append(float(price))
         del product.recent_prices[:-history]
 

@@ -14,6 +14,9 @@ from pulsemart.quality.rules import Settings
 from pulsemart.quality.timestamps import to_utc
 
 PRICE_EVENTS = ("product_upserted", "price_changed")
+# Events that show the price a customer saw: evidence of the current price even when the
+# catalog event that set it was lost (quarantined) upstream.
+OBSERVED = ("product_viewed", "cart_updated")
 
 
 @cache
@@ -35,17 +38,33 @@ class BatchContext:
     events: pd.DataFrame  # the batch's event frame (repairs land in it as rules run)
     single_price_confidence: float = 0.9
     _price_points: pd.DataFrame | None = field(default=None, repr=False)
+    _times: pd.Series | None = field(default=None, repr=False)
+
+    def times(self, frame: pd.DataFrame, field: str) -> pd.Series:
+        """`field` of `frame` as UTC timestamps; event_time is parsed once per batch state."""
+        if field != "event_time" or frame.attrs.get("scope") == "line":
+            return to_utc(frame[field] if field in frame else pd.Series(None, frame.index))
+        if self._times is None:
+            self._times = to_utc(self.events["event_time"]) if "event_time" in self.events \
+                else pd.Series(pd.NaT, index=self.events.index, dtype="datetime64[ns, UTC]")
+        return self._times.reindex(frame.index)
+
+    def changed(self, field: str) -> None:
+        """A rule repaired `field`: cached derivations of it are stale."""
+        if field == "event_time":
+            self._times = None
+        if field in ("event_time", "unit_price", "product_id"):
+            self._price_points = None
 
     def declared_fields(self, event_type: str, scope: str) -> frozenset:
         return declared(event_type, scope)
 
     def row_times(self, rows: pd.DataFrame) -> pd.Series:
         if "_row" in rows.columns:
-            times = self.events.loc[rows["_row"].astype(int), "event_time"]
+            times = self.times(self.events, "event_time").loc[rows["_row"].astype(int)]
             times.index = rows.index
-        else:
-            times = rows["event_time"] if "event_time" in rows else pd.Series(None, rows.index)
-        return to_utc(times.astype(object))
+            return times
+        return self.times(rows, "event_time")
 
     def price_as_of(self, products: pd.Series, times: pd.Series) -> pd.Series:
         """The catalog price of each product at each time (the latest when the time is unknown).
@@ -107,10 +126,10 @@ class BatchContext:
         frame = pd.DataFrame(state, columns=["product_id", "time", "price"])
         frame["_batch"] = False
         frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ns, UTC]")
-        batch = self.events[self.events["_event_type"].isin(PRICE_EVENTS)]
-        if len(batch) and "product_id" in batch:
+        batch = self.events[self.events["_event_type"].isin(PRICE_EVENTS + OBSERVED)]
+        if len(batch) and "product_id" in batch and "unit_price" in batch:
             prices = as_float(batch["unit_price"])
-            times = to_utc(batch["event_time"])
+            times = self.times(batch, "event_time")
             good = (prices > 0) & times.notna() & is_text(batch["product_id"])
             frame = pd.concat([frame, pd.DataFrame({
                 "product_id": batch.loc[good, "product_id"], "time": times[good],

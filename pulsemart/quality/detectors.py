@@ -53,7 +53,7 @@ def not_iso_timestamp(frame, field, ctx):
 
 @detector
 def future_timestamp(frame, field, ctx):
-    moments = to_utc(column(frame, field))
+    moments = ctx.times(frame, field)
     return (moments > ctx.now + pd.Timedelta(seconds=ctx.settings.future_tolerance_seconds)).fillna(
         False
     )
@@ -66,7 +66,7 @@ def out_of_order(frame, field, ctx):
     Only in-batch order is known here; the first events of a batch are not compared with the
     previous batch. Times beyond the future tolerance do not raise the watermark.
     """
-    moments = to_utc(column(frame, field))
+    moments = ctx.times(frame, field)
     limit = ctx.now + pd.Timedelta(seconds=ctx.settings.future_tolerance_seconds)
     moments = moments.where(moments <= limit)
     coords = ctx.coordinates.loc[frame.index]

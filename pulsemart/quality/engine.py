@@ -84,9 +84,11 @@ def run_batch(
     failures = pd.concat([check_events(events), check_lines(lines, line_exempt)],
                          ignore_index=True)
     decisions = decide(live, findings, failures, records["first_held_at"], now, rules)
-    for i, reasons in early.items():
-        decisions.loc[i] = {"decision": QUARANTINED, "score": 0.0, "confidence": 0.0,
-                            "reasons": reasons}
+    if early:
+        rows = sorted(early)
+        decisions = pd.concat([decisions, pd.DataFrame({
+            "decision": QUARANTINED, "score": 0.0, "confidence": 0.0,
+            "reasons": [early[i] for i in rows]}, index=rows)])
     decisions = decisions.sort_index()
     new_catalog = update_catalog(catalog, events, lines, decisions, findings, line_exempt,
                                  rules.settings)

@@ -53,8 +53,8 @@ def update_catalog(catalog: CatalogState, events: pd.DataFrame, lines: pd.DataFr
             state.set_price(pid, item.get("unit_price"), moment, history)
         else:
             state.products[pid].stock = item.get("stock")
-    _observe(state, events[released & events["_event_type"].isin(
-        ("product_viewed", "cart_updated"))], history)
+    views = events[released & events["_event_type"].isin(("product_viewed", "cart_updated"))]
+    _observe(state, views, history, to_utc(column(views, "event_time")))
     if len(lines):
         ok_lines = lines["_row"].map(decision).isin(RELEASED)
         for field, mask in line_exempt.items():
@@ -64,14 +64,15 @@ def update_catalog(catalog: CatalogState, events: pd.DataFrame, lines: pd.DataFr
     return state
 
 
-def _observe(state: CatalogState, rows: pd.DataFrame, history: int) -> None:
+def _observe(state: CatalogState, rows: pd.DataFrame, history: int, times=None) -> None:
     if rows.empty:
         return
     prices = as_float(column(rows, "unit_price"))
     products = column(rows, "product_id")
     good = (prices > 0) & is_text(products)
-    for pid, price in zip(products[good], prices[good], strict=True):
-        state.observe_price(pid, price, history)
+    times = times.reindex(rows.index)[good] if times is not None else [None] * int(good.sum())
+    for pid, price, moment in zip(products[good], prices[good], times, strict=True):
+        state.observe_price(pid, price, history, None if pd.isna(moment) else moment)
 
 
 def _text(value) -> bool:

@@ -62,6 +62,7 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
             if field not in frame.columns:
                 frame[field] = pd.Series(None, index=frame.index, dtype=object)
             frame.loc[good, field] = pd.Series(values.loc[good], dtype=object)
+            ctx.changed(field)
             after.loc[good] = values.loc[good]
             confidence.loc[good] = conf.loc[good]
             repaired.loc[good] = True

@@ -32,10 +32,14 @@ def classify(values: pd.Series) -> pd.Series:
     out = pd.Series(None, index=values.index, dtype=object)
     types = values.map(type)
     text = values[types == str].str.strip()
+    rest = text
     for name, (pattern, _) in TEXT_FORMATS.items():
-        hit = text.str.fullmatch(pattern) & out.loc[text.index].isna()
-        out.loc[hit[hit].index] = name
-    digits = text[text.str.fullmatch(r"\d{11,13}") & out.loc[text.index].isna()]
+        if rest.empty:
+            break
+        hit = rest.str.fullmatch(pattern).astype(bool)
+        out.loc[rest.index[hit.to_numpy()]] = name
+        rest = rest[~hit.to_numpy()]
+    digits = rest[rest.str.fullmatch(r"\d{11,13}").astype(bool).to_numpy()]
     numbers = values[types.isin([int, float])]
     numbers = pd.concat([numbers, pd.to_numeric(digits)]).astype(float)
     in_range = numbers.between(*EPOCH_MS_RANGE) & (numbers % 1 == 0)

@@ -17,6 +17,9 @@ class PartitionLag:
     partition: int
     committed: int
     end: int
+    # The broker no longer holds the last stored record: an in-memory broker restarted, or
+    # retention ran. Such a partition must not be read on, or its new records would be skipped.
+    missing: bool = False
 
     @property
     def lag(self) -> int:
@@ -39,10 +42,14 @@ def batch_size_for(lag: int, min_events: int, max_events: int) -> int:
     return max(min_events, min(max_events, lag))
 
 
-def with_hidden_lag(lags: list[PartitionLag], unread: set[int]) -> list[PartitionLag]:
-    """Raise the end offset of partitions whose stale end offset hid records found by a peek."""
-    return [
-        PartitionLag(lag.topic, lag.partition, lag.committed, lag.committed + 1)
-        if lag.lag == 0 and lag.partition in unread else lag
-        for lag in lags
-    ]
+def with_hidden_lag(lags: list[PartitionLag], unread: set[int], missing: set[int]) -> list[PartitionLag]:
+    """Apply a peek: raise the end offset of partitions whose stale end offset hid records,
+    and mark those whose stored records the broker lost."""
+    observed = []
+    for lag in lags:
+        if lag.partition in missing:
+            lag = PartitionLag(lag.topic, lag.partition, lag.committed, lag.end, missing=True)
+        elif lag.lag == 0 and lag.partition in unread:
+            lag = PartitionLag(lag.topic, lag.partition, lag.committed, lag.committed + 1)
+        observed.append(lag)
+    return observed

@@ -66,6 +66,12 @@ def plan_batches(
     # Most lag first, so a full pool serves the partitions furthest behind.
     for lag in sorted(lags, key=lambda item: item.lag, reverse=True):
         name = f"{lag.topic}[{lag.partition}]"
+        if lag.missing:
+            plan.skipped.append(
+                f"{name}: the broker no longer holds offset {lag.committed - 1}, the last one stored "
+                "(was the in-memory broker restarted?); see docs/ingestion.md before ingesting on"
+            )
+            continue
         if lag.lag == 0:
             continue
         if lag.partition in in_flight:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from pulsemart.config import Settings
 
@@ -107,30 +107,41 @@ def holds_offset(consumer: KafkaConsumer, topic: str, partition: int, offset: in
     return any(record.offset == offset for record in polled.get(tp, []))
 
 
-def peek_unread(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
-                poll_timeout_ms: int = 300, empty_polls_to_stop: int = 2) -> set[int]:
-    """The partitions that hold a record at their committed offset: unread records that the
-    development broker's stale end offsets hide. Nothing is stored or committed; on Kafka,
-    whose end offsets are exact, this finds nothing the end offsets did not show."""
+def peek(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
+         poll_timeout_ms: int = 300, empty_polls_to_stop: int = 2) -> tuple[set[int], set[int]]:
+    """Look at the last stored record of each partition and what follows it.
+
+    Returns (unread, missing): partitions with records past their committed offset (which
+    the development broker's stale end offsets hide), and partitions whose last stored
+    record the broker no longer holds (an in-memory broker that restarted). Nothing is
+    stored or committed; on Kafka, whose end offsets are exact, `unread` adds nothing.
+    """
     if not committed:
-        return set()
+        return set(), set()
     tps = {TopicPartition(topic, p): offset for p, offset in committed.items()}
-    found: set[int] = set()
+    unread: set[int] = set()
+    seen: set[int] = set()
     try:
         consumer.assign(list(tps))
         for tp, offset in tps.items():
-            consumer.seek(tp, offset)
+            consumer.seek(tp, max(0, offset - 1))
         empty = 0
-        while empty < empty_polls_to_stop and len(found) < len(tps):
-            polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=len(tps) * 500)
+        while empty < empty_polls_to_stop and len(seen) < len(tps):
+            try:
+                polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=len(tps) * 500)
+            except OffsetOutOfRangeError:
+                break  # Kafka's answer for a stored offset it no longer has: reported as missing
             if not polled:
                 empty += 1
                 continue
-            found |= {tp.partition for tp, records in polled.items() if records}
-            for tp in polled:
-                consumer.pause(tp)  # one record is proof enough; fetch no more of it
+            for tp, records in polled.items():
+                seen.add(tp.partition)
+                if any(r.offset >= tps[tp] for r in records):
+                    unread.add(tp.partition)
+                consumer.pause(tp)  # the first records are proof enough; fetch no more
     except KafkaError as exc:
         raise ReadError(f"peeking at {topic} failed: {exc}") from exc
     finally:
         consumer.resume(*consumer.paused())
-    return found
+    missing = {tp.partition for tp, offset in tps.items() if offset > 0 and tp.partition not in seen}
+    return unread, missing

@@ -101,3 +101,16 @@ def test_after_a_successful_run_the_next_range_starts_where_it_ended(fresh_strea
 
 
 
+
+
+def test_says_so_when_the_broker_lost_the_stored_records(fresh_stream, sensor, db):
+    produce_raw(fresh_stream, TOPIC, [b"w"] * 20, keys=["one"] * 20)
+    (partition,) = lagging_partitions(fresh_stream)
+    # As after a restart of the in-memory broker: the store remembers more than the stream has.
+    db.execute('insert into ingest.offsets (topic, "partition", next_offset) values (%s, %s, 5000)',
+               (TOPIC, partition))
+    db.commit()
+    with dg.instance_for_test() as instance:
+        result = evaluate(sensor, instance)
+    assert not result.run_requests
+    assert f"{TOPIC}[{partition}]: the broker no longer holds offset 4999" in result.skip_reason.skip_message

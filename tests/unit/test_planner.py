@@ -1,6 +1,6 @@
 """The sensor's planning rules, on plain values."""
 
-from pulsemart.stream.lag import PartitionLag, batch_size_for, partition_lags
+from pulsemart.stream.lag import PartitionLag, batch_size_for, partition_lags, with_hidden_lag
 from pulsemart.stream.planner import PlannerSettings, plan_batches
 
 T = "shop.events"
@@ -63,3 +63,15 @@ def test_batches_grow_with_lag_between_floor_and_ceiling():
 def test_uncommitted_partitions_start_at_the_topic_beginning():
     result = partition_lags(T, {0: 4}, {0: 9, 1: 12}, {0: 0, 1: 3})
     assert [(lag.partition, lag.committed, lag.lag) for lag in result] == [(0, 4, 5), (1, 3, 9)]
+
+
+def test_a_partition_whose_stored_records_the_broker_lost_is_not_read_on():
+    lost = [PartitionLag(T, 0, 500, 40, missing=True), PartitionLag(T, 1, 0, 10)]
+    plan = plan_batches(lost, set(), {}, SETTINGS)
+    assert [b.partition for b in plan.batches] == [1]
+    assert "no longer holds offset 499" in plan.skip_reason()
+
+
+def test_a_peek_reveals_lag_hidden_by_a_stale_end_offset():
+    observed = with_hidden_lag([PartitionLag(T, 0, 102, 1), PartitionLag(T, 1, 5, 5)], {0}, set())
+    assert [(lag.partition, lag.lag) for lag in observed] == [(0, 1), (1, 0)]

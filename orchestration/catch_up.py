@@ -43,9 +43,10 @@ def _lags(settings: Settings, topic: str):
         consumer.close()
 
 
-def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: PlannedBatch) -> dict:
+def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: PlannedBatch,
+              max_seconds: float) -> dict:
     job_name = INGEST_JOBS[batch.topic].name
-    request = run_request_for(batch, job_name)
+    request = run_request_for(batch, job_name, max_seconds)
     # Dagster's console logger would print every event of every batch; the CLI reports batches.
     run_config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = defs.resolve_job_def(job_name).execute_in_process(
@@ -72,7 +73,7 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
             return report
         for lag in lagging:
             batch = PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
-            metadata = run_batch(defs, instance, batch)
+            metadata = run_batch(defs, instance, batch, settings.max_batch_seconds)
             report.batches += 1
             report.records += metadata["records"]
             report.bytes += metadata["bytes"]

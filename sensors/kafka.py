@@ -32,7 +32,7 @@ def partitions_in_flight(instance: dg.DagsterInstance, topic: str) -> set[int]:
     return {int(run.tags["pulsemart/partition"]) for run in runs if "pulsemart/partition" in run.tags}
 
 
-def run_request_for(batch, job_name: str) -> dg.RunRequest:
+def run_request_for(batch, job_name: str, max_seconds: float) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=batch.run_key,
         job_name=job_name,
@@ -40,6 +40,7 @@ def run_request_for(batch, job_name: str) -> dg.RunRequest:
             "partition": batch.partition,
             "start_offset": batch.start_offset,
             "max_events": batch.max_events,
+            "max_seconds": max_seconds,
         }}}},
         tags={
             "pulsemart/pool": "ingest",
@@ -84,7 +85,8 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
         if not plan.batches:
             return dg.SensorResult(skip_reason=plan.skip_reason(), cursor=json.dumps(plan.cursor))
         return dg.SensorResult(
-            run_requests=[run_request_for(batch, job.name) for batch in plan.batches],
+            run_requests=[run_request_for(batch, job.name, settings.max_batch_seconds)
+                          for batch in plan.batches],
             cursor=json.dumps(plan.cursor),
         )
 

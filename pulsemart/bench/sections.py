@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pulsemart.bench import ingest, latency, machine, memory, produce
@@ -41,62 +42,78 @@ def _rss_table(rows: list[memory.PeakRss]) -> Table:
 def _latency_table(result: latency.LatencyResult) -> Table:
     table = Table(["Measure", "Samples", "p50 s", "p95 s", "max s", "Target"])
     for name, values in (("produce → row visible to a reader (poll every 0.2 s)", result.visible_s),
-                         ("produce → ingested_at (transaction start; understates)", result.ingested_s)):
+                         ("produce → ingested_at (transaction start; understates)", result.ingested_s),
+                         ("ingest batch duration (read + write seconds)", result.batch_s)):
         p50, p95 = percentile(values, 50), percentile(values, 95)
         table.rows.append([name, fmt_int(len(values)), f"{p50:.2f}" if p50 is not None else "—",
-                           f"{p95:.2f}" if p95 is not None else "—",
-                           f"{max(values):.2f}" if values else "—", f"p95 ≤ {LATENCY_P95_TARGET_S:.0f} s"])
+                           f"{p95:.2f}" if p95 is not None else "—", f"{max(values):.2f}" if values else "—",
+                           f"p95 ≤ {LATENCY_P95_TARGET_S:.0f} s" if values is result.visible_s else ""])
     return table
 
 
+def _throughput(settings: Settings, repeats: int, records: list, echo) -> tuple[Table, list[str]]:
+    """Anchor and catch_up alternate `repeats` times, each catch_up beside the anchor measured
+    just before it: on a small shared machine the noise between runs is the size of the margin."""
+    pairs: list[tuple[Measurement, Measurement | None]] = []
+    ratios, notes = [], []
+    for attempt in range(1, repeats + 1):
+        echo(f"  raw consume (anchor), round {attempt}")
+        consume, consumed = ingest.raw_consume(settings, EVENTS_TOPIC)
+        consume = replace(consume, name=f"{consume.name}, round {attempt}")
+        pairs.append((consume, None))
+        if attempt == 1:
+            echo("  COPY into a scratch table")
+            copy_rows, copy_floor = ingest.copy_rates(settings, consumed)
+            pairs += [(copy_floor, consume), (copy_rows, consume)]
+        del consumed
+        echo(f"  catch_up (pulsemart ingest --until-caught-up), round {attempt}")
+        caught = ingest.catch_up_rate(settings, EVENTS_TOPIC)
+        pairs.append((replace(caught.measurement, name=f"{caught.measurement.name}, round {attempt}"), consume))
+        ratios.append(ratio(caught.measurement, consume))
+        busy = caught.read_seconds + caught.write_seconds
+        notes.append(
+            f"Round {attempt}: catch_up ran {len(caught.batches)} batches (max_batch_events="
+            f"{settings.max_batch_events:,}): {caught.read_seconds:.1f} s reading Kafka (including the empty "
+            f"polls that end each partition's last batch), {caught.write_seconds:.1f} s writing (COPY + "
+            f"offsets), {caught.measurement.seconds - busy:.1f} s Dagster run overhead and lag checks, of "
+            f"{caught.measurement.seconds:.1f} s wall. Records: produced {fmt_int(len(records))}, consumed "
+            f"{fmt_int(consume.count)}, ingested {fmt_int(caught.measurement.count)}.")
+    valid = [r for r in ratios if r is not None]
+    worst = min(valid) if valid else None
+    notes.insert(0, f"Target: ingest ≥ {INGEST_TARGET:.0%} of the raw consume rate. Measured per round: "
+                    f"{', '.join(fmt_ratio(r) for r in ratios)} — "
+                    f"{'met in every round' if worst is not None and worst >= INGEST_TARGET else 'NOT met in every round'}.")
+    return rate_table(pairs), notes
+
+
 def ingest_section(settings: Settings, command: str, n_events: int, seed: int, batch_sizes: list[int],
-                   latency_seconds: float, latency_rate: float, echo: Callable[[str], None]) -> Section:
+                   latency_seconds: float, latency_rate: float, echo: Callable[[str], None],
+                   repeats: int = 2) -> Section:
     # Load the Dagster code location first: if it cannot load, fail before minutes of producing.
     from orchestration.definitions import defs  # noqa: F401
 
     echo(f"bench ingest: producing {n_events:,} simulated events to {EVENTS_TOPIC}")
     records = ingest.prepare_backlog(settings, n_events, seed)
-    echo("  raw consume (anchor)")
-    consume, consumed = ingest.raw_consume(settings, EVENTS_TOPIC)
-    echo("  COPY into a scratch table")
-    copy_rows, copy_floor = ingest.copy_rates(settings, consumed)
-    del consumed
-    echo("  catch_up (pulsemart ingest --until-caught-up)")
-    caught = ingest.catch_up_rate(settings, EVENTS_TOPIC)
-    got = ratio(caught.measurement, consume)
-    met = got is not None and got >= INGEST_TARGET
-    pairs: list[tuple[Measurement, Measurement | None]] = [
-        (consume, None), (copy_floor, consume), (copy_rows, consume), (caught.measurement, consume)]
-    busy = caught.read_seconds + caught.write_seconds
-    notes = [
-        (f"Target: ingest ≥ {INGEST_TARGET:.0%} of the raw consume rate. Measured: {fmt_ratio(got)} — "
-         f"{'met' if met else 'NOT met'}."),
-        (f"catch_up ran {len(caught.batches)} batches (max_batch_events={settings.max_batch_events:,}); "
-         f"inside them {caught.read_seconds:.1f} s reading Kafka and {caught.write_seconds:.1f} s writing "
-         f"(COPY + offsets) of {caught.measurement.seconds:.1f} s wall; the other "
-         f"{caught.measurement.seconds - busy:.1f} s is per-run Dagster overhead and lag checks."),
-        (f"Records check: consumed {fmt_int(consume.count)}, produced {fmt_int(len(records))}, "
-         f"ingested {fmt_int(caught.measurement.count)}."),
-    ]
-    tables = [rate_table(pairs)]
+    table, notes = _throughput(settings, repeats, records, echo)
+    tables = [table]
     echo(f"  peak RSS per batch size {batch_sizes} over {len(records):,} events of lag")
     lag = memory.prepare_lag(settings, records)
     del records
-    rss = [memory.measure(size, lag) for size in [0, *batch_sizes]]
-    tables.append(_rss_table(rss))
+    tables.append(_rss_table([memory.measure(size, lag) for size in [0, *batch_sizes]]))
     notes.append("Peak RSS: one `ingest_batch` from offset 0 of a one-partition topic holding the whole lag, "
-                 "each size in a fresh `python -c` child reading `ru_maxrss` at the end; growth is peak minus "
-                 "the resident size before the first read; batch size 0 is the baseline (imports, "
-                 "connections, no records).")
+                 "each size in a fresh child process printing its `ru_maxrss` (and VmHWM) at the end; growth "
+                 "is peak minus the resident size before the first read; batch size 0 is the baseline "
+                 "(imports, connections, no records).")
     if latency_seconds > 0:
         echo(f"  end-to-end latency under pulsemart up: {latency_rate:g} events/s for {latency_seconds:g} s")
         result = latency.measure(settings, latency_seconds, latency_rate)
         tables.append(_latency_table(result))
         p95 = percentile(result.visible_s, 95)
-        notes.append(f"Latency: {fmt_int(result.produced)} events at {result.rate:g}/s through the real "
-                     f"daemon (sensor every {settings.sensor_interval_s} s, a run process per batch), "
-                     f"{fmt_int(result.seen)} seen, {result.runs} ingest batches. p95 target ≤ "
-                     f"{LATENCY_P95_TARGET_S:.0f} s: {'met' if p95 is not None and p95 <= LATENCY_P95_TARGET_S else 'NOT met'}.")
+        met = p95 is not None and p95 <= LATENCY_P95_TARGET_S
+        notes.append(f"Latency: {fmt_int(result.produced)} events at {result.rate:g}/s, evenly paced, through "
+                     f"`pulsemart up --rate 0` (daemon sensor every {settings.sensor_interval_s} s, one run "
+                     f"process per batch); {fmt_int(result.seen)} seen in {len(result.batch_s)} ingest "
+                     f"batches. p95 target ≤ {LATENCY_P95_TARGET_S:.0f} s: {'met' if met else 'NOT met'}.")
     else:
         notes.append("End-to-end latency under `pulsemart up` was skipped (--latency-seconds 0).")
     return Section(

@@ -43,6 +43,8 @@ def _ingest_options(f):
                      default=(10_000, 100_000), show_default=True, help="Batch sizes for peak RSS.")(f)
     f = click.option("--latency-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
                      help="How long to trickle events under `pulsemart up` (0 skips the latency test).")(f)
+    f = click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="Rounds of raw consume + catch_up (each ratio uses its own round's anchor).")(f)
     f = click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20,
                      show_default=True, help="Events per second during the latency test.")(f)
     return f
@@ -83,12 +85,12 @@ def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, latency_rate: float,
-           seed: int, output: Path) -> None:
+           repeats: int, seed: int, output: Path) -> None:
     """catch_up beside raw consume and COPY; peak RSS per batch size; end-to-end latency."""
     from pulsemart.bench.sections import ingest_section
 
     _run(output, lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
-                                          latency_seconds, latency_rate, _echo))
+                                          latency_seconds, latency_rate, _echo, repeats))
 
 
 @bench.command("all")
@@ -97,7 +99,7 @@ def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, la
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
-         latency_seconds: float, latency_rate: float, seed: int, output: Path) -> None:
+         latency_seconds: float, latency_rate: float, repeats: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
     from pulsemart.bench.sections import ingest_section, produce_section
 
@@ -105,7 +107,7 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
     _run(output,
          lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
          lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
-                                  latency_seconds, latency_rate, _echo))
+                                  latency_seconds, latency_rate, _echo, repeats))
 
 
 def _echo(message: str) -> None:

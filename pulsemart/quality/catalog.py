@@ -8,10 +8,11 @@ because a repair's confidence comes from how much the product's price moves.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -32,7 +33,10 @@ class CatalogState:
     products: dict[str, ProductState] = field(default_factory=dict)
 
     def copy(self) -> CatalogState:
-        return copy.deepcopy(self)
+        return CatalogState({
+            pid: dataclasses.replace(p, recent_prices=list(p.recent_prices))
+            for pid, p in self.products.items()
+        })
 
     def knows(self, ids: pd.Series) -> pd.Series:
         return ids.isin(self.products.keys())
@@ -118,6 +122,7 @@ def _positive(value) -> bool:
 def stability(prices: list[float], single_price: float) -> float:
     if len(prices) < 2:
         return single_price if prices else 0.0
-    mean = sum(prices) / len(prices)
-    var = sum((p - mean) ** 2 for p in prices) / len(prices)
-    return min(1.0, max(0.0, 1.0 - math.sqrt(var) / mean))
+    values = np.asarray(prices, dtype=float)
+    with np.errstate(all="ignore"):  # absurd prices overflow: they are simply not stable
+        cv = values.std() / values.mean()
+    return float(min(1.0, max(0.0, 1.0 - cv))) if np.isfinite(cv) else 0.0

@@ -97,6 +97,8 @@ class BatchContext:
         known = self.catalog.attribute(products, name)
         if name in self.events.columns and known.isna().any():
             upserts = self.events[self.events["_event_type"] == "product_upserted"]
+            upserts = upserts[is_text(upserts["product_id"])] if "product_id" in upserts \
+                else upserts.iloc[0:0]
             values = upserts[name][is_text(upserts[name])]
             latest = dict(zip(upserts.loc[values.index, "product_id"], values, strict=True))
             known = known.where(known.notna(), products.map(latest))
@@ -109,7 +111,7 @@ class BatchContext:
         batch = points[points["_batch"]]
         extra = batch.groupby("product_id")["price"].agg(list).to_dict() if len(batch) else {}
         table = {}
-        for pid in set(products.dropna()):
+        for pid in {p for p in products if isinstance(p, str)}:
             product = self.catalog.products.get(pid)
             prices = (list(product.recent_prices) if product else []) + extra.get(pid, [])
             table[pid] = stability(prices, self.single_price_confidence)

@@ -7,6 +7,8 @@ Frame-level failures (no index) fall on every row of that frame.
 
 from __future__ import annotations
 
+from functools import cache
+
 import pandas as pd
 import pandera.errors as pa_errors
 
@@ -45,23 +47,33 @@ def check_events(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_lines(lines: pd.DataFrame, exempt: dict) -> pd.DataFrame:
+    """Lines are validated in groups that share their exempted columns, each group with a
+    schema whose exempted columns keep only their presence and null checks."""
     parts = []
     if lines.empty:
         return _concat(parts)
-    for event_type, index in lines.groupby("_event_type").groups.items():
+    waived = pd.Series("", index=lines.index)
+    for name in sorted(exempt):
+        mask = exempt[name].reindex(lines.index, fill_value=False).astype(bool)
+        waived = waived.mask(mask, waived + "," + name)
+    pairs = lines[["_row", "_pos"]]
+    for (event_type, signature), index in lines.groupby(["_event_type", waived]).groups.items():
         names, required = _columns(CONTRACTS[event_type].line_fields)
         frame = _select(lines.loc[index], ["event_id", *names], ["event_id", *required])
-        cases = _validate(order_lines_schema(event_type), frame)
-        if len(cases):
-            keep = [
-                not (col in exempt and pd.notna(i) and bool(exempt[col].get(int(i), False)))
-                for col, i in zip(cases["column"], cases["index"], strict=True)
-            ]
-            cases = cases[keep]
-        pairs = lines[["_row", "_pos"]]
+        schema = _lines_schema(event_type, tuple(n for n in signature.split(",") if n))
+        cases = _validate(schema, frame)
         parts.append(_rows(cases, index, f"{event_type}.lines",
                            lambda i: (int(pairs.at[i, "_row"]), int(pairs.at[i, "_pos"]))))
     return _concat(parts)
+
+
+@cache
+def _lines_schema(event_type: str, waived: tuple[str, ...]):
+    schema = order_lines_schema(event_type)
+    present = [name for name in waived if name in schema.columns]
+    if not present:
+        return schema
+    return schema.update_columns({name: {"checks": []} for name in present})
 
 
 def _rows(cases: pd.DataFrame, index, schema: str, locate) -> pd.DataFrame:

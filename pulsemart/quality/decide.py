@@ -15,7 +15,9 @@ def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
            first_held: pd.Series, now: pd.Timestamp, rules: RuleSet) -> pd.DataFrame:
     """One row per event row: decision, score, confidence, reasons (list of codes)."""
     errors = findings[findings["severity"] == "error"]
-    weight = errors.groupby("row")["weight"].sum().reindex(rows, fill_value=0.0)
+    # A rule counts once per record however many lines or fields it fired on.
+    per_rule = errors.drop_duplicates(["row", "rule_id"])
+    weight = per_rule.groupby("row")["weight"].sum().reindex(rows, fill_value=0.0)
     score = (1.0 - weight).clip(0.0, 1.0)
     conf = errors.loc[errors["repaired"].astype(bool)].copy()
     conf["log"] = np.log(conf["confidence"].astype(float).clip(lower=1e-9))

@@ -14,7 +14,7 @@ import re
 import pandas as pd
 
 from pulsemart.contracts.spec import value_matches_dtype
-from pulsemart.quality.timestamps import CANONICAL, to_utc
+from pulsemart.quality.timestamps import CANONICAL
 
 DETECTORS: dict = {}
 
@@ -32,6 +32,11 @@ def column(frame: pd.DataFrame, field: str) -> pd.Series:
 
 def is_text(values: pd.Series) -> pd.Series:
     return values.map(type) == str
+
+
+def text_only(values: pd.Series) -> pd.Series:
+    """Text values kept, anything else (numbers, lists, None) as None."""
+    return values.where(is_text(values), None)
 
 
 def is_number(values: pd.Series) -> pd.Series:

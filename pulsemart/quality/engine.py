@@ -14,7 +14,7 @@ import pandas as pd
 
 from pulsemart.quality.catalog import CatalogState
 from pulsemart.quality.context import BatchContext
-from pulsemart.quality.contract_check import check_events, check_lines
+from pulsemart.quality.contract_check import FAILURE_COLUMNS, check_events, check_lines
 from pulsemart.quality.decide import QUARANTINED, decide
 from pulsemart.quality.learn import update_catalog
 from pulsemart.quality.parse import parse_values
@@ -52,6 +52,13 @@ def run_batch(
     catalog = catalog or CatalogState()
     now = _utc(now)
     records = _records(raw, pending)
+    try:
+        return _run(records, catalog, seen_event_ids, now, rules)
+    except Exception as error:  # noqa: BLE001 - a defect must not lose or stop a batch
+        return _engine_failure(records, catalog, now, rules, error)
+
+
+def _run(records, catalog, seen_event_ids, now, rules) -> EngineResult:
     parsed = parse_values(records["value"].tolist(), rules.settings.max_payload_bytes)
     early = {i: [r] for i, r in enumerate(parsed.reasons) if r is not None}
     ok_rows = [i for i, r in enumerate(parsed.reasons) if r is None]
@@ -76,7 +83,7 @@ def run_batch(
     event_exempt: dict = {}
     found = [run_rules(events, rules.rules, ctx, "event", event_exempt)]
     lines = line_frame(events)
-    as_found = lines[["quantity", "unit_price"]].copy() if len(lines) else None
+    as_found = lines.reindex(columns=["quantity", "unit_price"]).astype(object)
     line_exempt: dict = {}
     found.append(run_rules(lines, rules.rules, ctx, "line", line_exempt))
     findings = pd.concat([f for f in found if len(f)] or [pd.DataFrame(columns=FINDING_COLUMNS)],
@@ -94,6 +101,20 @@ def run_batch(
                                  rules.settings)
     return assemble(records, parsed, events, lines, as_found, findings, failures, decisions,
                     new_catalog, now, rules)
+
+
+def _engine_failure(records, catalog, now, rules, error) -> EngineResult:
+    """Every record quarantined with the defect named, so nothing is lost and a replay after
+    the fix decides them again."""
+    parsed = parse_values(records["value"].tolist(), rules.settings.max_payload_bytes)
+    reason = f"engine_error:{type(error).__name__}"
+    decisions = pd.DataFrame({"decision": QUARANTINED, "score": 0.0, "confidence": 0.0,
+                              "reasons": [[reason] for _ in range(len(records))]},
+                             index=records.index)
+    events = pd.DataFrame(columns=["event_type", "_event_type"], dtype=object)
+    lines = line_frame(events)
+    return assemble(records, parsed, events, lines, None, pd.DataFrame(columns=FINDING_COLUMNS),
+                    pd.DataFrame(columns=FAILURE_COLUMNS), decisions, catalog.copy(), now, rules)
 
 
 def line_frame(events: pd.DataFrame) -> pd.DataFrame:

@@ -69,10 +69,24 @@ def _observe(state: CatalogState, rows: pd.DataFrame, history: int, times=None) 
         return
     prices = as_float(column(rows, "unit_price"))
     products = column(rows, "product_id")
-    good = (prices > 0) & is_text(products)
-    times = times.reindex(rows.index)[good] if times is not None else [None] * int(good.sum())
-    for pid, price, moment in zip(products[good], prices[good], times, strict=True):
-        state.observe_price(pid, price, history, None if pd.isna(moment) else moment)
+    good = (prices > 0) & is_text(products) & products.isin(state.products.keys())
+    if not good.any():
+        return
+    seen = pd.DataFrame({"product_id": products[good], "price": prices[good],
+                         "time": times.reindex(rows.index)[good] if times is not None else pd.NaT})
+    # Only each product's last `history` prices matter; pandas cuts the rest before the loop.
+    recent = seen.groupby("product_id", sort=False).tail(history)
+    for pid, price in zip(recent["product_id"].tolist(), recent["price"].tolist(), strict=True):
+        prices = state.products[pid].recent_prices
+        prices.append(price)
+        if len(prices) > history:
+            del prices[0]
+    timed = seen.dropna(subset=["time"]).sort_values("time", kind="stable")
+    latest = timed.groupby("product_id", sort=False).last()
+    for pid, price, moment in zip(latest.index, latest["price"], latest["time"], strict=True):
+        product = state.products[pid]
+        if product.price_time is None or moment >= product.price_time:
+            product.unit_price, product.price_time = float(price), moment
 
 
 def _text(value) -> bool:

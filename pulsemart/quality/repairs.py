@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from pulsemart.quality.detectors import as_float, column, is_text
+from pulsemart.quality.detectors import as_float, column, is_text, text_only
 from pulsemart.quality.timestamps import classify, to_canonical, to_utc
 
 REPAIRS: dict = {}
@@ -128,7 +128,7 @@ def catalog_price(frame, field, mask, ctx, sign_flip_confidence=0.99):
     absolute value is the catalog price is a sign flip and is as sure as `sign_flip_confidence`.
     """
     rows = frame[mask]
-    products = column(rows, "product_id")
+    products = text_only(column(rows, "product_id"))
     times = ctx.row_times(rows)
     prices = ctx.price_as_of(products, times)
     stability = ctx.price_stability(products)
@@ -148,8 +148,8 @@ def absolute_value(frame, field, mask, ctx):
 
 @repair
 def catalog_attribute(frame, field, mask, ctx, attribute=None):
-    products = column(frame[mask], "product_id")
-    values = ctx.attribute(products.where(is_text(products)), attribute or field)
+    products = text_only(column(frame[mask], "product_id"))
+    values = ctx.attribute(products, attribute or field)
     ok = values.notna() & values.map(lambda v: isinstance(v, str) and bool(v.strip()))
     return values.where(ok, None), ok.astype(bool), None
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pulsemart.quality.catalog import CatalogState
 from pulsemart.quality.decide import ACCEPTED, FIXED, HELD, QUARANTINED
-from pulsemart.quality.detectors import as_float, column, is_text
+from pulsemart.quality.detectors import as_float, column
 from pulsemart.quality.parse import payload_text
 from pulsemart.quality.timestamps import to_utc
 
@@ -59,7 +59,7 @@ def assemble(records, parsed, events, lines, as_found, findings, failures, decis
     held["reasons"] = [json.dumps(decisions.at[i, "reasons"]) for i in held_rows]
     counts = decision.value_counts()
     conservation = {
-        "in": int(len(records)),
+        "in": len(records),
         **{name: int(counts.get(name, 0)) for name in (ACCEPTED, FIXED, QUARANTINED, HELD)},
     }
     conservation["balanced"] = conservation["in"] == sum(
@@ -75,22 +75,35 @@ def assemble(records, parsed, events, lines, as_found, findings, failures, decis
 
 
 def _explanations(findings, failures) -> dict:
+    """Per row: repairs (every error finding, with before/after), flags (warnings and info, one
+    entry per rule and field; line flags are summarised per rule with a count), contract."""
     out: dict[int, dict] = {}
-    for f in findings.itertuples(index=False):
-        entry = out.setdefault(f.row, {"repairs": [], "flags": [], "contract": []})
-        if f.severity == "error":
+    cols = [findings[c].tolist() for c in ("row", "pos", "rule_id", "field", "before", "after",
+                                           "confidence", "repaired", "severity")]
+    line_flags: dict[tuple, int] = {}
+    for row, pos, rule_id, field, before, after, conf, repaired, severity in zip(*cols):
+        entry = out.get(row)
+        if entry is None:
+            entry = out[row] = {"repairs": [], "flags": [], "contract": []}
+        if severity == "error":
             entry["repairs"].append({
-                "rule_id": f.rule_id, "field": f.field, "before": _jsonable(f.before),
-                "after": _jsonable(f.after) if f.repaired else None,
-                "confidence": None if not f.repaired else round(float(f.confidence), 4),
+                "rule_id": rule_id, "field": field, "before": _jsonable(before),
+                "after": _jsonable(after) if repaired else None,
+                "confidence": round(float(conf), 4) if repaired else None,
             })
+        elif pos >= 0:
+            key = (row, rule_id, field.split(".", 1)[1], severity)
+            line_flags[key] = line_flags.get(key, 0) + 1
         else:
-            entry["flags"].append({"rule_id": f.rule_id, "field": f.field,
-                                   "severity": f.severity})
-    for f in failures.itertuples(index=False):
-        entry = out.setdefault(f.row, {"repairs": [], "flags": [], "contract": []})
-        entry["contract"].append({"schema": f.schema, "column": f.column, "check": f.check,
-                                  "failure_case": f.failure_case})
+            entry["flags"].append({"rule_id": rule_id, "field": field, "severity": severity})
+    for (row, rule_id, field, severity), count in line_flags.items():
+        out[row]["flags"].append({"rule_id": rule_id, "field": "lines[*]." + field,
+                                  "severity": severity, "lines": count})
+    cols = [failures[c].tolist() for c in ("row", "schema", "column", "check", "failure_case")]
+    for row, schema, column_name, check, case in zip(*cols):
+        entry = out.setdefault(row, {"repairs": [], "flags": [], "contract": []})
+        entry["contract"].append({"schema": schema, "column": column_name, "check": check,
+                                  "failure_case": case})
     return out
 
 
@@ -114,17 +127,18 @@ def _clean(records, parsed, events, findings, decisions, explained, rules) -> pd
     fixed_rows = set(repaired["row"]) & set(rows)
     events_fixed = {i: dict(parsed.events[i]) for i in fixed_rows}
     copied: set = set()
-    for f in repaired.itertuples(index=False):
-        event = events_fixed.get(f.row)
+    cols = [repaired[c].tolist() for c in ("row", "pos", "field", "after")]
+    for row, pos, field, after in zip(*cols):
+        event = events_fixed.get(row)
         if event is None:
             continue
-        if f.pos < 0:
-            event[f.field] = _plain(events.at[f.row, f.field])
+        if pos < 0:  # findings are in rule order: the last repair of a field is its value
+            event[field] = _plain(after)
         else:
-            if f.row not in copied:  # never write into the dicts the frames still share
+            if row not in copied:  # never write into the dicts the frames still share
                 event["lines"] = [dict(line) for line in event["lines"]]
-                copied.add(f.row)
-            event["lines"][f.pos][f.field.split(".", 1)[1]] = _plain(f.after)
+                copied.add(row)
+            event["lines"][pos][field.split(".", 1)[1]] = _plain(after)
     position = {row: n for n, row in enumerate(rows)}
     for row, event in events_fixed.items():
         payloads[position[row]] = json.dumps(event, ensure_ascii=False, separators=(",", ":"),
@@ -156,15 +170,19 @@ def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
     keep = lines["_row"].map(decision).isin(RELEASED).to_numpy()
     sub, found = lines[keep], as_found[keep]
     line_findings = findings[findings["pos"] >= 0]
-    flags = line_findings.groupby(["row", "pos"])["rule_id"].agg(list).to_dict()
-    rows, pos = sub["_row"].astype(int), sub["_pos"].astype(int)
+    flags: dict[tuple, list] = {}
+    for row, pos_, rule_id in zip(line_findings["row"].tolist(), line_findings["pos"].tolist(),
+                                  line_findings["rule_id"].tolist()):
+        flags.setdefault((row, pos_), []).append(rule_id)
+    rows, pos = sub["_row"].astype(int).tolist(), sub["_pos"].astype(int).tolist()
     quantity_found = found["quantity"]
     price_found = found["unit_price"]
     return pd.DataFrame({
         "event_id": sub["event_id"].to_numpy(dtype=object),
         "order_id": events.loc[rows, "order_id"].to_numpy(dtype=object)
         if "order_id" in events else None,
-        "line_id": column(sub, "line_id").map(lambda v: None if v is None else str(v)).to_numpy(),
+        "line_id": np.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                             for v in column(sub, "line_id").tolist()], dtype=object),
         "product_id": _text_or_none(column(sub, "product_id")),
         "quantity_as_found": as_float(quantity_found).to_numpy(),
         "quantity_as_found_text": _text_or_none(quantity_found),
@@ -173,8 +191,20 @@ def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
         "quantity": as_float(column(sub, "quantity")).to_numpy(),
         "unit_price": as_float(column(sub, "unit_price")).to_numpy(),
         "is_cancellation": (sub["_event_type"] == "order_cancelled").to_numpy(),
-        "flags": [json.dumps(flags.get((r, p), [])) for r, p in zip(rows, pos, strict=True)],
+        "flags": _flag_texts(flags, rows, pos),
     })
+
+
+def _flag_texts(flags: dict, rows: list, pos: list) -> list[str]:
+    memo: dict[tuple, str] = {}
+    out = []
+    for key in zip(rows, pos, strict=True):
+        names = tuple(flags.get(key, ()))
+        text = memo.get(names)
+        if text is None:
+            text = memo[names] = json.dumps(list(names))
+        out.append(text)
+    return out
 
 
 ORDER_LINE_COLUMNS = [

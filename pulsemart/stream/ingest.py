@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from pulsemart.store import raw
+from pulsemart.stream.prefetch import prefetch
 from pulsemart.stream.reader import read_range
 
 
@@ -23,6 +24,7 @@ class BatchPlan:
     partition: int
     start_offset: int
     max_events: int
+    max_seconds: float | None = None  # bound on reading time, for freshness under a trickle
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
             raw.lock_offset(conn, plan.topic, plan.partition, plan.start_offset)
             batch_id = raw.new_batch_id(conn)
             with conn.cursor() as cur, cur.copy(raw._COPY_SQL) as copy:
-                chunks = read_range(consumer, plan.topic, plan.partition, plan.start_offset, plan.max_events)
+                chunks = prefetch(read_range(consumer, plan.topic, plan.partition, plan.start_offset,
+                                             plan.max_events, max_seconds=plan.max_seconds))
                 while True:
                     t0 = time.perf_counter()
                     chunk = next(chunks, None)

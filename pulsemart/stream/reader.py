@@ -7,6 +7,7 @@ not trust them: it stops at its bound or when polls come back empty (caught up).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
@@ -67,10 +68,13 @@ def read_range(
     poll_timeout_ms: int = 250,
     empty_polls_to_stop: int = 2,
     chunk_records: int = 5000,
+    max_seconds: float | None = None,
 ) -> Iterator[list]:
     """Yield chunks of ConsumerRecords from `start`, at most `max_records` in all.
 
-    Stops after `empty_polls_to_stop` consecutive empty polls: the partition is caught up.
+    Stops after `empty_polls_to_stop` consecutive empty polls (the partition is caught up) or
+    after `max_seconds`: under a steady trickle polls are rarely empty twice running, and a
+    batch that waited for `max_records` would hold its records back from every reader.
     Memory stays bounded by `chunk_records`, whatever the lag behind the range.
     """
     tp = TopicPartition(topic, partition)
@@ -79,7 +83,8 @@ def read_range(
         consumer.seek(tp, start)
         remaining = max_records
         empty = 0
-        while remaining > 0 and empty < empty_polls_to_stop:
+        deadline = time.monotonic() + max_seconds if max_seconds else float("inf")
+        while remaining > 0 and empty < empty_polls_to_stop and time.monotonic() < deadline:
             polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=min(chunk_records, remaining))
             records = polled.get(tp, [])
             if not records:

@@ -56,6 +56,7 @@ class IngestBatchConfig(dg.Config):
     partition: int
     start_offset: int
     max_events: int = 50_000
+    max_seconds: float = 5.0
 
 
 def build_raw_asset(topic: str) -> dg.AssetsDefinition:
@@ -77,7 +78,8 @@ def build_raw_asset(topic: str) -> dg.AssetsDefinition:
     )
     def raw_topic(context: dg.AssetExecutionContext, config: IngestBatchConfig,
                   kafka: KafkaResource, postgres: PostgresResource) -> dg.MaterializeResult:
-        plan = BatchPlan(topic, config.partition, config.start_offset, config.max_events)
+        plan = BatchPlan(topic, config.partition, config.start_offset, config.max_events,
+                         config.max_seconds)
         with kafka.consumer() as consumer, postgres.connection() as conn:
             result = ingest_batch(conn, consumer, plan, run_id=context.run_id)
         lag_after = max(0, kafka.end_offsets(topic).get(config.partition, 0) - result.next_offset)

@@ -2,13 +2,14 @@
 
 import dagster as dg
 
-from orchestration.defs import ingest
+from orchestration.defs import ingest, quality
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
 from sensors.kafka import build_kafka_sensor
 
 defs = dg.Definitions.merge(
     ingest.defs,
+    quality.defs,
     dg.Definitions(
         sensors=[build_kafka_sensor(topic, job) for topic, job in INGEST_JOBS.items()],
         resources=build_resources(),

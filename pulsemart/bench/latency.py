@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart.config import EVENTS_TOPIC, Settings
 from pulsemart.local.processes import port_in_use, wait_until
 from pulsemart.store.db import connect_migrated
-from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
+from pulsemart.stream.producer import ProducedEvent, ProduceError, make_producer, produce_events
 
 POLL_S = 0.2
 
@@ -62,6 +63,13 @@ def _trickle(n: int, payload: bytes):
         yield ProducedEvent(EVENTS_TOPIC, f"latency-{i % 97}", payload)
 
 
+def _produce_into(producer, n: int, payload: bytes, rate: float, failures: list) -> None:
+    try:
+        produce_events(producer, _trickle(n, payload), rate=rate)
+    except ProduceError as exc:  # handed to the main thread, which raises it
+        failures.append(exc)
+
+
 def _collect(conn, seen: set[int], until: float, want: int, visible: list, ingested: list) -> None:
     while len(visible) < want and time.time() < until:
         now = time.time()
@@ -95,8 +103,15 @@ def measure(settings: Settings, seconds: float, rate: float, startup_timeout_s: 
             visible: list[float] = []
             ingested: list[float] = []
             started = time.time()
-            produce_events(producer, _trickle(n, payload), rate=rate)
-            _collect(conn, seen, time.time() + 120, n, visible, ingested)
+            # Produce from a thread and poll from this one: a row's visibility is only observed
+            # while polling, so polling after the trickle would measure the trickle's length.
+            failures: list[ProduceError] = []
+            producing = threading.Thread(target=_produce_into, args=(producer, n, payload, rate, failures))
+            producing.start()
+            _collect(conn, seen, started + seconds + 120, n, visible, ingested)
+            producing.join()
+            if failures:
+                raise failures[0]
             batch_s = [row[0] for row in conn.execute(
                 # read + write seconds, not finished_at - started_at: finished_at defaults to now(),
                 # which is the transaction's start, so that difference is always about zero.

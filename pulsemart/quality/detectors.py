@@ -128,8 +128,7 @@ def unknown_product(frame, field, ctx):
 def untrimmed_text(frame, field, ctx):
     values = column(frame, field)
     text = values.where(is_text(values))
-    normal = text.str.strip().str.replace(r"\s{2,}", " ", regex=True)
-    return (text != normal).fillna(False) & text.notna()
+    return text.str.contains(r"^\s|\s$|\s{2}", regex=True).fillna(False).astype(bool)
 
 
 @detector
@@ -158,11 +157,12 @@ def always(frame, field, ctx):
 @detector
 def code_in(frame, field, ctx, codes=(), patterns=()):
     values = column(frame, field)
-    text = values.where(is_text(values)).str.strip()
-    hit = text.isin(list(codes))
-    for pattern in patterns:
-        hit |= text.str.fullmatch(pattern).fillna(False).astype(bool)
-    return hit.fillna(False).astype(bool)
+    hit = values.isin(list(codes))
+    if patterns:
+        text = values.where(is_text(values))
+        for pattern in patterns:
+            hit |= text.str.fullmatch(pattern).fillna(False).astype(bool)
+    return hit.astype(bool)
 
 
 @detector

@@ -78,10 +78,11 @@ def _explanations(findings, failures) -> dict:
     """Per row: repairs (every error finding, with before/after), flags (warnings and info, one
     entry per rule and field; line flags are summarised per rule with a count), contract."""
     out: dict[int, dict] = {}
-    cols = [findings[c].tolist() for c in ("row", "pos", "rule_id", "field", "before", "after",
-                                           "confidence", "repaired", "severity")]
-    line_flags: dict[tuple, int] = {}
-    for row, pos, rule_id, field, before, after, conf, repaired, severity in zip(*cols):
+    line_flag = (findings["pos"] >= 0) & (findings["severity"] != "error")
+    each = findings[~line_flag]
+    cols = [each[c].tolist() for c in ("row", "rule_id", "field", "before", "after",
+                                       "confidence", "repaired", "severity")]
+    for row, rule_id, field, before, after, conf, repaired, severity in zip(*cols):
         entry = out.get(row)
         if entry is None:
             entry = out[row] = {"repairs": [], "flags": [], "contract": []}
@@ -91,14 +92,14 @@ def _explanations(findings, failures) -> dict:
                 "after": _jsonable(after) if repaired else None,
                 "confidence": round(float(conf), 4) if repaired else None,
             })
-        elif pos >= 0:
-            key = (row, rule_id, field.split(".", 1)[1], severity)
-            line_flags[key] = line_flags.get(key, 0) + 1
         else:
             entry["flags"].append({"rule_id": rule_id, "field": field, "severity": severity})
-    for (row, rule_id, field, severity), count in line_flags.items():
-        out[row]["flags"].append({"rule_id": rule_id, "field": "lines[*]." + field,
-                                  "severity": severity, "lines": count})
+    # Line flags are summarised per record: one entry per rule and field, with a line count.
+    counts = findings[line_flag].groupby(["row", "rule_id", "name", "severity"]).size()
+    for (row, rule_id, name, severity), count in counts.items():
+        entry = out.setdefault(row, {"repairs": [], "flags": [], "contract": []})
+        entry["flags"].append({"rule_id": rule_id, "field": f"lines[*].{name}",
+                               "severity": severity, "lines": int(count)})
     cols = [failures[c].tolist() for c in ("row", "schema", "column", "check", "failure_case")]
     for row, schema, column_name, check, case in zip(*cols):
         entry = out.setdefault(row, {"repairs": [], "flags": [], "contract": []})
@@ -169,12 +170,7 @@ def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
         return pd.DataFrame(columns=ORDER_LINE_COLUMNS)
     keep = lines["_row"].map(decision).isin(RELEASED).to_numpy()
     sub, found = lines[keep], as_found[keep]
-    line_findings = findings[findings["pos"] >= 0]
-    flags: dict[tuple, list] = {}
-    for row, pos_, rule_id in zip(line_findings["row"].tolist(), line_findings["pos"].tolist(),
-                                  line_findings["rule_id"].tolist()):
-        flags.setdefault((row, pos_), []).append(rule_id)
-    rows, pos = sub["_row"].astype(int).tolist(), sub["_pos"].astype(int).tolist()
+    rows = sub["_row"].astype(int).tolist()
     quantity_found = found["quantity"]
     price_found = found["unit_price"]
     return pd.DataFrame({
@@ -191,18 +187,31 @@ def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
         "quantity": as_float(column(sub, "quantity")).to_numpy(),
         "unit_price": as_float(column(sub, "unit_price")).to_numpy(),
         "is_cancellation": (sub["_event_type"] == "order_cancelled").to_numpy(),
-        "flags": _flag_texts(flags, rows, pos),
+        "flags": _line_flags(findings[findings["line"] >= 0], lines.index, keep),
     })
 
 
-def _flag_texts(flags: dict, rows: list, pos: list) -> list[str]:
-    memo: dict[tuple, str] = {}
+def _line_flags(line_findings: pd.DataFrame, index: pd.Index, keep) -> list[str]:
+    """The rule ids fired on each line as JSON, via one bit per rule: lines share few sets."""
+    rule_ids = pd.unique(line_findings["rule_id"])
+    codes = pd.Index(rule_ids).get_indexer(line_findings["rule_id"])
+    where = index.get_indexer(line_findings["line"])
+    if len(rule_ids) < 63:
+        bits = np.zeros(len(index), dtype=np.uint64)
+        np.bitwise_or.at(bits, where, np.left_shift(np.uint64(1), codes.astype(np.uint64)))
+        sets = bits.tolist()
+    else:  # more rules than bits in a machine word: Python integers
+        sets = [0] * len(index)
+        for at, code in zip(where.tolist(), codes.tolist(), strict=True):
+            sets[at] |= 1 << code
+    memo: dict[int, str] = {}
     out = []
-    for key in zip(rows, pos, strict=True):
-        names = tuple(flags.get(key, ()))
-        text = memo.get(names)
+    for bits, kept in zip(sets, keep.tolist(), strict=True):
+        if not kept:
+            continue
+        text = memo.get(bits)
         if text is None:
-            text = memo[names] = json.dumps(list(names))
+            text = memo[bits] = json.dumps([r for n, r in enumerate(rule_ids) if bits >> n & 1])
         out.append(text)
     return out
 

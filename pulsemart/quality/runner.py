@@ -9,8 +9,10 @@ from pulsemart.quality.detectors import DETECTORS, column
 from pulsemart.quality.repairs import CONFIDENCE_SOURCES, REPAIRS
 from pulsemart.quality.rules import Rule
 
-FINDING_COLUMNS = ["row", "pos", "rule_id", "field", "before", "after", "confidence",
-                   "repaired", "severity", "weight", "hold"]
+# row: the event's row; pos/line: the line's position in the order and its row in the line
+# frame (-1 for event fields); name: the field, field: its path ("lines[2].unit_price").
+FINDING_COLUMNS = ["row", "pos", "line", "rule_id", "name", "field", "before", "after",
+                   "confidence", "repaired", "severity", "weight", "hold"]
 
 
 def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict) -> pd.DataFrame:
@@ -66,17 +68,23 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
             after.loc[good] = values.loc[good]
             confidence.loc[good] = conf.loc[good]
             repaired.loc[good] = True
+    n = len(index)
     if scope == "line":
-        rows = frame.loc[index, "_row"].to_numpy()
-        pos = frame.loc[index, "_pos"].to_numpy()
-        paths = [f"lines[{p}].{field}" for p in pos]
+        rows = frame.loc[index, "_row"].to_numpy(dtype=np.int64)
+        pos = frame.loc[index, "_pos"].to_numpy(dtype=np.int64)
+        lines = index.to_numpy(dtype=np.int64)
+        paths = np.array([f"lines[{p}].{field}" for p in pos.tolist()], dtype=object)
     else:
-        rows, pos, paths = index.to_numpy(), np.full(len(index), -1), [field] * len(index)
+        rows, pos, lines = index.to_numpy(dtype=np.int64), np.full(n, -1), np.full(n, -1)
+        paths = np.full(n, field, dtype=object)
+    # Object arrays, not pandas' inferred string dtype: findings are read back row by row.
     return pd.DataFrame({
-        "row": rows, "pos": pos, "rule_id": rule.id, "field": paths,
+        "row": rows, "pos": pos, "line": lines, "rule_id": np.full(n, rule.id, dtype=object),
+        "name": np.full(n, field, dtype=object), "field": paths,
         "before": before.to_numpy(dtype=object), "after": after.to_numpy(dtype=object),
         "confidence": confidence.to_numpy(), "repaired": repaired.to_numpy(),
-        "severity": rule.severity, "weight": rule.weight, "hold": rule.hold,
+        "severity": np.full(n, rule.severity, dtype=object), "weight": rule.weight,
+        "hold": rule.hold,
     })
 
 

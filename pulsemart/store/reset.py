@@ -16,6 +16,12 @@ from pulsemart.config import Settings
 from pulsemart.stream.reader import beginning_offsets, holds_offset, make_consumer
 
 
+_DECIDED_TABLES = [
+    psycopg.sql.Identifier("quality", name)
+    for name in ("events_clean", "order_lines_clean", "quarantine", "quarantine_lines", "held", "progress")
+]
+
+
 class ResetRefused(RuntimeError):
     """The reset would lose data or race a running batch; the message says which."""
 
@@ -57,6 +63,10 @@ def _reset(conn: psycopg.Connection, topic: str) -> int:
         raise ResetRefused(f"{topic}: a batch is running; pause the Kafka sensor and try again") from exc
     deleted = conn.execute("delete from raw.events where topic = %s", (topic,)).rowcount
     conn.execute("delete from ingest.offsets where topic = %s", (topic,))
+    # Decisions hang off raw coordinates: they are re-decided from the replayed stream. The
+    # catalog state is kept; it only ever learns what the stream said.
+    for table in _DECIDED_TABLES:
+        conn.execute(psycopg.sql.SQL("delete from {} where topic = %s").format(table), (topic,))
     conn.execute(
         "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
         ("pulsemart ingest", "reset_to_earliest", topic,

@@ -62,7 +62,10 @@ def fresh_stream(settings):
     finally:
         admin.close()
     with connect_migrated(settings) as conn:
-        conn.execute("truncate raw.events, ingest.offsets, ingest.batches")
+        conn.execute("truncate raw.events, ingest.offsets, ingest.batches, quality.progress, "
+                     "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
+                     "quality.quarantine_lines, quality.held, quality.catalog_state, "
+                     "quality.batches cascade")
         conn.commit()
     return settings
 

@@ -16,6 +16,9 @@ EXPECTED_GRAPH = {
     "kafka/shop_events": [],
     "raw/shop_catalog": ["kafka/shop_catalog"],
     "raw/shop_events": ["kafka/shop_events"],
+    "quality/events_clean": ["raw/shop_catalog", "raw/shop_events"],
+    "quality/order_lines_clean": ["quality/events_clean"],
+    "quality/quarantine": ["raw/shop_catalog", "raw/shop_events"],
 }
 
 

@@ -1,0 +1,99 @@
+"""Measurements for the closing note and `pulsemart bench`: engine vs bare Pandera rates on
+the same frames, simulator metrics, and the real sample's quarantine figures.
+
+    python -m pulsemart.quality.measure sim 200000     # rates + metrics on the simulator
+    python -m pulsemart.quality.measure real PATH      # rates + line conservation on a file
+
+Figures are measured, never asserted; they depend on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+
+import pandas as pd
+import pandera.errors as pa_errors
+
+from pulsemart.contracts import (
+    CONTRACTS,
+    events_frame,
+    order_lines_frame,
+    order_lines_schema,
+    pandera_schema,
+)
+from pulsemart.quality.lines import quarantined_lines
+from pulsemart.quality.simcheck import combined, raw_frame, run_stream
+
+
+def bare_pandera_seconds(raw: pd.DataFrame, batch_size: int) -> float:
+    """Lazy validation of each batch's decoded events and order lines (contract columns)."""
+    frames = []
+    for start in range(0, len(raw), batch_size):
+        by_type: dict[str, list] = {}
+        for value in raw["value"].iloc[start:start + batch_size]:
+            try:
+                event = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(event, dict) and event.get("event_type") in CONTRACTS:
+                by_type.setdefault(event["event_type"], []).append(event)
+        frames += [(pandera_schema(t), events_frame(es)) for t, es in by_type.items()]
+        for t in ("order_placed", "order_cancelled"):
+            if t in by_type:
+                lines = order_lines_frame(by_type[t])
+                names = ["event_id", *(spec.name for spec in CONTRACTS[t].line_fields)]
+                frames.append((order_lines_schema(t), lines[[c for c in names if c in lines]]))
+    started = time.perf_counter()
+    for schema, frame in frames:
+        try:
+            schema.validate(frame, lazy=True)
+        except (pa_errors.SchemaErrors, pa_errors.SchemaError):
+            pass
+    return time.perf_counter() - started
+
+
+def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
+    raw = raw_frame(records)
+    bare = bare_pandera_seconds(raw, batch_size)
+    started = time.perf_counter()
+    results, _ = run_stream(records, batch_size, now=pd.Timestamp("2026-11-26", tz="UTC"))
+    engine = time.perf_counter() - started
+    n = len(raw)
+    return {"events": n, "batch_size": batch_size, "bare_pandera_events_per_s": round(n / bare),
+            "engine_events_per_s": round(n / engine), "ratio": round(bare / engine, 3)}, results
+
+
+def real_summary(results: list) -> dict:
+    clean, quarantine = combined(results, "clean"), combined(results, "quarantine")
+    released, held_back = combined(results, "order_lines"), quarantined_lines(quarantine)
+    line_ids = pd.concat([released["line_id"], held_back["line_id"]])
+    reasons = Counter(r for text in quarantine["reasons"] for r in json.loads(text))
+    total = len(clean) + len(quarantine) + len(results[-1].held)
+    return {
+        "lines": len(line_ids), "lines_unique": bool(line_ids.is_unique),
+        "quarantine_rate": round(len(quarantine) / total, 4),
+        "quarantined_by_type": quarantine["event_type"].value_counts().to_dict(),
+        "top_reasons": reasons.most_common(8),
+    }
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["real"]:
+        from pulsemart.stream.replay import replay_events
+        figures, results = rates(list(replay_events(argv[1])))
+        figures.update(real_summary(results))
+    else:
+        from pulsemart.quality.simcheck import evaluate_stream
+        from pulsemart.stream.simulator import generate
+        simulated = list(generate(int(argv[1]) if len(argv) > 1 else 50_000, seed=1,
+                                  dirty_rate=0.1))
+        figures, _ = rates(simulated)
+        figures.update(evaluate_stream(simulated, now="2026-11-26T00:00:00Z"))
+    print(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

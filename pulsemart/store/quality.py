@@ -1,0 +1,199 @@
+"""Reading what the rule engine needs and storing what it decided, in one transaction.
+
+`decide_new_records` is the quality layer's unit of work: under an advisory lock (so two runs
+never decide the same records) it loads raw records past `quality.progress`, the records
+still held, the catalog state and the event ids already decided; runs the engine; and writes
+clean events, order lines, quarantine, held records, catalog state, rule counts and the new
+progress together. A run killed half-way leaves nothing behind, and a rerun decides the same
+records once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+
+from pulsemart.quality import CatalogState, EngineResult, quarantined_lines, run_batch
+
+_DECIDE_LOCK = 7_146_204  # advisory lock id: one quality batch at a time
+# Catalog records first: an order in the same batch then finds the products it names.
+_UNDECIDED_SQL = """
+select r.topic, r."partition", r."offset", r.key, r.value
+from raw.events r
+left join quality.progress p on p.topic = r.topic and p."partition" = r."partition"
+where r."offset" >= coalesce(p.next_offset, 0)
+order by r.topic <> 'shop.catalog', r.topic, r."partition", r."offset"
+limit %s
+"""
+
+
+@dataclass(frozen=True)
+class DecidedBatch:
+    quality_batch_id: int | None
+    result: EngineResult | None
+    seconds: float
+
+    @property
+    def records(self) -> int:
+        return self.result.conservation["in"] if self.result else 0
+
+
+def _frame(cur, sql: str, params=()) -> pd.DataFrame:
+    cur.execute(sql, params)
+    return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
+
+
+def _bytes(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("key", "value"):
+        frame[column] = [bytes(v) if v is not None else None for v in frame[column]]
+    return frame
+
+
+def load_undecided(conn: psycopg.Connection, limit: int) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        return _bytes(_frame(cur, _UNDECIDED_SQL, (limit,)))
+
+
+def load_held(conn: psycopg.Connection) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        return _bytes(_frame(cur, """
+            select r.topic, r."partition", r."offset", r.key, r.value, h.first_held_at
+            from quality.held h join raw.events r using (topic, "partition", "offset")
+            order by h.topic, h."partition", h."offset"
+        """))
+
+
+def load_catalog(conn: psycopg.Connection) -> CatalogState:
+    return CatalogState.from_records(row[0] for row in conn.execute("select state from quality.catalog_state"))
+
+
+def seen_ids(conn: psycopg.Connection):
+    """The engine's dedup lookup: which of these event ids were released before."""
+    def lookup(ids: list[str]) -> set[str]:
+        rows = conn.execute("select event_id from quality.events_clean where event_id = any(%s)", (list(ids),))
+        return {row[0] for row in rows}
+    return lookup
+
+
+def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: str | None = None,
+                       now=None) -> DecidedBatch:
+    """Decide up to `limit` undecided raw records (and every held one); store the outcome."""
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_DECIDE_LOCK,))
+        raw = load_undecided(conn, limit)
+        held = load_held(conn)
+        if raw.empty and held.empty:
+            return DecidedBatch(None, None, time.perf_counter() - started)
+        result = run_batch(raw, load_catalog(conn), seen_ids(conn), now=now, pending=held)
+        seconds = time.perf_counter() - started
+        batch_id = _store(conn, result, raw, run_id, seconds)
+    return DecidedBatch(batch_id, result, time.perf_counter() - started)
+
+
+def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds) -> int:
+    c = result.conservation
+    (batch_id,) = conn.execute(
+        "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
+        "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, %s) returning quality_batch_id",
+        (run_id, result.rule_set_version, c["in"], c["accepted"], c["fixed"], c["quarantined"],
+         c["held"], seconds),
+    ).fetchone()
+    _copy_clean(conn, result.clean, batch_id)
+    _copy_order_lines(conn, result.order_lines, result.clean)
+    _copy_quarantine(conn, result.quarantine, batch_id)
+    conn.execute("delete from quality.held")
+    _copy(conn, "quality.held", ["topic", "partition", "offset", "event_id", "reasons", "first_held_at"],
+          result.held.itertuples(index=False),
+          lambda h: (h.topic, h.partition, h.offset, h.event_id, h.reasons, h.first_held_at))
+    _save_catalog(conn, result.catalog)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into quality.rule_runs (quality_batch_id, rule_id, decision, records) values (%s, %s, %s, %s)",
+            [(batch_id, r.rule_id, r.decision, int(r.records)) for r in result.rule_counts.itertuples()],
+        )
+    _advance_progress(conn, raw)
+    return batch_id
+
+
+def _copy(conn, table: str, columns: list[str], rows, to_tuple) -> None:
+    names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
+    schema, name = table.split(".")
+    statement = psycopg.sql.SQL("copy {}.{} ({}) from stdin").format(
+        psycopg.sql.Identifier(schema), psycopg.sql.Identifier(name), names)
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(to_tuple(row))
+
+
+def _jsonb(text: str | None) -> str | None:
+    # PostgreSQL's jsonb cannot hold the NUL character that JSON text may escape; such a value
+    # is stored with U+FFFD in its place rather than failing the whole batch.
+    return text.replace("\\u0000", "\\ufffd") if text else text
+
+
+def _none(value):
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
+    columns = ["topic", "partition", "offset", "event_id", "event_type", "event_time", "customer_id",
+               "product_id", "payload", "score", "confidence", "decision", "repairs", "flags",
+               "rule_set_version", "quality_batch_id"]
+    times = [None if pd.isna(t) else t.to_pydatetime() for t in clean["event_time"]]
+    _copy(conn, "quality.events_clean", columns, zip(clean.itertuples(index=False), times),
+          lambda pair: (pair[0].topic, pair[0].partition, pair[0].offset, pair[0].event_id, pair[0].event_type,
+                        pair[1], pair[0].customer_id, pair[0].product_id, _jsonb(pair[0].payload),
+                        pair[0].score, pair[0].confidence, pair[0].decision, _jsonb(pair[0].repairs),
+                        _jsonb(pair[0].flags),
+                        pair[0].rule_set_version, batch_id))
+
+
+def _copy_order_lines(conn, lines: pd.DataFrame, clean: pd.DataFrame) -> None:
+    if lines.empty:
+        return
+    source = clean.set_index("event_id")[["topic", "partition", "offset"]]
+    source = source[~source.index.duplicated()]
+    located = lines.join(source, on="event_id")
+    columns = ["topic", "partition", "offset", "event_id", "order_id", "line_id", "product_id",
+               "quantity_as_found", "quantity_as_found_text", "unit_price_as_found",
+               "unit_price_as_found_text", "quantity", "unit_price", "is_cancellation", "flags"]
+    _copy(conn, "quality.order_lines_clean", columns, located.itertuples(index=False),
+          lambda r: tuple(_none(getattr(r, c)) for c in columns))
+
+
+def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
+    columns = ["topic", "partition", "offset", "event_id", "event_type", "payload", "payload_encoding",
+               "reasons", "explanation", "score", "confidence", "rule_set_version", "quarantined_at",
+               "quality_batch_id"]
+    _copy(conn, "quality.quarantine", columns, quarantine.itertuples(index=False),
+          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation") else getattr(q, c)
+                       for c in columns[:-1]), batch_id))
+    lines = quarantined_lines(quarantine)
+    _copy(conn, "quality.quarantine_lines",
+          ["topic", "partition", "offset", "event_id", "line_id", "product_id", "quantity", "unit_price"],
+          lines.itertuples(index=False),
+          lambda r: (r.topic, r.partition, r.offset, r.event_id, r.line_id, _none(r.product_id),
+                     json.dumps(r.quantity), json.dumps(r.unit_price)))
+
+
+def _save_catalog(conn, catalog: CatalogState) -> None:
+    conn.execute("delete from quality.catalog_state")
+    _copy(conn, "quality.catalog_state", ["product_id", "state"], catalog.to_records(),
+          lambda p: (p["product_id"], json.dumps(p)))
+
+
+def _advance_progress(conn, raw: pd.DataFrame) -> None:
+    if raw.empty:
+        return
+    ends = raw.groupby(["topic", "partition"])["offset"].max()
+    with conn.cursor() as cur:
+        cur.executemany(
+            'insert into quality.progress (topic, "partition", next_offset) values (%s, %s, %s) '
+            "on conflict (topic, \"partition\") do update set next_offset = excluded.next_offset",
+            [(topic, int(partition), int(offset) + 1) for (topic, partition), offset in ends.items()],
+        )

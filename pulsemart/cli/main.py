@@ -6,6 +6,7 @@ import click
 
 from pulsemart import __version__
 from pulsemart.cli.ingest import ingest
+from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
 from pulsemart.cli.services import services
 from pulsemart.cli.simulate import simulate
@@ -23,6 +24,8 @@ cli.add_command(ingest)
 cli.add_command(up)
 cli.add_command(simulate)
 cli.add_command(replay)
+cli.add_command(quarantine)
+cli.add_command(dq)
 
 
 def _register_optional() -> None:

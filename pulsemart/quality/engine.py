@@ -85,7 +85,8 @@ def _run(records, catalog, seen_event_ids, now, rules) -> EngineResult:
     lines = line_frame(events)
     as_found = lines.reindex(columns=["quantity", "unit_price"]).astype(object)
     line_exempt: dict = {}
-    found.append(run_rules(lines, rules.rules, ctx, "line", line_exempt))
+    marks: list = []
+    found.append(run_rules(lines, rules.rules, ctx, "line", line_exempt, marks))
     findings = pd.concat([f for f in found if len(f)] or [pd.DataFrame(columns=FINDING_COLUMNS)],
                          ignore_index=True)
     failures = pd.concat([check_events(events), check_lines(lines, line_exempt)],
@@ -100,7 +101,7 @@ def _run(records, catalog, seen_event_ids, now, rules) -> EngineResult:
     new_catalog = update_catalog(catalog, events, lines, decisions, findings, line_exempt,
                                  rules.settings)
     return assemble(records, parsed, events, lines, as_found, findings, failures, decisions,
-                    new_catalog, now, rules)
+                    new_catalog, now, rules, marks)
 
 
 def _engine_failure(records, catalog, now, rules, error) -> EngineResult:

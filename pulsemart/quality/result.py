@@ -44,12 +44,12 @@ class EngineResult:
 
 
 def assemble(records, parsed, events, lines, as_found, findings, failures, decisions,
-             catalog, now, rules) -> EngineResult:
+             catalog, now, rules, marks=()) -> EngineResult:
     decision = decisions["decision"]
-    explained = _explanations(findings, failures)
+    explained = _explanations(findings, failures, lines, marks)
     released = decision.index[decision.isin(RELEASED).to_numpy()]
     clean = _clean(records, parsed, events, findings, decisions.loc[released], explained, rules)
-    order_lines = _order_lines(events, lines, as_found, findings, decision)
+    order_lines = _order_lines(events, lines, as_found, findings, decision, marks)
     quarantine = _quarantine(records, parsed, decisions[decision == QUARANTINED], explained,
                              now, rules)
     held_rows = decision.index[(decision == HELD).to_numpy()]
@@ -70,11 +70,11 @@ def assemble(records, parsed, events, lines, as_found, findings, failures, decis
     samples = failures.head(rules.settings.sample_size)[
         ["schema", "column", "check", "failure_case"]].to_dict("records")
     return EngineResult(clean, order_lines, quarantine, held.reset_index(drop=True), catalog,
-                        _rule_counts(findings, decisions), fail_counts, samples, conservation,
+                        _rule_counts(findings, decisions, lines, marks), fail_counts, samples, conservation,
                         rules.version)
 
 
-def _explanations(findings, failures) -> dict:
+def _explanations(findings, failures, lines, marks) -> dict:
     """Per row: repairs (every error finding, with before/after), flags (warnings and info, one
     entry per rule and field; line flags are summarised per rule with a count), contract."""
     out: dict[int, dict] = {}
@@ -96,7 +96,13 @@ def _explanations(findings, failures) -> dict:
             entry["flags"].append({"rule_id": rule_id, "field": field, "severity": severity})
     # Line flags are summarised per record: one entry per rule and field, with a line count.
     counts = findings[line_flag].groupby(["row", "rule_id", "name", "severity"]).size()
-    for (row, rule_id, name, severity), count in counts.items():
+    summary = [(row, rule_id, name, severity, count)
+               for (row, rule_id, name, severity), count in counts.items()]
+    for mark in marks:
+        per_row = lines.loc[mark.index, "_row"].value_counts(sort=False)
+        summary += [(row, mark.rule_id, mark.name, mark.severity, count)
+                    for row, count in per_row.items()]
+    for row, rule_id, name, severity, count in summary:
         entry = out.setdefault(row, {"repairs": [], "flags": [], "contract": []})
         entry["flags"].append({"rule_id": rule_id, "field": f"lines[*].{name}",
                                "severity": severity, "lines": int(count)})
@@ -165,7 +171,7 @@ def _clean(records, parsed, events, findings, decisions, explained, rules) -> pd
     }).astype({"event_time": "datetime64[ns, UTC]"})
 
 
-def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
+def _order_lines(events, lines, as_found, findings, decision, marks) -> pd.DataFrame:
     if lines.empty:
         return pd.DataFrame(columns=ORDER_LINE_COLUMNS)
     keep = lines["_row"].map(decision).isin(RELEASED).to_numpy()
@@ -187,15 +193,19 @@ def _order_lines(events, lines, as_found, findings, decision) -> pd.DataFrame:
         "quantity": as_float(column(sub, "quantity")).to_numpy(),
         "unit_price": as_float(column(sub, "unit_price")).to_numpy(),
         "is_cancellation": (sub["_event_type"] == "order_cancelled").to_numpy(),
-        "flags": _line_flags(findings[findings["line"] >= 0], lines.index, keep),
+        "flags": _line_flags(findings[findings["line"] >= 0], marks, lines.index, keep),
     })
 
 
-def _line_flags(line_findings: pd.DataFrame, index: pd.Index, keep) -> list[str]:
+def _line_flags(line_findings: pd.DataFrame, marks, index: pd.Index, keep) -> list[str]:
     """The rule ids fired on each line as JSON, via one bit per rule: lines share few sets."""
-    rule_ids = pd.unique(line_findings["rule_id"])
-    codes = pd.Index(rule_ids).get_indexer(line_findings["rule_id"])
-    where = index.get_indexer(line_findings["line"])
+    fired = [pd.DataFrame({"line": line_findings["line"].to_numpy(),
+                           "rule_id": line_findings["rule_id"].to_numpy(dtype=object)})]
+    fired += [pd.DataFrame({"line": m.index.to_numpy(), "rule_id": m.rule_id}) for m in marks]
+    fired = pd.concat(fired, ignore_index=True)
+    rule_ids = pd.unique(fired["rule_id"])
+    codes = pd.Index(rule_ids).get_indexer(fired["rule_id"])
+    where = index.get_indexer(fired["line"])
     if len(rule_ids) < 63:
         bits = np.zeros(len(index), dtype=np.uint64)
         np.bitwise_or.at(bits, where, np.left_shift(np.uint64(1), codes.astype(np.uint64)))
@@ -246,8 +256,10 @@ def _quarantine(records, parsed, decisions, explained, now, rules) -> pd.DataFra
     })
 
 
-def _rule_counts(findings, decisions) -> pd.DataFrame:
-    fired = findings[["row", "rule_id"]].drop_duplicates()
+def _rule_counts(findings, decisions, lines, marks) -> pd.DataFrame:
+    fired = pd.concat([findings[["row", "rule_id"]]] + [
+        pd.DataFrame({"row": lines.loc[m.index, "_row"].to_numpy(), "rule_id": m.rule_id})
+        for m in marks], ignore_index=True).drop_duplicates()
     fired = fired.assign(decision=fired["row"].map(decisions["decision"]))
     early = decisions["reasons"].explode().dropna()
     extra = pd.DataFrame({"row": early.index, "rule_id": early.to_numpy()})

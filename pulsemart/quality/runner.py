@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -9,17 +11,29 @@ from pulsemart.quality.detectors import DETECTORS, column
 from pulsemart.quality.repairs import CONFIDENCE_SOURCES, REPAIRS
 from pulsemart.quality.rules import Rule
 
+
+class Mark(NamedTuple):
+    """A flag rule that fired on the rows `index` of a frame (see `run_rules`)."""
+
+    rule_id: str
+    name: str
+    severity: str
+    index: pd.Index
+
 # row: the event's row; pos/line: the line's position in the order and its row in the line
 # frame (-1 for event fields); name: the field, field: its path ("lines[2].unit_price").
 FINDING_COLUMNS = ["row", "pos", "line", "rule_id", "name", "field", "before", "after",
                    "confidence", "repaired", "severity", "weight", "hold"]
 
 
-def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict) -> pd.DataFrame:
+def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict,
+              marks: list | None = None) -> pd.DataFrame:
     """Apply each rule of `scope` in file order; later rules see earlier repairs.
 
     `exempt` maps a field to the rows (frame index) rules and contract must leave alone; an
-    info rule with `exempts` adds to it (a fee line's price is not an error).
+    info rule with `exempts` adds to it (a fee line's price is not an error). With `marks`,
+    flags without a repair are kept there as `Mark`s instead of one finding per row: on order
+    lines they fire by the hundred thousand and only need counting.
     """
     parts = []
     for rule in rules:
@@ -38,7 +52,10 @@ def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict) -> pd.D
                     mask &= ~exempt[name].reindex(sub.index, fill_value=False)
                 if not mask.any():
                     continue
-                parts.append(_fire(frame, sub, rule, name, mask, ctx, scope))
+                if marks is not None and rule.severity != "error" and rule.repair is None:
+                    marks.append(Mark(rule.id, name, rule.severity, sub.index[mask.to_numpy()]))
+                else:
+                    parts.append(_fire(frame, sub, rule, name, mask, ctx, scope))
                 for target in rule.exempts:
                     current = exempt.get(target, pd.Series(False, index=frame.index))
                     current = current.reindex(frame.index, fill_value=False)

@@ -8,37 +8,31 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pandera.errors as pa_errors
 
-from pulsemart.contracts import CONTRACTS, events_frame, order_lines_schema, order_lines_frame, pandera_schema
+from pulsemart.contracts import CONTRACTS, events_frame
+from pulsemart.quality.contract_check import check_events
 
 
 def contract_failures(payloads: list[str], sample_size: int = 5) -> tuple[dict[str, int], list[dict]]:
-    """Failure counts by `<schema>:<column>:<check>` and a few samples, over stored payloads."""
-    events = [json.loads(p) for p in payloads]
+    """Failure counts by `<schema>:<column>:<check>` and a few samples, over stored payloads.
+
+    Events are checked the way the engine checks them: each type against its contract's
+    declared fields. (Order lines carry per-line exemptions that rules grant, such as a fee
+    line's price; the engine validates them with those exemptions before release.)
+    """
+    events = events_frame(json.loads(p) for p in payloads)
+    if events.empty:
+        return {}, []
+    events["_event_type"] = events["event_type"]
+    unknown = ~events["_event_type"].isin(list(CONTRACTS))
     counts: dict[str, int] = {}
-    samples: list[dict] = []
-    by_type: dict[str, list[dict]] = {}
-    for event in events:
-        by_type.setdefault(event.get("event_type"), []).append(event)
-    for event_type, group in by_type.items():
-        if event_type not in CONTRACTS:
-            counts["envelope:event_type:known"] = counts.get("envelope:event_type:known", 0) + len(group)
-            continue
-        checks = [(event_type, pandera_schema(event_type), events_frame(group))]
-        if any(f.dtype == "lines" for f in CONTRACTS[event_type].fields):
-            checks.append((f"{event_type}.lines", order_lines_schema(event_type), order_lines_frame(group)))
-        for name, schema, frame in checks:
-            try:
-                schema.validate(frame, lazy=True)
-            except pa_errors.SchemaErrors as error:
-                cases = error.failure_cases
-                for (column, check), n in cases.groupby(["column", "check"], dropna=False).size().items():
-                    key = f"{name}:{column}:{check}"
-                    counts[key] = counts.get(key, 0) + int(n)
-                samples.extend(cases.head(sample_size)[["column", "check", "failure_case"]]
-                               .astype(str).assign(schema=name).to_dict("records"))
-    return counts, samples[:sample_size]
+    if unknown.any():
+        counts["envelope:event_type:known"] = int(unknown.sum())
+    failures = check_events(events[~unknown])
+    for (schema, column, check), n in failures.groupby(["schema", "column", "check"], dropna=False).size().items():
+        counts[f"{schema}:{column}:{check}"] = int(n)
+    samples = failures.head(sample_size)[["schema", "column", "check", "failure_case"]].astype(str)
+    return counts, samples.to_dict("records")
 
 
 def conservation_gaps(conn) -> pd.DataFrame:
@@ -58,6 +52,7 @@ def conservation_gaps(conn) -> pd.DataFrame:
             from (
                 select topic, "partition", "offset" from quality.events_clean
                 union all select topic, "partition", "offset" from quality.quarantine
+                          where released_at is null  -- a released record lives on in events_clean
                 union all select topic, "partition", "offset" from quality.held
             ) d group by 1, 2
         )

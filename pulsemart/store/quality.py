@@ -11,6 +11,7 @@ records once.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -137,7 +138,7 @@ def _jsonb(text: str | None) -> str | None:
 
 
 def _none(value):
-    return None if value is None or (isinstance(value, float) and value != value) else value
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:

@@ -15,7 +15,6 @@ import psycopg
 from pulsemart.config import Settings
 from pulsemart.stream.reader import beginning_offsets, holds_offset, make_consumer
 
-
 _DECIDED_TABLES = [
     psycopg.sql.Identifier("quality", name)
     for name in ("events_clean", "order_lines_clean", "quarantine", "quarantine_lines", "held", "progress")

@@ -74,6 +74,10 @@ def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, 
                 break  # only held records left: they wait for the catalog, not for another pass
         gaps = conservation_gaps(conn)
     context.log.info(f"quality decisions: {totals}")
+    if failures:
+        context.log.error(f"released events break their contract: {failures}; samples: {samples[:5]}")
+    if not gaps.empty:
+        context.log.error(f"decisions out of balance: {gaps.to_dict('records')}")
     common = {"rule_set_version": ", ".join(sorted(versions)) or "-"}
     yield dg.MaterializeResult(asset_key=EVENTS_CLEAN, metadata={
         **common, "records_in": totals["in"], "accepted": totals["accepted"], "fixed": totals["fixed"],

@@ -8,8 +8,11 @@ in-process Dagster job behind `pulsemart ingest --until-caught-up`.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from kafka import TopicPartition
 
@@ -74,22 +77,37 @@ _SCRATCH = "create schema if not exists bench; drop table if exists bench.events
            "create table bench.events (like raw.events including all)"
 
 
+def _prebuilt_rows(records: list) -> list[tuple]:
+    """raw.events rows built ahead of the clock (the floor times COPY alone)."""
+    def stamp(millis):
+        return None if millis is None or millis < 0 else datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+    def headers(pairs):
+        return json.dumps([[k, base64.b64encode(v).decode() if v is not None else None] for k, v in pairs or []])
+
+    return [(r.topic, r.partition, r.offset, r.key, r.value, headers(r.headers), stamp(r.timestamp),
+             r.timestamp_type, 0) for r in records]
+
+
 def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurement]:
     """COPY of the consumed records into a logged scratch table shaped like raw.events (same
-    primary key and defaults): once through `raw.copy_records`, the row writer ingest uses,
-    and once with rows pre-built, which isolates what building rows in Python costs."""
+    primary key and defaults), with ingest's COPY statement: once through `raw.copy_records`,
+    the row writer ingest uses, and once with rows pre-built, which isolates what building
+    rows in Python costs."""
     size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
     sql = raw._COPY_SQL.replace("raw.events", "bench.events")
+    types = getattr(raw, "_COPY_TYPES", None)  # set when ingest uses binary COPY
     results = []
     with connect_migrated(settings) as conn:
         for name, prebuilt in (("COPY via raw.copy_records (ingest's row writer)", False),
                                ("COPY floor: rows pre-built, write_row only", True)):
             conn.execute(_SCRATCH)
             conn.commit()
-            rows = [(r.topic, r.partition, r.offset, r.key, r.value, raw._headers_json(r.headers),
-                     raw._timestamp(r), r.timestamp_type, 0) for r in records] if prebuilt else None
+            rows = _prebuilt_rows(records) if prebuilt else None
             with timed() as watch, conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
                 if prebuilt:
+                    if types:
+                        copy.set_types(types)
                     for row in rows:
                         copy.write_row(row)
                 else:

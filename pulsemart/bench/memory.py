@@ -29,15 +29,15 @@ LAG_TOPIC = "bench.lag"
 _CHILD = """
 import json, resource, sys, time
 import psutil
+from pulsemart.bench.stack import truncate_store
 from pulsemart.config import load_settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
 from pulsemart.stream.reader import make_consumer
 topic, n = sys.argv[1], int(sys.argv[2])
 settings = load_settings()
+truncate_store(settings)
 with connect_migrated(settings) as conn:
-    conn.execute("truncate raw.events, ingest.offsets, ingest.batches")
-    conn.commit()
     consumer = make_consumer(settings)
     consumer.partitions_for_topic(topic)
     baseline = psutil.Process().memory_info().rss // 1024
@@ -46,8 +46,7 @@ with connect_migrated(settings) as conn:
     result = ingest_batch(conn, consumer, BatchPlan(topic, 0, 0, n))
     seconds = time.perf_counter() - t0
     consumer.close()
-    conn.execute("truncate raw.events, ingest.offsets, ingest.batches")
-    conn.commit()
+truncate_store(settings)
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({"vmhwm_kib": hwm, "baseline_kib": baseline, "import_peak_kib": import_peak, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "records": result.records, "seconds": seconds}))

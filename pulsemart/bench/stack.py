@@ -70,7 +70,19 @@ def recreate_topics(settings: Settings, extra: dict[str, int] | None = None) -> 
     time.sleep(0.5)  # let metadata settle before the first produce asks for partitions
 
 
+# Schemas whose tables the ingest job (and the layers it triggers) writes; emptied between
+# measurements. Listed from the catalog rather than named, so a new table cannot leave stale
+# rows behind to trip a conservation check in the next round.
+_DATA_SCHEMAS = ("raw", "ingest", "quality", "serving")
+
+
 def truncate_store(settings: Settings) -> None:
     with connect_migrated(settings) as conn:
-        conn.execute("truncate raw.events, ingest.offsets, ingest.batches")
+        tables = conn.execute(
+            "select format('%%I.%%I', table_schema, table_name) from information_schema.tables "
+            "where table_type = 'BASE TABLE' and table_schema = any(%s)", (list(_DATA_SCHEMAS),)
+        ).fetchall()
+        if tables:
+            # Names come from the catalog and are quoted by format('%I'), never from input.
+            conn.execute("truncate " + ", ".join(name for (name,) in tables))
         conn.commit()

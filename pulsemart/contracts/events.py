@@ -7,6 +7,8 @@ docs/events.md describes the same fields for readers; a unit test keeps the two 
 
 from __future__ import annotations
 
+import dataclasses
+
 from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
 from pulsemart.contracts.spec import (
     SCHEMA_VERSION,
@@ -50,6 +52,10 @@ _CUSTOMIZATION = FieldSpec(
 _OPTIONS = FieldSpec("customization_options", "str_list", doc="options a buyer may choose")
 _CURRENCY_FIELD = FieldSpec("currency", "str", rules=(_CURRENCY,), doc="ISO 4217 code")
 _COUNTRY = FieldSpec("country", "str", rules=(_NAME,))
+
+
+def _optional(spec: FieldSpec) -> FieldSpec:
+    return dataclasses.replace(spec, required=False, nullable=True)
 
 
 def _order_line_fields(quantity_rule) -> tuple[FieldSpec, ...]:
@@ -154,13 +160,15 @@ _CONTRACT_LIST = (
     ),
     EventContract(
         "product_upserted", CATALOG_TOPIC, "product_id",
-        doc="A product was created or its description changed; carries its full state.",
+        doc="A product was created or its description changed. A shop that knows only part of a "
+            "product's state (the Online Retail shop knows no category, stock or options) sends "
+            "the rest as null or leaves it out.",
         fields=(
             _PRODUCT,
-            FieldSpec("description", "str", rules=(_NAME,), doc="product name"),
-            _CATEGORY, _PRICE, _CURRENCY_FIELD,
-            FieldSpec("stock", "int", rules=(ge(0),), doc="units in stock"),
-            _OPTIONS,
+            FieldSpec("description", "str", nullable=True, rules=(_NAME,), doc="product name"),
+            _optional(_CATEGORY), _PRICE, _optional(_CURRENCY_FIELD),
+            FieldSpec("stock", "int", required=False, nullable=True, rules=(ge(0),), doc="units in stock"),
+            _optional(_OPTIONS),
         ),
     ),
 )

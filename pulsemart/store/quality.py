@@ -72,11 +72,16 @@ def load_catalog(conn: psycopg.Connection) -> CatalogState:
     return CatalogState.from_records(row[0] for row in conn.execute("select state from quality.catalog_state"))
 
 
-def seen_ids(conn: psycopg.Connection):
-    """The engine's dedup lookup: which of these event ids were released before."""
+def seen_ids(conn: psycopg.Connection, include_quarantine: bool = True):
+    """The engine's dedup lookup: which of these event ids were decided before (released or,
+    unless a quarantine replay asks, quarantined), so a copy arriving in a later batch is a
+    duplicate, not a new event."""
+    sql = "select event_id from quality.events_clean where event_id = any(%(ids)s)"
+    if include_quarantine:
+        sql += " union select event_id from quality.quarantine where event_id = any(%(ids)s)"
+
     def lookup(ids: list[str]) -> set[str]:
-        rows = conn.execute("select event_id from quality.events_clean where event_id = any(%s)", (list(ids),))
-        return {row[0] for row in rows}
+        return {row[0] for row in conn.execute(sql, {"ids": list(ids)})}
     return lookup
 
 

@@ -38,7 +38,8 @@ def replay_quarantine(conn: psycopg.Connection, rules: RuleSet | None = None, re
             """, (reason, reason)))
         if raw.empty:
             return ReleaseReport(0, 0, 0, rules.version)
-        result = run_batch(raw, store.load_catalog(conn), store.seen_ids(conn), rules=rules)
+        result = run_batch(raw, store.load_catalog(conn), store.seen_ids(conn, include_quarantine=False),
+                           rules=rules)
         released = result.clean
         (batch_id,) = conn.execute(
             "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "

@@ -72,6 +72,7 @@ create table if not exists quality.quarantine (
     primary key (topic, "partition", "offset")
 );
 create index if not exists quarantine_open on quality.quarantine (quarantined_at) where released_at is null;
+create index if not exists quarantine_event_id on quality.quarantine (event_id);
 
 -- The order lines of quarantined orders, values as found (behind quality.quarantined_lines).
 create table if not exists quality.quarantine_lines (

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
-from pulsemart.config import Settings
+from pulsemart.config import CATALOG_TOPIC, Settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.raw import committed_offsets
 from pulsemart.stream.observe import observe_lags
@@ -68,7 +68,9 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
         if lost:
             raise ReadError(f"the broker no longer holds the last stored records of {', '.join(lost)} "
                             "(was the in-memory broker restarted?); see docs/ingestion.md")
-        lagging = [lag for lag in lags if lag.lag > 0]
+        # Catalog partitions first: orders then find the products they name instead of being
+        # held until a later pass.
+        lagging = sorted((lag for lag in lags if lag.lag > 0), key=lambda lag: lag.topic != CATALOG_TOPIC)
         if not lagging:
             return report
         for lag in lagging:

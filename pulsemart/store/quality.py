@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,7 +79,10 @@ def seen_ids(conn: psycopg.Connection, include_quarantine: bool = True):
     duplicate, not a new event."""
     sql = "select event_id from quality.events_clean where event_id = any(%(ids)s)"
     if include_quarantine:
-        sql += " union select event_id from quality.quarantine where event_id = any(%(ids)s)"
+        # A copy quarantined as a duplicate does not make its original a duplicate: the
+        # original may still be held, waiting for the catalog, and must be decided on its own.
+        sql += (" union select event_id from quality.quarantine where event_id = any(%(ids)s)"
+                " and not reasons ? 'duplicate'")
 
     def lookup(ids: list[str]) -> set[str]:
         return {row[0] for row in conn.execute(sql, {"ids": list(ids)})}
@@ -86,19 +90,32 @@ def seen_ids(conn: psycopg.Connection, include_quarantine: bool = True):
 
 
 def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: str | None = None,
-                       now=None) -> DecidedBatch:
-    """Decide up to `limit` undecided raw records (and every held one); store the outcome."""
+                       now=None, include_held: bool = True) -> DecidedBatch:
+    """Decide up to `limit` undecided raw records (and, with `include_held`, every held one);
+    store the outcome. Held records wait for products the catalog does not know yet, so a
+    caller deciding many passes in a row re-decides them once, after the last pass."""
     started = time.perf_counter()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_DECIDE_LOCK,))
         raw = load_undecided(conn, limit)
-        held = load_held(conn)
-        if raw.empty and held.empty:
+        held = load_held(conn) if include_held else None
+        if raw.empty and (held is None or held.empty):
             return DecidedBatch(None, None, time.perf_counter() - started)
         result = run_batch(raw, load_catalog(conn), seen_ids(conn), now=now, pending=held)
         seconds = time.perf_counter() - started
         batch_id = _store(conn, result, raw, run_id, seconds)
     return DecidedBatch(batch_id, result, time.perf_counter() - started)
+
+
+def decide_until_done(conn: psycopg.Connection, limit: int, run_id: str | None,
+                      on_result: Callable[[EngineResult], None]) -> None:
+    """Bounded passes until every stored raw record is decided, then one pass that decides
+    the held records again, when the catalog knows the most. `on_result` sees each pass."""
+    while (batch := decide_new_records(conn, limit, run_id, include_held=False)).result is not None:
+        on_result(batch.result)
+    final = decide_new_records(conn, limit, run_id, include_held=True)
+    if final.result is not None:
+        on_result(final.result)
 
 
 def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds) -> int:
@@ -112,7 +129,8 @@ def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, ru
     _copy_clean(conn, result.clean, batch_id)
     _copy_order_lines(conn, result.order_lines, result.clean)
     _copy_quarantine(conn, result.quarantine, batch_id)
-    conn.execute("delete from quality.held")
+    if result.conservation["in"] > len(raw):  # held records were re-decided: replace them all
+        conn.execute("delete from quality.held")
     _copy(conn, "quality.held", ["topic", "partition", "offset", "event_id", "reasons", "first_held_at"],
           result.held.itertuples(index=False),
           lambda h: (h.topic, h.partition, h.offset, h.event_id, h.reasons, h.first_held_at))
@@ -177,7 +195,7 @@ def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
                "reasons", "explanation", "score", "confidence", "rule_set_version", "quarantined_at",
                "quality_batch_id"]
     _copy(conn, "quality.quarantine", columns, quarantine.itertuples(index=False),
-          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation") else getattr(q, c)
+          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation") else _none(getattr(q, c))
                        for c in columns[:-1]), batch_id))
     lines = quarantined_lines(quarantine)
     _copy(conn, "quality.quarantine_lines",

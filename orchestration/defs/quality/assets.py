@@ -5,10 +5,11 @@ from datetime import timedelta
 import dagster as dg
 
 from orchestration.defs.ingest.assets import OWNER, QUALITY_KEYS, raw_asset_key
+from orchestration.defs.quality.summary import DECISIONS, RunSummary
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
-from pulsemart.store.contract_gate import conservation_gaps, contract_failures
-from pulsemart.store.quality import decide_new_records
+from pulsemart.store.contract_gate import conservation_gaps
+from pulsemart.store.quality import decide_until_done
 
 GROUP = "quality"
 TAGS = {"layer": "quality", "lane": "near-real-time"}
@@ -46,47 +47,28 @@ class QualityConfig(dg.Config):
     can_subset=False,
 )
 def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, postgres: PostgresResource):
-    totals = {"in": 0, "accepted": 0, "fixed": 0, "quarantined": 0, "held": 0}
-    failures: dict[str, int] = {}
-    samples: list[dict] = []
-    released_by_contract: dict[str, int] = {}
-    rule_counts: dict[str, int] = {}
-    versions = set()
+    summary = RunSummary()
     with postgres.connection() as conn:
-        while True:  # each pass is bounded; loop until every stored raw record is decided
-            batch = decide_new_records(conn, config.max_records_per_batch, run_id=context.run.run_id)
-            if batch.result is None or batch.records == 0:
-                break
-            result = batch.result
-            versions.add(result.rule_set_version)
-            for name in totals:
-                totals[name] += result.conservation[name]
-            meta = result.metadata()
-            for key, n in meta["failure_counts"].items():
-                released_by_contract[key] = released_by_contract.get(key, 0) + n
-            for key, n in meta["rule_counts"].items():
-                rule_counts[key] = rule_counts.get(key, 0) + n
-            counts, found = contract_failures(result.clean["payload"].tolist())
-            for key, n in counts.items():
-                failures[key] = failures.get(key, 0) + n
-            samples.extend(found)
-            if result.held.shape[0] and batch.records == result.conservation["held"]:
-                break  # only held records left: they wait for the catalog, not for another pass
+        decide_until_done(conn, config.max_records_per_batch, context.run.run_id, summary.add)
         gaps = conservation_gaps(conn)
+    totals = {name: summary.totals[name] for name in DECISIONS}
     context.log.info(f"quality decisions: {totals}")
-    if failures:
-        context.log.error(f"released events break their contract: {failures}; samples: {samples[:5]}")
+    if summary.contract_failures:
+        context.log.error(f"released events break their contract: {dict(summary.contract_failures)}; "
+                          f"samples: {summary.samples}")
     if not gaps.empty:
         context.log.error(f"decisions out of balance: {gaps.to_dict('records')}")
-    common = {"rule_set_version": ", ".join(sorted(versions)) or "-"}
+    version = {"rule_set_version": summary.rule_set_version}
     yield dg.MaterializeResult(asset_key=EVENTS_CLEAN, metadata={
-        **common, "records_in": totals["in"], "accepted": totals["accepted"], "fixed": totals["fixed"],
-        "quarantined": totals["quarantined"], "held": totals["held"], "rule_counts": rule_counts})
-    yield dg.MaterializeResult(asset_key=ORDER_LINES_CLEAN, metadata=common)
+        **version, "records_in": totals["in"], "accepted": totals["accepted"], "fixed": totals["fixed"],
+        "quarantined": totals["quarantined"], "held": totals["held"], "rule_counts": dict(summary.rule_counts)})
+    yield dg.MaterializeResult(asset_key=ORDER_LINES_CLEAN, metadata=version)
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
-        **common, "quarantined": totals["quarantined"], "quarantined_by_contract": released_by_contract})
-    yield dg.AssetCheckResult(check_name="contract", asset_key=EVENTS_CLEAN, passed=not failures,
-                              metadata={"failure_counts": failures, "samples": samples[:5],
-                                        "quarantined_by_contract": released_by_contract})
+        **version, "quarantined": totals["quarantined"],
+        "quarantined_by_contract": dict(summary.quarantined_by_contract)})
+    yield dg.AssetCheckResult(check_name="contract", asset_key=EVENTS_CLEAN, passed=not summary.contract_failures,
+                              metadata={"failure_counts": dict(summary.contract_failures),
+                                        "samples": summary.samples,
+                                        "quarantined_by_contract": dict(summary.quarantined_by_contract)})
     yield dg.AssetCheckResult(check_name="conservation", asset_key=EVENTS_CLEAN, passed=gaps.empty,
                               metadata={**totals, "partitions_out_of_balance": gaps.to_dict("records")})

@@ -5,12 +5,14 @@ same planner and the same exactly-once batches as under the daemon, without the 
 """
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
+from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB, EVENTS_CLEAN
 from pulsemart.config import CATALOG_TOPIC, Settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.raw import committed_offsets
@@ -19,6 +21,9 @@ from pulsemart.stream.planner import PlannedBatch
 from pulsemart.stream.reader import ReadError, make_consumer
 from sensors.kafka import run_request_for
 
+# Dagster's console logger would print every event of every run; the CLI reports batches.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 @dataclass
 class CatchUpReport:
@@ -26,6 +31,8 @@ class CatchUpReport:
     records: int = 0
     bytes: int = 0
     per_partition: dict = field(default_factory=dict)
+    ingest_seconds: float = 0.0
+    quality: dict = field(default_factory=dict)  # the quality run's decisions, when it ran
 
 
 def _instance() -> dg.DagsterInstance:
@@ -47,8 +54,7 @@ def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: Planned
               max_seconds: float) -> dict:
     job_name = INGEST_JOBS[batch.topic].name
     request = run_request_for(batch, job_name, max_seconds)
-    # Dagster's console logger would print every event of every batch; the CLI reports batches.
-    run_config = {**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run_config = {**request.run_config, **_QUIET}
     result = defs.resolve_job_def(job_name).execute_in_process(
         run_config=run_config, instance=instance, tags=request.tags, raise_on_error=True
     )
@@ -56,12 +62,22 @@ def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: Planned
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
+def run_quality(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
+    """The quality job, in-process: decides everything landed; returns its decision counts."""
+    result = defs.resolve_job_def(DECIDE_QUALITY_JOB.name).execute_in_process(
+        instance=instance, raise_on_error=True, run_config=_QUIET)
+    materialization = next(m for m in result.asset_materializations_for_node("quality_decisions")
+                           if m.asset_key == EVENTS_CLEAN)
+    return {key: value.value for key, value in materialization.metadata.items()}
+
+
 def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
-             on_batch: Callable[[dict], None] | None = None) -> CatchUpReport:
+             on_batch: Callable[[dict], None] | None = None, decide: bool = True) -> CatchUpReport:
     """Ingest every partition of `topics` until none lags (end offsets plus a peek, see
-    pulsemart.stream.observe)."""
+    pulsemart.stream.observe), then, with `decide`, run the quality job once over it all."""
     instance = _instance()
     report = CatchUpReport()
+    started = time.perf_counter()
     while True:
         lags = [lag for topic in topics for lag in _lags(settings, topic)]
         lost = [f"{lag.topic}[{lag.partition}]" for lag in lags if lag.missing]
@@ -72,6 +88,9 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
         # held until a later pass.
         lagging = sorted((lag for lag in lags if lag.lag > 0), key=lambda lag: lag.topic != CATALOG_TOPIC)
         if not lagging:
+            report.ingest_seconds = time.perf_counter() - started
+            if decide:
+                report.quality = run_quality(defs, instance)
             return report
         for lag in lagging:
             batch = PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)

@@ -135,16 +135,17 @@ class CatchUpResult:
 
 
 def catch_up_rate(settings: Settings, topic: str) -> CatchUpResult:
-    """`pulsemart ingest --until-caught-up` as the CLI runs it, start to end (Dagster import
-    and definition loading excluded: they are paid once per process, not per record)."""
+    """`pulsemart ingest --until-caught-up --no-decide` as the CLI runs it, start to end:
+    landing only (the rule engine has its own benchmark). Dagster import and definition
+    loading are excluded: they are paid once per process, not per record."""
     from orchestration.catch_up import catch_up
     from orchestration.definitions import defs
 
     truncate_store(settings)
     batches: list[dict] = []
     with timed() as watch:
-        report = catch_up(settings, defs, [topic], on_batch=batches.append)
-    m = Measurement("pulsemart ingest --until-caught-up (catch_up, in-process Dagster job)",
+        report = catch_up(settings, defs, [topic], on_batch=batches.append, decide=False)
+    m = Measurement("pulsemart ingest --until-caught-up --no-decide (catch_up, in-process Dagster job)",
                     report.records, report.bytes, watch.seconds, "records")
     return CatchUpResult(m, batches)
 

@@ -20,7 +20,10 @@ from pulsemart.stream.reader import ReadError
 @click.option("--reset-to", type=click.Choice(["earliest"]),
               help="Rebuild the store from the stream: drop the topics' raw rows and rewind offsets.")
 @click.option("--yes", is_flag=True, help="Do not ask before --reset-to deletes raw rows.")
-def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None, yes: bool) -> None:
+@click.option("--decide/--no-decide", default=True, show_default=True,
+              help="After landing, run the quality job over what landed.")
+def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None, yes: bool,
+           decide: bool) -> None:
     """Ingest the shop topics into raw.events, exactly once."""
     settings = load_settings()
     topics = list(topics or TOPIC_PARTITIONS)
@@ -30,7 +33,7 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
         if reset_to:
             _reset(settings, topics, yes)
         if until_caught_up:
-            _catch_up(settings, topics)
+            _catch_up(settings, topics, decide)
     except (ReadError, DatabaseError, ServiceError, ResetRefused) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -47,7 +50,7 @@ def _reset(settings, topics: list[str], yes: bool) -> None:
             click.echo(f"{topic}: {deleted} raw rows deleted, offsets rewound to the stream's beginning")
 
 
-def _catch_up(settings, topics: list[str]) -> None:
+def _catch_up(settings, topics: list[str], decide: bool) -> None:
     from orchestration.catch_up import catch_up
     from orchestration.definitions import defs
 
@@ -58,8 +61,13 @@ def _catch_up(settings, topics: list[str]) -> None:
             click.echo(f"  {batch['topic']}[{batch['partition']}] {batch['start_offset']}..{batch['next_offset']} "
                        f"{batch['records']} records", err=True)
 
-    report = catch_up(settings, defs, topics, on_batch=show)
-    elapsed = time.perf_counter() - started
-    rate = report.records / elapsed if elapsed else 0.0
+    report = catch_up(settings, defs, topics, on_batch=show, decide=decide)
+    landing = report.ingest_seconds
+    rate = report.records / landing if landing else 0.0
     click.echo(f"caught up: {report.records} records in {report.batches} batches, "
-               f"{elapsed:.1f} s ({rate:,.0f} records/s)")
+               f"{landing:.1f} s ({rate:,.0f} records/s)")
+    if report.quality:
+        q = report.quality
+        click.echo(f"decided: {q['records_in']} records ({q['accepted']} accepted, {q['fixed']} fixed, "
+                   f"{q['quarantined']} quarantined, {q['held']} held) in "
+                   f"{time.perf_counter() - started - landing:.1f} s")

@@ -207,8 +207,9 @@ def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
 
 def _save_catalog(conn, catalog: CatalogState) -> None:
     conn.execute("delete from quality.catalog_state")
+    # Unknown attributes may arrive as NaN, which JSON (and jsonb) cannot hold: stored as null.
     _copy(conn, "quality.catalog_state", ["product_id", "state"], catalog.to_records(),
-          lambda p: (p["product_id"], json.dumps(p)))
+          lambda p: (p["product_id"], json.dumps({k: _none(v) for k, v in p.items()}, allow_nan=False)))
 
 
 def _advance_progress(conn, raw: pd.DataFrame) -> None:
@@ -221,3 +222,17 @@ def _advance_progress(conn, raw: pd.DataFrame) -> None:
             "on conflict (topic, \"partition\") do update set next_offset = excluded.next_offset",
             [(topic, int(partition), int(offset) + 1) for (topic, partition), offset in ends.items()],
         )
+
+
+def waiting_for_decision(conn: psycopg.Connection, hold_timeout_s: float) -> tuple[int, int]:
+    """(raw records not yet decided, held records past their timeout): what a quality run
+    would have to do now. Cheap enough for a sensor tick."""
+    (undecided,) = conn.execute("""
+        select coalesce(sum(greatest(o.next_offset - coalesce(p.next_offset, 0), 0)), 0)
+        from ingest.offsets o
+        left join quality.progress p on p.topic = o.topic and p."partition" = o."partition"
+    """).fetchone()
+    (expired,) = conn.execute(
+        "select count(*) from quality.held where first_held_at < now() - make_interval(secs => %s)",
+        (hold_timeout_s,)).fetchone()
+    return int(undecided), int(expired)

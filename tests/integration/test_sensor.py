@@ -114,3 +114,23 @@ def test_says_so_when_the_broker_lost_the_stored_records(fresh_stream, sensor, d
         result = evaluate(sensor, instance)
     assert not result.run_requests
     assert f"{TOPIC}[{partition}]: the broker no longer holds offset 4999" in result.skip_reason.skip_message
+
+
+def test_quality_sensor_requests_a_run_only_when_records_wait(fresh_stream, db):
+    from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB
+    from sensors.quality import build_quality_sensor
+
+    quality = build_quality_sensor(DECIDE_QUALITY_JOB)
+    with dg.instance_for_test() as instance:
+        idle = evaluate(quality, instance)
+        produce_raw(fresh_stream, TOPIC, [b"q"] * 10, keys=["one"] * 10)
+        ingest = evaluate(build_kafka_sensor(TOPIC, INGEST_JOBS[TOPIC]), instance).run_requests[0]
+        assert DEFS.resolve_job_def(ingest.job_name).execute_in_process(
+            run_config=ingest.run_config, instance=instance).success
+        waiting = evaluate(quality, instance)
+        assert DEFS.resolve_job_def("decide_quality").execute_in_process(instance=instance).success
+        done = evaluate(quality, instance, cursor=waiting.cursor)
+    assert not idle.run_requests and "no raw record waits" in idle.skip_reason.skip_message
+    assert [r.job_name for r in waiting.run_requests] == ["decide_quality"]
+    assert waiting.run_requests[0].tags["pulsemart/undecided"] == "10"
+    assert not done.run_requests

@@ -1,7 +1,7 @@
-"""Quality layer definitions: the rule engine's decisions and their contract checks."""
+"""Quality layer definitions: the rule engine's decisions, their contract checks, their job."""
 
 import dagster as dg
 
-from orchestration.defs.quality.assets import quality_decisions
+from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB, quality_decisions
 
-defs = dg.Definitions(assets=[quality_decisions])
+defs = dg.Definitions(assets=[quality_decisions], jobs=[DECIDE_QUALITY_JOB])

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.defs.ingest.assets import OWNER, QUALITY_KEYS, raw_asset_key
+from orchestration.defs.ingest.assets import OWNER, raw_asset_key
 from orchestration.defs.quality.summary import DECISIONS, RunSummary
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
@@ -13,6 +13,7 @@ from pulsemart.store.quality import decide_until_done
 
 GROUP = "quality"
 TAGS = {"layer": "quality", "lane": "near-real-time"}
+QUALITY_KEYS = [dg.AssetKey(["quality", name]) for name in ("events_clean", "order_lines_clean", "quarantine")]
 EVENTS_CLEAN, ORDER_LINES_CLEAN, QUARANTINE = QUALITY_KEYS
 
 
@@ -72,3 +73,14 @@ def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, 
                                         "quarantined_by_contract": dict(summary.quarantined_by_contract)})
     yield dg.AssetCheckResult(check_name="conservation", asset_key=EVENTS_CLEAN, passed=gaps.empty,
                               metadata={**totals, "partitions_out_of_balance": gaps.to_dict("records")})
+
+
+# Its own job, launched by the quality sensor whenever raw records wait: ingest runs stay short
+# (landing only), and one quality run decides everything landed since the last one.
+DECIDE_QUALITY_JOB = dg.define_asset_job(
+    "decide_quality",
+    selection=QUALITY_KEYS,
+    description="Decide every raw record not yet decided (accepted, fixed, quarantined or held).",
+    executor_def=dg.in_process_executor,
+    tags={"pulsemart/pool": "quality"},
+)

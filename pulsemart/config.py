@@ -46,7 +46,7 @@ class Settings:
     min_batch_events: int = 1_000
     max_batch_events: int = 50_000
     max_concurrent_batches: int = 4
-    max_batch_seconds: float = 5.0
+    max_batch_seconds: float = 2.0
 
     @property
     def postgres_embedded(self) -> bool:
@@ -113,5 +113,5 @@ def load_settings(env: dict | None = None) -> Settings:
         min_batch_events=_int_setting(env, "PULSEMART_MIN_BATCH_EVENTS", 1_000),
         max_batch_events=_int_setting(env, "PULSEMART_MAX_BATCH_EVENTS", 50_000),
         max_concurrent_batches=_int_setting(env, "PULSEMART_MAX_CONCURRENT_BATCHES", 4),
-        max_batch_seconds=_int_setting(env, "PULSEMART_MAX_BATCH_SECONDS", 5),
+        max_batch_seconds=_int_setting(env, "PULSEMART_MAX_BATCH_SECONDS", 2),
     )

@@ -93,6 +93,17 @@ def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, la
                                           latency_seconds, latency_rate, _echo, repeats))
 
 
+@bench.command("quality")
+@_produce_options
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> None:
+    """The rule engine beside bare Pandera on the same frames; the simulator's scores."""
+    from pulsemart.bench.sections import quality_section
+
+    _run(output, lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options
@@ -101,11 +112,12 @@ def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, la
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
          latency_seconds: float, latency_rate: float, repeats: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
-    from pulsemart.bench.sections import ingest_section, produce_section
+    from pulsemart.bench.sections import ingest_section, produce_section, quality_section
 
     # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit.
     _run(output,
          lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
+         lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
          lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
                                   latency_seconds, latency_rate, _echo, repeats))
 

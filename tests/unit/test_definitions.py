@@ -63,3 +63,12 @@ def test_dagster_definitions_validate():
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_local_instance_config_loads(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    limits = {(limit["key"], str(limit.get("value"))): limit["limit"]
+              for limit in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits}
+    assert limits[("pulsemart/pool", "ingest")] == 4
+    assert limits[("pulsemart/topic_partition", "{'applyLimitPerUniqueValue': True}")] == 1

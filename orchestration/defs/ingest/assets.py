@@ -56,7 +56,7 @@ class IngestBatchConfig(dg.Config):
     partition: int
     start_offset: int
     max_events: int = 50_000
-    max_seconds: float = 5.0
+    max_seconds: float = 2.0
 
 
 def build_raw_asset(topic: str) -> dg.AssetsDefinition:

@@ -1,7 +1,8 @@
-"""Run the sensor's ingest job in-process until every partition is caught up.
+"""Run the sensors' jobs in-process: land batches until every partition is caught up, then
+decide what landed.
 
-Used by `pulsemart ingest --until-caught-up` for CI, demos and backfills: the same job, the
-same planner and the same exactly-once batches as under the daemon, without the daemon.
+Used by `pulsemart ingest --until-caught-up` for CI, demos and backfills: the same jobs and
+the same exactly-once batches as under the daemon, without the daemon.
 """
 
 import os

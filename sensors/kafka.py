@@ -1,8 +1,10 @@
 """The Kafka micro-batch sensor: one per topic, planning offset ranges from lag.
 
 Each tick reads end offsets from Kafka and committed offsets from `ingest.offsets`, looks up
-the topic's ingest runs in flight, and lets `pulsemart.stream.planner` decide. It never
-consumes a record, so a tick stays within a few seconds however far behind the stream is.
+the ingest runs in flight, and lets `pulsemart.stream.planner` decide. It stores and commits
+nothing, and reads no more than one fetch per partition (the peek of
+`pulsemart.stream.observe`), so a tick stays within a few seconds however far behind the
+stream is.
 """
 
 
@@ -27,9 +29,13 @@ IN_FLIGHT = [
 ]
 
 
-def partitions_in_flight(instance: dg.DagsterInstance, topic: str) -> set[int]:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={"pulsemart/topic": topic}, statuses=IN_FLIGHT))
-    return {int(run.tags["pulsemart/partition"]) for run in runs if "pulsemart/partition" in run.tags}
+def runs_in_flight(instance: dg.DagsterInstance, topic: str) -> tuple[set[int], int]:
+    """The topic's partitions with a run in flight, and how many runs the ingest pool has in
+    flight across all topics (the pool limit is shared)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"pulsemart/pool": "ingest"}, statuses=IN_FLIGHT))
+    partitions = {int(run.tags["pulsemart/partition"]) for run in runs
+                  if run.tags.get("pulsemart/topic") == topic and "pulsemart/partition" in run.tags}
+    return partitions, len(runs)
 
 
 def run_request_for(batch, job_name: str, max_seconds: float) -> dg.RunRequest:
@@ -75,12 +81,14 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
                 lags = observe_lags(consumer, topic, committed)
         except ReadError as exc:
             return dg.SensorResult(skip_reason=f"Kafka unreachable: {exc}", cursor=context.cursor)
+        partitions_busy, pool_busy = runs_in_flight(context.instance, topic)
         plan = plan_batches(
             lags,
-            partitions_in_flight(context.instance, topic),
+            partitions_busy,
             cursor,
             PlannerSettings(settings.min_batch_events, settings.max_batch_events,
                             settings.max_concurrent_batches),
+            pool_busy,
         )
         if not plan.batches:
             return dg.SensorResult(skip_reason=plan.skip_reason(), cursor=json.dumps(plan.cursor))

@@ -58,11 +58,14 @@ def plan_batches(
     in_flight: set[int],
     cursor: dict,
     settings: PlannerSettings,
+    pool_busy: int | None = None,
 ) -> Plan:
-    """Decide the batches to request now. `cursor` maps partition (as str) to the last
-    planned {"start", "attempt"}; the returned plan carries the cursor to store."""
+    """Decide the batches to request now. `in_flight` holds this topic's partitions with a run
+    in flight; `pool_busy` counts the pool's runs in flight across topics (default: those).
+    `cursor` maps partition (as str) to the last planned {"start", "attempt"}; the returned
+    plan carries the cursor to store."""
     plan = Plan(cursor=dict(cursor))
-    free_slots = settings.max_concurrent - len(in_flight)
+    free_slots = settings.max_concurrent - (len(in_flight) if pool_busy is None else pool_busy)
     # Most lag first, so a full pool serves the partitions furthest behind.
     for lag in sorted(lags, key=lambda item: item.lag, reverse=True):
         name = f"{lag.topic}[{lag.partition}]"

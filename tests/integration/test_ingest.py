@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 import pytest
 
 from orchestration.catch_up import catch_up
@@ -88,13 +89,24 @@ def test_broker_down_fails_cleanly_and_moves_no_offset(fresh_stream, db):
     assert len(stored_triples(db, TOPIC)) == 2
 
 
-def test_database_down_fails_cleanly(fresh_stream):
-    from pulsemart.store.db import DatabaseError, connect
+def test_database_down_fails_the_run_cleanly_and_the_next_run_recovers(fresh_stream, db, monkeypatch):
+    from orchestration.catch_up import run_batch
+    from pulsemart.store.db import DatabaseError
+    from pulsemart.stream.planner import PlannedBatch
 
-    broken = load_settings({"PULSEMART_HOME": str(fresh_stream.home),
-                            "PULSEMART_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
-    with pytest.raises(DatabaseError, match="PULSEMART_DATABASE_URL"):
-        connect(broken, connect_timeout_s=2)
+    produce_raw(fresh_stream, TOPIC, [b"d1", b"d2"], keys=["k", "k"])
+    partition = read_topic(fresh_stream, TOPIC)[0].partition
+    batch = PlannedBatch(TOPIC, partition, 0, 100, 0)
+    with dg.instance_for_test() as instance:
+        monkeypatch.setenv("PULSEMART_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+        with pytest.raises(dg.DagsterExecutionStepExecutionError) as failed:
+            run_batch(defs, instance, batch, max_seconds=2)
+        assert isinstance(failed.value.__cause__, DatabaseError)
+        assert "PULSEMART_DATABASE_URL" in str(failed.value.__cause__)
+        monkeypatch.delenv("PULSEMART_DATABASE_URL")
+        assert db.execute("select count(*) from ingest.offsets").fetchone()[0] == 0
+        assert run_batch(defs, instance, batch, max_seconds=2)["records"] == 2
+    assert len(stored_triples(db, TOPIC)) == 2
 
 
 def test_reset_to_earliest_rebuilds_the_raw_layer(fresh_stream, db):

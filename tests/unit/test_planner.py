@@ -75,3 +75,9 @@ def test_a_partition_whose_stored_records_the_broker_lost_is_not_read_on():
 def test_a_peek_reveals_lag_hidden_by_a_stale_end_offset():
     observed = with_hidden_lag([PartitionLag(T, 0, 102, 1), PartitionLag(T, 1, 5, 5)], {0}, set())
     assert [(lag.partition, lag.lag) for lag in observed] == [(0, 1), (1, 0)]
+
+
+def test_runs_of_other_topics_count_against_the_shared_pool():
+    plan = plan_batches(lags((0, 10), (0, 20)), set(), {}, PlannerSettings(max_concurrent=3), pool_busy=2)
+    assert [b.partition for b in plan.batches] == [1]
+    assert f"{T}[0]: pool full (3 batches in flight)" in plan.skipped

@@ -5,10 +5,13 @@ Used by `pulsemart ingest --until-caught-up` for CI, demos and backfills: the sa
 the same exactly-once batches as under the daemon, without the daemon.
 """
 
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import dagster as dg
 
@@ -36,8 +39,11 @@ class CatchUpReport:
     quality: dict = field(default_factory=dict)  # the quality run's decisions, when it ran
 
 
+@cache
 def _instance() -> dg.DagsterInstance:
-    # With DAGSTER_HOME set (as under `pulsemart up`) the runs show in the UI.
+    """One instance per process, made where it is used: a forked worker must not inherit the
+    parent's (its SQLite connections belong to the parent's threads). With DAGSTER_HOME set
+    (as under `pulsemart up`) the runs show in the UI."""
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
@@ -72,11 +78,33 @@ def run_quality(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
+def _batch_in_worker(batch: PlannedBatch, max_seconds: float) -> dict:
+    # Runs in a forked worker: the parent's imports and definitions are already loaded.
+    from orchestration.definitions import defs
+
+    return run_batch(defs, _instance(), batch, max_seconds)
+
+
 def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
-             on_batch: Callable[[dict], None] | None = None, decide: bool = True) -> CatchUpReport:
+             on_batch: Callable[[dict], None] | None = None, decide: bool = True,
+             workers: int | None = None) -> CatchUpReport:
     """Ingest every partition of `topics` until none lags (end offsets plus a peek, see
-    pulsemart.stream.observe), then, with `decide`, run the quality job once over it all."""
-    instance = _instance()
+    pulsemart.stream.observe), then, with `decide`, run the quality job once over it all.
+
+    Each round lands one batch of every lagging partition, `workers` batches at a time in
+    forked processes (default: one per core, at most the ingest pool's limit), as the daemon
+    runs them side by side; each batch is its own exactly-once transaction.
+    """
+    workers = workers or min(os.cpu_count() or 1, settings.max_concurrent_batches)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers > 1 else None
+    try:
+        return _catch_up(settings, defs, topics, on_batch, decide, pool)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+
+
+def _catch_up(settings, defs, topics, on_batch, decide, pool) -> CatchUpReport:
     report = CatchUpReport()
     started = time.perf_counter()
     while True:
@@ -91,11 +119,15 @@ def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
         if not lagging:
             report.ingest_seconds = time.perf_counter() - started
             if decide:
-                report.quality = run_quality(defs, instance)
+                report.quality = run_quality(defs, _instance())
             return report
-        for lag in lagging:
-            batch = PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
-            metadata = run_batch(defs, instance, batch, settings.max_batch_seconds)
+        batches = [PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
+                   for lag in lagging]
+        if pool:
+            landed = pool.map(_batch_in_worker, batches, [settings.max_batch_seconds] * len(batches))
+        else:
+            landed = (run_batch(defs, _instance(), batch, settings.max_batch_seconds) for batch in batches)
+        for lag, metadata in zip(lagging, landed, strict=True):
             report.batches += 1
             report.records += metadata["records"]
             report.bytes += metadata["bytes"]

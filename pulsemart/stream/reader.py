@@ -66,16 +66,17 @@ def read_range(
     start: int,
     max_records: int,
     poll_timeout_ms: int = 250,
-    empty_polls_to_stop: int = 2,
+    empty_polls_to_stop: int = 3,
     chunk_records: int = 5000,
     max_seconds: float | None = None,
 ) -> Iterator[list]:
     """Yield chunks of ConsumerRecords from `start`, at most `max_records` in all.
 
-    Stops after `empty_polls_to_stop` consecutive empty polls (the partition is caught up) or
-    after `max_seconds`: under a steady trickle polls are rarely empty twice running, and a
-    batch that waited for `max_records` would hold its records back from every reader.
-    Memory stays bounded by `chunk_records`, whatever the lag behind the range.
+    Stops when caught up: at the first empty poll once records came (every record held back
+    is latency for every reader), or after `empty_polls_to_stop` empty polls before the first
+    (the first fetch after a seek may be slow; ending then would plan the range again). Stops
+    too after `max_seconds`, since a steady trickle may never leave a poll empty. Memory stays
+    bounded by `chunk_records`, whatever the lag behind the range.
     """
     tp = TopicPartition(topic, partition)
     try:
@@ -83,14 +84,15 @@ def read_range(
         consumer.seek(tp, start)
         remaining = max_records
         empty = 0
+        allowed_empty = empty_polls_to_stop
         deadline = time.monotonic() + max_seconds if max_seconds else float("inf")
-        while remaining > 0 and empty < empty_polls_to_stop and time.monotonic() < deadline:
+        while remaining > 0 and empty < allowed_empty and time.monotonic() < deadline:
             polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=min(chunk_records, remaining))
             records = polled.get(tp, [])
             if not records:
                 empty += 1
                 continue
-            empty = 0
+            empty, allowed_empty = 0, 1
             records = records[:remaining]
             remaining -= len(records)
             yield records

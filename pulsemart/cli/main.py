@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pulsemart import __version__
+from pulsemart.cli.bench import bench
 from pulsemart.cli.ingest import ingest
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
@@ -26,20 +27,4 @@ cli.add_command(simulate)
 cli.add_command(replay)
 cli.add_command(quarantine)
 cli.add_command(dq)
-
-
-def _register_optional() -> None:
-    # Commands whose modules are still being written by colleagues register when present.
-    import importlib
-
-    for module_name, attribute in (
-        ("pulsemart.cli.bench", "bench"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        cli.add_command(getattr(module, attribute))
-
-
-_register_optional()
+cli.add_command(bench)

@@ -68,6 +68,6 @@ def _catch_up(settings, topics: list[str], decide: bool) -> None:
                f"{landing:.1f} s ({rate:,.0f} records/s)")
     if report.quality:
         q = report.quality
-        click.echo(f"decided: {q['records_in']} records ({q['accepted']} accepted, {q['fixed']} fixed, "
-                   f"{q['quarantined']} quarantined, {q['held']} held) in "
+        click.echo(f"decided: {q['new_records']} new records; {q['accepted']} accepted, {q['fixed']} fixed, "
+                   f"{q['quarantined']} quarantined, {q['held']} held for the catalog, in "
                    f"{time.perf_counter() - started - landing:.1f} s")

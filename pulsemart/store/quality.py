@@ -38,10 +38,7 @@ class DecidedBatch:
     quality_batch_id: int | None
     result: EngineResult | None
     seconds: float
-
-    @property
-    def records(self) -> int:
-        return self.result.conservation["in"] if self.result else 0
+    new_records: int = 0  # raw records decided for the first time (the rest were held before)
 
 
 def _frame(cur, sql: str, params=()) -> pd.DataFrame:
@@ -104,18 +101,18 @@ def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: st
         result = run_batch(raw, load_catalog(conn), seen_ids(conn), now=now, pending=held)
         seconds = time.perf_counter() - started
         batch_id = _store(conn, result, raw, run_id, seconds)
-    return DecidedBatch(batch_id, result, time.perf_counter() - started)
+    return DecidedBatch(batch_id, result, time.perf_counter() - started, len(raw))
 
 
 def decide_until_done(conn: psycopg.Connection, limit: int, run_id: str | None,
-                      on_result: Callable[[EngineResult], None]) -> None:
+                      on_batch: Callable[[DecidedBatch], None]) -> None:
     """Bounded passes until every stored raw record is decided, then one pass that decides
-    the held records again, when the catalog knows the most. `on_result` sees each pass."""
+    the held records again, when the catalog knows the most. `on_batch` sees each pass."""
     while (batch := decide_new_records(conn, limit, run_id, include_held=False)).result is not None:
-        on_result(batch.result)
+        on_batch(batch)
     final = decide_new_records(conn, limit, run_id, include_held=True)
     if final.result is not None:
-        on_result(final.result)
+        on_batch(final)
 
 
 def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds) -> int:

@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from orchestration.defs.ingest.assets import OWNER, raw_asset_key
-from orchestration.defs.quality.summary import DECISIONS, RunSummary
+from orchestration.defs.quality.summary import RunSummary
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
 from pulsemart.store.contract_gate import conservation_gaps
@@ -52,7 +52,7 @@ def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, 
     with postgres.connection() as conn:
         decide_until_done(conn, config.max_records_per_batch, context.run.run_id, summary.add)
         gaps = conservation_gaps(conn)
-    totals = {name: summary.totals[name] for name in DECISIONS}
+    totals = summary.totals()
     context.log.info(f"quality decisions: {totals}")
     if summary.contract_failures:
         context.log.error(f"released events break their contract: {dict(summary.contract_failures)}; "
@@ -61,8 +61,7 @@ def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, 
         context.log.error(f"decisions out of balance: {gaps.to_dict('records')}")
     version = {"rule_set_version": summary.rule_set_version}
     yield dg.MaterializeResult(asset_key=EVENTS_CLEAN, metadata={
-        **version, "records_in": totals["in"], "accepted": totals["accepted"], "fixed": totals["fixed"],
-        "quarantined": totals["quarantined"], "held": totals["held"], "rule_counts": dict(summary.rule_counts)})
+        **version, **totals, "rule_counts": dict(summary.rule_counts)})
     yield dg.MaterializeResult(asset_key=ORDER_LINES_CLEAN, metadata=version)
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
         **version, "quarantined": totals["quarantined"],

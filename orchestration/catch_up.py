@@ -8,8 +8,8 @@ the same exactly-once batches as under the daemon, without the daemon.
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -17,6 +17,7 @@ import dagster as dg
 
 from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
 from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB, EVENTS_CLEAN
+from orchestration.defs.serving.assets import REFRESH_SERVING_JOB, SERVING_KEYS
 from pulsemart.config import CATALOG_TOPIC, Settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.raw import committed_offsets
@@ -37,6 +38,7 @@ class CatchUpReport:
     per_partition: dict = field(default_factory=dict)
     ingest_seconds: float = 0.0
     quality: dict = field(default_factory=dict)  # the quality run's decisions, when it ran
+    serving: dict = field(default_factory=dict)  # the serving refresh's metadata, when it ran
 
 
 @cache
@@ -78,6 +80,15 @@ def run_quality(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
+def run_serving(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
+    """The serving job, in-process: folds what quality released; returns its metadata."""
+    result = defs.resolve_job_def(REFRESH_SERVING_JOB.name).execute_in_process(
+        instance=instance, raise_on_error=True, run_config=_QUIET)
+    materialization = next(m for m in result.asset_materializations_for_node("serving_tables")
+                           if m.asset_key == SERVING_KEYS["product_state"])
+    return {key: value.value for key, value in materialization.metadata.items()}
+
+
 def _batch_in_worker(batch: PlannedBatch, max_seconds: float) -> dict:
     # Runs in a forked worker: the parent's imports and definitions are already loaded.
     from orchestration.definitions import defs
@@ -87,21 +98,25 @@ def _batch_in_worker(batch: PlannedBatch, max_seconds: float) -> dict:
 
 def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
              on_batch: Callable[[dict], None] | None = None, decide: bool = True,
-             workers: int | None = None) -> CatchUpReport:
+             workers: int | None = None, serve: bool = False) -> CatchUpReport:
     """Ingest every partition of `topics` until none lags (end offsets plus a peek, see
     pulsemart.stream.observe), then, with `decide`, run the quality job once over it all.
 
     Each round lands one batch of every lagging partition, `workers` batches at a time in
     forked processes (default: one per core, at most the ingest pool's limit), as the daemon
-    runs them side by side; each batch is its own exactly-once transaction.
+    runs them side by side; each batch is its own exactly-once transaction. With `serve` (and
+    `decide`), the serving job then folds the decisions into the serving tables.
     """
     workers = workers or min(os.cpu_count() or 1, settings.max_concurrent_batches)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) if workers > 1 else None
     try:
-        return _catch_up(settings, defs, topics, on_batch, decide, pool)
+        report = _catch_up(settings, defs, topics, on_batch, decide, pool)
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
+    if decide and serve:
+        report.serving = run_serving(defs, _instance())
+    return report
 
 
 def _catch_up(settings, defs, topics, on_batch, decide, pool) -> CatchUpReport:

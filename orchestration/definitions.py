@@ -2,20 +2,24 @@
 
 import dagster as dg
 
-from orchestration.defs import ingest, quality
+from orchestration.defs import ingest, quality, serving
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB
+from orchestration.defs.serving.assets import REFRESH_SERVING_JOB
 from orchestration.resources import build_resources
 from sensors.kafka import build_kafka_sensor
 from sensors.quality import build_quality_sensor
+from sensors.serving import build_serving_sensor
 
 defs = dg.Definitions.merge(
     ingest.defs,
     quality.defs,
+    serving.defs,
     dg.Definitions(
         sensors=[
             *(build_kafka_sensor(topic, job) for topic, job in INGEST_JOBS.items()),
             build_quality_sensor(DECIDE_QUALITY_JOB),
+            build_serving_sensor(REFRESH_SERVING_JOB),
         ],
         resources=build_resources(),
     ),

@@ -157,9 +157,9 @@ def quality_section(command: str, n_events: int, seed: int, replay_path: Path,
                               ("expected calibration error", "ece", "≤ 0.05")):
         value = scores.get(key)
         score_table.rows.append([name, f"{value:.4f}" if isinstance(value, float) else str(value), target])
-    notes = [f"Target: engine at least {QUALITY_TARGET:.0%} of the bare Pandera rate. Measured: "
-             f"{fmt_ratio(ratio(sim_engine, sim_bare))} on simulated events, "
-             f"{fmt_ratio(ratio(real_engine, real_bare))} on the real sample (orders of ~19 lines)."]
+    notes = [(f"Target: engine at least {QUALITY_TARGET:.0%} of the bare Pandera rate. Measured: "
+              f"{fmt_ratio(ratio(sim_engine, sim_bare))} on simulated events, "
+              f"{fmt_ratio(ratio(real_engine, real_bare))} on the real sample (orders of ~19 lines).")]
     return Section(
         key="quality", title="Rule engine vs bare Pandera", command=command, date=machine.now(),
         machine=machine.describe(),

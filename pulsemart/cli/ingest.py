@@ -61,7 +61,7 @@ def _catch_up(settings, topics: list[str], decide: bool) -> None:
             click.echo(f"  {batch['topic']}[{batch['partition']}] {batch['start_offset']}..{batch['next_offset']} "
                        f"{batch['records']} records", err=True)
 
-    report = catch_up(settings, defs, topics, on_batch=show, decide=decide)
+    report = catch_up(settings, defs, topics, on_batch=show, decide=decide, serve=decide)
     landing = report.ingest_seconds
     rate = report.records / landing if landing else 0.0
     click.echo(f"caught up: {report.records} records in {report.batches} batches, "

@@ -9,6 +9,7 @@ from pulsemart.cli.bench import bench
 from pulsemart.cli.ingest import ingest
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
+from pulsemart.cli.serve import serve
 from pulsemart.cli.services import services
 from pulsemart.cli.simulate import simulate
 from pulsemart.cli.up import up
@@ -28,3 +29,4 @@ cli.add_command(replay)
 cli.add_command(quarantine)
 cli.add_command(dq)
 cli.add_command(bench)
+cli.add_command(serve)

@@ -11,10 +11,12 @@ from pulsemart.local.processes import ServiceError
 
 @click.command("up")
 @click.option("--ui-port", default=3000, show_default=True, help="Port of the Dagster UI.")
+@click.option("--api-port", default=8000, show_default=True, help="Port of the serving API.")
 @click.option("--rate", default=5.0, show_default=True, help="Simulated events per second (0: none).")
-def up(ui_port: int, rate: float) -> None:
-    """Start the services, Dagster (UI and daemon running the sensors) and a trickle of events."""
+def up(ui_port: int, api_port: int, rate: float) -> None:
+    """Start the services, Dagster (UI and daemon running the sensors), the serving API and a
+    trickle of events."""
     try:
-        run_up(load_settings(), ui_port, rate, echo=click.echo)
+        run_up(load_settings(), ui_port, rate, echo=click.echo, api_port=api_port)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -1,12 +1,14 @@
 """`pulsemart up`: the embedded services, Dagster (UI and daemon) and a trickle of events.
 
 Children run in sessions of their own so that Ctrl-C reaches only this process, which then
-stops them in order (event trickle, Dagster, services) and leaves no process or port behind.
+stops them in order (event trickle, serving API, Dagster, services) and leaves no process or
+port behind.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,10 +48,25 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def run_up(settings: Settings, ui_port: int, rate: float, echo=print) -> None:
+def _api_key(settings: Settings) -> str:
+    """PULSEMART_API_KEY, or a key made for this session, written (owner-only) to the run folder."""
+    if settings.api_key:
+        return settings.api_key
+    key = secrets.token_urlsafe(24)
+    fd = os.open(settings.run_dir / "api_key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(key + "\n")
+    return key
+
+
+def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: int = 8000) -> None:
     """Start everything, block until Ctrl-C (or a child dies), then stop everything."""
     if port_in_use("127.0.0.1", ui_port):
         raise ServiceError(f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`")
+    if port_in_use("127.0.0.1", api_port):
+        raise ServiceError(f"port {api_port} (the serving API) is already in use; choose another with "
+                           "`pulsemart up --api-port`")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     # Ctrl-C and SIGTERM both mean "stop everything" (a shell may start us with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -61,6 +78,10 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print) -> None:
     try:
         children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions",
                                            "-a", "defs", "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
+        # The serving API starts while Dagster does.
+        serving = _spawn("serving", [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
+                         dict(env, PULSEMART_API_KEY=_api_key(settings)), settings)
+        children.append(serving)
         echo("starting Dagster (UI and daemon)…")
         wait_until(lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
                    120, "the Dagster UI")
@@ -71,6 +92,12 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print) -> None:
                                                  "--rate", str(rate), "--seed", str(int(time.time()))],
                                    env, settings))
         echo(f"Dagster UI:        http://127.0.0.1:{ui_port}")
+        wait_until(lambda: port_in_use("127.0.0.1", api_port) or serving.process.poll() is not None,
+                   60, "the serving API")
+        if serving.process.poll() is not None:
+            raise ServiceError(f"the serving API exited; see {settings.run_dir / 'serving.log'}")
+        echo(f"serving API:       http://127.0.0.1:{api_port}/docs (X-API-Key: "
+             + ("$PULSEMART_API_KEY)" if settings.api_key else f"in {settings.run_dir / 'api_key'})"))
         echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog" if rate > 0
              else "events trickle:    off (--rate 0)")
         echo(f"logs:              {settings.run_dir}")

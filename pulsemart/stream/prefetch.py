@@ -39,7 +39,7 @@ def prefetch(chunks: Iterator, depth: int = 4) -> Iterator:
                 if not put(chunk):
                     return
             put(_DONE)
-        except BaseException as error:  # handed to the caller, which re-raises it
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, which re-raises it
             put(_Failed(error))
 
     reader = threading.Thread(target=run, name="kafka-prefetch", daemon=True)

@@ -80,7 +80,6 @@ def test_bad_input_is_quarantined_with_a_reason(fresh_stream, db):
 
 def test_quarantine_replay_releases_exactly_once_after_a_rule_change(fresh_stream, db, tmp_path):
     from pulsemart.quality.rules import default_rules_path
-
     from pulsemart.stream.simulator import generate
 
     events = list(generate(400, seed=3))

@@ -35,11 +35,11 @@ def asset_nodes(port: int) -> list:
 
 def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
     home = tempfile.mkdtemp(prefix="pulsemart-up-")
-    ui_port, kafka_port = free_port(), free_port()
+    ui_port, api_port, kafka_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSEMART_", "DAGSTER_"))}
     env.update(PULSEMART_HOME=home, PULSEMART_KAFKA_PORT=str(kafka_port))
     up = subprocess.Popen([str(Path(sys.executable).parent / "pulsemart"), "up", "--ui-port", str(ui_port),
-                           "--rate", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           "--api-port", str(api_port), "--rate", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
     try:
         deadline = time.monotonic() + 150
@@ -60,9 +60,9 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
         if up.poll() is None:
             up.kill()
     assert up.returncode == 0, output
-    assert "Dagster UI:" in output and "stopped: simulator, dagster, kafka, postgres" in output
+    assert "Dagster UI:" in output and "stopped: simulator, serving, dagster, kafka, postgres" in output
     time.sleep(1)
     assert not [pid for pid in descendants if psutil.pid_exists(pid)
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    assert not listening(ui_port) and not listening(kafka_port)
+    assert not listening(ui_port) and not listening(api_port) and not listening(kafka_port)
     assert not [p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])]

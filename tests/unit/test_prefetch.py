@@ -18,8 +18,7 @@ def test_a_reader_error_is_raised_in_the_caller_after_the_chunks_before_it():
 
     got = []
     with pytest.raises(RuntimeError, match="broker went away"):
-        for chunk in prefetch(chunks()):
-            got.append(chunk)
+        got.extend(prefetch(chunks()))
     assert got == [[1]]
 
 

@@ -1,0 +1,77 @@
+"""Fold new clean events into the serving tables, one quality batch range at a time.
+
+`refresh_serving` is the serving layer's unit of work. In one transaction, under an advisory
+lock, it reads the quality batches released since `serving.progress`, folds their events into
+`serving.product_state`, `serving.customer_profile` and `serving.session_funnel` with set-based
+upserts, recomputes `serving.trending`, and advances the progress. A batch is therefore folded
+exactly once: running again with no new batch changes nothing, and a killed run leaves nothing
+half-folded.
+
+Out-of-order events: each group of product attributes (description and category, price,
+availability, customization options) keeps the event time of the event that set it, and an
+upsert only overwrites a group with an event at least as recent. Counts, sums and the recent
+products lists are order-independent. Every value is a bound parameter or comes from the
+database; the statements below are constants.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from pulsemart.serving import statements as q
+
+_SERVING_LOCK = 7_146_205  # advisory lock id: one serving fold at a time
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What one refresh folded. `batches` is 0 when there was nothing new (nothing changed)."""
+
+    from_batch: int
+    to_batch: int
+    batches: int = 0
+    events: int = 0
+    order_lines: int = 0
+    rows: dict = field(default_factory=dict)  # rows written per serving table
+    max_event_time: datetime | None = None
+    seconds: float = 0.0
+
+    def event_time_lag_s(self, now: datetime | None = None) -> float | None:
+        """Now minus the latest event time folded so far."""
+        if self.max_event_time is None:
+            return None
+        return ((now or datetime.now(UTC)) - self.max_event_time).total_seconds()
+
+
+def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) -> RefreshReport:
+    """Fold every quality batch released since the last refresh (or the next `max_batches`)."""
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_SERVING_LOCK,))
+        row = conn.execute("select quality_batch_id, max_event_time from serving.progress").fetchone()
+        last, max_time = (row[0], row[1]) if row else (0, None)
+        # Batch ids are allocated under the quality layer's decide lock, so no batch with a
+        # smaller id can commit after this one: folding up to the newest committed id misses none.
+        (upper,) = conn.execute(q.NEXT_BATCH, {"last": last, "limit": max_batches}).fetchone()
+        if upper is None:
+            return RefreshReport(last, last, max_event_time=max_time,
+                                 seconds=time.perf_counter() - started)
+        bounds = {"last": last, "upper": upper}
+        conn.execute(q.CREATE_STAGE)
+        events = conn.execute(q.STAGE_EVENTS, bounds).rowcount
+        lines = conn.execute(q.STAGE_LINES).rowcount
+        conn.execute("analyze fold_events, fold_lines")  # temporary tables have no statistics
+        (batches,) = conn.execute(q.COUNT_BATCHES, bounds).fetchone()
+        rows = {"product_state": sum(conn.execute(s).rowcount for s in q.PRODUCT_UPSERTS)}
+        rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
+        rows["session_funnel"] = conn.execute(q.SESSION_UPSERT).rowcount
+        (max_time,) = conn.execute(q.MAX_EVENT_TIME, {"previous": max_time}).fetchone()
+        conn.execute("delete from serving.trending")
+        rows["trending"] = conn.execute(q.TRENDING, {"as_of": max_time}).rowcount if max_time else 0
+        conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})
+    return RefreshReport(last, upper, int(batches), events, lines, rows, max_time,
+                         time.perf_counter() - started)

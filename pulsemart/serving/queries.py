@@ -1,0 +1,153 @@
+"""Reads over the serving tables: product search, recommendations, live metrics.
+
+Every statement is a constant; filters are bound parameters (a filter left out is NULL and
+matches everything), and the sort order is chosen from a fixed set, never taken from input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+_PRODUCT_COLUMNS = """
+    p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
+    p.customization_options, p.customizable, p.views, p.carts, p.purchases, p.popularity,
+    p.updated_event_time
+"""
+
+SORTS = {
+    "price": sql.SQL("p.unit_price asc, p.product_id"),
+    "-price": sql.SQL("p.unit_price desc, p.product_id"),
+    "popularity": sql.SQL("p.popularity desc, p.product_id"),
+}
+
+_SEARCH = sql.SQL("""
+select {columns}
+from serving.product_state p
+where p.unit_price is not null
+  and (%(q)s::text is null or p.description ilike %(pattern)s or p.product_id = %(q)s)
+  and (%(category)s::text is null or lower(p.category) = lower(%(category)s))
+  and (%(price_min)s::float8 is null or p.unit_price >= %(price_min)s)
+  and (%(price_max)s::float8 is null or p.unit_price <= %(price_max)s)
+  and (%(available)s::boolean is null or coalesce(p.available, true) = %(available)s)
+  and (%(customizable)s::boolean is null or p.customizable = %(customizable)s)
+order by {order}
+limit %(limit)s
+""")
+SEARCH = {name: _SEARCH.format(columns=sql.SQL(_PRODUCT_COLUMNS), order=order)
+          for name, order in SORTS.items()}
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    q: str | None = None
+    category: str | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    available: bool | None = None
+    customizable: bool | None = None
+    sort: str = "popularity"
+    limit: int = 20
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_products(conn: psycopg.Connection, filters: SearchFilters) -> list[dict]:
+    params = {**filters.__dict__, "pattern": _like_pattern(filters.q) if filters.q else None}
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SEARCH[filters.sort], params).fetchall()
+
+
+# Candidates: products with a known price that are not out of stock. Base score: the last
+# hour's trending score, with all-time popularity as a fraction below 1 to break ties. A known
+# customer's score is multiplied by their affinity to the product's category (1 + 2 x its
+# share of their weight) and by how close the price is to what they usually look at
+# (1 / (1 + |ln(price / their average price)|)).
+RECOMMEND = """
+with profile as (
+    select category_affinity as affinity, avg_price,
+           (select sum(value::float8) from jsonb_each_text(category_affinity)) as total
+    from serving.customer_profile where customer_id = %(customer_id)s
+), scored as (
+    select p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
+           p.customizable, coalesce(t.score, 0) as trending_score, p.popularity,
+           (coalesce(t.score, 0) + p.popularity::float8 / (1 + max(p.popularity) over ()))
+           * case when %(personal)s then
+                 (1 + 2 * coalesce((pr.affinity->>p.category)::float8 / nullif(pr.total, 0), 0))
+                 * coalesce(1 / (1 + abs(ln(p.unit_price / nullif(pr.avg_price, 0)))), 1)
+             else 1 end as score
+    from serving.product_state p
+    left join serving.trending t on t.product_id = p.product_id and t."window" = '1h'
+    left join profile pr on true
+    where p.unit_price > 0 and coalesce(p.available, true)
+)
+select * from scored order by score desc, product_id limit %(k)s
+"""
+
+
+def has_profile(conn: psycopg.Connection, customer_id: str) -> bool:
+    row = conn.execute("select 1 from serving.customer_profile where customer_id = %s",
+                       (customer_id,)).fetchone()
+    return row is not None
+
+
+def recommend(conn: psycopg.Connection, customer_id: str, k: int) -> dict:
+    """Trending products, re-ranked for a known customer; says which source it used."""
+    personal = has_profile(conn, customer_id)
+    with conn.cursor(row_factory=dict_row) as cur:
+        items = cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k}).fetchall()
+    as_of = conn.execute("select max_event_time from serving.progress").fetchone()
+    return {"customer_id": customer_id, "source": "personalized_trending" if personal else "trending",
+            "as_of": as_of[0] if as_of else None, "items": items}
+
+
+METRICS = {
+    # Records landed in the last minute (ingest.batches is one row per landed batch: cheaper
+    # than scanning raw.events by ingested_at, and the same figure).
+    "events_per_second": """
+        select coalesce(sum(records), 0)::float8 / 60 from ingest.batches
+        where finished_at > now() - interval '1 minute'
+    """,
+    "partitions": """
+        select o.topic, o."partition", o.next_offset as landed_offset,
+               coalesce(p.next_offset, 0) as decided_offset,
+               greatest(o.next_offset - coalesce(p.next_offset, 0), 0) as decision_lag,
+               o.updated_at as last_landed_at,
+               extract(epoch from now() - o.updated_at)::float8 as seconds_since_landed
+        from ingest.offsets o
+        left join quality.progress p on p.topic = o.topic and p."partition" = o."partition"
+        order by o.topic, o."partition"
+    """,
+    "quality_last_5m": """
+        select coalesce(sum(records_in), 0) as records, coalesce(sum(accepted), 0) as accepted,
+               coalesce(sum(fixed), 0) as fixed, coalesce(sum(quarantined), 0) as quarantined,
+               coalesce(sum(held), 0) as held, count(*) as batches
+        from quality.batches where decided_at > now() - interval '5 minutes'
+    """,
+    "freshness": """
+        select max_event_time, quality_batch_id as last_quality_batch_folded,
+               extract(epoch from now() - max_event_time)::float8 as event_time_lag_seconds,
+               extract(epoch from now() - updated_at)::float8 as seconds_since_refresh,
+               (select count(*) from quality.batches b
+                where b.quality_batch_id > s.quality_batch_id) as quality_batches_waiting
+        from serving.progress s
+    """,
+}
+
+
+def realtime_metrics(conn: psycopg.Connection) -> dict:
+    with conn.cursor(row_factory=dict_row) as cur:
+        (events_per_second,) = cur.execute(METRICS["events_per_second"]).fetchone().values()
+        partitions = cur.execute(METRICS["partitions"]).fetchall()
+        decisions = cur.execute(METRICS["quality_last_5m"]).fetchone()
+        freshness = cur.execute(METRICS["freshness"]).fetchone() or {
+            "max_event_time": None, "last_quality_batch_folded": None, "event_time_lag_seconds": None,
+            "seconds_since_refresh": None, "quality_batches_waiting": None}
+    return {"events_per_second": events_per_second, "partitions": partitions,
+            "quality_last_5m": decisions, "freshness": freshness}

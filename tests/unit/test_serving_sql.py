@@ -1,0 +1,40 @@
+"""The serving layer's SQL is constant, and its pure helpers say what they mean."""
+
+from datetime import UTC, datetime, timedelta
+
+from psycopg import sql
+
+from pulsemart.serving import statements
+from pulsemart.serving.fold import RefreshReport
+from pulsemart.serving.queries import SEARCH, SORTS, _like_pattern
+
+
+def test_like_pattern_escapes_wildcards():
+    assert _like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
+
+
+def test_search_orders_come_from_a_fixed_set():
+    assert set(SEARCH) == set(SORTS) == {"price", "-price", "popularity"}
+    assert all(isinstance(query, sql.Composed) for query in SEARCH.values())
+
+
+def test_every_product_attribute_upsert_is_guarded_by_its_event_time():
+    *attribute_upserts, popularity = statements.PRODUCT_UPSERTS
+    for statement in attribute_upserts:
+        time_column = statement.split("where excluded.")[1].split(" ")[0]
+        assert time_column.endswith("_event_time")
+        assert f">= coalesce(s.{time_column}, '-infinity'::timestamptz)" in statement
+    assert "s.views + excluded.views" in popularity
+
+
+def test_statements_have_no_unformatted_placeholders():
+    texts = [*statements.PRODUCT_UPSERTS, statements.CUSTOMER_UPSERT, statements.SESSION_UPSERT,
+             statements.TRENDING, statements.STAGE_EVENTS]
+    assert not any("{" in text.replace("'{}'", "") for text in texts)
+
+
+def test_event_time_lag():
+    at = datetime(2024, 3, 1, tzinfo=UTC)
+    report = RefreshReport(0, 3, batches=3, max_event_time=at)
+    assert report.event_time_lag_s(at + timedelta(seconds=90)) == 90
+    assert RefreshReport(0, 0).event_time_lag_s() is None

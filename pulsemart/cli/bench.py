@@ -1,4 +1,4 @@
-"""`pulsemart bench`: measure produce and ingest and write benchmarks/BENCHMARKS.md.
+"""`pulsemart bench`: measure produce, quality, serving and ingest and write benchmarks/BENCHMARKS.md.
 
 Every subcommand starts its own embedded stack in a temporary PULSEMART_HOME on a free port
 and stops it at the end, because benchmarks recreate topics and truncate tables: they must
@@ -47,6 +47,22 @@ def _ingest_options(f):
                      help="Rounds of raw consume + catch_up (each ratio uses its own round's anchor).")(f)
     f = click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20,
                      show_default=True, help="Events per second during the latency test.")(f)
+    return f
+
+
+def _serving_options(f):
+    f = click.option("--serving-events", type=click.IntRange(min=1), default=20_000, show_default=True,
+                     help="Simulated events folded into the serving tables before the API load.")(f)
+    f = click.option("--clients", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
+                     help="Concurrent closed-loop clients per endpoint.")(f)
+    f = click.option("--seconds", type=click.FloatRange(min=1, max=600), default=30, show_default=True,
+                     help="Measured seconds of load per endpoint.")(f)
+    f = click.option("--single-seconds", type=click.FloatRange(min=0, max=600), default=5, show_default=True,
+                     help="Seconds of one-client load per endpoint (service time; 0 skips).")(f)
+    f = click.option("--freshness-seconds", type=click.FloatRange(min=0, max=1800), default=60, show_default=True,
+                     help="How long to produce price changes under `pulsemart up` (0 skips freshness).")(f)
+    f = click.option("--freshness-rate", type=click.FloatRange(min=0, min_open=True, max=100), default=2,
+                     show_default=True, help="Price changes per second during the freshness test.")(f)
     return f
 
 
@@ -104,20 +120,44 @@ def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
     _run(output, lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo))
 
 
+@bench.command("serving")
+@_serving_options
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def serving(serving_events: int, clients: int, seconds: float, single_seconds: float, freshness_seconds: float,
+            freshness_rate: float, seed: int, output: Path) -> None:
+    """The serving API under a bounded local load beside /health; produce → search freshness."""
+    from pulsemart.bench.sections import serving_section
+
+    _run(output, lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
+                                           freshness_seconds, freshness_rate, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options
+@_serving_options
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
-         latency_seconds: float, latency_rate: float, repeats: int, seed: int, output: Path) -> None:
+         latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, clients: int,
+         seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float, seed: int,
+         output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
-    from pulsemart.bench.sections import ingest_section, produce_section, quality_section
+    from pulsemart.bench.sections import (
+        ingest_section,
+        produce_section,
+        quality_section,
+        serving_section,
+    )
 
-    # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit.
+    # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit. Serving's
+    # freshness test runs it too, and starts the services again when it is done.
     _run(output,
          lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
          lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
+         lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
+                                   freshness_seconds, freshness_rate, _echo),
          lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
                                   latency_seconds, latency_rate, _echo, repeats))
 

@@ -109,3 +109,44 @@ def test_write_sections_updates_the_file_in_place(tmp_path):
     text = path.read_text()
     assert "- p2" in text and "- p1" not in text and "- i1" in text
     assert text.index("bench:produce") < text.index("bench:ingest")
+
+
+# --- bench serving: request mixes and load figures (pure, nothing timed) ---------------------
+
+def test_search_mix_is_deterministic_and_uses_only_valid_parameters():
+    from pulsemart.bench.serving import search_mix
+
+    args = (["home_decor", "kitchen"], [1.25, 2.5, 9.99, 20.0], ["RED RETROSPOT BAG", "WHITE MUG"],
+            ["P00001", "P00002"], 300, 7)
+    mix = search_mix(*args)
+    assert mix == search_mix(*args) and len(mix) == 300
+    allowed = {"q", "category", "price_min", "price_max", "available", "customizable", "sort", "limit"}
+    for path, params in mix:
+        assert path == "/products/search" and set(params) <= allowed
+        if "price_min" in params:
+            assert 0 < params["price_min"] < params["price_max"]
+        assert params.get("sort", "popularity") in {"price", "-price", "popularity"}
+    kinds = {frozenset(p) for _, p in mix}
+    assert frozenset({"category", "price_min", "price_max", "available", "sort"}) in kinds
+    assert frozenset({"q"}) in kinds
+
+
+def test_recommendation_mix_has_known_and_a_few_unknown_customers():
+    from pulsemart.bench.serving import recommendation_mix
+
+    mix = recommendation_mix(["C1", "C2", "C3"], 1000, 3, unknown_share=0.05)
+    unknown = [p for p, _ in mix if "bench-unknown-" in p]
+    assert 20 <= len(unknown) <= 80
+    assert all(params == {"k": 10} and p.endswith("/recommendations") for p, params in mix)
+    assert all("bench-unknown-" in p for p, _ in recommendation_mix([], 5, 3))
+
+
+def test_load_result_counts_non_2xx_as_errors_and_rates_answers():
+    from collections import Counter
+
+    from pulsemart.bench.serving import LoadResult
+
+    result = LoadResult("x", 50, 2.0, [0.01] * 8 + [0.02, 0.5], Counter({200: 8, 422: 1, 503: 1}), failures=3)
+    assert result.answered == 10 and result.errors == 2
+    assert result.measurement().rate == 5.0 and result.measurement().unit == "requests"
+    assert result.p(50) == 0.01 and result.p(99) == 0.5

@@ -61,6 +61,7 @@ def test_sigkilled_runs_lose_nothing_and_store_nothing_twice(fresh_stream, db, m
             for process in running:
                 process.wait(timeout=300)
 
+    print(f"\nSIGKILLs: {kills}, sensor ticks: {waves}")  # shown with pytest -s
     assert kills >= KILLS_WANTED
     produced = topic_triples(read_topic(fresh_stream, TOPIC))
     assert len(produced) == EVENTS

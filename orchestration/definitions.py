@@ -4,8 +4,7 @@ import dagster as dg
 
 from orchestration.defs import ingest, quality, serving
 from orchestration.defs.ingest.assets import INGEST_JOBS
-from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB
-from orchestration.defs.serving.assets import REFRESH_SERVING_JOB
+from orchestration.defs.serving.assets import DECIDE_AND_SERVE_JOB, REFRESH_SERVING_JOB
 from orchestration.resources import build_resources
 from sensors.kafka import build_kafka_sensor
 from sensors.quality import build_quality_sensor
@@ -18,7 +17,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         sensors=[
             *(build_kafka_sensor(topic, job) for topic, job in INGEST_JOBS.items()),
-            build_quality_sensor(DECIDE_QUALITY_JOB),
+            build_quality_sensor(DECIDE_AND_SERVE_JOB),
             build_serving_sensor(REFRESH_SERVING_JOB),
         ],
         resources=build_resources(),

@@ -25,4 +25,4 @@ def build_serving_sensor(job) -> dg.SensorDefinition:
     return single_run_sensor(
         "serving_sensor", job,
         "Requests a serving refresh when quality released batches the serving tables have not folded yet.",
-        _waiting, "no quality batch waits to be folded")
+        _waiting, "no quality batch waits to be folded", also_busy_with=("decide_and_serve",))

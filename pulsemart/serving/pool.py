@@ -18,7 +18,9 @@ from pulsemart.store.db import connect, migrate
 
 
 class ConnectionPool:
-    def __init__(self, settings: Settings, size: int = 16):
+    # 40 matches the thread pool FastAPI runs sync routes on: fewer idle connections than
+    # threads meant opening and closing connections on every burst.
+    def __init__(self, settings: Settings, size: int = 40):
         self._settings = settings
         self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue(maxsize=size)
         self._migrated = False

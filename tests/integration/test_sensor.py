@@ -117,10 +117,10 @@ def test_says_so_when_the_broker_lost_the_stored_records(fresh_stream, sensor, d
 
 
 def test_quality_sensor_requests_a_run_only_when_records_wait(fresh_stream, db):
-    from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB
+    from orchestration.defs.serving.assets import DECIDE_AND_SERVE_JOB
     from sensors.quality import build_quality_sensor
 
-    quality = build_quality_sensor(DECIDE_QUALITY_JOB)
+    quality = build_quality_sensor(DECIDE_AND_SERVE_JOB)
     with dg.instance_for_test() as instance:
         idle = evaluate(quality, instance)
         produce_raw(fresh_stream, TOPIC, [b"q"] * 10, keys=["one"] * 10)
@@ -128,9 +128,9 @@ def test_quality_sensor_requests_a_run_only_when_records_wait(fresh_stream, db):
         assert DEFS.resolve_job_def(ingest.job_name).execute_in_process(
             run_config=ingest.run_config, instance=instance).success
         waiting = evaluate(quality, instance)
-        assert DEFS.resolve_job_def("decide_quality").execute_in_process(instance=instance).success
+        assert DEFS.resolve_job_def("decide_and_serve").execute_in_process(instance=instance).success
         done = evaluate(quality, instance, cursor=waiting.cursor)
     assert not idle.run_requests and "no raw record waits" in idle.skip_reason.skip_message
-    assert [r.job_name for r in waiting.run_requests] == ["decide_quality"]
+    assert [r.job_name for r in waiting.run_requests] == ["decide_and_serve"]
     assert waiting.run_requests[0].tags["pulsemart/undecided"] == "10"
     assert not done.run_requests

@@ -2,6 +2,10 @@
 
 import dagster as dg
 
-from orchestration.defs.serving.assets import REFRESH_SERVING_JOB, serving_tables
+from orchestration.defs.serving.assets import (
+    DECIDE_AND_SERVE_JOB,
+    REFRESH_SERVING_JOB,
+    serving_tables,
+)
 
-defs = dg.Definitions(assets=[serving_tables], jobs=[REFRESH_SERVING_JOB])
+defs = dg.Definitions(assets=[serving_tables], jobs=[REFRESH_SERVING_JOB, DECIDE_AND_SERVE_JOB])

@@ -269,7 +269,7 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
         met = p95 is not None and p95 <= FRESHNESS_P95_TARGET_S and fresh.seen == fresh.produced
         notes.append(
             f"Freshness: `pulsemart up --rate 0` (daemon sensors every {settings.sensor_interval_s} s: ingest, "
-            f"then quality, then serving, each a run of its own) in the temporary home; {fresh.products} probe "
+            f"then one decide_and_serve run deciding and folding) in the temporary home; {fresh.products} probe "
             f"products upserted and waited for first (warm-up, not measured), then {fmt_int(fresh.produced)} "
             f"`price_changed` events at {fresh.rate:g}/s, evenly paced, the i-th setting product i mod "
             f"{fresh.products} to the unique price 1000 + i; produce time is taken just before `send`. "

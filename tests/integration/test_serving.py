@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import dagster as dg
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -55,8 +57,8 @@ def catalog_event(event_type: str, at: datetime, **fields) -> dict:
 
 
 def snapshot(db) -> dict:
-    # Table names from the constant tuple above, never from input.
-    return {t: db.execute(f"select to_jsonb(s) from serving.{t} s order by 1").fetchall()
+    query = psycopg.sql.SQL("select to_jsonb(s) from {} s order by 1")
+    return {t: db.execute(query.format(psycopg.sql.Identifier("serving", t))).fetchall()
             for t in SERVING_TABLES}
 
 
@@ -177,3 +179,30 @@ def test_the_sensor_requests_a_refresh_only_when_a_quality_batch_waits(stream, d
         refresh_serving(db)
         db.commit()
         assert tick().skip_reason.skip_message == "no quality batch waits to be folded"
+
+
+def test_sensor_driven_runs_bring_produced_events_to_search(stream, client):
+    """The path the daemon takes: Kafka sensors plan ingest runs, the quality sensor launches
+    decide_and_serve, and the product shows in search with its new price."""
+    from orchestration.resources import build_resources
+
+    produce(stream, list(generate(600, seed=5)))
+    product = client.get("/products/search", params={"limit": 1}).json()
+    assert product["count"] == 0  # nothing served before the runs
+
+    def tick_and_run(sensor_name: str, instance) -> int:
+        sensor = next(s for s in defs.sensors if s.name == sensor_name)
+        with dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
+            requests = sensor(context).run_requests or []
+        for request in requests:
+            assert defs.resolve_job_def(request.job_name).execute_in_process(
+                run_config=request.run_config or {}, tags=request.tags, instance=instance).success
+        return len(requests)
+
+    with dg.instance_for_test() as instance:
+        assert tick_and_run("kafka_shop_catalog_sensor", instance) > 0
+        assert tick_and_run("kafka_shop_events_sensor", instance) > 0
+        assert tick_and_run("quality_sensor", instance) == 1
+        found = client.get("/products/search", params={"limit": 5, "sort": "popularity"}).json()
+        assert found["count"] > 0
+        assert tick_and_run("serving_sensor", instance) == 0  # decide_and_serve folded it already

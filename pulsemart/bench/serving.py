@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from pulsemart.bench.measure import Measurement, percentile
 from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
@@ -75,8 +76,8 @@ def load_data(settings: Settings, n_events: int, seed: int) -> LoadedData:
     catch_up(settings, defs, TOPICS, serve=True)
     seconds = time.perf_counter() - started
     with connect_migrated(settings) as conn:
-        # Table names are constants of this module, never input.
-        rows = {t: conn.execute(f"select count(*) from serving.{t}").fetchone()[0]
+        count = psycopg.sql.SQL("select count(*) from {}")
+        rows = {t: conn.execute(count.format(psycopg.sql.Identifier("serving", t))).fetchone()[0]
                 for t in ("product_state", "customer_profile", "trending", "session_funnel")}
     return LoadedData(produced, seconds, rows)
 

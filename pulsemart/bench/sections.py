@@ -208,7 +208,7 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
     """Issue 5's serving figures. Its freshness test runs `pulsemart up`, which stops the
     embedded services on exit; they are started again so later sections find them."""
     from orchestration.definitions import defs  # noqa: F401  (fail before minutes of work)
-    from pulsemart.bench import serving
+    from pulsemart.bench import freshness, serving
 
     echo(f"bench serving: {n_events:,} simulated events (seed {seed}) through catch_up(serve=True)")
     data = serving.load_data(settings, n_events, seed)
@@ -242,14 +242,14 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
     if freshness_seconds > 0:
         echo(f"  freshness under pulsemart up: {freshness_rate:g} price changes/s for {freshness_seconds:g} s")
         try:
-            fresh = serving.freshness(settings, freshness_seconds, freshness_rate)
+            fresh = freshness.freshness(settings, freshness_seconds, freshness_rate)
         except BaseException:
             try:
-                serving.restart_services(settings)
+                freshness.restart_services(settings)
             except Exception as exc:  # noqa: BLE001 - the freshness failure is the one to raise
                 echo(f"  could not restart the services: {exc}")
             raise
-        serving.restart_services(settings)  # `pulsemart up` stopped the services on exit
+        freshness.restart_services(settings)  # `pulsemart up` stopped the services on exit
         p50, p95 = percentile(fresh.visible_s, 50), percentile(fresh.visible_s, 95)
         table = Table(["Measure", "Produced", "Seen", "p50 s", "p95 s", "max s", "Target"])
         table.rows.append(["produce → new price visible in /products/search (poll every 0.2 s)",

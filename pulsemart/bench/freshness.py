@@ -19,19 +19,14 @@ from pathlib import Path
 
 import httpx
 
-from pulsemart.bench.serving import stop
+from pulsemart.bench.serving import REQUEST_TIMEOUT_S, stop
 from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart.config import Settings
 from pulsemart.local.processes import port_in_use, wait_until
 from pulsemart.store.db import connect_migrated
 
-TOPICS = ["shop.catalog", "shop.events"]
 POLL_S = 0.2
 PROBE_CATEGORY = "bench_probe"
-MAX_REQUESTS_PER_CLIENT = 1_000_000  # a bound on every load loop besides its deadline
-REQUEST_TIMEOUT_S = 10.0
-
-
 
 
 @dataclass

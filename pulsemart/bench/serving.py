@@ -37,8 +37,6 @@ from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
 
 TOPICS = ["shop.catalog", "shop.events"]
-POLL_S = 0.2
-PROBE_CATEGORY = "bench_probe"
 MAX_REQUESTS_PER_CLIENT = 1_000_000  # a bound on every load loop besides its deadline
 REQUEST_TIMEOUT_S = 10.0
 

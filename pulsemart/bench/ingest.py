@@ -95,8 +95,7 @@ def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurem
     the row writer ingest uses, and once with rows pre-built, which isolates what building
     rows in Python costs."""
     size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
-    sql = raw._COPY_SQL.replace("raw.events", "bench.events")
-    types = getattr(raw, "_COPY_TYPES", None)  # set when ingest uses binary COPY
+    sql = raw.COPY_SQL.replace("raw.events", "bench.events")
     results = []
     with connect_migrated(settings) as conn:
         for name, prebuilt in (("COPY via raw.copy_records (ingest's row writer)", False),
@@ -106,8 +105,7 @@ def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurem
             rows = _prebuilt_rows(records) if prebuilt else None
             with timed() as watch, conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
                 if prebuilt:
-                    if types:
-                        copy.set_types(types)
+                    copy.set_types(raw.COPY_TYPES)
                     for row in rows:
                         copy.write_row(row)
                 else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-import pandas as pd
 
 from pulsemart.config import load_settings
 from pulsemart.local.processes import ServiceError
@@ -75,18 +74,13 @@ def dq() -> None:
 def dq_evaluate(truth_path: str) -> None:
     """Score the stored decisions and repairs against the simulator's truth file."""
     from pulsemart.quality.evaluate import evaluate, load_truth
+    from pulsemart.store.quality import query_frame
 
     with _connect() as conn:
-        clean = _frame(conn, "select event_id, confidence, repairs::text as repairs, flags::text as flags, "
+        clean = query_frame(conn, "select event_id, confidence, repairs::text as repairs, flags::text as flags, "
                              "decision from quality.events_clean")
-        quarantined = _frame(conn, "select event_id, reasons::text as reasons from quality.quarantine "
+        quarantined = query_frame(conn, "select event_id, reasons::text as reasons from quality.quarantine "
                                    "where released_at is null")
-        held = _frame(conn, "select event_id from quality.held")
+        held = query_frame(conn, "select event_id from quality.held")
     metrics = evaluate(clean, quarantined, held, load_truth(truth_path))
     click.echo(json.dumps(metrics, indent=2, default=str))
-
-
-def _frame(conn, sql: str) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)

@@ -21,7 +21,7 @@ import psycopg
 
 from pulsemart.quality import CatalogState, EngineResult, quarantined_lines, run_batch
 
-_DECIDE_LOCK = 7_146_204  # advisory lock id: one quality batch at a time
+DECIDE_LOCK = 7_146_204  # advisory lock id: one quality batch at a time
 # Catalog records first: an order in the same batch then finds the products it names.
 _UNDECIDED_SQL = """
 select r.topic, r."partition", r."offset", r.key, r.value
@@ -41,29 +41,31 @@ class DecidedBatch:
     new_records: int = 0  # raw records decided for the first time (the rest were held before)
 
 
-def _frame(cur, sql: str, params=()) -> pd.DataFrame:
-    cur.execute(sql, params)
-    return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
+def query_frame(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
+    """A query's rows as a frame of plain Python values (object columns)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
 
 
-def _bytes(frame: pd.DataFrame) -> pd.DataFrame:
+def raw_records(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
+    """Raw records for the engine: keys and values as bytes (the driver gives memoryviews)."""
+    frame = query_frame(conn, sql, params)
     for column in ("key", "value"):
         frame[column] = [bytes(v) if v is not None else None for v in frame[column]]
     return frame
 
 
 def load_undecided(conn: psycopg.Connection, limit: int) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        return _bytes(_frame(cur, _UNDECIDED_SQL, (limit,)))
+    return raw_records(conn, _UNDECIDED_SQL, (limit,))
 
 
 def load_held(conn: psycopg.Connection) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        return _bytes(_frame(cur, """
-            select r.topic, r."partition", r."offset", r.key, r.value, h.first_held_at
-            from quality.held h join raw.events r using (topic, "partition", "offset")
-            order by h.topic, h."partition", h."offset"
-        """))
+    return raw_records(conn, """
+        select r.topic, r."partition", r."offset", r.key, r.value, h.first_held_at
+        from quality.held h join raw.events r using (topic, "partition", "offset")
+        order by h.topic, h."partition", h."offset"
+    """)
 
 
 def load_catalog(conn: psycopg.Connection) -> CatalogState:
@@ -93,7 +95,7 @@ def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: st
     caller deciding many passes in a row re-decides them once, after the last pass."""
     started = time.perf_counter()
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (_DECIDE_LOCK,))
+        conn.execute("select pg_advisory_xact_lock(%s)", (DECIDE_LOCK,))
         raw = load_undecided(conn, limit)
         held = load_held(conn) if include_held else None
         if raw.empty and (held is None or held.empty):
@@ -123,8 +125,8 @@ def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, ru
         (run_id, result.rule_set_version, c["in"], c["accepted"], c["fixed"], c["quarantined"],
          c["held"], seconds),
     ).fetchone()
-    _copy_clean(conn, result.clean, batch_id)
-    _copy_order_lines(conn, result.order_lines, result.clean)
+    copy_clean(conn, result.clean, batch_id)
+    copy_order_lines(conn, result.order_lines, result.clean)
     _copy_quarantine(conn, result.quarantine, batch_id)
     if result.conservation["in"] > len(raw):  # held records were re-decided: replace them all
         conn.execute("delete from quality.held")
@@ -161,7 +163,7 @@ def _none(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def _copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
+def copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
     columns = ["topic", "partition", "offset", "event_id", "event_type", "event_time", "customer_id",
                "product_id", "payload", "score", "confidence", "decision", "repairs", "flags",
                "rule_set_version", "quality_batch_id"]
@@ -174,7 +176,7 @@ def _copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
                         pair[0].rule_set_version, batch_id))
 
 
-def _copy_order_lines(conn, lines: pd.DataFrame, clean: pd.DataFrame) -> None:
+def copy_order_lines(conn, lines: pd.DataFrame, clean: pd.DataFrame) -> None:
     if lines.empty:
         return
     source = clean.set_index("event_id")[["topic", "partition", "offset"]]

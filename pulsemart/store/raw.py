@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import psycopg
 
 # Binary COPY: bytea values travel as they are, without the hex escaping of text COPY.
-_COPY_SQL = (
+COPY_SQL = (
     'copy raw.events (topic, "partition", "offset", key, value, headers, kafka_timestamp, '
     "timestamp_type, batch_id) from stdin (format binary)"
 )
-_COPY_TYPES = ["text", "int4", "int8", "bytea", "bytea", "jsonb", "timestamptz", "int2", "int8"]
+COPY_TYPES = ["text", "int4", "int8", "bytea", "bytea", "jsonb", "timestamptz", "int2", "int8"]
 
 
 class OffsetConflict(RuntimeError):
@@ -82,7 +82,7 @@ def copy_records(copy, records, batch_id: int) -> int:
     This loop is the ingest hot path: records of one producer batch share a timestamp, so
     the last conversion is reused rather than building a datetime per record.
     """
-    copy.set_types(_COPY_TYPES)
+    copy.set_types(COPY_TYPES)
     written = 0
     last_millis, last_time = None, None
     write_row = copy.write_row

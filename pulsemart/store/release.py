@@ -28,14 +28,13 @@ def replay_quarantine(conn: psycopg.Connection, rules: RuleSet | None = None, re
                       actor: str = "pulsemart quarantine replay") -> ReleaseReport:
     rules = rules or load_rules()
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (store._DECIDE_LOCK,))
-        with conn.cursor() as cur:
-            raw = store._bytes(store._frame(cur, """
-                select r.topic, r."partition", r."offset", r.key, r.value
-                from quality.quarantine q join raw.events r using (topic, "partition", "offset")
-                where q.released_at is null and (%s::text is null or q.reasons ? %s::text)
-                order by r.topic <> 'shop.catalog', r.topic, r."partition", r."offset"
-            """, (reason, reason)))
+        conn.execute("select pg_advisory_xact_lock(%s)", (store.DECIDE_LOCK,))
+        raw = store.raw_records(conn, """
+            select r.topic, r."partition", r."offset", r.key, r.value
+            from quality.quarantine q join raw.events r using (topic, "partition", "offset")
+            where q.released_at is null and (%s::text is null or q.reasons ? %s::text)
+            order by r.topic <> 'shop.catalog', r.topic, r."partition", r."offset"
+        """, (reason, reason))
         if raw.empty:
             return ReleaseReport(0, 0, 0, rules.version)
         result = run_batch(raw, store.load_catalog(conn), store.seen_ids(conn, include_quarantine=False),
@@ -47,8 +46,8 @@ def replay_quarantine(conn: psycopg.Connection, rules: RuleSet | None = None, re
             (actor, rules.version, len(raw), int((released["decision"] == "accepted").sum()),
              int((released["decision"] == "fixed").sum()), len(raw) - len(released), 0),
         ).fetchone()
-        store._copy_clean(conn, released, batch_id)
-        store._copy_order_lines(conn, result.order_lines, released)
+        store.copy_clean(conn, released, batch_id)
+        store.copy_order_lines(conn, result.order_lines, released)
         with conn.cursor() as cur:
             cur.executemany(
                 "update quality.quarantine set released_at = now(), released_by_rule_set_version = %s "

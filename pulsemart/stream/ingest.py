@@ -54,7 +54,7 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
         with conn.transaction():
             raw.lock_offset(conn, plan.topic, plan.partition, plan.start_offset)
             batch_id = raw.new_batch_id(conn)
-            with conn.cursor() as cur, cur.copy(raw._COPY_SQL) as copy:
+            with conn.cursor() as cur, cur.copy(raw.COPY_SQL) as copy:
                 chunks = prefetch(read_range(consumer, plan.topic, plan.partition, plan.start_offset,
                                              plan.max_events, max_seconds=plan.max_seconds))
                 while True:

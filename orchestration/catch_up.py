@@ -35,7 +35,6 @@ class CatchUpReport:
     batches: int = 0
     records: int = 0
     bytes: int = 0
-    per_partition: dict = field(default_factory=dict)
     ingest_seconds: float = 0.0
     quality: dict = field(default_factory=dict)  # the quality run's decisions, when it ran
     serving: dict = field(default_factory=dict)  # the serving refresh's metadata, when it ran
@@ -146,7 +145,5 @@ def _catch_up(settings, defs, topics, on_batch, decide, pool) -> CatchUpReport:
             report.batches += 1
             report.records += metadata["records"]
             report.bytes += metadata["bytes"]
-            key = f"{lag.topic}[{lag.partition}]"
-            report.per_partition[key] = metadata["next_offset"]
             if on_batch:
                 on_batch({"topic": lag.topic, **metadata})

@@ -7,13 +7,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint bench clean
 
-install: $(STAMP)
+# The dbt manifest the Dagster code location loads (nothing parses dbt at import time).
+MANIFEST    := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
+
+install: $(STAMP) $(MANIFEST)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	$(BIN)/pulsemart datamart parse
 
 demo: install
 	$(BIN)/pulsemart up
@@ -22,7 +29,8 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check pulsemart orchestration sensors tests
+	$(BIN)/ruff check pulsemart orchestration sensors ml tests
+	$(BIN)/sqlfluff lint dbt_project
 
 bench: install
 	$(BIN)/pulsemart bench all

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.defs import ingest, quality, serving
+from orchestration.defs import datamart, ingest, quality, serving
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.defs.serving.assets import DECIDE_AND_SERVE_JOB, REFRESH_SERVING_JOB
 from orchestration.resources import build_resources
@@ -14,6 +14,7 @@ defs = dg.Definitions.merge(
     ingest.defs,
     quality.defs,
     serving.defs,
+    datamart.defs,
     dg.Definitions(
         sensors=[
             *(build_kafka_sensor(topic, job) for topic, job in INGEST_JOBS.items()),

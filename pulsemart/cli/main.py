@@ -6,6 +6,7 @@ import click
 
 from pulsemart import __version__
 from pulsemart.cli.bench import bench
+from pulsemart.cli.datamart import datamart
 from pulsemart.cli.ingest import ingest
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
@@ -30,3 +31,4 @@ cli.add_command(quarantine)
 cli.add_command(dq)
 cli.add_command(bench)
 cli.add_command(serve)
+cli.add_command(datamart)

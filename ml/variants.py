@@ -1,0 +1,101 @@
+"""The measured comparison behind the default recommender: `python -m ml.variants PATH`.
+
+Each variant is fitted twice. Validation: on the first 75% of the training period, scored on
+the rest of it; the default is chosen by validation NDCG@10, so the test period never picks
+its own winner. Test: on the whole training period, scored on the test period (the numbers
+docs/ml.md reports). The table prints as Markdown.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pandas as pd
+
+from ml.evaluate import evaluate_recommenders
+from ml.interactions import from_online_retail
+from ml.recommenders import DEFAULT_PARAMS, make_recommender
+from ml.split import time_split
+
+# The blend the variants below vary one setting of at a time.
+BLEND = {"model": "item_knn", "weighting": "log", "neighbours": 100, "shrink": 10.0,
+         "repurchase_weight": 0.5, "popularity_weight": 0.3, "half_life_days": None}
+# name -> (recommender params, exclude_seen)
+VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "popularity": ({"model": "popularity"}, False),
+    "popularity, exclude seen": ({"model": "popularity"}, True),
+    "popularity by units": ({"model": "popularity", "by": "quantity"}, False),
+    "own history + popularity fill": (
+        {"model": "item_knn", "repurchase_weight": 1.0, "popularity_weight": 0.0}, False),
+    "item-kNN bm25, exclude seen": (
+        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.0,
+         "popularity_weight": 0.0}, True),
+    "item-kNN bm25, neighbours only": (
+        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.0,
+         "popularity_weight": 0.0}, False),
+    "item-kNN bm25 + own 0.5": (
+        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.5,
+         "popularity_weight": 0.0}, False),
+    "item-kNN bm25 + own 0.5 + pop 0.3": (
+        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.5,
+         "popularity_weight": 0.3}, False),
+    "item-kNN log + own 0.5 + pop 0.3": (BLEND, False),
+    "  same, exclude seen": (BLEND, True),
+    "  same, binary weighting": ({**BLEND, "weighting": "binary"}, False),
+    "  same, tf-idf weighting": ({**BLEND, "weighting": "tfidf"}, False),
+    "  same, shrink 0": ({**BLEND, "shrink": 0.0}, False),
+    "  same, shrink 50": ({**BLEND, "shrink": 50.0}, False),
+    "  same, 20 neighbours": ({**BLEND, "neighbours": 20}, False),
+    "  same, all neighbours": ({**BLEND, "neighbours": 0}, False),
+    "  same, half-life 90 days": ({**BLEND, "half_life_days": 90.0}, False),
+    "  same, own 0.7 + pop 0.2": ({**BLEND, "repurchase_weight": 0.7, "popularity_weight": 0.2},
+                                  False),
+    "  same, own 0.5 + pop 0.4": ({**BLEND, "popularity_weight": 0.4}, False),
+    "default: same, shrink 50 + half-life 90": (DEFAULT_PARAMS, False),
+    "SVD 64 bm25, factors only": (
+        {"model": "svd", "factors": 64, "repurchase_weight": 0.0, "popularity_weight": 0.0},
+        False),
+    "SVD 64 bm25 + own 0.5 + pop 0.3": (
+        {"model": "svd", "factors": 64, "repurchase_weight": 0.5, "popularity_weight": 0.3},
+        False),
+}
+COLUMNS = ("validation_ndcg", "ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10",
+           "coverage", "fit_seconds")
+
+
+def compare_variants(interactions: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """One row per VARIANTS entry: validation NDCG@k and the test metrics."""
+    split = time_split(interactions, 0.75)
+    inner = time_split(split.train, 0.75)
+    rows = {}
+    for name, (params, exclude) in VARIANTS.items():
+        valid = evaluate_recommenders(inner.train, inner.test, {name: make_recommender(params)},
+                                      k, exclude)
+        test = evaluate_recommenders(split.train, split.test, {name: make_recommender(params)},
+                                     k, exclude)
+        rows[name] = {"validation_ndcg": valid.loc[name, f"ndcg_at_{k}"], **test.loc[name]}
+        print(f"measured {name.strip()}", file=sys.stderr, flush=True)
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = "| variant | " + " | ".join(COLUMNS) + " |"
+    lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, row in table.iterrows():
+        cells = [f"{row[c]:.2f}" if c == "fit_seconds" else f"{row[c]:.4f}" for c in COLUMNS]
+        lines.append(f"| {name.strip()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ml.variants PATH", file=sys.stderr)
+        return 2
+    print(to_markdown(compare_variants(from_online_retail(args[0]))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

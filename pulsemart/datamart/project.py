@@ -1,0 +1,43 @@
+"""Where the dbt project lives and how dbt reaches pulsemart's database.
+
+dbt reads its connection from environment variables (dbt_project/profiles.yml); `dbt_env`
+derives them from the same settings every other part of pulsemart uses, so the datamart
+follows PULSEMART_DATABASE_URL or the embedded PostgreSQL without a profile of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from pulsemart.config import Settings
+from pulsemart.local.stack import database_url
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# dbt scrubs variables with this prefix from its logs and artifacts.
+PASSWORD_VARIABLE = "DBT_ENV_SECRET_PULSEMART_PASSWORD"
+
+
+def dbt_env(settings: Settings, base: dict | None = None) -> dict[str, str]:
+    """The environment a dbt process needs: `base` (default os.environ) plus the connection."""
+    env = dict(os.environ if base is None else base)
+    parts = conninfo_to_dict(database_url(settings))
+    env.update({
+        "PULSEMART_DBT_HOST": str(parts.get("host") or "localhost"),
+        "PULSEMART_DBT_PORT": str(parts.get("port") or 5432),
+        "PULSEMART_DBT_USER": str(parts.get("user") or "postgres"),
+        "PULSEMART_DBT_DBNAME": str(parts.get("dbname") or "pulsemart"),
+        "PULSEMART_DBT_SSLMODE": str(parts.get("sslmode") or "prefer"),
+        PASSWORD_VARIABLE: str(parts.get("password") or ""),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    })
+    return env
+
+
+def apply_dbt_env(settings: Settings) -> None:
+    """Set the connection variables in this process, for dbt run in-process or by Dagster."""
+    os.environ.update({k: v for k, v in dbt_env(settings).items() if k.startswith(("PULSEMART_DBT_", "DBT_"))})

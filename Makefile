@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 # The dbt manifest the Dagster code location loads (nothing parses dbt at import time).
 MANIFEST    := dbt_project/target/manifest.json
@@ -25,7 +25,13 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 demo: install
 	$(BIN)/pulsemart up
 
-test: install
+# Headless Chromium for the dashboard test (Debian's package; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install

@@ -66,6 +66,8 @@ def fresh_stream(settings):
                      "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
                      "quality.quarantine_lines, quality.held, quality.catalog_state, "
                      "quality.batches cascade")
+        # The datamart's incremental models and snapshot would keep rows of earlier tests.
+        conn.execute("drop schema if exists marts, snapshots, staging, intermediate cascade")
         conn.commit()
     return settings
 

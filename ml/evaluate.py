@@ -125,11 +125,12 @@ def format_report(result: dict[str, Any]) -> str:
                "fit_seconds")
     lines.append(f"\nrecommenders ({int(result['recommenders']['default']['metrics']['customers'])}"
                  " test customers seen in train)")
-    lines.append(f"  {'model':<12}" + "".join(f"{c:>14}" for c in columns))
+    lines.append(f"  {'model':<12}" + "".join(f"{c:>17}" for c in columns))
     for name, entry in result["recommenders"].items():
-        values = "".join(f"{entry['metrics'][c]:>14.4f}" for c in columns)
+        values = "".join(f"{entry['metrics'][c]:>17.4f}" for c in columns)
         lines.append(f"  {name:<12}{values}")
-    lines.append(f"  default: {entry_params(result['recommenders']['default']['params'])}")
+    params = result["recommenders"]["default"]["params"]
+    lines.append("  default: " + ", ".join(f"{key}={value}" for key, value in params.items()))
     lines.append(f"  NDCG@{k} ratio default / popularity: {result[f'ndcg_at_{k}_ratio']:.2f}")
     prop = result["propensity"]
     m = prop["metrics"]
@@ -140,10 +141,6 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(f"  ROC AUC {m['roc_auc']:.4f}  PR AUC {m['pr_auc']:.4f}  "
                  f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
     return "\n".join(lines)
-
-
-def entry_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in params.items())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,7 +145,7 @@ def is_fee_code(codes: pd.Series) -> pd.Series:
     """True where a stock code is postage, a fee, an adjustment or a voucher, not a product.
 
     The list is the quality rule set's (rule `line.fee_code`), so the platform has one
-    definition. Codes such as DCGS0003 are not on it: they are real party-bag products.
+    definition. Codes such as DCGS0003 are not on it: they are real products (ashtrays, party bags).
     """
     names, patterns = _fee_codes()
     text = codes.astype("string").str.strip()

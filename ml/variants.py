@@ -3,12 +3,14 @@
 Each variant is fitted twice. Validation: on the first 75% of the training period, scored on
 the rest of it; the default is chosen by validation NDCG@10, so the test period never picks
 its own winner. Test: on the whole training period, scored on the test period (the numbers
-docs/ml.md reports). The table prints as Markdown.
+docs/ml.md reports). Then the propensity models, trained and scored as ml.evaluate does. The
+tables print as Markdown.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import pandas as pd
@@ -27,19 +29,14 @@ VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "popularity, exclude seen": ({"model": "popularity"}, True),
     "popularity by units": ({"model": "popularity", "by": "quantity"}, False),
     "own history + popularity fill": (
-        {"model": "item_knn", "repurchase_weight": 1.0, "popularity_weight": 0.0}, False),
+        {**BLEND, "repurchase_weight": 1.0, "popularity_weight": 0.0}, False),
     "item-kNN bm25, exclude seen": (
-        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.0,
-         "popularity_weight": 0.0}, True),
+        {**BLEND, "weighting": "bm25", "repurchase_weight": 0.0, "popularity_weight": 0.0}, True),
     "item-kNN bm25, neighbours only": (
-        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.0,
-         "popularity_weight": 0.0}, False),
-    "item-kNN bm25 + own 0.5": (
-        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.5,
-         "popularity_weight": 0.0}, False),
-    "item-kNN bm25 + own 0.5 + pop 0.3": (
-        {"model": "item_knn", "weighting": "bm25", "repurchase_weight": 0.5,
-         "popularity_weight": 0.3}, False),
+        {**BLEND, "weighting": "bm25", "repurchase_weight": 0.0, "popularity_weight": 0.0},
+        False),
+    "item-kNN bm25 + own 0.5": ({**BLEND, "weighting": "bm25", "popularity_weight": 0.0}, False),
+    "item-kNN bm25 + own 0.5 + pop 0.3": ({**BLEND, "weighting": "bm25"}, False),
     "item-kNN log + own 0.5 + pop 0.3": (BLEND, False),
     "  same, exclude seen": (BLEND, True),
     "  same, binary weighting": ({**BLEND, "weighting": "binary"}, False),
@@ -54,12 +51,13 @@ VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "  same, own 0.5 + pop 0.4": ({**BLEND, "popularity_weight": 0.4}, False),
     "default: same, shrink 50 + half-life 90": (DEFAULT_PARAMS, False),
     "SVD 64 bm25, factors only": (
-        {"model": "svd", "factors": 64, "repurchase_weight": 0.0, "popularity_weight": 0.0},
-        False),
+        {"model": "svd", "factors": 64, "weighting": "bm25", "repurchase_weight": 0.0,
+         "popularity_weight": 0.0, "half_life_days": None}, False),
     "SVD 64 bm25 + own 0.5 + pop 0.3": (
-        {"model": "svd", "factors": 64, "repurchase_weight": 0.5, "popularity_weight": 0.3},
-        False),
+        {"model": "svd", "factors": 64, "weighting": "bm25", "repurchase_weight": 0.5,
+         "popularity_weight": 0.3, "half_life_days": None}, False),
 }
+PROPENSITY_COLUMNS = ("roc_auc", "pr_auc", "brier", "ece", "base_rate", "fit_seconds")
 COLUMNS = ("validation_ndcg", "ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10",
            "coverage", "fit_seconds")
 
@@ -79,12 +77,25 @@ def compare_variants(interactions: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    header = "| variant | " + " | ".join(COLUMNS) + " |"
-    lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
+def compare_propensity(interactions: pd.DataFrame) -> pd.DataFrame:
+    """Each propensity model trained one label window before the 75% cutoff, scored after it."""
+    from ml.propensity import MODELS, evaluate_propensity, temporal_datasets, train_propensity
+
+    train, test = temporal_datasets(interactions, time_split(interactions, 0.75).cutoff)
+    rows = {}
+    for name in MODELS:
+        started = time.perf_counter()
+        model = train_propensity(train, name)
+        fit_seconds = time.perf_counter() - started
+        rows[name] = {**evaluate_propensity(model, test), "fit_seconds": fit_seconds}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def to_markdown(table: pd.DataFrame, columns=COLUMNS, first: str = "variant") -> str:
+    lines = ["| " + " | ".join((first, *columns)) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in table.iterrows():
-        cells = [f"{row[c]:.2f}" if c == "fit_seconds" else f"{row[c]:.4f}" for c in COLUMNS]
-        lines.append(f"| {name.strip()} | " + " | ".join(cells) + " |")
+        cells = [f"{row[c]:.2f}" if c.endswith("seconds") else f"{row[c]:.4f}" for c in columns]
+        lines.append(f"| {str(name).strip()} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -93,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m ml.variants PATH", file=sys.stderr)
         return 2
-    print(to_markdown(compare_variants(from_online_retail(args[0]))))
+    interactions = from_online_retail(args[0])
+    print(to_markdown(compare_variants(interactions)))
+    print()
+    print(to_markdown(compare_propensity(interactions), PROPENSITY_COLUMNS, "model"))
     return 0
 
 

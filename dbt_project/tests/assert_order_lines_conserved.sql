@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_order_lines'}}}) }}
 -- Every order line of the clean layer is in fct_order_lines exactly once, and nothing else is:
 -- one row per source line whose counts differ. Then the totals must agree to the penny.
 with clean as (

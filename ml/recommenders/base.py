@@ -17,8 +17,8 @@ import scipy.sparse as sp
 from ml.recommenders.matrix import InteractionMatrix, interaction_matrix
 
 RECOMMENDATION_COLUMNS = ("customer_id", "product_id", "rank", "score")
-# Ties (and customers the model knows nothing about) are broken by popularity, scaled far below
-# any real score difference so it never reorders what the model did distinguish.
+# Ties (and customers the model knows nothing about) are broken by popularity, added at a
+# millionth of the customer's top score so it only decides between (near-)equal scores.
 TIE_BREAK = 1e-6
 
 

@@ -79,29 +79,33 @@ class ItemKNNRecommender(Recommender):
         }
 
 
-def item_similarity(weighted: sp.csr_matrix, shrink: float, neighbours: int) -> sp.csr_matrix:
+def item_similarity(
+    weighted: sp.csr_matrix, shrink: float, neighbours: int, chunk: int = 1024
+) -> sp.csr_matrix:
     """Products x products shrunk cosine, each row pruned to its `neighbours` largest values.
 
     The diagonal is zero: a product's likeness to itself is the repurchase term's job, where
-    its weight is explicit instead of hidden in the similarity's scale.
+    its weight is explicit instead of hidden in the similarity's scale. Rows are computed in
+    dense blocks of `chunk` products (chunk x products float32), which keeps memory bounded and
+    lets numpy's argpartition do the pruning; for this shop's 3,300 products that is 13 MB.
     """
-    columns = weighted.tocsc()
+    columns = weighted.tocsc().astype(np.float32)
     norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0)).ravel())
-    dots = (columns.T @ columns).tocoo()
-    keep = dots.row != dots.col
-    rows, cols, data = dots.row[keep], dots.col[keep], dots.data[keep]
-    data = data / (norms[rows] * norms[cols] + shrink + 1e-12)
-    if neighbours > 0:
-        rows, cols, data = _top_per_row(rows, cols, data, neighbours)
-    n = weighted.shape[1]
-    return sp.csr_matrix((data.astype(np.float32), (rows, cols)), shape=(n, n))
-
-
-def _top_per_row(rows, cols, data, n):
-    """The `n` largest entries of each row of a COO matrix, without a loop over rows."""
-    order = np.lexsort((-data, rows))  # by row, then by value descending
-    rows, cols, data = rows[order], cols[order], data[order]
-    starts = np.searchsorted(rows, rows, side="left")
-    rank = np.arange(len(rows)) - starts
-    keep = rank < n
-    return rows[keep], cols[keep], data[keep]
+    dots = (columns.T @ columns).tocsr()
+    n = dots.shape[0]
+    keep = neighbours if 0 < neighbours < n else 0
+    blocks = []
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        block = dots[rows].toarray()
+        block /= norms[rows, np.newaxis] * norms[np.newaxis, :] + shrink + 1e-12
+        block[np.arange(len(rows)), rows] = 0.0
+        if keep:
+            top = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
+            pruned = np.zeros_like(block)
+            np.put_along_axis(pruned, top, np.take_along_axis(block, top, axis=1), axis=1)
+            block = pruned
+        blocks.append(sp.csr_matrix(block))
+    similarity = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((n, n))
+    similarity.eliminate_zeros()
+    return similarity.astype(np.float32)

@@ -21,7 +21,10 @@ def datamart() -> None:
 @datamart.command()
 def parse() -> None:
     """Write dbt_project/target/manifest.json, which the Dagster code location loads."""
-    _run(["parse", "--quiet"])
+    try:
+        run_dbt(load_settings(), ["parse", "--quiet"], offline=True)
+    except DbtError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("dbt manifest written to dbt_project/target/manifest.json")
 
 
@@ -47,8 +50,8 @@ def docs() -> None:
     click.echo(f"docs published: {index}")
 
 
-def _run(args: list[str], settings=None) -> None:
+def _run(args: list[str], settings) -> None:
     try:
-        run_dbt(settings or load_settings(), args)
+        run_dbt(settings, args)
     except DbtError as exc:
         raise click.ClickException(str(exc)) from exc

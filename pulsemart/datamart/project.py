@@ -21,9 +21,16 @@ MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 PASSWORD_VARIABLE = "DBT_ENV_SECRET_PULSEMART_PASSWORD"
 
 
-def dbt_env(settings: Settings, base: dict | None = None) -> dict[str, str]:
-    """The environment a dbt process needs: `base` (default os.environ) plus the connection."""
+def dbt_env(settings: Settings, base: dict | None = None, offline: bool = False) -> dict[str, str]:
+    """The environment a dbt process needs: `base` (default os.environ) plus the connection.
+
+    `offline` is for commands that never connect (`dbt parse`): it works with no database
+    running, as on a fresh machine during `make install`.
+    """
     env = dict(os.environ if base is None else base)
+    env.update({"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    if offline:
+        return env
     parts = conninfo_to_dict(database_url(settings))
     env.update({
         "PULSEMART_DBT_HOST": str(parts.get("host") or "localhost"),
@@ -32,8 +39,6 @@ def dbt_env(settings: Settings, base: dict | None = None) -> dict[str, str]:
         "PULSEMART_DBT_DBNAME": str(parts.get("dbname") or "pulsemart"),
         "PULSEMART_DBT_SSLMODE": str(parts.get("sslmode") or "prefer"),
         PASSWORD_VARIABLE: str(parts.get("password") or ""),
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     })
     return env
 

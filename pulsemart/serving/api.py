@@ -1,9 +1,10 @@
 """The serving API: product search, recommendations and live metrics over `serving.*`.
 
 `create_app(settings)` builds the FastAPI app; `pulsemart serve` runs it under uvicorn. Every
-route but `/health` (and the OpenAPI description at `/docs`, `/openapi.json`, which holds no
-data) needs the header `X-API-Key` equal to `PULSEMART_API_KEY`: 401 without it, 403 with
-another. Without a configured key the app refuses to start unless told `insecure_no_auth`.
+route but `/health` (and what holds no data: the OpenAPI description at `/docs`,
+`/openapi.json`, the dashboard page and its script, the dbt docs site) needs the header
+`X-API-Key` equal to `PULSEMART_API_KEY`: 401 without it, 403 with another.
+Without a configured key the app refuses to start unless told `insecure_no_auth`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from fastapi.security import APIKeyHeader
 
 from pulsemart.config import Settings
+from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.pool import ConnectionPool
 from pulsemart.serving.queries import SearchFilters, realtime_metrics, recommend, search_products
 
@@ -96,4 +98,7 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool: Connect
         with pool.connection() as conn:
             return realtime_metrics(conn)
 
+    # /dashboard (page; its data at /dashboard/data needs the key) and the dbt docs at
+    # /datamart/docs/ (no data, served without the key): see docs/dashboard.md.
+    install_dashboard(app, settings, secured)
     return app

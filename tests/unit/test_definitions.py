@@ -23,7 +23,30 @@ EXPECTED_GRAPH = {
     "serving/customer_profile": ["quality/events_clean", "quality/order_lines_clean"],
     "serving/trending": ["quality/events_clean", "quality/order_lines_clean"],
     "serving/session_funnel": ["quality/events_clean"],
+    # The datamart: quality sources → staging → intermediate → marts (dbt lineage).
+    "datamart/stg_events": ["quality/events_clean"],
+    "datamart/stg_order_lines": ["datamart/stg_events", "quality/order_lines_clean"],
+    "datamart/stg_quarantine": ["quality/quarantine"],
+    "datamart/stg_rule_runs": ["quality/events_clean"],
+    "datamart/int_sessions": ["datamart/stg_events"],
+    "datamart/int_order_lines_netted": ["datamart/stg_order_lines"],
+    "datamart/int_product_latest": ["datamart/stg_events", "datamart/stg_order_lines"],
+    "datamart/product_snapshot": ["datamart/int_product_latest"],
+    "datamart/dim_product": ["datamart/product_snapshot"],
+    "datamart/dim_customer": ["datamart/stg_events", "datamart/stg_order_lines"],
+    "datamart/dim_date": ["datamart/stg_events"],
+    "datamart/fct_order_lines": ["datamart/stg_order_lines"],
+    "datamart/fct_product_interactions": ["datamart/stg_events", "datamart/stg_order_lines"],
+    "datamart/fct_searches": ["datamart/stg_events"],
+    "datamart/fct_sessions": ["datamart/int_sessions", "datamart/stg_events"],
+    "datamart/agg_sales_daily": ["datamart/dim_product", "datamart/fct_order_lines"],
+    "datamart/agg_funnel_daily": ["datamart/fct_sessions"],
+    "datamart/customer_rfm": ["datamart/int_order_lines_netted"],
+    "datamart/dq_scorecard_daily": ["datamart/stg_events", "datamart/stg_quarantine",
+                                    "datamart/stg_rule_runs"],
 }
+DATAMART_MODELS = sorted(k for k in EXPECTED_GRAPH if k.startswith("datamart/"))
+EXPECTED_GRAPH["datamart/docs"] = DATAMART_MODELS
 
 
 def asset_graph() -> dict:
@@ -58,7 +81,7 @@ def test_topics_are_external_assets_in_the_ingest_group():
 def test_one_sensor_per_topic_targets_its_ingest_job():
     sensors = {sensor.name: sensor for sensor in defs.sensors}
     assert set(sensors) == {"kafka_shop_events_sensor", "kafka_shop_catalog_sensor", "quality_sensor",
-                            "serving_sensor"}
+                            "serving_sensor", "datamart_automation"}
     assert sensors["kafka_shop_events_sensor"].job_name == "ingest_shop_events"
 
 
@@ -77,3 +100,36 @@ def test_the_local_instance_config_loads(tmp_path):
               for limit in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits}
     assert limits[("pulsemart/pool", "ingest")] == 4
     assert limits[("pulsemart/topic_partition", "{'applyLimitPerUniqueValue': True}")] == 1
+
+
+def test_dbt_models_are_datamart_assets_built_on_the_five_minute_cron():
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    for name in DATAMART_MODELS:
+        spec = specs[name]
+        assert spec.group_name == "datamart", name
+        assert {"dbt", "postgres"} <= set(spec.kinds), name
+        assert spec.automation_condition is not None, name
+        assert "*/5 * * * *" in str(spec.automation_condition), name
+
+
+def test_marts_holding_customer_keys_carry_the_pii_tag():
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    pii = {name for name in DATAMART_MODELS if "pii" in specs[name].tags}
+    assert {"datamart/fct_order_lines", "datamart/dim_customer", "datamart/customer_rfm",
+            "datamart/fct_sessions", "datamart/stg_events"} <= pii
+    assert "datamart/dim_date" not in pii and "datamart/agg_sales_daily" not in pii
+
+
+def test_dbt_tests_are_asset_checks_including_line_conservation():
+    checks = {f"{key.asset_key.to_user_string()}:{key.name}"
+              for key in defs.resolve_asset_graph().asset_check_keys}
+    assert "datamart/fct_order_lines:assert_order_lines_conserved" in checks
+    assert "datamart/fct_order_lines:unique_fct_order_lines_order_line_key" in checks
+    assert len([c for c in checks if c.startswith("datamart/")]) >= 40
+
+
+def test_daily_full_build_schedule_refreshes_every_model():
+    schedule = defs.resolve_schedule_def("datamart_daily_full_build")
+    job = defs.resolve_job_def(schedule.job_name)
+    assert schedule.cron_schedule == "30 2 * * *"
+    assert set(job.asset_layer.executable_asset_keys) >= {dg.AssetKey.from_user_string(k) for k in DATAMART_MODELS}

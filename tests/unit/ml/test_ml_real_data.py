@@ -1,0 +1,23 @@
+"""The acceptance check on the real Online Retail sample (skipped when the file is absent)."""
+
+from pathlib import Path
+
+import pytest
+
+from ml.evaluate import evaluate_file, format_report
+
+SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail_sample.parquet"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
+def test_default_recommender_doubles_popularity_ndcg_on_online_retail():
+    result = evaluate_file(SAMPLE, k=10)
+
+    assert result["ndcg_at_10_ratio"] >= 2.0
+    default = result["recommenders"]["default"]["metrics"]
+    assert default["customers"] > 1000
+    assert result["propensity"]["metrics"]["roc_auc"] > 0.65
+    assert result["data"]["rows_read"] == 240_007
+    report = format_report(result)
+    assert "NDCG@10 ratio default / popularity" in report and "ROC AUC" in report

@@ -62,7 +62,10 @@ def fmt_int(value: float) -> str:
 
 
 def fmt_ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}× ({value:.0%})"
+    if value is None:
+        return "—"
+    # Small ratios keep three decimals, or a build 80 times slower than its anchor reads "0.01×".
+    return f"{value:.3f}× ({value:.1%})" if value < 0.1 else f"{value:.2f}× ({value:.0%})"
 
 
 RATE_HEADERS = ["Measurement", "Items", "MB", "Seconds", "Items/s", "MB/s", "Anchor", "Ratio to anchor"]

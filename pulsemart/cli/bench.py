@@ -133,17 +133,31 @@ def serving(serving_events: int, clients: int, seconds: float, single_seconds: f
                                            freshness_seconds, freshness_rate, _echo))
 
 
+@bench.command("datamart")
+@click.option("--lines", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Order lines written into the clean layer before the builds.")
+@output_option
+def datamart(lines: int, output: Path) -> None:
+    """dbt full and incremental datamart builds beside a bare COPY … TO of the same rows."""
+    from pulsemart.bench import datamart as bench_datamart
+
+    _run(output, lambda s: bench_datamart.section(s, _command(), lines, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options
 @_serving_options
+@click.option("--datamart-lines", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Order lines for the datamart build benchmark.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
          latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, clients: int,
-         seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float, seed: int,
-         output: Path) -> None:
+         seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float,
+         datamart_lines: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
+    from pulsemart.bench import datamart as bench_datamart
     from pulsemart.bench.sections import (
         ingest_section,
         produce_section,
@@ -158,6 +172,7 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
          lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
          lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
                                    freshness_seconds, freshness_rate, _echo),
+         lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
          lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
                                   latency_seconds, latency_rate, _echo, repeats))
 

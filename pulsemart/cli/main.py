@@ -13,6 +13,7 @@ from pulsemart.cli.replay import replay
 from pulsemart.cli.serve import serve
 from pulsemart.cli.services import services
 from pulsemart.cli.simulate import simulate
+from pulsemart.cli.trace import trace
 from pulsemart.cli.up import up
 
 
@@ -32,3 +33,4 @@ cli.add_command(dq)
 cli.add_command(bench)
 cli.add_command(serve)
 cli.add_command(datamart)
+cli.add_command(trace)

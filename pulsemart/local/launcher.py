@@ -75,12 +75,13 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home(settings)), PULSEMART_HOME=str(settings.home))
     bin_dir = Path(sys.executable).parent
     children: list[Child] = []
+    api_key = _api_key(settings)
     try:
         children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions",
                                            "-a", "defs", "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
         # The serving API starts while Dagster does.
         serving = _spawn("serving", [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
-                         dict(env, PULSEMART_API_KEY=_api_key(settings)), settings)
+                         dict(env, PULSEMART_API_KEY=api_key), settings)
         children.append(serving)
         echo("starting Dagster (UI and daemon)…")
         wait_until(lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
@@ -98,6 +99,11 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
             raise ServiceError(f"the serving API exited; see {settings.run_dir / 'serving.log'}")
         echo(f"serving API:       http://127.0.0.1:{api_port}/docs (X-API-Key: "
              + ("$PULSEMART_API_KEY)" if settings.api_key else f"in {settings.run_dir / 'api_key'})"))
+        # The key rides in the fragment, which the browser never sends to a server or a log.
+        shown_key = "<your PULSEMART_API_KEY>" if settings.api_key else api_key
+        echo(f"dashboard:         http://127.0.0.1:{api_port}/dashboard#key={shown_key}")
+        echo(f"datamart docs:     http://127.0.0.1:{api_port}/datamart/docs/ (after the first dbt docs "
+             "build; `pulsemart datamart docs` makes it now)")
         echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog" if rate > 0
              else "events trickle:    off (--rate 0)")
         echo(f"logs:              {settings.run_dir}")

@@ -21,6 +21,14 @@ _DECIDED_TABLES = [
 ]
 
 
+# The datamart's incremental models add rows by quality batch; after a reset their old rows would
+# linger. Dropped here, dbt's next build recreates them from the replayed clean layer.
+_INCREMENTAL_MARTS = [
+    psycopg.sql.Identifier("marts", name)
+    for name in ("fct_order_lines", "fct_product_interactions", "fct_sessions", "fct_searches")
+]
+
+
 class ResetRefused(RuntimeError):
     """The reset would lose data or race a running batch; the message says which."""
 
@@ -66,6 +74,7 @@ def _reset(conn: psycopg.Connection, topic: str) -> int:
     # catalog state is kept; it only ever learns what the stream said.
     for table in _DECIDED_TABLES:
         conn.execute(psycopg.sql.SQL("delete from {} where topic = %s").format(table), (topic,))
+    conn.execute(psycopg.sql.SQL("drop table if exists {}").format(psycopg.sql.SQL(", ").join(_INCREMENTAL_MARTS)))
     conn.execute(
         "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
         ("pulsemart ingest", "reset_to_earliest", topic,

@@ -159,8 +159,8 @@ def section(settings: Settings, command: str, lines: int, echo):
                "lines out with `COPY … TO STDOUT`, read by the client."),
         tables=[rate_table([(result.copy_lines, None), (result.copy_joined, result.copy_lines),
                             (result.full, result.copy_lines)]), times],
-        notes=[("Incremental models (fct_order_lines, fct_product_interactions, fct_sessions, "
-                "fct_searches) add only the new batch; the table models (dimensions, aggregates, "
-                "RFM, netting) are rebuilt whole each time, which is what the incremental build's "
-                "time is mostly made of.")],
+        notes=[("Incremental models (the four facts, and the netting by touched customer and "
+                "product) add only the new batch; the dimensions, aggregates and RFM are rebuilt "
+                "whole, and every data test scans its whole table, which is what an incremental "
+                "build's time is mostly made of.")],
     )

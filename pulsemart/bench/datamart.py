@@ -153,7 +153,7 @@ def section(settings: Settings, command: str, lines: int, echo):
         date=machine.now(), machine=machine.describe(),
         intro=(f"{result.lines:,} order lines ({LINES_PER_ORDER} per order, every 50th order a "
                f"cancellation, {PRODUCTS:,} products, {CUSTOMERS:,} customers) written straight into "
-               "the clean layer; then `pulsemart datamart build` (dbt build: 19 models, the product "
+               "the clean layer; then `pulsemart datamart build` (dbt build: 18 models, the product "
                "snapshot, every data and unit test) on empty marts, again after 1% more lines in a new "
                "quality batch, and again with nothing new. The anchor is PostgreSQL writing the same "
                "lines out with `COPY … TO STDOUT`, read by the client."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.cli.main import cli
 from pulsemart.contracts import build_event, encode_event, key_for, topic_for
+from pulsemart.datamart.docs import docs_dir
 from pulsemart.stream.simulator import generate
 from tests.integration.helpers import produce_raw
 
@@ -130,6 +132,9 @@ def test_incremental_build_touches_only_new_rows_and_keeps_product_history(fresh
     assert versions[0][:2] == (price, True) and versions[0][2] is False
     assert versions[-1] == (round(price * 2 + 1, 2), False, True)
 
-    # The daily full rebuild agrees with the incremental one.
+    # The daily full rebuild agrees with the incremental one, and publishes the docs site.
     build_datamart(db, full_refresh=True)
     assert db.execute("select count(*) from marts.fct_order_lines").fetchone()[0] == len(after)
+    catalog = json.loads((docs_dir(fresh_stream) / "catalog.json").read_text())
+    assert "model.pulsemart.fct_order_lines" in catalog["nodes"]
+    assert (docs_dir(fresh_stream) / "index.html").stat().st_size > 10_000

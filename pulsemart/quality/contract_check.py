@@ -7,6 +7,7 @@ Frame-level failures (no index) fall on every row of that frame.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import pandas as pd
@@ -28,7 +29,16 @@ def _validate(schema, frame: pd.DataFrame) -> pd.DataFrame:
         schema.validate(frame, lazy=True)
     except pa_errors.SchemaErrors as error:
         return error.failure_cases
+    except TypeError:
+        # A list or object where a scalar belongs (`"line_id": []`) breaks Pandera's hashing
+        # checks (unique, isin) before its dtype check can report it. Rare, so only then are
+        # such cells turned into their JSON text: the dtype check fails them by row, as it should.
+        return _validate(schema, frame.map(_hashable))
     return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+
+
+def _hashable(value):
+    return json.dumps(value, default=str) if isinstance(value, (list, dict, set)) else value
 
 
 def _select(frame: pd.DataFrame, names, required) -> pd.DataFrame:

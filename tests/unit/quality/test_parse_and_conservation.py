@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pulsemart.quality import CatalogState, run_batch
-from tests.unit.quality.conftest import NOW, decide, only, view
+from tests.unit.quality.conftest import NOW, decide, only, order, view
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -132,3 +132,12 @@ def test_mutated_simulator_events_are_all_decided_without_engine_errors():
     decided = sum(len(r.clean) + len(r.quarantine) for r in results) + len(results[-1].held)
     assert decided == len(records)
     assert not any("engine_error" in text for r in results for text in r.quarantine["reasons"])
+
+
+def test_a_list_where_a_scalar_belongs_quarantines_only_its_record():
+    # Found by tests/reliability/test_fuzz.py: Pandera's hashing checks raised on `[]` and the
+    # engine quarantined the whole batch as an engine error.
+    bad = order("bad", lines=[{"line_id": [], "product_id": "P00001", "quantity": 1, "unit_price": 2.55}])
+    result = decide(view("ok"), bad)
+    assert list(result.clean["event_id"]) == ["ok"]
+    assert json.loads(only(result.quarantine["reasons"])) == ["contract:order_placed.lines:line_id:dtype(int)"]

@@ -22,6 +22,11 @@ from pulsemart.serving.pool import ConnectionPool
 from pulsemart.serving.queries import SearchFilters, realtime_metrics, recommend, search_products
 
 
+# PostgreSQL text cannot hold NUL: such a parameter is refused as invalid (422) up front rather
+# than failing in the driver as a 500.
+NO_NUL = r"^[^\x00]*$"
+
+
 class ServingConfigError(RuntimeError):
     """The API cannot start as configured; the message says what to set."""
 
@@ -68,8 +73,9 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool: Connect
 
     @app.get("/products/search", tags=["products"], dependencies=secured)
     def search(
-        q: Annotated[str | None, Query(max_length=200, description="Text in the description, or a product id")] = None,
-        category: Annotated[str | None, Query(max_length=100)] = None,
+        q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
+                                       description="Text in the description, or a product id")] = None,
+        category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
         price_min: Annotated[float | None, Query(ge=0)] = None,
         price_max: Annotated[float | None, Query(gt=0)] = None,
         available: bool | None = None,
@@ -87,7 +93,7 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool: Connect
 
     @app.get("/customers/{customer_id}/recommendations", tags=["customers"], dependencies=secured)
     def recommendations(
-        customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict:
         with pool.connection() as conn:

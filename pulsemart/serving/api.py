@@ -21,7 +21,6 @@ from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.pool import ConnectionPool
 from pulsemart.serving.queries import SearchFilters, realtime_metrics, recommend, search_products
 
-
 # PostgreSQL text cannot hold NUL: such a parameter is refused as invalid (422) up front rather
 # than failing in the driver as a 500.
 NO_NUL = r"^[^\x00]*$"

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["pulsemart", "orchestration", "sensors", "ml"]
 SQL = re.compile(r"\bselect\b.*\bfrom\b|\binsert\s+into\b|\bupdate\s+\S+\s+set\b|\bdelete\s+from\b|"
                  r"\bcopy\s*\(|\b(create|drop|alter)\s+(table|schema|index|view)\b|\btruncate\b",
-                 re.I | re.S)
+                 re.IGNORECASE | re.DOTALL)
 # Reviewed exceptions: (file, variable spliced in) → why it is not user input.
 ALLOWED = {
     ("pulsemart/bench/datamart.py", "query"): "the benchmark's own constant COPY queries",

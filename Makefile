@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser azurite
 
 # The dbt manifest the Dagster code location loads (nothing parses dbt at import time).
 MANIFEST    := dbt_project/target/manifest.json
@@ -31,7 +31,16 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser
+# Azurite, the Azure Storage emulator the cloud archive tests start (tests/integration/
+# test_cloud_archive.py), installed from npm into a project-local folder.
+AZURITE := .azurite/node_modules/.bin/azurite-blob
+
+azurite: $(AZURITE)
+
+$(AZURITE):
+	npm install --prefix .azurite --no-audit --no-fund --loglevel=error azurite@3
+
+test: install browser azurite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install

@@ -43,24 +43,36 @@ def artifact_root(home: Path) -> Path:
     return (Path(home) / "mlflow" / "artifacts").resolve()
 
 
-def configure(home: Path, override: str | None = None, experiment: str = EXPERIMENT) -> str:
+def configure(home: Path, override: str | None = None, experiment: str = EXPERIMENT,
+              artifact_location: str | None = None, s3_endpoint_url: str | None = None) -> str:
     """Point MLflow at the store (creating the local folders) and return the experiment id.
 
     With the local store the experiment's artifacts go to `<home>/mlflow/artifacts`; without
     this MLflow would write them to ./mlruns under whatever folder the process started in.
+    The cloud profiles pass `artifact_location` (`s3://<bucket>/mlflow`,
+    `wasbs://<container>@<account>.blob.core.windows.net/mlflow`: see
+    `pulsemart.cloud.mlflow_options(settings)`), and for an S3-compatible endpoint (moto,
+    MinIO) `s3_endpoint_url`, which MLflow only reads from MLFLOW_S3_ENDPOINT_URL.
+    An experiment keeps the artifact location it was created with.
     """
     mlflow = load_mlflow()
+    if s3_endpoint_url:
+        os.environ["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
     uri = tracking_uri(home, override)
     local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-    if local:
+    if local and not artifact_location:
         artifact_root(home).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
+        if artifact_location and found.artifact_location.rstrip("/") != artifact_location.rstrip("/"):
+            warnings.warn(f"MLflow experiment {experiment!r} keeps its artifacts at "
+                          f"{found.artifact_location}, not {artifact_location}: MLflow fixes "
+                          "an experiment's location when it is created", stacklevel=2)
     else:
-        location = artifact_root(home).as_uri() if local else None
+        location = artifact_location or (artifact_root(home).as_uri() if local else None)
         experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
     # Runs started without an explicit experiment go here, not to MLflow's "Default" (whose
     # artifacts would land in ./mlruns).

@@ -78,6 +78,8 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
                     (batch_id, plan.topic, plan.partition, plan.start_offset, next_offset, plan.max_events,
                      records, size, run_id, read_s, write_s, started_at),
                 )
+                # The archive's ledger: this batch is owed to the lake (pulsemart.stream.archive).
+                conn.execute("insert into ingest.archive_log (batch_id) values (%s)", (batch_id,))
                 write_s += time.perf_counter() - t0
     except raw.OffsetConflict as conflict:
         if conflict.found > plan.start_offset:

@@ -39,3 +39,78 @@ def test_sasl_settings_reach_the_kafka_client_but_not_repr():
 def test_bad_settings_name_the_setting(env, named):
     with pytest.raises(SettingsError, match=named):
         load_settings(env)
+
+
+def test_sasl_mechanism_without_protocol_means_sasl_ssl():
+    settings = load_settings({"PULSEMART_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                              "PULSEMART_KAFKA_SASL_USERNAME": "svc",
+                              "PULSEMART_KAFKA_SASL_PASSWORD": "s3cret"})
+    assert settings.kafka_security_protocol == "SASL_SSL"
+
+
+def test_archive_defaults_to_a_folder_under_home(tmp_path):
+    settings = load_settings({"PULSEMART_HOME": str(tmp_path)})
+    assert settings.archive_enabled and settings.archive_dir == tmp_path / "archive"
+    other = load_settings({"PULSEMART_HOME": str(tmp_path), "PULSEMART_ARCHIVE": "off",
+                           "PULSEMART_ARCHIVE_DIR": str(tmp_path / "lake")})
+    assert not other.archive_enabled and other.archive_dir == tmp_path / "lake"
+
+
+# What a cloud profile needs besides its own settings: managed PostgreSQL and Kafka.
+SERVICES = {"PULSEMART_DATABASE_URL": "postgresql://pulsemart@db.internal/pulsemart",
+            "PULSEMART_KAFKA_BOOTSTRAP": "b-1.msk.internal:9096"}
+
+
+def test_a_complete_aws_profile_loads():
+    settings = load_settings({**SERVICES, "PULSEMART_PROFILE": "aws",
+                              "PULSEMART_S3_BUCKET": "shop-lake"})
+    assert (settings.profile, settings.s3_bucket, settings.s3_endpoint_url) == ("aws", "shop-lake", None)
+
+
+def test_a_complete_azure_profile_loads_with_the_account_from_the_connection_string():
+    connection = ("DefaultEndpointsProtocol=https;AccountName=shoplake;AccountKey=c2VjcmV0a2V5;"
+                  "EndpointSuffix=core.windows.net")
+    settings = load_settings({**SERVICES, "PULSEMART_PROFILE": "azure",
+                              "PULSEMART_ADLS_CONTAINER": "lake",
+                              "AZURE_STORAGE_CONNECTION_STRING": connection})
+    assert (settings.adls_account, settings.adls_container) == ("shoplake", "lake")
+    assert "c2VjcmV0a2V5" not in repr(settings)
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({**SERVICES, "PULSEMART_PROFILE": "aws"}, "PULSEMART_PROFILE=aws needs PULSEMART_S3_BUCKET"),
+    ({"PULSEMART_PROFILE": "aws", "PULSEMART_S3_BUCKET": "b"},
+     "PULSEMART_PROFILE=aws needs PULSEMART_DATABASE_URL .*PULSEMART_KAFKA_BOOTSTRAP"),
+    ({**SERVICES, "PULSEMART_PROFILE": "azure", "AZURE_STORAGE_ACCESS_KEY": "k3y-value",
+      "PULSEMART_ADLS_ACCOUNT": "shoplake"}, "PULSEMART_PROFILE=azure needs PULSEMART_ADLS_CONTAINER"),
+    ({**SERVICES, "PULSEMART_PROFILE": "azure", "PULSEMART_ADLS_CONTAINER": "lake",
+      "PULSEMART_ADLS_ACCOUNT": "shoplake"},
+     ("PULSEMART_PROFILE=azure needs AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCESS_KEY "
+      "or AZURE_CLIENT_ID")),
+    ({**SERVICES, "PULSEMART_PROFILE": "azure", "PULSEMART_ADLS_CONTAINER": "lake",
+      "AZURE_CLIENT_ID": "id"}, "PULSEMART_PROFILE=azure needs PULSEMART_ADLS_ACCOUNT"),
+    ({"PULSEMART_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "PULSEMART_KAFKA_SASL_USERNAME": "svc"},
+     "SCRAM-SHA-512 needs PULSEMART_KAFKA_SASL_PASSWORD"),
+    ({"PULSEMART_KAFKA_SASL_MECHANISM": "GSSAPI"}, "PULSEMART_KAFKA_SASL_MECHANISM='GSSAPI'"),
+    ({"PULSEMART_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs PULSEMART_KAFKA_SASL_MECHANISM"),
+    ({"PULSEMART_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+      "PULSEMART_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"}, "AWS_MSK_IAM needs SASL_SSL"),
+    ({"PULSEMART_ARCHIVE": "maybe"}, "PULSEMART_ARCHIVE"),
+])
+def test_a_profile_missing_a_setting_fails_naming_it(env, named):
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+
+
+def test_settings_repr_masks_every_secret_and_the_database_password():
+    settings = load_settings({
+        **SERVICES, "PULSEMART_PROFILE": "azure", "PULSEMART_ADLS_CONTAINER": "lake",
+        "PULSEMART_DATABASE_URL": "postgresql://pulsemart:db-pa55word@db.internal/pulsemart",
+        "PULSEMART_ADLS_ACCOUNT": "shoplake", "AZURE_STORAGE_ACCESS_KEY": "account-key-value",
+        "PULSEMART_API_KEY": "api-key-value",
+        "PULSEMART_KAFKA_SASL_MECHANISM": "PLAIN", "PULSEMART_KAFKA_SASL_USERNAME": "svc",
+        "PULSEMART_KAFKA_SASL_PASSWORD": "sasl-pa55word"})
+    text = repr(settings) + str(settings)
+    for secret in ("db-pa55word", "account-key-value", "api-key-value", "sasl-pa55word"):
+        assert secret not in text
+    assert "azure_storage_access_key='***'" in text and "postgresql://pulsemart:***@" in text

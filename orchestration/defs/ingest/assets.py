@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.resources import KafkaResource, PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
+from pulsemart.stream.archive import archive_after_ingest
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
 
 OWNER = "team:data-platform"
@@ -82,6 +83,11 @@ def build_raw_asset(topic: str) -> dg.AssetsDefinition:
                          config.max_seconds)
         with kafka.consumer() as consumer, postgres.connection() as conn:
             result = ingest_batch(conn, consumer, plan, run_id=context.run.run_id)
+            # After the commit: copy the batch to the object store (never fails the run).
+            archive = archive_after_ingest(postgres.settings.get(), conn, result.batch_id)
+        if archive.get("archive_error"):
+            context.log.warning(f"{topic}[{config.partition}] batch {result.batch_id} stored but "
+                                f"not archived (retried later): {archive['archive_error']}")
         lag_after = max(0, kafka.end_offsets(topic).get(config.partition, 0) - result.next_offset)
         context.log.info(f"{topic}[{config.partition}] {result.status}: offsets "
                          f"{result.start_offset}..{result.next_offset} ({result.records} records)")
@@ -98,6 +104,7 @@ def build_raw_asset(topic: str) -> dg.AssetsDefinition:
             "write_seconds": round(result.write_seconds, 3),
             "records_per_second": round(result.records / seconds, 1) if seconds else 0.0,
             "batch_id": result.batch_id or -1,
+            **archive,
         })
 
     return raw_topic

@@ -144,20 +144,34 @@ def datamart(lines: int, output: Path) -> None:
     _run(output, lambda s: bench_datamart.section(s, _command(), lines, _echo))
 
 
+@bench.command("training")
+@click.option("--interactions", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Synthetic purchases to train on.")
+@output_option
+def training(interactions: int, output: Path) -> None:
+    """Recommender training time, peak memory and batch scoring rate beside the popularity baseline."""
+    from pulsemart.bench import training as bench_training
+
+    _run(output, lambda s: bench_training.section(_command(), interactions, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options
 @_serving_options
 @click.option("--datamart-lines", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
               help="Order lines for the datamart build benchmark.")
+@click.option("--training-interactions", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Synthetic purchases for the training benchmark.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
          latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, clients: int,
          seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float,
-         datamart_lines: int, seed: int, output: Path) -> None:
+         datamart_lines: int, training_interactions: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
     from pulsemart.bench import datamart as bench_datamart
+    from pulsemart.bench import training as bench_training
     from pulsemart.bench.sections import (
         ingest_section,
         produce_section,
@@ -173,6 +187,7 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
          lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
                                    freshness_seconds, freshness_rate, _echo),
          lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
+         lambda s: bench_training.section(_command(), training_interactions, _echo),
          lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
                                   latency_seconds, latency_rate, _echo, repeats))
 

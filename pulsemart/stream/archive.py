@@ -23,16 +23,14 @@ How it stays correct:
   `archive_status=failed` and how many batches the archive owes (`archive_owed`).
 - **Retried.** Every ingest run, after its own batch, copies up to RETRIES_PER_RUN owed
   batches (failed ones, and pending ones older than RETRY_AFTER: their run died); and
-  `python -m pulsemart.stream.archive retry` drains the whole backlog. A batch whose raw rows
+  `pulsemart archive retry` drains the whole backlog. A batch whose raw rows
   were deleted first (`pulsemart ingest --reset-to earliest`) is marked `gone`.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
-import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -209,43 +207,3 @@ def archive_after_ingest(settings: Settings, conn: psycopg.Connection, batch_id:
 
 def _describe(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {exc}")[:2000]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pulsemart.stream.archive status|retry [--limit N]`."""
-    from pulsemart.config import load_settings
-    from pulsemart.store.db import connect_migrated
-
-    parser = argparse.ArgumentParser(prog="python -m pulsemart.stream.archive",
-                                     description="The raw archive's backlog: show it, or copy it.")
-    parser.add_argument("command", choices=["status", "retry"])
-    parser.add_argument("--limit", type=int, default=None, help="copy at most this many batches")
-    args = parser.parse_args(argv)
-    settings = load_settings()
-    with connect_migrated(settings) as conn:
-        if args.command == "retry":
-            store = object_store(settings)
-            outcomes = []
-            while args.limit is None or len(outcomes) < args.limit:
-                step = retry_owed(conn, store, 100 if args.limit is None
-                                  else min(100, args.limit - len(outcomes)))
-                outcomes += step
-                # Stop at a failure, and when nothing moved (the rest is another run's).
-                if not any(o.status in ("archived", "gone") for o in step) or (
-                        step[-1].status == "failed"):
-                    break
-            for outcome in outcomes:
-                print(f"batch {outcome.batch_id}: {outcome.status} {outcome.uri or outcome.error or ''}")
-            failed = [o for o in outcomes if o.status == "failed"]
-        else:
-            failed = []
-        with conn.transaction():
-            counts = dict(conn.execute("select status, count(*) from ingest.archive_log "
-                                       "group by status order by status").fetchall())
-        print(f"archive ({settings.profile}): " + (", ".join(f"{s} {n}" for s, n in counts.items())
-                                                   or "no batches"))
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 -- The raw archive's ledger: one row per landed batch, written in the batch's own transaction as
 -- 'pending', so a batch can never be stored without the archive owing it a copy. The archive
 -- step (pulsemart.stream.archive) moves it to 'archived' (or 'failed', with the error, to be
--- retried by later ingest runs and by `python -m pulsemart.stream.archive retry`), or to
+-- retried by later ingest runs and by `pulsemart archive retry`), or to
 -- 'gone' when its raw rows were deleted before they could be copied (a reset to earliest).
 create table if not exists ingest.archive_log (
     batch_id     bigint      primary key references ingest.batches (batch_id) on delete cascade,

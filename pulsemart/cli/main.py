@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from pulsemart import __version__
+from pulsemart.cli.archive import archive
 from pulsemart.cli.bench import bench
 from pulsemart.cli.datamart import datamart
 from pulsemart.cli.ingest import ingest
+from pulsemart.cli.model import model
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
 from pulsemart.cli.serve import serve
@@ -33,4 +35,6 @@ cli.add_command(dq)
 cli.add_command(bench)
 cli.add_command(serve)
 cli.add_command(datamart)
+cli.add_command(model)
 cli.add_command(trace)
+cli.add_command(archive)

@@ -97,8 +97,36 @@ def has_profile(conn: psycopg.Connection, customer_id: str) -> bool:
     return row is not None
 
 
+# The deployed model's batch-scored products for this customer (serving.model_deployments names
+# the version, so a promotion or rollback is served on the next request). Products unavailable
+# now are skipped; a product the serving tables do not know yet is kept.
+MODEL_RECOMMEND = """
+select r.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
+       p.customizable, r.score, r.model_version, r.scored_at
+from serving.model_deployments d
+join serving.recommendations r
+  on r.model_name = d.model_name and r.model_version = d.model_version
+left join serving.product_state p on p.product_id = r.product_id
+where d.model_name = %(model)s and r.customer_key = governance.keyed_hash(%(customer_id)s)
+  and p.available is not false
+order by r.rank
+limit %(k)s
+"""
+RECOMMENDER_MODEL = "pulsemart-recommender"  # ml.registry.RECOMMENDER, without importing ml
+
+
 def recommend(conn: psycopg.Connection, customer_id: str, k: int) -> dict:
-    """Trending products, re-ranked for a known customer; says which source it used."""
+    """The deployed model's recommendations when it scored this customer; otherwise trending
+    products, re-ranked for a known customer. Says which source it used."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        items = cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER_MODEL, "customer_id": customer_id,
+                                              "k": k}).fetchall()
+    if items:
+        first = items[0]
+        return {"customer_id": customer_id, "source": "model", "model_version": first["model_version"],
+                "as_of": first["scored_at"],
+                "items": [{key: value for key, value in item.items()
+                           if key not in ("model_version", "scored_at")} for item in items]}
     personal = has_profile(conn, customer_id)
     with conn.cursor(row_factory=dict_row) as cur:
         items = cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k}).fetchall()

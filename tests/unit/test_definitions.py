@@ -47,6 +47,17 @@ EXPECTED_GRAPH = {
 }
 DATAMART_MODELS = sorted(k for k in EXPECTED_GRAPH if k.startswith("datamart/"))
 EXPECTED_GRAPH["datamart/docs"] = DATAMART_MODELS
+# ML, batch lane: training set → challenger → evaluation → gate → batch scoring.
+EXPECTED_GRAPH.update({
+    "ml/training_dataset": ["datamart/fct_product_interactions"],
+    "ml/recommender_challenger": ["ml/training_dataset"],
+    "ml/recommender_evaluation": ["ml/recommender_challenger", "ml/training_dataset"],
+    "ml/recommender_champion": ["ml/recommender_evaluation"],
+    "ml/recommendations": ["ml/recommender_champion"],
+    "ml/propensity_challenger": ["ml/training_dataset"],
+    "ml/propensity_evaluation": ["ml/propensity_challenger", "ml/training_dataset"],
+    "ml/propensity_champion": ["ml/propensity_evaluation"],
+})
 
 
 def asset_graph() -> dict:
@@ -81,7 +92,7 @@ def test_topics_are_external_assets_in_the_ingest_group():
 def test_one_sensor_per_topic_targets_its_ingest_job():
     sensors = {sensor.name: sensor for sensor in defs.sensors}
     assert set(sensors) == {"kafka_shop_events_sensor", "kafka_shop_catalog_sensor", "quality_sensor",
-                            "serving_sensor", "datamart_automation"}
+                            "serving_sensor", "datamart_automation", "ml_drift_sensor"}
     assert sensors["kafka_shop_events_sensor"].job_name == "ingest_shop_events"
 
 

@@ -1,0 +1,41 @@
+"""ML definitions: training set, recommender and propensity challengers, evaluations, gates,
+batch scoring; the jobs that run them and the weekly retrain."""
+
+import dagster as dg
+
+from orchestration.defs.ml.assets import (
+    recommendations,
+    recommender_challenger,
+    recommender_champion,
+    recommender_evaluation,
+    training_dataset,
+)
+from orchestration.defs.ml.checks import recommendations_exclude_unavailable
+from orchestration.defs.ml.common import GROUP, RECOMMENDATIONS
+from orchestration.defs.ml.propensity import (
+    propensity_challenger,
+    propensity_champion,
+    propensity_evaluation,
+)
+
+# In-process: the steps are short, and a process per step would re-import MLflow and
+# scikit-learn each time (seconds per step).
+ML_TRAIN_JOB = dg.define_asset_job(
+    "ml_train", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
+    description="Retrain, evaluate and gate both models, then score the recommender champion.")
+ML_SCORE_JOB = dg.define_asset_job(
+    "ml_score", selection=[RECOMMENDATIONS], executor_def=dg.in_process_executor,
+    description="Re-score every known customer with the current recommender champion.")
+WEEKLY_RETRAIN = dg.ScheduleDefinition(
+    name="ml_weekly_retrain", job=ML_TRAIN_JOB, cron_schedule="0 4 * * 1",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Retrain every Monday at 04:00 whatever the drift sensor says: the gate decides "
+                "whether the new versions serve.")
+
+defs = dg.Definitions(
+    assets=[training_dataset, recommender_challenger, recommender_evaluation, recommender_champion,
+            recommendations, propensity_challenger, propensity_evaluation, propensity_champion],
+    asset_checks=[recommendations_exclude_unavailable],
+    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
+    schedules=[WEEKLY_RETRAIN],
+)

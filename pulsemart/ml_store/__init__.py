@@ -1,0 +1,24 @@
+"""The ML platform's side of the store: what the ML assets, the `pulsemart model` command and
+the drift sensor read from the marts and write to `serving` and `governance`.
+
+    training    the training interactions from marts.fct_product_interactions
+    evaluation  the training set file, its split, holdout measures and baselines
+    profile     a bounded sample of drift features, and PSI between two of them
+    records     model evaluations, training profiles, audit rows
+    scoring     batch scoring into serving.recommendations, serving.model_deployments
+    lifecycle   gate, promote, roll back: registry, recommendations, deployment, audit
+    offline     the registry's champion measured on a transaction file
+    drift       what the drift sensor observes (recent features, live hit rate)
+
+No Dagster here (orchestration/defs/ml and sensors/drift.py wrap it); MLflow only through
+`ml.registry`, inside the functions that need it.
+"""
+
+
+def configure_mlflow(settings) -> str:
+    """Point MLflow at the store `settings` name; returns the experiment id. The one place the
+    ML assets and `pulsemart model` do this, so a profile's artifact store is set once."""
+    from ml import registry
+    from pulsemart.cloud.objectstore import mlflow_options
+
+    return registry.configure(settings.home, settings.mlflow_tracking_uri, **mlflow_options(settings))

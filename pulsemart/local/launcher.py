@@ -72,8 +72,11 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack.up(settings)
-    env = dict(os.environ, DAGSTER_HOME=str(dagster_home(settings)), PULSEMART_HOME=str(settings.home))
     bin_dir = Path(sys.executable).parent
+    # The venv's bin first on PATH: `make demo` does not activate it, and dagster-dbt looks for
+    # `dbt` on PATH when `dagster dev` prepares the dbt manifest.
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home(settings)), PULSEMART_HOME=str(settings.home),
+               PATH=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
     children: list[Child] = []
     api_key = _api_key(settings)
     try:

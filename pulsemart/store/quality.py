@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,15 +149,47 @@ def _copy(conn, table: str, columns: list[str], rows, to_tuple) -> None:
     schema, name = table.split(".")
     statement = psycopg.sql.SQL("copy {}.{} ({}) from stdin").format(
         psycopg.sql.Identifier(schema), psycopg.sql.Identifier(name), names)
+    rows = list(rows)  # written twice if the first attempt meets a NUL
+    try:
+        with conn.transaction():  # a savepoint, so a refused row does not abort the pass
+            _write(conn, statement, rows, to_tuple)
+    except (psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire):
+        # PostgreSQL text and jsonb cannot hold NUL (U+0000), which JSON may carry in any
+        # string. Rare, so only then is every value checked: NUL becomes U+FFFD in the decision
+        # tables, and the raw record keeps the bytes as they came.
+        _write(conn, statement, rows, lambda row: tuple(_without_nul(v) for v in to_tuple(row)))
+
+
+def _write(conn, statement, rows: list, to_tuple) -> None:
     with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(to_tuple(row))
 
 
+# A JSON escape of NUL that is not itself an escaped backslash followed by "u0000".
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _without_nul(value):
+    if not isinstance(value, str):
+        return value
+    if "\\u0000" in value:
+        value = _ESCAPED_NUL.sub(lambda m: m.group(1) + "\\ufffd", value)
+    return value.replace("\x00", "\ufffd")
+
+
 def _jsonb(text: str | None) -> str | None:
-    # PostgreSQL's jsonb cannot hold the NUL character that JSON text may escape; such a value
-    # is stored with U+FFFD in its place rather than failing the whole batch.
-    return text.replace("\\u0000", "\\ufffd") if text else text
+    # jsonb refuses NUL even escaped; the common case (none) costs one substring search.
+    return _without_nul(text) if text else text
+
+
+def _json_value(value) -> str:
+    """A value as found (any JSON, or NaN from a frame) as jsonb text: NaN and infinities,
+    which JSON cannot hold, become their names as strings."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(str(value))
 
 
 def _none(value):
@@ -201,7 +234,7 @@ def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
           ["topic", "partition", "offset", "event_id", "line_id", "product_id", "quantity", "unit_price"],
           lines.itertuples(index=False),
           lambda r: (r.topic, r.partition, r.offset, r.event_id, r.line_id, _none(r.product_id),
-                     json.dumps(r.quantity), json.dumps(r.unit_price)))
+                     _json_value(r.quantity), _json_value(r.unit_price)))
 
 
 def _save_catalog(conn, catalog: CatalogState) -> None:

@@ -111,3 +111,26 @@ def test_quarantine_replay_releases_exactly_once_after_a_rule_change(fresh_strea
     assert ("extra-1", "9.9.9-test") in audits and len(audits) == len(released)
     assert "0 released" in second.output
     assert conservation_gaps(db).empty
+
+
+def test_nul_characters_are_decided_not_a_stuck_pass(fresh_stream, db):
+    """JSON may escape NUL in any string; PostgreSQL text and jsonb cannot hold it. Found by the
+    fuzzer: such a record made every quality pass fail, and the stream stopped there."""
+    from pulsemart.stream.simulator import generate
+
+    events = [json.loads(e.value) for e in generate(600, seed=8)]
+    catalog = [e for e in events if e["event_type"] == "product_upserted"]
+    view = dict(next(e for e in events if e["event_type"] == "product_viewed"), event_id="nul-view",
+                session_id="S\u0000NUL")
+    order = dict(next(e for e in events if e["event_type"] == "order_placed"), event_id="nul-order")
+    order["lines"] = [dict(order["lines"][0], unit_price={"\u0000": "x\u0000"})]  # quarantined line
+    produce_raw(fresh_stream, "shop.catalog", [json.dumps(e).encode() for e in catalog],
+                keys=[e["product_id"] for e in catalog])
+    produce_raw(fresh_stream, "shop.events", [json.dumps(e).encode() for e in (view, order)], keys=["a", "b"])
+    catch_up(fresh_stream, defs, TOPICS)
+
+    assert conservation_gaps(db).empty
+    assert db.execute("select payload->>'session_id' from quality.events_clean where event_id = 'nul-view'"
+                      ).fetchone() == ("S\ufffdNUL",)
+    assert db.execute("select unit_price from quality.quarantine_lines where event_id = 'nul-order'"
+                      ).fetchone() == ({"\ufffd": "x\ufffd"},)

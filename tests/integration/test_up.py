@@ -50,9 +50,11 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
                 break
             except OSError:
                 time.sleep(1)
-        assert nodes, "the Dagster UI did not answer"
+        assert nodes, "the Dagster UI did not answer, or its code location failed to load"
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
         assert groups["kafka/shop_events"] == "ingest" and groups["kafka/shop_catalog"] == "ingest"
+        # The whole code location loaded under `dagster dev` (which re-parses the dbt project).
+        assert groups["datamart/fct_order_lines"] == "datamart" and groups["ml/recommendations"] == "ml"
         descendants = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=90)

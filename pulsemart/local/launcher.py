@@ -19,7 +19,14 @@ from pathlib import Path
 
 from pulsemart.config import Settings
 from pulsemart.local import stack
-from pulsemart.local.processes import ServiceError, port_in_use, stop_process_tree, wait_until
+from pulsemart.local.processes import (
+    ServiceError,
+    kill_session,
+    port_in_use,
+    stop_leftovers,
+    stop_process_tree,
+    wait_until,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,5 +129,7 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in reversed(children):
             stop_process_tree(child.process.pid, timeout_s=15)
+            kill_session(child.process.pid)
         stopped = stack.down(settings)
+        stop_leftovers(str(settings.home))
         echo(f"stopped: {', '.join([child.name for child in reversed(children)] + stopped)}")

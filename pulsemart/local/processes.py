@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -77,3 +78,28 @@ def stop_process_tree(pid: int, timeout_s: float = 10.0) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=5)
+
+
+def stop_leftovers(marker: str) -> list[int]:
+    """Stop the Dagster processes whose command line names `marker` (the home folder): a last
+    sweep for run workers that left both the process tree and the process group. Only Dagster's:
+    a user's `tail -f` on a log under the home is not ours to stop."""
+    me = os.getpid()
+    leftovers = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.pid != me and marker in cmdline and "dagster" in cmdline:
+            leftovers.append(process)
+    for process in leftovers:
+        stop_process_tree(process.pid, timeout_s=5)
+    return [p.pid for p in leftovers]
+
+
+def kill_session(pid: int) -> None:
+    """SIGKILL what is left of the process group a child was started in (start_new_session):
+    run workers that Dagster launched and that outlived their parent are re-parented away from
+    the tree, but stay in the group."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -183,6 +183,15 @@ def _jsonb(text: str | None) -> str | None:
     return _without_nul(text) if text else text
 
 
+def _as_found(value):
+    """A quarantined record's field for a text column, whatever it held: a list or object where
+    an id belongs (found by the fuzzer) is kept as its JSON text."""
+    value = _none(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, default=str)
+
+
 def _json_value(value) -> str:
     """A value as found (any JSON, or NaN from a frame) as jsonb text: NaN and infinities,
     which JSON cannot hold, become their names as strings."""
@@ -227,13 +236,15 @@ def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
                "reasons", "explanation", "score", "confidence", "rule_set_version", "quarantined_at",
                "quality_batch_id"]
     _copy(conn, "quality.quarantine", columns, quarantine.itertuples(index=False),
-          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation") else _none(getattr(q, c))
-                       for c in columns[:-1]), batch_id))
+          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation")
+                       else _as_found(getattr(q, c)) if c in ("event_id", "event_type", "payload")
+                       else _none(getattr(q, c)) for c in columns[:-1]), batch_id))
     lines = quarantined_lines(quarantine)
     _copy(conn, "quality.quarantine_lines",
           ["topic", "partition", "offset", "event_id", "line_id", "product_id", "quantity", "unit_price"],
           lines.itertuples(index=False),
-          lambda r: (r.topic, r.partition, r.offset, r.event_id, r.line_id, _none(r.product_id),
+          lambda r: (r.topic, r.partition, r.offset, _as_found(r.event_id), _as_found(r.line_id),
+                     _as_found(r.product_id),
                      _json_value(r.quantity), _json_value(r.unit_price)))
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.cli.main import cli
+from pulsemart.contracts import build_event
 from pulsemart.store.contract_gate import conservation_gaps
 from tests.integration.helpers import produce_raw
 
@@ -134,3 +135,17 @@ def test_nul_characters_are_decided_not_a_stuck_pass(fresh_stream, db):
                       ).fetchone() == ("S\ufffdNUL",)
     assert db.execute("select unit_price from quality.quarantine_lines where event_id = 'nul-order'"
                       ).fetchone() == ({"\ufffd": "x\ufffd"},)
+
+
+def test_objects_where_ids_belong_are_quarantined_as_found(fresh_stream, db):
+    """Found by the fuzzer: a quarantined order line whose product_id was an object failed the
+    quality pass on the text column, and the stream stopped there."""
+    order = build_event("order_placed", event_id="obj-order", event_time="2024-03-01T10:00:00.000Z",
+                        order_id="SO-obj", customer_id="C1", country="UK", currency="GBP",
+                        lines=[{"line_id": 1, "product_id": "P1", "quantity": 1, "unit_price": 1.0}])
+    order["lines"] = [{"line_id": {"n": 1}, "product_id": {"sku": ["P1"]}, "quantity": 1, "unit_price": 1.0}]
+    produce_raw(fresh_stream, "shop.events", [json.dumps(order).encode()], keys=["C1"])
+    catch_up(fresh_stream, defs, TOPICS)
+    assert conservation_gaps(db).empty
+    assert db.execute("select line_id, product_id from quality.quarantine_lines where event_id = 'obj-order'"
+                      ).fetchone() == ("{'n': 1}", '{"sku": ["P1"]}')  # line ids are kept as text

@@ -19,7 +19,22 @@ from pulsemart.cli.trace import trace
 from pulsemart.cli.up import up
 
 
-@click.group()
+class _Group(click.Group):
+    """Errors that name a setting or a service to start are the user's to fix: shown as one
+    line (`Error: …`, exit 1), never as a traceback, whichever command met them."""
+
+    def invoke(self, ctx: click.Context):
+        from pulsemart.config import SettingsError
+        from pulsemart.local.processes import ServiceError
+        from pulsemart.store.db import DatabaseError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, ServiceError, DatabaseError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="pulsemart")
 def cli() -> None:
     """pulsemart: real-time e-commerce personalization on Kafka, PostgreSQL and Dagster."""

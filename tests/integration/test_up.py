@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,8 +60,14 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=90)
     finally:
+        # A failed assertion above must not leave a whole stack running: stop it the way a user
+        # would (Ctrl-C), and only then kill; SIGKILL alone would orphan its children.
         if up.poll() is None:
-            up.kill()
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                up.kill()
     assert up.returncode == 0, output
     assert "Dagster UI:" in output and "stopped: simulator, serving, dagster, kafka, postgres" in output
     time.sleep(1)
@@ -68,3 +75,4 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not listening(ui_port) and not listening(api_port) and not listening(kafka_port)
     assert not [p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])]
+    shutil.rmtree(home, ignore_errors=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import click
 
 from pulsemart.config import load_settings
@@ -21,10 +19,7 @@ def datamart() -> None:
 @datamart.command()
 def parse() -> None:
     """Write dbt_project/target/manifest.json, which the Dagster code location loads."""
-    try:
-        run_dbt(load_settings(), ["parse", "--quiet"], offline=True)
-    except DbtError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _run(["parse", "--quiet"], load_settings(), offline=True)
     click.echo("dbt manifest written to dbt_project/target/manifest.json")
 
 
@@ -45,13 +40,13 @@ def docs() -> None:
     """Generate the dbt docs site and publish it under $PULSEMART_HOME/dbt_docs."""
     try:
         index = generate_docs(load_settings())
-    except subprocess.CalledProcessError as exc:
-        raise click.ClickException(f"dbt docs generate failed:\n{(exc.stdout or '')[-3000:]}") from exc
+    except DbtError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"docs published: {index}")
 
 
-def _run(args: list[str], settings) -> None:
+def _run(args: list[str], settings, offline: bool = False) -> None:
     try:
-        run_dbt(settings, args)
+        run_dbt(settings, args, offline=offline)
     except DbtError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,12 +7,11 @@ not change under a reader while dbt regenerates it.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from pulsemart.config import Settings
-from pulsemart.datamart.project import DBT_PROJECT_DIR, dbt_env
-from pulsemart.datamart.run import dbt_command
+from pulsemart.datamart.project import DBT_PROJECT_DIR
+from pulsemart.datamart.run import run_dbt
 
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
@@ -22,9 +21,9 @@ def docs_dir(settings: Settings) -> Path:
 
 
 def generate_docs(settings: Settings) -> Path:
-    """Run `dbt docs generate` and publish the site; return the published index.html."""
-    subprocess.run(dbt_command(["docs", "generate"]), env=dbt_env(settings), cwd=DBT_PROJECT_DIR,
-                   check=True, capture_output=True, text=True)
+    """Run `dbt docs generate` and publish the site; return the published index.html.
+    Raises DbtError (with dbt's output) when dbt fails."""
+    run_dbt(settings, ["docs", "generate"], capture=True)
     target = docs_dir(settings)
     staging = target.with_name(target.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)

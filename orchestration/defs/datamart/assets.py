@@ -5,7 +5,6 @@ materializations and check results. The connection comes from pulsemart's settin
 time (pulsemart.datamart.project.apply_dbt_env), never from a file in the repository.
 """
 
-import subprocess
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
@@ -16,7 +15,7 @@ from orchestration.resources import PostgresResource, PulsemartSettings
 from pulsemart.datamart.docs import docs_dir, generate_docs
 from pulsemart.datamart.pii import apply_pii_key
 from pulsemart.datamart.project import DBT_PROJECT_DIR, apply_dbt_env
-from pulsemart.datamart.run import dbt_executable
+from pulsemart.datamart.run import DbtError, dbt_executable
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Under `dagster dev` only: re-parse so edits to the models show up. Everywhere else the
@@ -52,9 +51,8 @@ def datamart_docs(context: dg.AssetExecutionContext, pulsemart: PulsemartSetting
     settings = pulsemart.get()
     try:
         target = generate_docs(settings)
-    except subprocess.CalledProcessError as exc:
-        raise dg.Failure(f"dbt docs generate failed (exit {exc.returncode})",
-                         metadata={"output": dg.MetadataValue.md(f"```\n{(exc.stdout or '')[-3000:]}\n```")}) from exc
+    except DbtError as exc:
+        raise dg.Failure(str(exc)) from exc
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "files": len(list(docs_dir(settings).iterdir())),
                                           "served_at": "/datamart/docs/"})

@@ -178,11 +178,6 @@ def _without_nul(value):
     return value.replace("\x00", "\ufffd")
 
 
-def _jsonb(text: str | None) -> str | None:
-    # jsonb refuses NUL even escaped; the common case (none) costs one substring search.
-    return _without_nul(text) if text else text
-
-
 def _as_found(value):
     """A quarantined record's field for a text column, whatever it held: a list or object where
     an id belongs (found by the fuzzer) is kept as its JSON text."""
@@ -212,9 +207,9 @@ def copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
     times = [None if pd.isna(t) else t.to_pydatetime() for t in clean["event_time"]]
     _copy(conn, "quality.events_clean", columns, zip(clean.itertuples(index=False), times),
           lambda pair: (pair[0].topic, pair[0].partition, pair[0].offset, pair[0].event_id, pair[0].event_type,
-                        pair[1], pair[0].customer_id, pair[0].product_id, _jsonb(pair[0].payload),
-                        pair[0].score, pair[0].confidence, pair[0].decision, _jsonb(pair[0].repairs),
-                        _jsonb(pair[0].flags),
+                        pair[1], pair[0].customer_id, pair[0].product_id, pair[0].payload,
+                        pair[0].score, pair[0].confidence, pair[0].decision, pair[0].repairs,
+                        pair[0].flags,
                         pair[0].rule_set_version, batch_id))
 
 
@@ -236,8 +231,7 @@ def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
                "reasons", "explanation", "score", "confidence", "rule_set_version", "quarantined_at",
                "quality_batch_id"]
     _copy(conn, "quality.quarantine", columns, quarantine.itertuples(index=False),
-          lambda q: (*(_jsonb(getattr(q, c)) if c in ("reasons", "explanation")
-                       else _as_found(getattr(q, c)) if c in ("event_id", "event_type", "payload")
+          lambda q: (*(_as_found(getattr(q, c)) if c in ("event_id", "event_type", "payload")
                        else _none(getattr(q, c)) for c in columns[:-1]), batch_id))
     lines = quarantined_lines(quarantine)
     _copy(conn, "quality.quarantine_lines",

@@ -33,6 +33,7 @@ from pulsemart.stream.planner import PlannedBatch
 from sensors.kafka import run_request_for
 from tests.integration.conftest import free_port, read_topic
 from tests.integration.helpers import produce_raw
+from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [
     pytest.mark.integration,
@@ -257,20 +258,8 @@ def test_an_unreachable_store_fails_no_batch_and_the_archive_catches_up(fresh_st
 @pytest.fixture
 def mlflow_home(tmp_path):
     """MLflow pointed at a throw-away home; its process-wide state is put back afterwards."""
-    import mlflow
-    from mlflow.tracking import fluent
-
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
-                                                     "MLFLOW_EXPERIMENT_ID")}
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    fluent._active_experiment_id = None
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with mlflow_state_restored():
+        yield tmp_path
 
 
 def _log_tiny_model(settings, home, experiment: str):

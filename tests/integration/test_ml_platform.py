@@ -4,7 +4,6 @@ batch scores served by the API → manual promotion and rollback → drift senso
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from pulsemart.cli.main import cli
 from pulsemart.serving.api import create_app
 from pulsemart.stream.simulator import generate
 from tests.integration.test_datamart import build_datamart, produce
+from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [
     pytest.mark.integration, pytest.mark.slow,
@@ -36,14 +36,11 @@ KEY = "test-key-ml"
 # back after the training cutoff, so the holdout has buyers to measure on.
 CUSTOMERS = 200
 ML_TABLES = "serving.recommendations, serving.model_deployments, governance.training_profiles"
-MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_REGISTRY_URI")
 
 
 @pytest.fixture
 def ml_store(fresh_stream, db, tmp_path, monkeypatch):
     """Empty ML tables and an MLflow registry of this test's own; both put back afterwards."""
-    import mlflow
-    from mlflow.tracking import fluent
 
     def empty():
         db.rollback()
@@ -51,19 +48,11 @@ def ml_store(fresh_stream, db, tmp_path, monkeypatch):
         db.execute("delete from governance.model_evaluations where model_name like 'pulsemart-%'")
         db.commit()
 
-    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    empty()
-    yield fresh_stream
-    empty()  # test_serving expects the trending sources: no model may stay deployed
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    fluent._active_experiment_id = None
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with mlflow_state_restored():
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        empty()
+        yield fresh_stream
+        empty()  # test_serving expects the trending sources: no model may stay deployed
 
 
 def train(db, run_config: dict | None = None) -> dg.ExecuteInProcessResult:

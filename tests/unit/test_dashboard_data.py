@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from pulsemart.serving.dashboard import (
     totals_chart,
 )
 from pulsemart.serving.dashboard_queries import MartRows
+from tests.unit.test_serving_api import NoDatabase
 
 
 def test_money_rounds_half_up_to_cents_and_reads_none_as_zero():
@@ -120,18 +120,6 @@ def test_shape_dashboard_names_every_chart():
     assert shaped["available"] is True
     assert set(shaped) >= {"totals", "sales_by_day", "sales_by_country", "top_products", "top_categories",
                            "funnel", "dq_scorecard", "model_performance"}
-
-
-class NoDatabase:
-    """A pool whose every use fails the test: these routes must answer without the database."""
-
-    @contextmanager
-    def connection(self):
-        raise AssertionError("the request reached the database")
-        yield
-
-    def close(self):
-        pass
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The MLflow round trip on a throw-away SQLite store: log, register, gate, promote, roll back."""
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ from ml_builders import loyal_and_occasional, taste_groups
 from ml import registry
 from ml.propensity import build_propensity_dataset, train_propensity
 from ml.recommenders import make_recommender
+from tests.mlflow_state import mlflow_state_restored
 
 # Raised inside MLflow itself (SQLAlchemy loader options, a pandas 3 deprecation), not by ml.
 pytestmark = [
@@ -17,27 +17,15 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*noload.*"),
     pytest.mark.filterwarnings("ignore:Operation with range is deprecated"),
 ]
-MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_REGISTRY_URI")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """MLflow pointed at a temporary home; its process-wide state is put back afterwards."""
-    import mlflow
-    from mlflow.tracking import fluent
-
-    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
-    home = tmp_path_factory.mktemp("pulsemart-home")
-    experiment_id = registry.configure(home)
-    yield home, experiment_id
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    fluent._active_experiment_id = None
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with mlflow_state_restored():
+        home = tmp_path_factory.mktemp("pulsemart-home")
+        experiment_id = registry.configure(home)
+        yield home, experiment_id
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ test: install browser azurite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check pulsemart orchestration sensors ml tests
+	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/sqlfluff lint dbt_project
 
 bench: install

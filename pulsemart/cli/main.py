@@ -6,7 +6,6 @@ import click
 
 from pulsemart import __version__
 from pulsemart.cli.archive import archive
-from pulsemart.cli.bench import bench
 from pulsemart.cli.datamart import datamart
 from pulsemart.cli.ingest import ingest
 from pulsemart.cli.model import model
@@ -21,7 +20,20 @@ from pulsemart.cli.up import up
 
 class _Group(click.Group):
     """Errors that name a setting or a service to start are the user's to fix: shown as one
-    line (`Error: …`, exit 1), never as a traceback, whichever command met them."""
+    line (`Error: …`, exit 1), never as a traceback, whichever command met them.
+
+    `bench` is loaded on demand from the checkout (pulsemart/cli/dev.py), so the other commands
+    never pay for it and an installed wheel says why it has none."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "bench"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "bench":
+            from pulsemart.cli.dev import bench_command
+
+            return bench_command()
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         from pulsemart.config import SettingsError
@@ -47,7 +59,6 @@ cli.add_command(simulate)
 cli.add_command(replay)
 cli.add_command(quarantine)
 cli.add_command(dq)
-cli.add_command(bench)
 cli.add_command(serve)
 cli.add_command(datamart)
 cli.add_command(model)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from pulsemart.bench.measure import Measurement, percentile, ratio
-from pulsemart.bench.report import (
+from pulsemart_bench.measure import Measurement, percentile, ratio
+from pulsemart_bench.report import (
     Section,
     Table,
     fmt_ratio,
@@ -114,7 +113,7 @@ def test_write_sections_updates_the_file_in_place(tmp_path):
 # --- bench serving: request mixes and load figures (pure, nothing timed) ---------------------
 
 def test_search_mix_is_deterministic_and_uses_only_valid_parameters():
-    from pulsemart.bench.serving import search_mix
+    from pulsemart_bench.serving import search_mix
 
     args = (["home_decor", "kitchen"], [1.25, 2.5, 9.99, 20.0], ["RED RETROSPOT BAG", "WHITE MUG"],
             ["P00001", "P00002"], 300, 7)
@@ -132,7 +131,7 @@ def test_search_mix_is_deterministic_and_uses_only_valid_parameters():
 
 
 def test_recommendation_mix_has_known_and_a_few_unknown_customers():
-    from pulsemart.bench.serving import recommendation_mix
+    from pulsemart_bench.serving import recommendation_mix
 
     mix = recommendation_mix(["C1", "C2", "C3"], 1000, 3, unknown_share=0.05)
     unknown = [p for p, _ in mix if "bench-unknown-" in p]
@@ -144,7 +143,7 @@ def test_recommendation_mix_has_known_and_a_few_unknown_customers():
 def test_load_result_counts_non_2xx_as_errors_and_rates_answers():
     from collections import Counter
 
-    from pulsemart.bench.serving import LoadResult
+    from pulsemart_bench.serving import LoadResult
 
     result = LoadResult("x", 50, 2.0, [0.01] * 8 + [0.02, 0.5], Counter({200: 8, 422: 1, 503: 1}), failures=3)
     assert result.answered == 10 and result.errors == 2

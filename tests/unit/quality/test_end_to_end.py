@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pulsemart_bench.simcheck import combined, evaluate_stream, run_stream
 
 from pulsemart.quality import quarantined_lines
 from pulsemart.quality.evaluate import calibration
-from pulsemart.quality.simcheck import combined, evaluate_stream, run_stream
 from pulsemart.stream.simulator import generate
 
 SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail_sample.parquet"

@@ -107,7 +107,8 @@ def test_mutated_simulator_events_are_all_decided_without_engine_errors():
     import random
     from types import SimpleNamespace
 
-    from pulsemart.quality.simcheck import run_stream
+    from pulsemart_bench.simcheck import run_stream
+
     from pulsemart.stream.simulator import generate
 
     junk = [None, True, 0, -1, 1.5, 1e308, "", " ", "x" * 300, [], [1], {}, {"a": 1}, "£",

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pulsemart.bench.measure import Measurement
 from pulsemart.config import Settings
 from pulsemart.datamart.pii import apply_pii_key
 from pulsemart.datamart.run import run_dbt
 from pulsemart.store.db import connect_migrated
+from pulsemart_bench.measure import Measurement
 
 LINES_PER_ORDER = 10
 PRODUCTS = 3_000
@@ -142,8 +142,8 @@ def run(settings: Settings, lines: int, echo) -> DatamartBench:
 
 def section(settings: Settings, command: str, lines: int, echo):
     """The `datamart` section of BENCHMARKS.md."""
-    from pulsemart.bench import machine
-    from pulsemart.bench.report import Section, Table, rate_table
+    from pulsemart_bench import machine
+    from pulsemart_bench.report import Section, Table, rate_table
 
     echo(f"bench datamart: {lines:,} order lines")
     result = run(settings, lines, echo)

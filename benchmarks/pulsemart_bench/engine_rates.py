@@ -1,8 +1,8 @@
 """Measurements for the closing note and `pulsemart bench`: engine vs bare Pandera rates on
 the same frames, simulator metrics, and the real sample's quarantine figures.
 
-    python -m pulsemart.quality.measure sim 200000     # rates + metrics on the simulator
-    python -m pulsemart.quality.measure real PATH      # rates + line conservation on a file
+    PYTHONPATH=benchmarks python -m pulsemart_bench.engine_rates sim 200000   # the simulator
+    PYTHONPATH=benchmarks python -m pulsemart_bench.engine_rates real PATH    # a real file
 
 Figures are measured, never asserted; they depend on the machine.
 """
@@ -27,7 +27,7 @@ from pulsemart.contracts import (
 from pulsemart.quality.catalog import CatalogState
 from pulsemart.quality.engine import run_batch
 from pulsemart.quality.lines import quarantined_lines
-from pulsemart.quality.simcheck import combined, raw_frame
+from pulsemart_bench.simcheck import combined, raw_frame
 
 
 def contract_frames(values) -> list:
@@ -99,8 +99,8 @@ def main(argv: list[str]) -> None:
         figures, results = rates(list(replay_events(argv[1])))
         figures.update(real_summary(results))
     else:
-        from pulsemart.quality.simcheck import evaluate_stream
         from pulsemart.stream.simulator import generate
+        from pulsemart_bench.simcheck import evaluate_stream
         simulated = list(generate(int(argv[1]) if len(argv) > 1 else 50_000, seed=1,
                                   dirty_rate=0.1))
         figures, _ = rates(simulated)

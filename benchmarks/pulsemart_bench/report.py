@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pulsemart.bench.measure import Measurement, ratio
+from pulsemart_bench.measure import Measurement, ratio
 
 HEADER = (
     "# pulsemart benchmarks\n\n"

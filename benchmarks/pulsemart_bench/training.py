@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pulsemart.bench.measure import Measurement
+from pulsemart_bench.measure import Measurement
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ def measure(name: str, params: dict | None, frame: pd.DataFrame, k: int = 10) ->
 
 def section(command: str, interactions: int, echo):
     from ml.recommenders import DEFAULT_PARAMS
-    from pulsemart.bench import machine
-    from pulsemart.bench.report import Section, Table, rate_table
+    from pulsemart_bench import machine
+    from pulsemart_bench.report import Section, Table, rate_table
 
     customers, products = max(interactions // 10, 100), max(interactions // 100, 400)
     echo(f"bench training: {interactions:,} interactions, {customers:,} customers, {products:,} products")

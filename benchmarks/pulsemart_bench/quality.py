@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pulsemart.bench.measure import Measurement
+from pulsemart_bench.measure import Measurement
 
 
 def engine_vs_pandera(label: str, records: list, batch_size: int = 10_000) -> tuple[Measurement, Measurement, list]:
-    from pulsemart.quality.measure import rates
+    from pulsemart_bench.engine_rates import rates
 
     figures, results = rates(records, batch_size)
     n = figures["events"]
@@ -38,6 +38,6 @@ def replayed(path: Path) -> list:
 
 
 def simulator_scores(records: list) -> dict:
-    from pulsemart.quality.simcheck import evaluate_stream
+    from pulsemart_bench.simcheck import evaluate_stream
 
     return evaluate_stream(records, now="2026-11-26T00:00:00Z")

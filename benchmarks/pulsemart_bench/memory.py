@@ -16,9 +16,10 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from pulsemart.bench.stack import recreate_topics
 from pulsemart.config import Settings
+from pulsemart_bench.stack import recreate_topics
 
 LAG_TOPIC = "bench.lag"
 
@@ -29,7 +30,7 @@ LAG_TOPIC = "bench.lag"
 _CHILD = """
 import json, resource, sys, time
 import psutil
-from pulsemart.bench.stack import truncate_store
+from pulsemart_bench.stack import truncate_store
 from pulsemart.config import load_settings
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
@@ -71,7 +72,7 @@ class PeakRss:
 
 def prepare_lag(settings: Settings, records: list[tuple]) -> int:
     """Put every backlog record in partition 0 of a one-partition topic; return the lag."""
-    from pulsemart.bench.ingest import produce_backlog
+    from pulsemart_bench.ingest import produce_backlog
 
     recreate_topics(settings, extra={LAG_TOPIC: 1})
     produce_backlog(settings, LAG_TOPIC, records, partition=0)
@@ -82,7 +83,10 @@ def measure(max_events: int, lag: int, timeout_s: float = 900) -> PeakRss:
     # The child inherits PULSEMART_HOME and PULSEMART_KAFKA_PORT: the same temporary stack.
     # `; exit $?` makes sh fork Python rather than exec it (see the module docstring).
     args = ["/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", _CHILD, LAG_TOPIC, str(max_events)]
-    done = subprocess.run(args, env=dict(os.environ),
+    # The harness is not installed: the child finds it where this module sits.
+    harness = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [harness, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(args, env=env,
                           capture_output=True, text=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory child (max_events={max_events}) failed:\n{done.stderr[-2000:]}")

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart.config import EVENTS_TOPIC, Settings
 from pulsemart.local.processes import port_in_use, wait_until
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.producer import ProducedEvent, ProduceError, make_producer, produce_events
+from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 
 POLL_S = 0.2
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from pulsemart.bench import ingest, latency, machine, memory, produce
-from pulsemart.bench.measure import Measurement, percentile, ratio
-from pulsemart.bench.report import Section, Table, fmt_int, fmt_ratio, rate_table
 from pulsemart.config import EVENTS_TOPIC, Settings
+from pulsemart_bench import ingest, latency, machine, memory, produce
+from pulsemart_bench.measure import Measurement, percentile, ratio
+from pulsemart_bench.report import Section, Table, fmt_int, fmt_ratio, rate_table
 
 INGEST_TARGET = 0.70  # issue 3: ingest at least 70% of the raw consume rate
 LATENCY_P95_TARGET_S = 10.0
@@ -137,7 +137,7 @@ QUALITY_TARGET = 0.25  # issue 4: the full engine at least 25% of the bare Pande
 
 def quality_section(command: str, n_events: int, seed: int, replay_path: Path,
                     echo: Callable[[str], None]) -> Section:
-    from pulsemart.bench import quality
+    from pulsemart_bench import quality
 
     echo(f"bench quality: {n_events:,} simulated events (10% dirty), replay of {replay_path}")
     sim = quality.simulated(n_events, seed)
@@ -180,7 +180,7 @@ def _ms(value: float | None) -> str:
 
 
 def _api_table(rows: list, anchor, targeted: bool = True) -> Table:
-    """Rows are `pulsemart.bench.serving.LoadResult`s, the anchor among them."""
+    """Rows are `pulsemart_bench.serving.LoadResult`s, the anchor among them."""
     table = Table(["Endpoint", "Clients", "Answered", "Non-2xx", "No answer", "Seconds", "Requests/s",
                    "p50 ms", "p99 ms", "max ms", "Target", "Requests/s ratio to /health"])
     for r in rows:
@@ -208,7 +208,7 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
     """Issue 5's serving figures. Its freshness test runs `pulsemart up`, which stops the
     embedded services on exit; they are started again so later sections find them."""
     from orchestration.definitions import defs  # noqa: F401  (fail before minutes of work)
-    from pulsemart.bench import freshness, serving
+    from pulsemart_bench import freshness, serving
 
     echo(f"bench serving: {n_events:,} simulated events (seed {seed}) through catch_up(serve=True)")
     data = serving.load_data(settings, n_events, seed)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import click
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "BENCHMARKS.md"
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
 def _command() -> str:
@@ -27,7 +26,7 @@ output_option = click.option("--output", type=click.Path(dir_okay=False, path_ty
 
 
 def _produce_options(f):
-    from pulsemart.bench.produce import DEFAULT_REPLAY_PATH
+    from pulsemart_bench.produce import DEFAULT_REPLAY_PATH
 
     f = click.option("--produce-events", type=click.IntRange(min=1), default=200_000, show_default=True,
                      help="Simulated events to produce.")(f)
@@ -74,8 +73,8 @@ def bench() -> None:
 def _run(output: Path, *builders) -> None:
     """Run each builder in one temporary stack, writing its section as soon as it is done, so a
     failure late in `all` keeps the figures already measured."""
-    from pulsemart.bench.report import write_sections
-    from pulsemart.bench.stack import temporary_stack
+    from pulsemart_bench.report import write_sections
+    from pulsemart_bench.stack import temporary_stack
 
     with temporary_stack() as settings:
         for build in builders:
@@ -91,7 +90,7 @@ def _run(output: Path, *builders) -> None:
 @output_option
 def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> None:
     """Simulate and replay produce rates beside bare kafka-python on the same bytes."""
-    from pulsemart.bench.sections import produce_section
+    from pulsemart_bench.sections import produce_section
 
     _run(output, lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo))
 
@@ -103,7 +102,7 @@ def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, latency_rate: float,
            repeats: int, seed: int, output: Path) -> None:
     """catch_up beside raw consume and COPY; peak RSS per batch size; end-to-end latency."""
-    from pulsemart.bench.sections import ingest_section
+    from pulsemart_bench.sections import ingest_section
 
     _run(output, lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
                                           latency_seconds, latency_rate, _echo, repeats))
@@ -115,7 +114,7 @@ def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, la
 @output_option
 def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> None:
     """The rule engine beside bare Pandera on the same frames; the simulator's scores."""
-    from pulsemart.bench.sections import quality_section
+    from pulsemart_bench.sections import quality_section
 
     _run(output, lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo))
 
@@ -127,7 +126,7 @@ def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 def serving(serving_events: int, clients: int, seconds: float, single_seconds: float, freshness_seconds: float,
             freshness_rate: float, seed: int, output: Path) -> None:
     """The serving API under a bounded local load beside /health; produce → search freshness."""
-    from pulsemart.bench.sections import serving_section
+    from pulsemart_bench.sections import serving_section
 
     _run(output, lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
                                            freshness_seconds, freshness_rate, _echo))
@@ -139,7 +138,7 @@ def serving(serving_events: int, clients: int, seconds: float, single_seconds: f
 @output_option
 def datamart(lines: int, output: Path) -> None:
     """dbt full and incremental datamart builds beside a bare COPY … TO of the same rows."""
-    from pulsemart.bench import datamart as bench_datamart
+    from pulsemart_bench import datamart as bench_datamart
 
     _run(output, lambda s: bench_datamart.section(s, _command(), lines, _echo))
 
@@ -150,7 +149,7 @@ def datamart(lines: int, output: Path) -> None:
 @output_option
 def training(interactions: int, output: Path) -> None:
     """Recommender training time, peak memory and batch scoring rate beside the popularity baseline."""
-    from pulsemart.bench import training as bench_training
+    from pulsemart_bench import training as bench_training
 
     _run(output, lambda s: bench_training.section(_command(), interactions, _echo))
 
@@ -170,9 +169,9 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
          seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float,
          datamart_lines: int, training_interactions: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
-    from pulsemart.bench import datamart as bench_datamart
-    from pulsemart.bench import training as bench_training
-    from pulsemart.bench.sections import (
+    from pulsemart_bench import datamart as bench_datamart
+    from pulsemart_bench import training as bench_training
+    from pulsemart_bench.sections import (
         ingest_section,
         produce_section,
         quality_section,

@@ -9,7 +9,7 @@ Three parts, all in the harness's temporary stack:
    request when the last answered) against 127.0.0.1 only, for `GET /health` (the anchor: the
    framework, server and one `select 1` through the pool), `/products/search` and
    `/customers/{id}/recommendations`. Bounded in time and in requests per client.
-3. produce → search freshness under `pulsemart up`: see pulsemart/bench/freshness.py.
+3. produce → search freshness under `pulsemart up`: see benchmarks/pulsemart_bench/freshness.py.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from pulsemart.bench.measure import Measurement, percentile
-from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart.config import Settings
 from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
+from pulsemart_bench.measure import Measurement, percentile
+from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 
 TOPICS = ["shop.catalog", "shop.events"]
 MAX_REQUESTS_PER_CLIENT = 1_000_000  # a bound on every load loop besides its deadline

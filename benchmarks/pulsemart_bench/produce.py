@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pulsemart.bench.measure import Measurement, timed
-from pulsemart.bench.stack import recreate_topics
 from pulsemart.config import Settings
 from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
 from pulsemart.stream.replay import replay_events
 from pulsemart.stream.simulator import generate
+from pulsemart_bench.measure import Measurement, timed
+from pulsemart_bench.stack import recreate_topics
 
 DEFAULT_REPLAY_PATH = Path("/work/shared/data/online_retail_sample.parquet")
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from pulsemart.bench.serving import REQUEST_TIMEOUT_S, stop
-from pulsemart.bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart.config import Settings
 from pulsemart.local.processes import port_in_use, wait_until
 from pulsemart.store.db import connect_migrated
+from pulsemart_bench.serving import REQUEST_TIMEOUT_S, stop
+from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 
 POLL_S = 0.2
 PROBE_CATEGORY = "bench_probe"

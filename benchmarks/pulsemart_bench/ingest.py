@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 
 from kafka import TopicPartition
 
-from pulsemart.bench.measure import Measurement, timed
-from pulsemart.bench.stack import recreate_topics, truncate_store
 from pulsemart.config import EVENTS_TOPIC, Settings
 from pulsemart.store import raw
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.producer import make_producer
 from pulsemart.stream.reader import make_consumer
 from pulsemart.stream.simulator import generate
+from pulsemart_bench.measure import Measurement, timed
+from pulsemart_bench.stack import recreate_topics, truncate_store
 
 CHUNK = 5000  # the reader's chunk size, so the anchor polls the way ingest does
 

@@ -11,27 +11,61 @@ import time
 from collections.abc import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka import codec as kafka_codec
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from pulsemart.config import Settings
+
+# Every compression codec Kafka defines, with the check kafka-python makes before decoding a
+# batch and the package that makes it pass. gzip is in the standard library.
+CODECS = {
+    "gzip": (kafka_codec.has_gzip, "the Python standard library"),
+    "snappy": (kafka_codec.has_snappy, "python-snappy"),
+    "lz4": (kafka_codec.has_lz4, "lz4"),
+    "zstd": (kafka_codec.has_zstd, "zstandard"),
+}
 
 
 class ReadError(RuntimeError):
     """Kafka could not be read; nothing was stored and no offset moved."""
 
 
-def make_consumer(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> KafkaConsumer:
+class MissingCodecError(ReadError):
+    """A compression codec Kafka defines cannot be decoded here."""
+
+
+def require_codecs() -> None:
+    """Fail at start-up, not at the first compressed batch: kafka-python raises
+    UnsupportedCodecError mid-read, and a partition holding such a batch can never move on."""
+    missing = [(name, package) for name, (available, package) in CODECS.items() if not available()]
+    if missing:
+        wanted = ", ".join(f"{name} (install the {package!r} package)" for name, package in missing)
+        raise MissingCodecError(f"Kafka compression codecs cannot be decoded: {wanted}; "
+                                "reinstall pulsemart with its dependencies")
+
+
+def consumer_config(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> dict:
+    """Keywords for every KafkaConsumer pulsemart makes (sensor-lane reads, workers, tools)."""
     config = dict(
         settings.kafka_client_config(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="none",
+        # Records of aborted transactions never land; open transactions hold the read back
+        # at the last stable offset until they end.
+        isolation_level="read_committed",
         fetch_max_bytes=16 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         request_timeout_ms=int(request_timeout_s * 1000),
         bootstrap_timeout_ms=int(request_timeout_s * 1000),
     )
     config.update(overrides)
+    return config
+
+
+def make_consumer(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> KafkaConsumer:
+    require_codecs()
+    config = consumer_config(settings, request_timeout_s, **overrides)
     try:
         return KafkaConsumer(**config)
     except KafkaError as exc:

@@ -29,12 +29,27 @@ IN_FLIGHT = [
 ]
 
 
+# An ingest run carries two tags: the pool (dagster.yaml caps its runs in flight) and its
+# topic and partition (dagster.yaml allows one run per value). The start offset and attempt
+# are in the run key and the run config, so the runs list stays readable.
+POOL_TAG, POOL = "pulsemart/pool", "ingest"
+PARTITION_TAG = "pulsemart/topic_partition"
+
+
+def partition_tag(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
 def runs_in_flight(instance: dg.DagsterInstance, topic: str) -> tuple[set[int], int]:
     """The topic's partitions with a run in flight, and how many runs the ingest pool has in
     flight across all topics (the pool limit is shared)."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={"pulsemart/pool": "ingest"}, statuses=IN_FLIGHT))
-    partitions = {int(run.tags["pulsemart/partition"]) for run in runs
-                  if run.tags.get("pulsemart/topic") == topic and "pulsemart/partition" in run.tags}
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={POOL_TAG: POOL}, statuses=IN_FLIGHT))
+    partitions = set()
+    for run in runs:
+        # Topic names may hold dots but not colons (Kafka allows [a-zA-Z0-9._-]).
+        run_topic, _, partition = run.tags.get(PARTITION_TAG, "").rpartition(":")
+        if run_topic == topic and partition.isdigit():
+            partitions.add(int(partition))
     return partitions, len(runs)
 
 
@@ -48,15 +63,7 @@ def run_request_for(batch, job_name: str, max_seconds: float) -> dg.RunRequest:
             "max_events": batch.max_events,
             "max_seconds": max_seconds,
         }}}},
-        tags={
-            "pulsemart/pool": "ingest",
-            "pulsemart/topic": batch.topic,
-            "pulsemart/partition": str(batch.partition),
-            # Unique per topic and partition: dagster.yaml limits this tag to one run per value.
-            "pulsemart/topic_partition": f"{batch.topic}:{batch.partition}",
-            "pulsemart/start_offset": str(batch.start_offset),
-            "pulsemart/attempt": str(batch.attempt),
-        },
+        tags={POOL_TAG: POOL, PARTITION_TAG: partition_tag(batch.topic, batch.partition)},
     )
 
 

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -45,8 +45,13 @@ def _parse_start_time(ctx, param, value: str | None) -> datetime | None:
               help="Write one JSON line per corrupted record here.")
 @click.option("--start-time", callback=_parse_start_time, default=None,
               help="ISO-8601 time of the first event, with zone (default 2024-03-01T00:00:00Z).")
-def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time):
+@click.option("--live", is_flag=True, default=False,
+              help="Date each event with the current time as it is produced (a live shop; "
+                   "`pulsemart up`'s trickle). Cannot be combined with --start-time.")
+def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
     """Produce simulated shop events to shop.events and shop.catalog."""
+    if live and start_time is not None:
+        raise click.UsageError("--live dates events now; leave out --start-time")
     settings = load_settings()
     per_topic: Counter[str] = Counter()
     started = time.monotonic()
@@ -66,7 +71,8 @@ def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time):
             try:
                 produced = produce_events(
                     producer,
-                    records(generate(n_events, seed, dirty_rate, start_time)),
+                    records(generate(n_events, seed, dirty_rate, start_time,
+                                     clock=_now if live else None)),
                     rate=rate,
                     on_progress=progress.update,
                 )
@@ -80,6 +86,10 @@ def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time):
         f"produced {produced} events ({topics}) in {elapsed:.1f}s "
         f"({produced / elapsed if elapsed else 0:.0f} events/s)"
     )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pulsemart.config import load_settings
-from pulsemart.local.launcher import run_up
+from pulsemart.local.launcher import TRICKLE_DIRTY_RATE, run_up
 from pulsemart.local.processes import ServiceError
 
 
@@ -13,10 +13,14 @@ from pulsemart.local.processes import ServiceError
 @click.option("--ui-port", default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option("--api-port", default=8000, show_default=True, help="Port of the serving API.")
 @click.option("--rate", default=5.0, show_default=True, help="Simulated events per second (0: none).")
-def up(ui_port: int, api_port: int, rate: float) -> None:
+@click.option("--dirty-rate", type=click.FloatRange(0.0, 1.0), default=TRICKLE_DIRTY_RATE,
+              show_default=True, help="Fraction of the trickle's activity events to corrupt, so the "
+                                      "rule engine's fixes and quarantine show (0: clean).")
+def up(ui_port: int, api_port: int, rate: float, dirty_rate: float) -> None:
     """Start the services, Dagster (UI and daemon running the sensors), the serving API and a
     trickle of events."""
     try:
-        run_up(load_settings(), ui_port, rate, echo=click.echo, api_port=api_port)
+        run_up(load_settings(), ui_port, rate, echo=click.echo, api_port=api_port,
+               dirty_rate=dirty_rate)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -29,6 +29,9 @@ from pulsemart.local.processes import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# A little dirt by default: enough for fixes and quarantine to show in the UI and the dashboard
+# within minutes, little enough that the shop's figures stay plausible.
+TRICKLE_DIRTY_RATE = 0.02
 
 
 @dataclass
@@ -67,7 +70,14 @@ def _api_key(settings: Settings) -> str:
     return key
 
 
-def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: int = 8000) -> None:
+def trickle_args(rate: float, dirty_rate: float, seed: int) -> list[str]:
+    """`pulsemart simulate` arguments for the trickle: endless, paced, dated now, a little dirty."""
+    return ["simulate", "--events", "1000000000", "--rate", str(rate), "--seed", str(seed),
+            "--live", "--dirty-rate", str(dirty_rate)]
+
+
+def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: int = 8000,
+           dirty_rate: float = TRICKLE_DIRTY_RATE) -> None:
     """Start everything, block until Ctrl-C (or a child dies), then stop everything."""
     if port_in_use("127.0.0.1", ui_port):
         raise ServiceError(f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`")
@@ -99,8 +109,8 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
         if children[0].process.poll() is not None:
             raise ServiceError(f"Dagster exited; see {settings.run_dir / 'dagster.log'}")
         if rate > 0:
-            children.append(_spawn("simulator", [str(bin_dir / "pulsemart"), "simulate", "--events", "1000000000",
-                                                 "--rate", str(rate), "--seed", str(int(time.time()))],
+            children.append(_spawn("simulator", [str(bin_dir / "pulsemart"),
+                                                 *trickle_args(rate, dirty_rate, int(time.time()))],
                                    env, settings))
         echo(f"Dagster UI:        http://127.0.0.1:{ui_port}")
         wait_until(lambda: port_in_use("127.0.0.1", api_port) or serving.process.poll() is not None,
@@ -114,7 +124,8 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
         echo(f"dashboard:         http://127.0.0.1:{api_port}/dashboard#key={shown_key}")
         echo(f"datamart docs:     http://127.0.0.1:{api_port}/datamart/docs/ (after the first dbt docs "
              "build; `pulsemart datamart docs` makes it now)")
-        echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog" if rate > 0
+        echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog, dated now, "
+             f"{dirty_rate:.0%} dirty" if rate > 0
              else "events trickle:    off (--rate 0)")
         echo(f"logs:              {settings.run_dir}")
         echo("press Ctrl-C to stop everything")

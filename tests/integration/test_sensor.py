@@ -28,6 +28,12 @@ def evaluate(sensor, instance, cursor=None):
         return sensor(context)
 
 
+def partition_of(request) -> str:
+    topic, _, partition = request.tags["pulsemart/topic_partition"].rpartition(":")
+    assert topic == TOPIC
+    return partition
+
+
 def lagging_partitions(settings):
     return sorted({r.partition for r in read_topic(settings, TOPIC)})
 
@@ -37,11 +43,13 @@ def test_plans_a_batch_per_lagging_partition(fresh_stream, sensor):
     with dg.instance_for_test() as instance:
         result = evaluate(sensor, instance)
     partitions = lagging_partitions(fresh_stream)
-    assert sorted(int(r.tags["pulsemart/partition"]) for r in result.run_requests) == partitions
+    assert sorted(int(partition_of(r)) for r in result.run_requests) == partitions
     for request in result.run_requests:
-        partition = request.tags["pulsemart/partition"]
+        partition = partition_of(request)
         assert request.run_key == f"{TOPIC}:{partition}:0:0"
-        assert request.tags["pulsemart/pool"] == "ingest"
+        # Two tags (the runs list stays readable): the pool and the one-run-per-partition key.
+        assert request.tags == {"pulsemart/pool": "ingest",
+                                "pulsemart/topic_partition": f"{TOPIC}:{partition}"}
         config = request.run_config["ops"]["raw__shop_events"]["config"]
         assert config["start_offset"] == 0 and config["partition"] == int(partition)
     cursor = json.loads(result.cursor)
@@ -57,9 +65,23 @@ def test_skips_with_a_reason_when_nothing_lags(fresh_stream, sensor):
 
 def _in_flight_run(instance, partition):
     run = DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.STARTED,
-                     tags={"pulsemart/topic": TOPIC, "pulsemart/partition": str(partition),
+                     tags={"pulsemart/topic_partition": f"{TOPIC}:{partition}",
                            "pulsemart/pool": "ingest"})
     instance.add_run(run)
+
+
+def test_in_flight_runs_are_told_apart_by_topic_and_partition():
+    from sensors.kafka import runs_in_flight
+
+    with dg.instance_for_test() as instance:
+        for tag in ("shop.events:3", "shop.catalog:0", "shop.events:11"):
+            instance.add_run(DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.STARTED,
+                                        tags={"pulsemart/topic_partition": tag, "pulsemart/pool": "ingest"}))
+        instance.add_run(DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.SUCCESS,
+                                    tags={"pulsemart/topic_partition": "shop.events:5",
+                                          "pulsemart/pool": "ingest"}))
+        assert runs_in_flight(instance, TOPIC) == ({3, 11}, 3)
+        assert runs_in_flight(instance, "shop.catalog") == ({0}, 3)
 
 
 def test_skips_when_the_pool_is_full(fresh_stream, sensor, monkeypatch):
@@ -83,7 +105,7 @@ def test_a_failed_range_is_requested_again_with_the_next_attempt(fresh_stream, s
         second = evaluate(sensor, instance, cursor=first.cursor)
     assert [r.run_key for r in first.run_requests] == [f"{TOPIC}:{partition}:0:0"]
     assert [r.run_key for r in second.run_requests] == [f"{TOPIC}:{partition}:0:1"]
-    assert second.run_requests[0].tags["pulsemart/attempt"] == "1"
+    assert second.run_requests[0].tags["pulsemart/topic_partition"] == f"{TOPIC}:{partition}"
 
 
 def test_after_a_successful_run_the_next_range_starts_where_it_ended(fresh_stream, sensor, db):
@@ -96,7 +118,7 @@ def test_after_a_successful_run_the_next_range_starts_where_it_ended(fresh_strea
         assert result.success
         produce_raw(fresh_stream, TOPIC, [b"z"] * 5, keys=["one"] * 5)
         second = evaluate(sensor, instance, cursor=first.cursor)
-    partition = request.tags["pulsemart/partition"]
+    partition = partition_of(request)
     assert [r.run_key for r in second.run_requests] == [f"{TOPIC}:{partition}:30:0"]
 
 

@@ -92,7 +92,7 @@ def test_topics_are_external_assets_in_the_ingest_group():
 def test_one_sensor_per_topic_targets_its_ingest_job():
     sensors = {sensor.name: sensor for sensor in defs.sensors}
     assert set(sensors) == {"kafka_shop_events_sensor", "kafka_shop_catalog_sensor", "quality_sensor",
-                            "serving_sensor", "datamart_automation", "ml_drift_sensor"}
+                            "serving_sensor", "datamart_automation", "ml_drift_sensor", "bootstrap_sensor"}
     assert sensors["kafka_shop_events_sensor"].job_name == "ingest_shop_events"
 
 

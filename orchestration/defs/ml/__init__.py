@@ -26,6 +26,14 @@ ML_TRAIN_JOB = dg.define_asset_job(
 ML_SCORE_JOB = dg.define_asset_job(
     "ml_score", selection=[RECOMMENDATIONS], executor_def=dg.in_process_executor,
     description="Re-score every known customer with the current recommender champion.")
+# The bootstrap sensor's first training run: rebuilds the marts the models read (so they hold
+# the purchases the sensor counted), then what ml_train does.
+ML_BOOTSTRAP_JOB = dg.define_asset_job(
+    "ml_bootstrap",
+    selection=dg.AssetSelection.groups(GROUP).upstream() & dg.AssetSelection.groups("datamart", GROUP),
+    executor_def=dg.in_process_executor,
+    description="The first model: build the marts it learns from, then train, evaluate and gate "
+                "both models and score the recommender champion. Requested once by bootstrap_sensor.")
 WEEKLY_RETRAIN = dg.ScheduleDefinition(
     name="ml_weekly_retrain", job=ML_TRAIN_JOB, cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -36,6 +44,6 @@ defs = dg.Definitions(
     assets=[training_dataset, recommender_challenger, recommender_evaluation, recommender_champion,
             recommendations, propensity_challenger, propensity_evaluation, propensity_champion],
     asset_checks=[recommendations_exclude_unavailable],
-    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
+    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB, ML_BOOTSTRAP_JOB],
     schedules=[WEEKLY_RETRAIN],
 )

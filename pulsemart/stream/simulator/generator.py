@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -42,6 +42,7 @@ def generate(
     *,
     n_products: int = 200,
     n_customers: int = 2000,
+    clock: Callable[[], datetime] | None = None,
 ) -> Iterator[SimulatedEvent]:
     """Exactly `n_events` records: a product_upserted per catalog product, then shop activity.
 
@@ -49,12 +50,18 @@ def generate(
     bootstrap is corrupted (see `dirt` for the taxonomy), each with a truth record
     `{"event_id", "corruption", "field", "original"}`. Dirt draws from its own random stream,
     so the clean events are the same whatever the dirty rate.
+
+    With `clock` (a live trickle), each event is stamped with `clock()` when it is generated
+    rather than at its simulated offset: records are generated as they are produced, so a
+    rate-limited producer sends events dated now. The world's clock runs ~25x faster than a
+    5 events/s trickle, so simulated offsets from a start of "now" would run into the future
+    (and be quarantined as such). Everything but the times still depends on the seed alone.
     """
     if n_events < 0:
         raise ValueError("n_events must not be negative")
     if not 0.0 <= dirty_rate <= 1.0:
         raise ValueError("dirty_rate must be between 0 and 1")
-    start = start_time or DEFAULT_START_TIME
+    start = start_time or (clock() if clock else DEFAULT_START_TIME)
     if start.tzinfo is None:
         raise ValueError("start_time must be timezone-aware")
     rng = random.Random(seed)
@@ -79,7 +86,7 @@ def generate(
     start_utc = start.astimezone(UTC)
     start_hour = start_utc.hour + start_utc.minute / 60
     activity = (
-        clean(event_type, fields, start + timedelta(seconds=offset))
+        clean(event_type, fields, clock() if clock else start + timedelta(seconds=offset))
         for offset, event_type, fields in World(rng, catalog, customers, start_hour).events()
     )
     yield from _with_dirt(activity, n_events - len(bootstrap), dirty_rate, dirt_rng, start)

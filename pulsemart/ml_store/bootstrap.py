@@ -1,0 +1,90 @@
+"""The first datamart build and the first model, on their own, once there is data enough.
+
+A fresh deployment (or `pulsemart up` on a new home) has a stream but no datamart and no
+model: the datamart's automation waits for its cron tick and updated parents, and the weekly
+retrain for Monday. The bootstrap sensor asks for each once, in order:
+
+    datamart   when the clean layer holds `min_clean_events` and no mart exists yet
+    model      when the mart exists, the clean layer holds `min_purchases` order lines and no
+               recommender was ever evaluated: one run that rebuilds the datamart (so it holds
+               those purchases) and trains, evaluates and gates both models
+
+`next_step` is the pure decision (unit-tested); `read_state` the bounded reads behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from ml.names import RECOMMENDER
+
+DATAMART, MODEL = "datamart", "model"
+STEPS = (DATAMART, MODEL)
+
+
+@dataclass(frozen=True)
+class BootstrapThresholds:
+    # About 100 s of the default trickle: enough for every mart to have rows.
+    min_clean_events: int = 500
+    # Purchases are ~2% of the trickle; with 40 order lines the time split's holdout has buyers.
+    min_purchases: int = 40
+
+
+@dataclass(frozen=True)
+class BootstrapState:
+    clean_events: int  # counted up to the threshold only
+    purchases: int  # clean order lines that are not cancellations, up to the threshold
+    mart_built: bool
+    model_evaluated: bool
+
+
+@dataclass(frozen=True)
+class BootstrapDecision:
+    step: str | None  # DATAMART, MODEL, or None: nothing to request now
+    reason: str
+
+
+def next_step(state: BootstrapState, requested: frozenset[str] | set[str],
+              thresholds: BootstrapThresholds = BootstrapThresholds()) -> BootstrapDecision:
+    """What to request now, given the store and the steps already requested (never twice)."""
+    unknown = set(requested) - set(STEPS)
+    if unknown:
+        raise ValueError(f"unknown bootstrap step(s) {sorted(unknown)}; expected {STEPS}")
+    if state.model_evaluated:
+        return BootstrapDecision(None, "done: a recommender has been evaluated")
+    if not state.mart_built:
+        if DATAMART in requested:
+            return BootstrapDecision(None, "the first datamart build was requested; waiting for "
+                                           "the mart (if that run failed, run datamart_build)")
+        if state.clean_events < thresholds.min_clean_events:
+            return BootstrapDecision(None, f"{state.clean_events} clean events; the first datamart "
+                                           f"build waits for {thresholds.min_clean_events}")
+        return BootstrapDecision(DATAMART, f"{state.clean_events} clean events and no datamart yet")
+    if MODEL in requested:
+        return BootstrapDecision(None, "the first training run was requested; waiting for its "
+                                       "evaluation (if that run failed, run ml_train)")
+    if state.purchases < thresholds.min_purchases:
+        return BootstrapDecision(None, f"{state.purchases} clean order lines; the first training "
+                                       f"waits for {thresholds.min_purchases}")
+    return BootstrapDecision(MODEL, f"{state.purchases} clean order lines and no model yet")
+
+
+# Counts stop at the threshold: the sensor never scans a large table.
+CLEAN_EVENTS = "select count(*) from (select 1 from quality.events_clean limit %s) e"
+PURCHASES = ("select count(*) from (select 1 from quality.order_lines_clean "
+             "where not is_cancellation limit %s) l")
+MART_BUILT = "select to_regclass('marts.fct_product_interactions') is not null"
+EVALUATED = ("select exists (select 1 from governance.model_evaluations where model_name = %s "
+             "and role = 'challenger')")
+
+
+def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds) -> BootstrapState:
+    """The store's answer to each question `next_step` asks (a read-only transaction)."""
+    with conn.transaction():
+        model_evaluated = conn.execute(EVALUATED, (RECOMMENDER,)).fetchone()[0]
+        mart_built = conn.execute(MART_BUILT).fetchone()[0]
+        clean = 0 if mart_built else conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)).fetchone()[0]
+        purchases = conn.execute(PURCHASES, (thresholds.min_purchases,)).fetchone()[0]
+    return BootstrapState(clean, purchases, mart_built, model_evaluated)

@@ -1,8 +1,9 @@
-# The pulsemart image: one image for the Dagster code location, webserver, daemon and the run
+# The pulsemart image: one image for both Dagster code locations, webserver, daemon and the run
 # tasks (ECS) or pods (Kubernetes) they launch, and the serving API. See docs/deploy.md.
 #
 #   docker build -t pulsemart .
-#   docker run -e PULSEMART_PROFILE=aws ... pulsemart                  # code location, port 4000
+#   docker run -e PULSEMART_PROFILE=aws ... pulsemart                  # streaming location, :4000
+#   docker run ... pulsemart dagster code-server start -h 0.0.0.0 -p 4001 -m orchestration.analytics
 #   docker run ... pulsemart dagster-webserver -h 0.0.0.0 -p 3000 -w deploy/workspace.yaml
 #   docker run ... pulsemart dagster-daemon run -w deploy/workspace.yaml
 #   docker run ... pulsemart pulsemart serve --host 0.0.0.0 --port 8000
@@ -38,8 +39,8 @@ RUN pip install -e . \
  && chown -R pulsemart /opt/dagster /opt/pulsemart/dbt_project
 
 USER pulsemart
-EXPOSE 3000 4000 8000
+EXPOSE 3000 4000 4001 8000
 
 # Puts deploy/<profile>/dagster.yaml in DAGSTER_HOME unless one is mounted there.
 ENTRYPOINT ["sh", "/opt/pulsemart/deploy/entrypoint.sh"]
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "orchestration.definitions"]
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "orchestration.streaming"]

@@ -16,6 +16,7 @@ from functools import cache
 import dagster as dg
 
 from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
+from orchestration.defs.ingest.requests import run_request_for
 from orchestration.defs.quality.assets import DECIDE_QUALITY_JOB, EVENTS_CLEAN
 from orchestration.defs.serving.assets import REFRESH_SERVING_JOB, SERVING_KEYS
 from pulsemart.config import CATALOG_TOPIC, Settings
@@ -24,7 +25,6 @@ from pulsemart.store.raw import committed_offsets
 from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannedBatch
 from pulsemart.stream.reader import ReadError, make_consumer
-from sensors.kafka import run_request_for
 
 # Dagster's console logger would print every event of every run; the CLI reports batches.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -90,7 +90,7 @@ def run_serving(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
 
 def _batch_in_worker(batch: PlannedBatch, max_seconds: float) -> dict:
     # Runs in a forked worker: the parent's imports and definitions are already loaded.
-    from orchestration.definitions import defs
+    from orchestration.streaming import defs
 
     return run_batch(defs, _instance(), batch, max_seconds)
 

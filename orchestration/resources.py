@@ -6,6 +6,7 @@ environment when a resource is used (never at import), by pulsemart.config.
 
 
 from contextlib import contextmanager
+from functools import cache
 
 import dagster as dg
 
@@ -53,6 +54,7 @@ class PostgresResource(dg.ConfigurableResource):
             conn.close()
 
 
+@cache  # one set for both code locations, so their definitions merge (orchestration/definitions.py)
 def build_resources() -> dict:
     settings = PulsemartSettings()
     return {

@@ -6,9 +6,9 @@ from collections.abc import Callable
 import dagster as dg
 import psycopg
 
+from orchestration.defs.common import IN_FLIGHT
 from orchestration.resources import PostgresResource
 from pulsemart.config import load_settings
-from sensors.kafka import IN_FLIGHT
 
 # What waits, as run tags ({} when nothing does) and the skip reason to give then.
 WaitingCheck = Callable[[psycopg.Connection], dict[str, str]]

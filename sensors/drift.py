@@ -17,9 +17,9 @@ import psycopg
 
 from ml import registry
 from ml.drift import drift_level
+from orchestration.defs.common import IN_FLIGHT
 from orchestration.resources import PostgresResource
 from pulsemart.ml_store.drift import DriftObservation, NothingToCompare, observe
-from sensors.kafka import IN_FLIGHT
 
 PSI_THRESHOLD_VARIABLE = "PULSEMART_DRIFT_PSI_THRESHOLD"
 INTERVAL_S = 600  # drift builds over days; a look every ten minutes is plenty

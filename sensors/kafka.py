@@ -12,32 +12,14 @@ import json
 
 import dagster as dg
 
-from orchestration.defs.ingest.assets import raw_op_name
+from orchestration.defs.common import IN_FLIGHT
+from orchestration.defs.ingest.requests import POOL, POOL_TAG, PARTITION_TAG, run_request_for
 from orchestration.resources import KafkaResource, PostgresResource, PulsemartSettings
 from pulsemart.config import load_settings
 from pulsemart.store.raw import committed_offsets
 from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannerSettings, plan_batches
 from pulsemart.stream.reader import ReadError
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
-
-# An ingest run carries two tags: the pool (dagster.yaml caps its runs in flight) and its
-# topic and partition (dagster.yaml allows one run per value). The start offset and attempt
-# are in the run key and the run config, so the runs list stays readable.
-POOL_TAG, POOL = "pulsemart/pool", "ingest"
-PARTITION_TAG = "pulsemart/topic_partition"
-
-
-def partition_tag(topic: str, partition: int) -> str:
-    return f"{topic}:{partition}"
 
 
 def runs_in_flight(instance: dg.DagsterInstance, topic: str) -> tuple[set[int], int]:
@@ -51,20 +33,6 @@ def runs_in_flight(instance: dg.DagsterInstance, topic: str) -> tuple[set[int], 
         if run_topic == topic and partition.isdigit():
             partitions.add(int(partition))
     return partitions, len(runs)
-
-
-def run_request_for(batch, job_name: str, max_seconds: float) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=batch.run_key,
-        job_name=job_name,
-        run_config={"ops": {raw_op_name(batch.topic): {"config": {
-            "partition": batch.partition,
-            "start_offset": batch.start_offset,
-            "max_events": batch.max_events,
-            "max_seconds": max_seconds,
-        }}}},
-        tags={POOL_TAG: POOL, PARTITION_TAG: partition_tag(batch.topic, batch.partition)},
-    )
 
 
 def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:

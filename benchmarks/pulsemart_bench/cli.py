@@ -154,6 +154,21 @@ def training(interactions: int, output: Path) -> None:
     _run(output, lambda s: bench_training.section(_command(), interactions, _echo))
 
 
+@bench.command("locations")
+@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Interleaved rounds of fresh interpreters per import.")
+@click.option("--latency-seconds", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Also trickle events under `pulsemart up --rate 0` this long (0 skips).")
+@click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="Events per second during the latency test.")
+@output_option
+def locations(rounds: int, latency_seconds: float, latency_rate: float, output: Path) -> None:
+    """Import time of each Dagster code location beside a bare `import dagster`."""
+    from pulsemart_bench import locations as bench_locations
+
+    _run(output, lambda s: bench_locations.section(s, _command(), rounds, latency_seconds, latency_rate, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options

@@ -137,7 +137,7 @@ def catch_up_rate(settings: Settings, topic: str) -> CatchUpResult:
     landing only (the rule engine has its own benchmark). Dagster import and definition
     loading are excluded: they are paid once per process, not per record."""
     from orchestration.catch_up import catch_up
-    from orchestration.definitions import defs
+    from orchestration.streaming import defs
 
     truncate_store(settings)
     batches: list[dict] = []

@@ -39,7 +39,7 @@ def _rss_table(rows: list[memory.PeakRss]) -> Table:
     return table
 
 
-def _latency_table(result: latency.LatencyResult) -> Table:
+def latency_table(result: latency.LatencyResult) -> Table:
     table = Table(["Measure", "Samples", "p50 s", "p95 s", "max s", "Target"])
     for name, values in (("produce → row visible to a reader (poll every 0.2 s)", result.visible_s),
                          ("produce → ingested_at (transaction start; understates)", result.ingested_s),
@@ -95,7 +95,7 @@ def ingest_section(settings: Settings, command: str, n_events: int, seed: int, b
                    latency_seconds: float, latency_rate: float, echo: Callable[[str], None],
                    repeats: int = 2) -> Section:
     # Load the Dagster code location first: if it cannot load, fail before minutes of producing.
-    from orchestration.definitions import defs  # noqa: F401
+    from orchestration.streaming import defs  # noqa: F401
 
     echo(f"bench ingest: producing {n_events:,} simulated events to {EVENTS_TOPIC}")
     records = ingest.prepare_backlog(settings, n_events, seed)
@@ -112,7 +112,7 @@ def ingest_section(settings: Settings, command: str, n_events: int, seed: int, b
     if latency_seconds > 0:
         echo(f"  end-to-end latency under pulsemart up: {latency_rate:g} events/s for {latency_seconds:g} s")
         result = latency.measure(settings, latency_seconds, latency_rate)
-        tables.append(_latency_table(result))
+        tables.append(latency_table(result))
         p95 = percentile(result.visible_s, 95)
         met = p95 is not None and p95 <= LATENCY_P95_TARGET_S
         notes.append(f"Latency: {fmt_int(result.produced)} events at {result.rate:g}/s, evenly paced, through "
@@ -207,7 +207,7 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
                     echo: Callable[[str], None]) -> Section:
     """Issue 5's serving figures. Its freshness test runs `pulsemart up`, which stops the
     embedded services on exit; they are started again so later sections find them."""
-    from orchestration.definitions import defs  # noqa: F401  (fail before minutes of work)
+    from orchestration.streaming import defs  # noqa: F401  (fail before minutes of work)
     from pulsemart_bench import freshness, serving
 
     echo(f"bench serving: {n_events:,} simulated events (seed {seed}) through catch_up(serve=True)")

@@ -53,7 +53,7 @@ class LoadedData:
 def load_data(settings: Settings, n_events: int, seed: int) -> LoadedData:
     """Empty topics and store, produce `n_events` simulated events, catch up with serve=True."""
     from orchestration.catch_up import catch_up
-    from orchestration.definitions import defs
+    from orchestration.streaming import defs
     from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
     from pulsemart.stream.simulator import generate
 

@@ -52,7 +52,7 @@ def _reset(settings, topics: list[str], yes: bool) -> None:
 
 def _catch_up(settings, topics: list[str], decide: bool) -> None:
     from orchestration.catch_up import catch_up
-    from orchestration.definitions import defs
+    from orchestration.streaming import defs
 
     started = time.perf_counter()
 

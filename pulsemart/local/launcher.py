@@ -97,8 +97,8 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
     children: list[Child] = []
     api_key = _api_key(settings)
     try:
-        children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions",
-                                           "-a", "defs", "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
+        children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+                                           "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
         # The serving API starts while Dagster does.
         serving = _spawn("serving", [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
                          dict(env, PULSEMART_API_KEY=api_key), settings)

@@ -25,12 +25,12 @@ import pytest
 
 from orchestration.definitions import defs
 from orchestration.defs.ingest.assets import INGEST_JOBS, raw_op_name
+from orchestration.defs.ingest.requests import run_request_for
 from pulsemart.cloud import mlflow_options, object_store
 from pulsemart.config import load_settings
 from pulsemart.local.stack import database_url
 from pulsemart.stream.archive import ARCHIVE_SCHEMA, owed_count, retry_owed
 from pulsemart.stream.planner import PlannedBatch
-from sensors.kafka import run_request_for
 from tests.integration.conftest import free_port, read_topic
 from tests.integration.helpers import produce_raw
 from tests.mlflow_state import mlflow_state_restored

@@ -76,10 +76,18 @@ def test_the_validation_catches_a_broken_launcher_config(name, part, broken, tmp
 def test_the_deployment_workspace_validates(monkeypatch):
     from dagster._core.workspace.config_schema import process_workspace_config
 
-    monkeypatch.setenv("PULSEMART_CODE_HOST", "pulsemart-code")
+    monkeypatch.setenv("PULSEMART_STREAMING_HOST", "pulsemart-streaming")
+    monkeypatch.setenv("PULSEMART_ANALYTICS_HOST", "pulsemart-analytics")
     result = process_workspace_config(yaml.safe_load((ROOT / "deploy/workspace.yaml").read_text()))
     assert result.success, [error.message for error in result.errors]
-    assert result.value["load_from"][0]["grpc_server"]["host"] == "pulsemart-code"
+    servers = {entry["grpc_server"]["location_name"]: entry["grpc_server"]
+               for entry in result.value["load_from"]}
+    assert servers["streaming"]["host"] == "pulsemart-streaming"
+    assert servers["analytics"]["host"] == "pulsemart-analytics"
+    assert servers["streaming"]["port"] != servers["analytics"]["port"]
+    # The same two locations as the local workspace.yaml.
+    local = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
+    assert sorted(entry["python_module"]["location_name"] for entry in local) == sorted(servers)
 
 
 def test_the_cloud_configs_keep_the_ingest_pool_of_the_local_one():
@@ -121,7 +129,7 @@ def test_dockerfile_copies_only_what_exists_and_runs_the_code_location():
     run = " ".join(args for op, args in instructions if op == "RUN")
     assert "pip install" in run and "-e ." in run  # editable: the dbt project stays beside it
     cmd = next(args for op, args in instructions if op == "CMD")
-    assert "orchestration.definitions" in cmd
+    assert "orchestration.streaming" in cmd  # the analytics service overrides the command
     entrypoint = next(args for op, args in instructions if op == "ENTRYPOINT")
     assert "deploy/entrypoint.sh" in entrypoint
     assert "deploy/$profile/dagster.yaml" in (ROOT / "deploy/entrypoint.sh").read_text()

@@ -9,8 +9,8 @@ time (pulsemart.datamart.project.apply_dbt_env), never from a file in the reposi
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.defs.common import OWNER
 from orchestration.defs.datamart.translator import GROUP, PulsemartDbtTranslator
-from orchestration.defs.ingest.assets import OWNER
 from orchestration.resources import PostgresResource, PulsemartSettings
 from pulsemart.datamart.docs import docs_dir, generate_docs
 from pulsemart.datamart.pii import apply_pii_key

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
-from orchestration.defs.ingest.assets import OWNER
+from orchestration.defs.common import OWNER
 
 GROUP = "datamart"
 # The scheduled lane: at most every five minutes, and only when something upstream changed

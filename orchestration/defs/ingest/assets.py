@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from orchestration.defs.common import OWNER
 from orchestration.resources import KafkaResource, PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
 from pulsemart.stream.archive import archive_after_ingest
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
 
-OWNER = "team:data-platform"
 GROUP = "ingest"
 
 

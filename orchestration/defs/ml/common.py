@@ -4,7 +4,7 @@ gate's configuration, and the champion step's output."""
 import dagster as dg
 from pydantic import Field
 
-from orchestration.defs.ingest.assets import OWNER
+from orchestration.defs.common import OWNER
 from orchestration.defs.ml.reports import gate_summary, model_card
 from pulsemart import ml_store
 from pulsemart.config import Settings

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.defs.ingest.assets import OWNER, raw_asset_key
+from orchestration.defs.common import OWNER
+from orchestration.defs.ingest.assets import raw_asset_key
 from orchestration.defs.quality.summary import RunSummary
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.defs.ingest.assets import OWNER
+from orchestration.defs.common import OWNER
 from orchestration.defs.quality.assets import EVENTS_CLEAN, ORDER_LINES_CLEAN, QUALITY_KEYS
 from orchestration.resources import PostgresResource
 from pulsemart.serving.fold import refresh_serving

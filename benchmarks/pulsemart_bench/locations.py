@@ -71,8 +71,8 @@ def section(settings, command: str, rounds: int, latency_seconds: float, latency
                            f"{max(t.seconds):.2f}", f"{t.median / anchor.median:.2f}×",
                            f"{net:.2f}×" if net is not None else "—"])
     tables, notes = [table], [
-        "Each figure: wall time of `python -c '<import>'` in a fresh interpreter started by the "
-        "benchmark, after one unmeasured warm-up of each; rounds interleave the targets.",
+        ("Each figure: wall time of `python -c '<import>'` in a fresh interpreter started by the "
+         "benchmark, after one unmeasured warm-up of each; rounds interleave the targets."),
         "Target: the streaming location at most 1.3× the bare `import dagster`.",
     ]
     if latency_seconds > 0:

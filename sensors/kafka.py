@@ -13,7 +13,7 @@ import json
 import dagster as dg
 
 from orchestration.defs.common import IN_FLIGHT
-from orchestration.defs.ingest.requests import POOL, POOL_TAG, PARTITION_TAG, run_request_for
+from orchestration.defs.ingest.requests import PARTITION_TAG, POOL, POOL_TAG, run_request_for
 from orchestration.resources import KafkaResource, PostgresResource, PulsemartSettings
 from pulsemart.config import load_settings
 from pulsemart.store.raw import committed_offsets

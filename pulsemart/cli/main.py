@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from pulsemart import __version__
 from pulsemart.cli.archive import archive
 from pulsemart.cli.datamart import datamart
-from pulsemart.cli.ingest import ingest
 from pulsemart.cli.model import model
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
@@ -17,23 +18,34 @@ from pulsemart.cli.simulate import simulate
 from pulsemart.cli.trace import trace
 from pulsemart.cli.up import up
 
+PLUGIN_GROUP = "pulsemart.commands"
+
 
 class _Group(click.Group):
     """Errors that name a setting or a service to start are the user's to fix: shown as one
     line (`Error: …`, exit 1), never as a traceback, whichever command met them.
 
-    `bench` is loaded on demand from the checkout (pulsemart/cli/dev.py), so the other commands
-    never pay for it and an installed wheel says why it has none."""
+    Commands that drive Dagster jobs (`ingest`) belong to the orchestration package, which
+    registers them as `pulsemart.commands` entry points: the core names no Dagster module, and
+    each is imported only when it runs. `bench` is loaded from the checkout
+    (pulsemart/cli/dev.py), so an installed wheel says why it has none."""
+
+    @staticmethod
+    def _plugins() -> dict:
+        return {point.name: point for point in entry_points(group=PLUGIN_GROUP)}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "bench"])
+        return sorted({*super().list_commands(ctx), *self._plugins(), "bench"})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "bench":
             from pulsemart.cli.dev import bench_command
 
             return bench_command()
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in (plugins := self._plugins()):
+            command = plugins[cmd_name].load()
+        return command
 
     def invoke(self, ctx: click.Context):
         from pulsemart.config import SettingsError
@@ -53,7 +65,6 @@ def cli() -> None:
 
 
 cli.add_command(services)
-cli.add_command(ingest)
 cli.add_command(up)
 cli.add_command(simulate)
 cli.add_command(replay)

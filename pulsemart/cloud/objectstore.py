@@ -20,10 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from pulsemart.config import Settings
+from typing import Protocol
 
 ARCHIVE_PREFIX = "archive"
 MLFLOW_PREFIX = "mlflow"
@@ -33,6 +30,21 @@ BLOB_SUFFIX = "blob.core.windows.net"
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 RETRIES = 2
+
+
+class StoreSettings(Protocol):
+    """What the stores read of pulsemart.config.Settings (named here, so that the settings
+    module may use this package without this package importing it back)."""
+
+    profile: str
+    home: Path
+    archive_dir: Path | None
+    s3_bucket: str | None
+    s3_endpoint_url: str | None
+    adls_account: str | None
+    adls_container: str | None
+    azure_storage_connection_string: str | None
+    azure_storage_access_key: str | None
 
 
 class ObjectStore(Protocol):
@@ -203,7 +215,7 @@ class BlobStore:
         return f"{self.client.url.rstrip('/')}/{self._key(key)}"
 
 
-def object_store(settings: Settings, prefix: str = ARCHIVE_PREFIX) -> ObjectStore:
+def object_store(settings: StoreSettings, prefix: str = ARCHIVE_PREFIX) -> ObjectStore:
     """The store the profile names, rooted at `prefix` (locally: PULSEMART_ARCHIVE_DIR)."""
     if settings.profile == "aws":
         return S3Store(settings.s3_bucket, prefix, endpoint_url=settings.s3_endpoint_url)
@@ -215,7 +227,7 @@ def object_store(settings: Settings, prefix: str = ARCHIVE_PREFIX) -> ObjectStor
     return LocalStore(root)
 
 
-def mlflow_artifact_location(settings: Settings) -> str | None:
+def mlflow_artifact_location(settings: StoreSettings) -> str | None:
     """Where MLflow keeps the experiment's artifacts in the cloud profiles (None: locally).
 
     S3: `s3://<bucket>/mlflow` (MLflow uses boto3; a custom endpoint goes through
@@ -232,7 +244,7 @@ def mlflow_artifact_location(settings: Settings) -> str | None:
     return None
 
 
-def mlflow_options(settings: Settings) -> dict:
+def mlflow_options(settings: StoreSettings) -> dict:
     """Keywords for `ml.tracking.configure` beyond (home, tracking URI): the artifact root of
     the profile and, for S3-compatible endpoints, the endpoint."""
     return {"artifact_location": mlflow_artifact_location(settings),

@@ -7,13 +7,14 @@ follows PULSEMART_DATABASE_URL or the embedded PostgreSQL without a profile of i
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
 from pulsemart.config import Settings
-from pulsemart.local.stack import database_url
+from pulsemart.store.db import database_url
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -41,6 +42,18 @@ def dbt_env(settings: Settings, base: dict | None = None, offline: bool = False)
         PASSWORD_VARIABLE: str(parts.get("password") or ""),
     })
     return env
+
+
+def incremental_relations(manifest: Path = MANIFEST) -> list[tuple[str, str]]:
+    """(schema, table) of every incremental model in the parsed project: the tables that keep
+    rows from earlier builds, so a replay of the stream must drop them (pulsemart.stream.rewind).
+
+    Read from the manifest `make install` parses, so the list follows the models."""
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing; run `pulsemart datamart parse` (make install does)")
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return sorted((node["schema"], node.get("alias") or node["name"]) for node in nodes
+                  if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental")
 
 
 def apply_dbt_env(settings: Settings) -> None:

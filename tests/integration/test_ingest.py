@@ -10,9 +10,10 @@ import pytest
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.config import load_settings
-from pulsemart.store.reset import ResetRefused, reset_to_earliest
+from pulsemart.store.reset import ResetRefused
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
 from pulsemart.stream.reader import ReadError, make_consumer
+from pulsemart.stream.rewind import reset_to_earliest
 from tests.integration.conftest import free_port, read_topic
 from tests.integration.helpers import produce_raw, stored_triples, topic_triples
 
@@ -111,8 +112,12 @@ def test_reset_to_earliest_rebuilds_the_raw_layer(fresh_stream, db):
     produce_raw(fresh_stream, TOPIC, [b"r%d" % i for i in range(400)])
     catch_up(fresh_stream, defs, [TOPIC])
     before = stored_triples(db, TOPIC)
-    deleted = reset_to_earliest(db, fresh_stream, TOPIC)
+    # A table built from the decisions (as the datamart's incremental models are) is dropped.
+    db.execute("create schema if not exists marts; create table if not exists marts.reset_probe (x int)")
+    db.commit()
+    deleted = reset_to_earliest(db, fresh_stream, TOPIC, derived=[("marts", "reset_probe")])
     assert deleted == 400 and stored_triples(db, TOPIC) == []
+    assert db.execute("select to_regclass('marts.reset_probe')").fetchone()[0] is None
     catch_up(fresh_stream, defs, [TOPIC])
     assert stored_triples(db, TOPIC) == before
     audit = db.execute("select action, subject from governance.audit_log order by audit_id desc").fetchone()

@@ -43,3 +43,19 @@ def test_password_reaches_dbt_only_as_a_scrubbed_secret(monkeypatch):
     assert (env["PULSEMART_DBT_HOST"], env["PULSEMART_DBT_PORT"], env["PULSEMART_DBT_DBNAME"]) == (
         "db.example", "6543", "shop")
     assert "s3cret" not in (DBT_PROJECT_DIR / "profiles.yml").read_text()
+
+
+def test_a_replay_drops_every_incremental_model_the_manifest_names(tmp_path):
+    from pulsemart.datamart.project import incremental_relations
+
+    relations = incremental_relations()
+    assert ("marts", "fct_order_lines") in relations
+    assert ("intermediate", "int_order_lines_netted") in relations  # not only the marts schema
+    assert ("marts", "dim_product") not in relations  # a table model dbt rebuilds whole
+    missing = tmp_path / "manifest.json"
+    try:
+        incremental_relations(missing)
+    except FileNotFoundError as exc:
+        assert "pulsemart datamart parse" in str(exc)
+    else:
+        raise AssertionError("a missing manifest must be refused, not read as no models")

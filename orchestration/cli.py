@@ -1,4 +1,8 @@
-"""`pulsemart ingest`: the sensor's ingest job, in-process, until caught up; or a Kappa reset."""
+"""Commands that drive Dagster jobs, registered into the `pulsemart` command line through the
+`pulsemart.commands` entry points (pyproject.toml), so the core CLI never imports Dagster.
+
+`pulsemart ingest`: the sensor's ingest job, in-process, until caught up; or a Kappa reset.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import time
 import click
 
 from pulsemart.config import TOPIC_PARTITIONS, load_settings
-from pulsemart.local.processes import ServiceError
 from pulsemart.store.db import DatabaseError
 from pulsemart.store.reset import ResetRefused
 from pulsemart.stream.reader import ReadError
@@ -34,19 +37,21 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
             _reset(settings, topics, yes)
         if until_caught_up:
             _catch_up(settings, topics, decide)
-    except (ReadError, DatabaseError, ServiceError, ResetRefused) as exc:
+    except (ReadError, DatabaseError, ResetRefused, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 def _reset(settings, topics: list[str], yes: bool) -> None:
+    from pulsemart.datamart.project import incremental_relations
     from pulsemart.store.db import connect_migrated
-    from pulsemart.store.reset import reset_to_earliest
+    from pulsemart.stream.rewind import reset_to_earliest
 
     if not yes:
         click.confirm(f"Delete the raw rows of {', '.join(topics)} and re-ingest from the stream?", abort=True)
+    derived = incremental_relations()
     with connect_migrated(settings) as conn:
         for topic in topics:
-            deleted = reset_to_earliest(conn, settings, topic)
+            deleted = reset_to_earliest(conn, settings, topic, derived)
             click.echo(f"{topic}: {deleted} raw rows deleted, offsets rewound to the stream's beginning")
 
 

@@ -7,7 +7,6 @@ import hmac
 import json
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,11 +18,11 @@ from pulsemart.cli.main import cli
 from pulsemart.contracts import build_event, encode_event, key_for, topic_for
 from pulsemart.datamart.docs import docs_dir
 from pulsemart.stream.simulator import generate
+from tests.data import RETAIL_SAMPLE as SAMPLE
 from tests.integration.helpers import produce_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPICS = ["shop.catalog", "shop.events"]
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail_sample.parquet"
 PII_KEY = "test-only-pii-key"
 
 

@@ -13,11 +13,11 @@ from orchestration.definitions import defs
 from pulsemart.cli.main import cli
 from pulsemart.contracts import build_event
 from pulsemart.store.contract_gate import conservation_gaps
+from tests.data import RETAIL_SAMPLE as SAMPLE
 from tests.integration.helpers import produce_raw
 
 pytestmark = pytest.mark.integration
 TOPICS = ["shop.catalog", "shop.events"]
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail_sample.parquet"
 
 
 def counts(db) -> dict:

@@ -2,17 +2,16 @@
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from pulsemart.cli.main import cli
+from tests.data import RETAIL_SAMPLE as SAMPLE
 from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail_sample.parquet"
 
 
 def all_records(settings):

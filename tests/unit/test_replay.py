@@ -25,9 +25,7 @@ from pulsemart.stream.replay import (
     load_transactions,
     replay_events,
 )
-
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail_sample.parquet"
-needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="real data sample not present")
+from tests.data import RETAIL_SAMPLE as SAMPLE
 
 # Six rows with the dirt the real file has: invoice 536365 and 536366 are not contiguous, a
 # missing description, missing customers, a cancellation and a row without an invoice number.
@@ -309,7 +307,6 @@ def sample_events():
     return decoded(replay_events(SAMPLE))
 
 
-@needs_sample
 def test_sample_every_row_appears_once_and_revenue_reconciles(sample_events):
     source = pd.read_parquet(SAMPLE)
     lines = [
@@ -324,7 +321,6 @@ def test_sample_every_row_appears_once_and_revenue_reconciles(sample_events):
     assert round(replayed, 2) == round(expected, 2)
 
 
-@needs_sample
 def test_sample_one_event_per_invoice_and_cancellations(sample_events):
     source = pd.read_parquet(SAMPLE)
     orders = [doc for topic, _, doc in sample_events if topic == EVENTS_TOPIC]
@@ -335,7 +331,6 @@ def test_sample_one_event_per_invoice_and_cancellations(sample_events):
     assert sorted(products) == sorted(source["StockCode"].unique())
 
 
-@needs_sample
 def test_sample_products_precede_their_first_order(sample_events):
     announced: set[str] = set()
     for topic, key, doc in sample_events:
@@ -346,7 +341,6 @@ def test_sample_products_precede_their_first_order(sample_events):
             assert {line["product_id"] for line in doc["lines"]} <= announced
 
 
-@needs_sample
 def test_sample_event_ids_are_unique_and_deterministic(sample_events):
     ids = [doc["event_id"] for _, _, doc in sample_events]
     assert len(set(ids)) == len(ids)

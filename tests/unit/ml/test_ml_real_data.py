@@ -1,16 +1,12 @@
-"""The acceptance check on the real Online Retail sample (skipped when the file is absent)."""
-
-from pathlib import Path
+"""The acceptance check on the real Online Retail sample (committed in tests/data)."""
 
 import pytest
 
 from ml.evaluate import evaluate_file, format_report
-
-SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail_sample.parquet"
+from tests.data import RETAIL_SAMPLE as SAMPLE
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
 def test_default_recommender_doubles_popularity_ndcg_on_online_retail():
     result = evaluate_file(SAMPLE, k=10)
 

@@ -1,7 +1,6 @@
 """The engine over whole streams: simulator truth and the real retail sample."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,8 +9,7 @@ from pulsemart_bench.simcheck import combined, evaluate_stream, run_stream
 from pulsemart.quality import quarantined_lines
 from pulsemart.quality.evaluate import calibration
 from pulsemart.stream.simulator import generate
-
-SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail_sample.parquet"
+from tests.data import RETAIL_SAMPLE as SAMPLE
 
 
 def test_simulator_metrics_meet_the_targets():
@@ -31,7 +29,6 @@ def test_calibration_buckets():
     assert result["ece"] == pytest.approx((1 * 0.15 + 2 * 0.45) / 3)
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="real sample not available")
 def test_every_real_line_is_accounted_for_exactly_once():
     from pulsemart.stream.replay import replay_events
 

@@ -1,1 +1,71 @@
-"""Shared test set-up. Integration fixtures live in tests/integration/conftest.py."""
+"""Shared test set-up: the embedded stack every test that needs PostgreSQL or the broker shares.
+
+The stack is session-scoped and lives here, at the root, so that the integration, reliability
+and security suites start one PostgreSQL and one broker between them (a conftest that re-imports
+a session fixture registers a second one, and with it a second stack). Under pytest-xdist each
+worker is its own session, so each starts its own stack on its own ports."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from pulsemart.config import TOPIC_PARTITIONS, load_settings
+from pulsemart.local import stack
+from pulsemart.store.db import connect_migrated
+from tests.integration.helpers import free_port
+
+# Settings a developer's shell may carry that would point the tests at another stack.
+_FOREIGN_SETTINGS = ("PULSEMART_DATABASE_URL", "PULSEMART_KAFKA_BOOTSTRAP", "DAGSTER_HOME")
+
+
+@pytest.fixture(scope="session")
+def settings():
+    # A folder of our own rather than pytest's tmp_path: pytest prunes old base folders, which
+    # would pull the data folder from under a server still running for another session.
+    home = tempfile.mkdtemp(prefix="pulsemart-test-")
+    with pytest.MonkeyPatch.context() as env:
+        for name in _FOREIGN_SETTINGS:
+            env.delenv(name, raising=False)
+        env.setenv("PULSEMART_HOME", home)
+        env.setenv("PULSEMART_KAFKA_PORT", str(free_port()))
+        settings = load_settings()
+        stack.up(settings)
+        try:
+            yield settings
+        finally:
+            stack.down(settings)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_stream(settings):
+    """Empty shop topics and an empty raw/ingest store, so a test counts only its own records."""
+    admin = KafkaAdminClient(**settings.kafka_client_config())
+    try:
+        existing = set(admin.list_topics())
+        doomed = [t for t in TOPIC_PARTITIONS if t in existing]
+        if doomed:
+            admin.delete_topics(doomed)
+        admin.create_topics([NewTopic(t, n, 1) for t, n in TOPIC_PARTITIONS.items()])
+    finally:
+        admin.close()
+    with connect_migrated(settings) as conn:
+        conn.execute("truncate raw.events, ingest.offsets, ingest.batches, quality.progress, "
+                     "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
+                     "quality.quarantine_lines, quality.held, quality.catalog_state, "
+                     "quality.batches cascade")
+        # The datamart's incremental models and snapshot would keep rows of earlier tests.
+        conn.execute("drop schema if exists marts, snapshots, staging, intermediate cascade")
+        conn.commit()
+    return settings
+
+
+@pytest.fixture
+def db(settings):
+    with connect_migrated(settings) as conn:
+        yield conn

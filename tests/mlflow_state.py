@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_REGISTRY_URI")
+from unittest import mock
 
 
 @contextmanager
@@ -16,15 +15,11 @@ def mlflow_state_restored() -> Iterator[None]:
     import mlflow
     from mlflow.tracking import fluent
 
-    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
-        fluent._active_experiment_id = None
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    # patch.dict restores the whole environment on exit, dropping the variables added inside.
+    with mock.patch.dict(os.environ):
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+            fluent._active_experiment_id = None

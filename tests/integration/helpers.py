@@ -1,17 +1,49 @@
-"""Producing test records straight through kafka-python, byte for byte."""
+"""Test helpers over the real broker and store: free ports, producing raw records byte for byte
+through kafka-python, and reading a topic back whole."""
 
 from __future__ import annotations
 
+import socket
+
+from kafka import KafkaConsumer, TopicPartition
+
 from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def produce_raw(settings, topic: str, values: list[bytes], keys: list[str | None] | None = None) -> None:
     keys = keys or [f"k{i % 101}" for i in range(len(values))]
     producer = make_producer(settings)
     try:
-        produce_events(producer, (ProducedEvent(topic, k, v) for k, v in zip(keys, values)))
+        produce_events(producer, (ProducedEvent(topic, k, v) for k, v in zip(keys, values, strict=True)))
     finally:
         producer.close(timeout=5)
+
+
+def read_topic(settings, topic: str, idle_polls: int = 3) -> list:
+    """Every record of `topic`, read until polls come back empty (never trusting end offsets)."""
+    consumer = KafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records, empty = [], 0
+        while empty < idle_polls:
+            batch = consumer.poll(timeout_ms=300, max_records=10_000)
+            if not batch:
+                empty += 1
+                continue
+            empty = 0
+            for chunk in batch.values():
+                records.extend(chunk)
+        return records
+    finally:
+        consumer.close()
 
 
 def stored_triples(conn, topic: str) -> list[tuple]:

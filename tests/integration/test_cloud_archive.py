@@ -31,8 +31,7 @@ from pulsemart.config import load_settings
 from pulsemart.local.stack import database_url
 from pulsemart.stream.archive import ARCHIVE_SCHEMA, owed_count, retry_owed
 from pulsemart.stream.planner import PlannedBatch
-from tests.integration.conftest import free_port, read_topic
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import free_port, produce_raw, read_topic
 from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [

@@ -26,8 +26,7 @@ from pulsemart.datamart.run import run_dbt
 from pulsemart.serving.api import create_app
 from pulsemart.serving.dashboard import NO_MODEL
 from pulsemart.stream.simulator import generate
-from tests.integration.conftest import free_port
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import free_port, produce_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPICS = ["shop.catalog", "shop.events"]

@@ -16,8 +16,7 @@ import pytest
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
 from sensors.kafka import build_kafka_sensor
-from tests.integration.conftest import read_topic
-from tests.integration.helpers import produce_raw, stored_triples, topic_triples
+from tests.integration.helpers import produce_raw, read_topic, stored_triples, topic_triples
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPIC = "shop.events"

@@ -14,8 +14,13 @@ from pulsemart.store.reset import ResetRefused
 from pulsemart.stream.ingest import BatchPlan, ingest_batch
 from pulsemart.stream.reader import ReadError, make_consumer
 from pulsemart.stream.rewind import reset_to_earliest
-from tests.integration.conftest import free_port, read_topic
-from tests.integration.helpers import produce_raw, stored_triples, topic_triples
+from tests.integration.helpers import (
+    free_port,
+    produce_raw,
+    read_topic,
+    stored_triples,
+    topic_triples,
+)
 
 pytestmark = pytest.mark.integration
 TOPIC = "shop.events"

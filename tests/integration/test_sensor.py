@@ -11,8 +11,7 @@ from orchestration.definitions import defs as DEFS
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
 from sensors.kafka import build_kafka_sensor
-from tests.integration.conftest import read_topic
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_raw, read_topic
 
 pytestmark = pytest.mark.integration
 TOPIC = "shop.events"

@@ -10,7 +10,7 @@ from pulsemart.config import load_settings
 from pulsemart.local import broker, stack
 from pulsemart.local.processes import ServiceError
 from pulsemart.stream.producer import ProducedEvent, ProduceError, make_producer, produce_events
-from tests.integration.conftest import free_port
+from tests.integration.helpers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from pulsemart.cli.main import cli
 from tests.data import RETAIL_SAMPLE as SAMPLE
-from tests.integration.conftest import read_topic
+from tests.integration.helpers import read_topic
 
 pytestmark = pytest.mark.integration
 

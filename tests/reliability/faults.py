@@ -24,7 +24,7 @@ from pulsemart.local import broker
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.quality import DECIDE_LOCK
-from tests.integration.conftest import read_topic
+from tests.integration.helpers import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ["shop.catalog", "shop.events"]

@@ -64,8 +64,10 @@ def test_no_printable_form_shows_the_secret(profile):
 def test_kafka_python_accepts_the_msk_iam_mechanism():
     """kafka-python 3 has AWS_MSK_IAM built in (signed with botocore's credential chain)."""
     config = dict(load_settings(PROFILES["aws-msk-iam"][0]).kafka_client_config())
+    assert (config["security_protocol"], config["sasl_mechanism"]) == ("SASL_SSL", "AWS_MSK_IAM")
     mechanism = get_sasl_mechanism(config["sasl_mechanism"])
-    mechanism(security_protocol=config["security_protocol"], host="b-1.msk.internal")
+    handshake = mechanism(security_protocol=config["security_protocol"], host="b-1.msk.internal")
+    assert not handshake.is_done() and not handshake.is_authenticated()
 
 
 def test_kafka_debug_logs_show_no_password(caplog):

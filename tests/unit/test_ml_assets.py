@@ -3,6 +3,7 @@ decision, ranking for serving, holdout measures. No database, no MLflow store.""
 
 import json
 import math
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -58,10 +59,14 @@ def test_gate_outcome_counts_as_a_promotion_only_when_the_champion_changed():
     assert GateOutcome(passed, "1", None, "1", "ndcg_at_10", 0.0).promoted
 
 
-def test_git_commit_is_a_hash_in_a_checkout_and_none_elsewhere(tmp_path):
-    commit = git_commit()
-    assert commit is None or (len(commit) == 40 and int(commit, 16) >= 0)
+def test_git_commit_is_the_checked_out_hash_and_none_elsewhere(tmp_path):
     assert git_commit(tmp_path) is None
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "first"]):
+        subprocess.run([*git, *args], cwd=tmp_path, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert len(head) == 40 and git_commit(tmp_path) == head
 
 
 def test_audit_details_become_plain_json():

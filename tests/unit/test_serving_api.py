@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from pulsemart.config import load_settings
 from pulsemart.serving.api import ServingConfigError, create_app
+from pulsemart.serving.queries import SEARCH
 
 
 class NoDatabase:
@@ -85,3 +86,9 @@ def test_openapi_documents_the_api_key_header(client):
     assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert {"/health", "/products/search", "/customers/{customer_id}/recommendations",
             "/metrics/realtime"} <= set(schema["paths"])
+
+
+def test_every_sort_the_api_accepts_has_a_search_statement(client):
+    parameters = client.app.openapi()["paths"]["/products/search"]["get"]["parameters"]
+    sort = next(p for p in parameters if p["name"] == "sort")
+    assert set(sort["schema"]["enum"]) == set(SEARCH)

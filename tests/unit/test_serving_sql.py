@@ -2,20 +2,29 @@
 
 from datetime import UTC, datetime, timedelta
 
-from psycopg import sql
-
 from pulsemart.serving import statements
 from pulsemart.serving.fold import RefreshReport
-from pulsemart.serving.queries import SEARCH, SORTS, _like_pattern
+from pulsemart.serving.queries import SEARCH, _like_pattern
 
 
 def test_like_pattern_escapes_wildcards():
     assert _like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
 
 
-def test_search_orders_come_from_a_fixed_set():
-    assert set(SEARCH) == set(SORTS) == {"price", "-price", "popularity"}
-    assert all(isinstance(query, sql.Composed) for query in SEARCH.values())
+# What each sort the API offers must mean, written out here rather than read from SORTS.
+EXPECTED_ORDER = {
+    "price": "p.unit_price asc, p.product_id",
+    "-price": "p.unit_price desc, p.product_id",
+    "popularity": "p.popularity desc, p.product_id",
+}
+
+
+def test_each_search_statement_orders_by_its_sort_with_a_stable_tie_break():
+    assert set(SEARCH) == set(EXPECTED_ORDER)
+    for name, order in EXPECTED_ORDER.items():
+        text = SEARCH[name].as_string()
+        assert f"\norder by {order}\nlimit %(limit)s" in text, name
+        assert text.count("order by") == 1, name
 
 
 def test_every_product_attribute_upsert_is_guarded_by_its_event_time():

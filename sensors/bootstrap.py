@@ -22,7 +22,9 @@ INTERVAL_S = 20  # the demo waits on it: a first build a few seconds after the t
 
 
 def build_bootstrap_sensor(datamart_job, model_job,
-                           thresholds: BootstrapThresholds = BootstrapThresholds()) -> dg.SensorDefinition:
+                           thresholds: BootstrapThresholds | None = None) -> dg.SensorDefinition:
+    thresholds = thresholds or BootstrapThresholds()
+
     @dg.sensor(name="bootstrap_sensor", jobs=[datamart_job, model_job],
                minimum_interval_seconds=INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Once each: the first datamart build (at {thresholds.min_clean_events} "

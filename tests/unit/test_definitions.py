@@ -111,6 +111,19 @@ def test_the_local_instance_config_loads(tmp_path):
               for limit in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits}
     assert limits[("pulsemart/pool", "ingest")] == 4
     assert limits[("pulsemart/topic_partition", "{'applyLimitPerUniqueValue': True}")] == 1
+    assert limits[("pulsemart/pool", "datamart")] == 1
+
+
+def test_every_run_that_builds_dbt_models_queues_in_the_datamart_pool():
+    from orchestration.defs.datamart.assets import AUTOMATION, DBT_KEYS
+
+    dbt_keys = set(DBT_KEYS)
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__"):
+            continue
+        if dbt_keys & set(job.asset_layer.selected_asset_keys):
+            assert job.tags.get("pulsemart/pool") == "datamart", job.name
+    assert AUTOMATION.run_tags == {"pulsemart/pool": "datamart"}
 
 
 def test_dbt_models_are_datamart_assets_built_on_the_five_minute_cron():

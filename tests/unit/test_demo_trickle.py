@@ -28,7 +28,7 @@ class TickingClock:
 def event_time(record) -> datetime | None:
     try:
         value = json.loads(record.value)
-        return datetime.fromisoformat(value["event_time"].replace("Z", "+00:00"))
+        return datetime.fromisoformat(value["event_time"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # a corrupted record may have no readable time
 

@@ -77,7 +77,7 @@ DAILY_FULL_BUILD = dg.ScheduleDefinition(
 )
 AUTOMATION = dg.AutomationConditionSensorDefinition(
     "datamart_automation", target=dg.AssetSelection.groups(GROUP), minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING, run_tags={"pulsemart/pool": "datamart"},
     description="Builds the datamart on its automation conditions: every 5 minutes when the "
                 "clean layer changed.",
 )

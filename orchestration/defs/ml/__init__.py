@@ -31,7 +31,7 @@ ML_SCORE_JOB = dg.define_asset_job(
 ML_BOOTSTRAP_JOB = dg.define_asset_job(
     "ml_bootstrap",
     selection=dg.AssetSelection.groups(GROUP).upstream() & dg.AssetSelection.groups("datamart", GROUP),
-    executor_def=dg.in_process_executor,
+    executor_def=dg.in_process_executor, tags={"pulsemart/pool": "datamart"},
     description="The first model: build the marts it learns from, then train, evaluate and gate "
                 "both models and score the recommender champion. Requested once by bootstrap_sensor.")
 WEEKLY_RETRAIN = dg.ScheduleDefinition(

@@ -1,16 +1,18 @@
 """pulsemart's machine learning: recommenders, purchase propensity, evaluation, registry, drift.
 
-The pure library layer: no Dagster here (orchestration/ wraps it in assets) and no MLflow at
+The pure modelling layer: it imports nothing of pulsemart, Dagster, orchestration or sensors
+(pulsemart.ml_store feeds it data and rules, orchestration/ wraps it in assets), and no MLflow at
 import time (only ml.registry / ml.tracking load it, inside their functions). Start with
-`ml.evaluate.evaluate_file` or docs/ml.md.
+`ml.evaluate.evaluate_interactions` or docs/ml.md.
 
-    interactions  canonical interaction frame; Online Retail loader
+    names         the registered models' names
+    interactions  canonical interaction frame; purchases from transaction lines
     split         time-based train/test split
     recommenders  popularity baseline, item-kNN (default), truncated SVD
     metrics       ranking and probability metrics
     propensity    purchase-propensity features, training, evaluation
-    evaluate      offline evaluation report (`python -m ml.evaluate PATH`)
-    variants      the measured comparison behind the default (`python -m ml.variants PATH`)
-    registry      MLflow logging, registration, gate, promotion, rollback
+    evaluate      offline evaluation report (`python -m pulsemart.ml_store.retail PATH`)
+    variants      the measured comparison behind the default (`... retail --variants PATH`)
+    registry      MLflow registration, the champion alias and the tags behind rollback
     drift         population stability index, hit rate
 """

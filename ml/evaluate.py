@@ -1,7 +1,7 @@
 """Offline evaluation: how good are the models on a transaction file, against the baseline?
 
-`evaluate_file` is what `pulsemart model evaluate --data PATH` and `python -m ml.evaluate PATH`
-run: load, split 75/25 in time, fit the popularity baseline and the default recommender on the
+`evaluate_interactions` is what `pulsemart model evaluate --data PATH` and
+`python -m pulsemart.ml_store.retail PATH` run on a file's purchases: split 75/25 in time, fit the popularity baseline and the default recommender on the
 past, rank for every test customer at once, score against what they bought next; then the same
 for the purchase-propensity model. The result is a plain dict (JSON-friendly) for MLflow, Dagster
 metadata or `format_report`.
@@ -9,14 +9,12 @@ metadata or `format_report`.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ml.interactions import from_online_retail, purchases
+from ml.interactions import purchases
 from ml.metrics import ranking_metrics
 from ml.recommenders import DEFAULT_PARAMS, PopularityRecommender, Recommender, make_recommender
 from ml.split import TimeSplit, time_split
@@ -56,7 +54,7 @@ def evaluate_recommenders(
 
 
 def evaluate_split(split: TimeSplit, interactions: pd.DataFrame, k: int = 10) -> dict[str, Any]:
-    """Recommender and propensity metrics for one time split (see evaluate_file)."""
+    """Recommender and propensity metrics for one time split (see evaluate_interactions)."""
     from ml.propensity import evaluate_propensity, temporal_datasets, train_propensity
 
     default = make_recommender(DEFAULT_PARAMS)
@@ -87,13 +85,13 @@ def evaluate_split(split: TimeSplit, interactions: pd.DataFrame, k: int = 10) ->
     }
 
 
-def evaluate_file(path: str | Path, k: int = 10) -> dict[str, Any]:
-    """Load `path` (Online Retail, any supported format), split 75/25 in time, measure all."""
-    interactions = from_online_retail(path)
+def evaluate_interactions(interactions: pd.DataFrame, k: int = 10) -> dict[str, Any]:
+    """Split canonical purchases 75/25 in time and measure all; `attrs` (source, rows read,
+    dropped lines) are reported with the data."""
     split = time_split(interactions, 0.75)
     result = evaluate_split(split, interactions, k)
     result["data"] = {
-        "source": str(path),
+        "source": str(interactions.attrs.get("source", "(frame)")),
         "rows_read": interactions.attrs.get("rows_read"),
         "purchases": len(interactions),
         "dropped": interactions.attrs.get("dropped", {}),
@@ -107,7 +105,7 @@ def evaluate_file(path: str | Path, k: int = 10) -> dict[str, Any]:
 
 
 def format_report(result: dict[str, Any]) -> str:
-    """The result of evaluate_file as a few aligned lines for a terminal."""
+    """The result of evaluate_interactions as a few aligned lines for a terminal."""
     k = result["k"]
     lines = []
     data = result.get("data")
@@ -141,16 +139,3 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(f"  ROC AUC {m['roc_auc']:.4f}  PR AUC {m['pr_auc']:.4f}  "
                  f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ml.evaluate PATH", file=sys.stderr)
-        return 2
-    print(format_report(evaluate_file(args[0])))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

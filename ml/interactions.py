@@ -5,15 +5,16 @@ Online Retail file today can be fed from the datamart's SQL tomorrow without a c
 loader differs. Online Retail holds purchases only; the stream also carries views and carts,
 which the frame names by `event_type`.
 
-Reading the files is not repeated here: `pulsemart.stream.retail_files.load_transactions`
-already detects both layouts and all three formats, and `pulsemart.quality` already knows the
-shop's dates and its fee codes (postage, manual adjustments, vouchers), so this module asks them.
+Pure modelling: this module reads no file and knows no rule set. `from_transactions` takes
+transaction lines already read and dated, and the fee codes (postage, manual adjustments,
+vouchers) as an argument; pulsemart.ml_store.retail reads a file with the stream's reader and
+passes the quality rule set's codes, so the platform keeps one definition of each.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,33 +35,51 @@ COLUMNS = (
 REQUIRED = ("customer_id", "product_id", "event_time", "event_type")
 OPTIONAL_TEXT = ("order_id", "session_id", "country", "description")
 TIME_DTYPE = "datetime64[ns, UTC]"
-# The rule that books postage, fees, discounts and vouchers as lines with their own codes.
-FEE_RULE_ID = "line.fee_code"
+TRANSACTION_COLUMNS = ("invoice", "stock_code", "description", "quantity", "invoice_date",
+                       "unit_price", "customer_id", "country")
 
 
-def from_online_retail(path: str | Path) -> pd.DataFrame:
-    """The purchases in an Online Retail (or Online Retail II) file, as canonical interactions.
+@dataclass(frozen=True)
+class FeeCodes:
+    """Stock codes that are postage, a fee, an adjustment or a voucher rather than a product:
+    exact codes (compared without case) and regular expressions (matched in full)."""
+
+    codes: frozenset[str] = frozenset()
+    patterns: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, codes: Iterable[str] = (), patterns: Iterable[str] = ()) -> FeeCodes:
+        return cls(frozenset(str(c).strip().upper() for c in codes), tuple(patterns))
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> FeeCodes:
+        """From a rule's parameters ({"codes": [...], "patterns": [...]})."""
+        return cls.of(params.get("codes", ()), params.get("patterns", ()))
+
+
+def from_transactions(raw: pd.DataFrame, fee_codes: FeeCodes) -> pd.DataFrame:
+    """The purchases among transaction lines (TRANSACTION_COLUMNS, `invoice_date` already UTC
+    timestamps, NaT when unreadable), as canonical interactions.
 
     A purchase is a line with a customer, a quantity and a price above zero, on an invoice that
     is not a cancellation ("C..."), of a stock code that is a product rather than a fee. What was
     left out, and why, is counted in `frame.attrs["dropped"]` (a line counts under its first
-    reason, in the order listed there).
+    reason, in the order listed there); `attrs["rows_read"]` is the number of lines given.
     """
-    from pulsemart.quality.timestamps import to_utc
-    from pulsemart.stream.retail_files import load_transactions
-
-    raw = load_transactions(path)
+    missing = [c for c in TRANSACTION_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(f"transaction lines are missing column(s) {', '.join(missing)}")
     invoice = raw["invoice"].astype("string")
     code = raw["stock_code"].astype("string")
     customer = raw["customer_id"].astype("string").str.strip()
     quantity = pd.to_numeric(raw["quantity"], errors="coerce")
     price = pd.to_numeric(raw["unit_price"], errors="coerce")
-    event_time = to_utc(raw["invoice_date"])
+    event_time = _utc(raw["invoice_date"])
 
     reasons = {
         "no_customer": customer.isna() | (customer == ""),
         "cancellation": invoice.str.upper().str.startswith("C").fillna(False).astype(bool),
-        "fee_code": is_fee_code(code),
+        "fee_code": is_fee_code(code, fee_codes),
         "quantity_not_positive": ~(quantity > 0),
         "price_not_positive": ~(price > 0),
         "unreadable_time": event_time.isna(),
@@ -87,7 +106,7 @@ def from_online_retail(path: str | Path) -> pd.DataFrame:
         }
     )
     out = from_frame(frame)
-    out.attrs["source"] = str(path)
+    out.attrs.update({k: v for k, v in raw.attrs.items() if k == "source"})
     out.attrs["rows_read"] = len(raw)
     out.attrs["dropped"] = dropped
     return out
@@ -141,28 +160,13 @@ def purchases(interactions: pd.DataFrame) -> pd.DataFrame:
     return interactions[interactions["event_type"] == "purchase"]
 
 
-def is_fee_code(codes: pd.Series) -> pd.Series:
-    """True where a stock code is postage, a fee, an adjustment or a voucher, not a product.
-
-    The list is the quality rule set's (rule `line.fee_code`), so the platform has one
-    definition. Codes such as DCGS0003 are not on it: they are real products (ashtrays, party bags).
-    """
-    names, patterns = _fee_codes()
+def is_fee_code(codes: pd.Series, fee_codes: FeeCodes) -> pd.Series:
+    """True where a stock code is one of `fee_codes` (a fee, not a product)."""
     text = codes.astype("string").str.strip()
-    hit = text.str.upper().isin(names).fillna(False).astype(bool)
-    for pattern in patterns:
+    hit = text.str.upper().isin(fee_codes.codes).fillna(False).astype(bool)
+    for pattern in fee_codes.patterns:
         hit |= text.str.fullmatch(pattern).fillna(False).astype(bool)
     return hit.astype(bool)
-
-
-@lru_cache(maxsize=1)
-def _fee_codes() -> tuple[frozenset[str], tuple[str, ...]]:
-    from pulsemart.quality.rules import load_rules
-
-    params = load_rules().rule(FEE_RULE_ID).detect.params
-    # Compared without case: the rule lists the manual-adjustment code as both "M" and "m".
-    codes = frozenset(str(c).upper() for c in params.get("codes", ()))
-    return codes, tuple(params.get("patterns", ()))
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -1,21 +1,23 @@
-"""Model governance on the MLflow registry: register, gate, promote, roll back, report.
+"""The MLflow model registry: versions, the champion alias, and the tags that explain them.
 
-Two registered models, `pulsemart-recommender` and `pulsemart-propensity`. Serving reads the
-version aliased `champion`; a newly trained version is aliased `challenger` until the gate lets
-it through. Every promotion pushes the outgoing champion onto a stack kept in the registered
-model's tags, so `rollback` is one step and can be repeated back through the history; the same
-tags keep a log of who became champion, when and why (`status`).
+Two registered models (ml.names). The version aliased `champion` is the one record of what
+serves; a newly trained version is aliased `challenger` until the gate decides. Each time a
+version becomes champion it is tagged with the moment (`pulsemart.promoted_at`); a champion
+that is rolled back is tagged too (`pulsemart.rolled_back_at`). The version to roll back to is
+derived from those tags: the most recently promoted version other than the champion that was
+not rolled back since. So MLflow's own version history is the rollback history, with no list
+kept beside it.
 
-No Dagster here: assets and the `pulsemart model ...` commands call these functions.
+These are the registry's primitives; the decisions (gate, promote, roll back, and what the API
+serves) are pulsemart.ml_store.lifecycle's. No Dagster here, and MLflow only inside functions.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ml.names import PROPENSITY, RECOMMENDER
 from ml.tracking import (
     ARTIFACT_PATH,
     EXPERIMENT,
@@ -28,52 +30,11 @@ from ml.tracking import (
     tracking_uri,
 )
 
-RECOMMENDER = "pulsemart-recommender"
-PROPENSITY = "pulsemart-propensity"
 CHAMPION, CHALLENGER = "champion", "challenger"
-PREVIOUS_TAG = "pulsemart.previous_champions"  # JSON list of versions, oldest first
-HISTORY_TAG = "pulsemart.promotion_history"  # JSON list of {action, version, from, at, reason}
-# Entries kept: a registered-model tag value holds at most 5,000 characters.
-HISTORY_KEEP = 30
-PREVIOUS_KEEP = 200
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    passed: bool
-    reason: str
-
-
-def gate(
-    challenger_metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None,
-    baseline_metrics: dict[str, float],
-    metric: str = "ndcg_at_10",
-    margin: float = 0.0,
-) -> GateDecision:
-    """Pass only if the challenger beats the baseline, and the champion by `margin` (if any).
-
-    "Beats" is strictly greater: a tie keeps the model already serving.
-    """
-    value = challenger_metrics.get(metric)
-    if value is None:
-        return GateDecision(False, f"challenger has no {metric}")
-    baseline = baseline_metrics.get(metric)
-    if baseline is None:
-        return GateDecision(False, f"baseline has no {metric}")
-    if not value > baseline:
-        return GateDecision(False, f"{metric} {value:.4f} does not beat baseline {baseline:.4f}")
-    if champion_metrics is None:
-        return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f}; "
-                                  "no champion yet")
-    champion = champion_metrics.get(metric)
-    if champion is None:  # cannot compare: keep what serves, a person can still promote
-        return GateDecision(False, f"champion has no {metric} to compare with")
-    if not value > champion + margin:
-        return GateDecision(False, f"{metric} {value:.4f} does not beat champion "
-                                   f"{champion:.4f} by more than {margin:g}")
-    return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f} and champion "
-                              f"{champion:.4f} by more than {margin:g}")
+PROMOTED_AT = "pulsemart.promoted_at"  # ISO time, microseconds: sorts as text
+PROMOTION_REASON = "pulsemart.promotion_reason"
+ROLLED_BACK_AT = "pulsemart.rolled_back_at"
+GATE = "pulsemart.gate"  # "passed: <reason>" or "rejected: <reason>"
 
 
 def register(run_id: str, name: str) -> str:
@@ -92,87 +53,78 @@ def set_challenger(name: str, version: str) -> None:
     _client().set_registered_model_alias(name, CHALLENGER, str(version))
 
 
-def challenge(
-    name: str,
-    version: str,
-    baseline_metrics: dict[str, float],
-    metric: str = "ndcg_at_10",
-    margin: float = 0.0,
-) -> GateDecision:
-    """Make `version` the challenger, gate it against the champion's logged metrics and the
-    baseline, and promote it when it passes."""
-    set_challenger(name, version)
-    challenger = run_metrics(name, version)
-    champion_version = alias_version(name, CHAMPION)
-    champion = run_metrics(name, champion_version) if champion_version else None
-    decision = gate(challenger, champion, baseline_metrics, metric, margin)
-    if decision.passed:
-        promote(name, version, reason=decision.reason)
-    else:
-        _append_history(name, {"action": "rejected", "version": str(version),
-                               "reason": decision.reason})
-    return decision
+def record_gate(name: str, version: str, passed: bool, reason: str) -> None:
+    _client().set_model_version_tag(name, str(version), GATE,
+                                    f"{'passed' if passed else 'rejected'}: {reason}")
 
 
-def promote(name: str, version: str, reason: str = "manual") -> dict[str, Any]:
-    """Make `version` the champion; the outgoing champion goes on the rollback stack."""
+def set_champion(name: str, version: str, reason: str) -> str | None:
+    """Alias `version` champion (it stops being challenger); returns the champion before."""
     client = _client()
     version = str(version)
     client.get_model_version(name, version)  # fails clearly when there is no such version
-    current = alias_version(name, CHAMPION)
-    if current == version:
-        return status(name)
-    if current is not None:
-        stack = _get_list(name, PREVIOUS_TAG) + [current]
-        _set_list(name, PREVIOUS_TAG, stack[-PREVIOUS_KEEP:])
+    before = alias_version(name, CHAMPION)
+    if before == version:
+        return before
+    client.set_model_version_tag(name, version, PROMOTED_AT, _now())
+    client.set_model_version_tag(name, version, PROMOTION_REASON, reason)
     client.set_registered_model_alias(name, CHAMPION, version)
     if alias_version(name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
-    _append_history(name, {"action": "promoted", "version": version, "from": current,
-                           "reason": reason})
-    return status(name)
+    return before
 
 
-def rollback(name: str, reason: str = "manual") -> dict[str, Any]:
-    """Restore the champion before the current one (raises ValueError when there is none)."""
-    previous = _get_list(name, PREVIOUS_TAG)
-    if not previous:
-        raise ValueError(f"{name}: no previous champion to roll back to")
-    current = alias_version(name, CHAMPION)
-    restored = previous.pop()
+def previous_champion(versions: list[dict[str, Any]], champion: str | None) -> str | None:
+    """The version a rollback restores: the latest promoted one other than `champion` that was
+    not rolled back after its promotion. `versions` as in `status` (each with its tags)."""
+    candidates = [
+        (v["tags"][PROMOTED_AT], v["version"]) for v in versions
+        if v["version"] != champion and PROMOTED_AT in v["tags"]
+        and v["tags"].get(ROLLED_BACK_AT, "") <= v["tags"][PROMOTED_AT]
+    ]
+    return max(candidates)[1] if candidates else None
+
+
+def roll_back(name: str) -> tuple[str | None, str]:
+    """Tag the champion rolled back and alias the previous champion; returns (from, to).
+
+    Raises ValueError when there is no previous champion."""
+    state = status(name)
+    restored = state["previous_champion"]
+    if restored is None:
+        raise ValueError(f"{name}: no previous champion to roll back to "
+                         f"(champion: {state['champion'] or 'none'})")
     client = _client()
+    if state["champion"] is not None:
+        client.set_model_version_tag(name, state["champion"], ROLLED_BACK_AT, _now())
     client.set_registered_model_alias(name, CHAMPION, restored)
-    _set_list(name, PREVIOUS_TAG, previous)
-    if current is not None:
-        client.set_model_version_tag(name, current, "pulsemart.rolled_back_at", _now())
-    _append_history(name, {"action": "rolled_back", "version": restored, "from": current,
-                           "reason": reason})
-    return status(name)
+    return state["champion"], restored
 
 
 def status(name: str) -> dict[str, Any]:
-    """Champion, challenger, every version (with its run's metrics) and the promotion history."""
+    """Champion, challenger, the version a rollback would restore, and every version with its
+    run's metrics and its tags."""
     client = _client()
     model = client.get_registered_model(name)
-    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+    found = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
     aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
+    versions = [
+        {
+            "version": str(v.version),
+            "run_id": v.run_id,
+            "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(),
+            "aliases": sorted(a for a, n in aliases.items() if n == str(v.version)),
+            "metrics": client.get_run(v.run_id).data.metrics if v.run_id else {},
+            "tags": dict(v.tags or {}),
+        }
+        for v in found
+    ]
     return {
         "name": name,
         "champion": aliases.get(CHAMPION),
         "challenger": aliases.get(CHALLENGER),
-        "previous_champions": _get_list(name, PREVIOUS_TAG),
-        "versions": [
-            {
-                "version": str(v.version),
-                "run_id": v.run_id,
-                "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(),
-                "aliases": sorted(a for a, n in aliases.items() if n == str(v.version)),
-                "metrics": client.get_run(v.run_id).data.metrics if v.run_id else {},
-                "tags": dict(v.tags or {}),
-            }
-            for v in versions
-        ],
-        "history": _get_list(name, HISTORY_TAG),
+        "previous_champion": previous_champion(versions, aliases.get(CHAMPION)),
+        "versions": versions,
     }
 
 
@@ -189,22 +141,8 @@ def run_metrics(name: str, version: str) -> dict[str, float]:
     return dict(client.get_run(run_id).data.metrics) if run_id else {}
 
 
-def _append_history(name: str, entry: dict[str, Any]) -> None:
-    history = _get_list(name, HISTORY_TAG) + [{**entry, "at": _now()}]
-    _set_list(name, HISTORY_TAG, history[-HISTORY_KEEP:])
-
-
-def _get_list(name: str, tag: str) -> list:
-    value = (_client().get_registered_model(name).tags or {}).get(tag)
-    return json.loads(value) if value else []
-
-
-def _set_list(name: str, tag: str, values: list) -> None:
-    _client().set_registered_model_tag(name, tag, json.dumps(values, separators=(",", ":")))
-
-
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _client():
@@ -212,8 +150,8 @@ def _client():
 
 
 __all__ = [
-    "CHALLENGER", "CHAMPION", "EXPERIMENT", "PROPENSITY", "RECOMMENDER", "GateDecision",
-    "LoggedModel", "alias_version", "artifact_root", "challenge", "configure", "gate",
-    "log_propensity", "log_recommender", "promote", "register", "rollback", "run_metrics",
-    "set_challenger", "status", "tracking_uri",
+    "CHALLENGER", "CHAMPION", "EXPERIMENT", "PROPENSITY", "RECOMMENDER", "LoggedModel",
+    "alias_version", "artifact_root", "configure", "load_mlflow", "log_propensity",
+    "log_recommender", "previous_champion", "record_gate", "register", "roll_back",
+    "run_metrics", "set_challenger", "set_champion", "status", "tracking_uri",
 ]

@@ -1,4 +1,5 @@
-"""The measured comparison behind the default recommender: `python -m ml.variants PATH`.
+"""The measured comparison behind the default recommender (`python -m pulsemart.ml_store.retail
+--variants PATH` prints it for a transaction file).
 
 Each variant is fitted twice. Validation: on the first 75% of the training period, scored on
 the rest of it; the default is chosen by validation NDCG@10, so the test period never picks
@@ -16,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from ml.evaluate import evaluate_recommenders
-from ml.interactions import from_online_retail
 from ml.recommenders import DEFAULT_PARAMS, make_recommender
 from ml.split import time_split
 
@@ -97,19 +97,3 @@ def to_markdown(table: pd.DataFrame, columns=COLUMNS, first: str = "variant") ->
         cells = [f"{row[c]:.2f}" if c.endswith("seconds") else f"{row[c]:.4f}" for c in columns]
         lines.append(f"| {str(name).strip()} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ml.variants PATH", file=sys.stderr)
-        return 2
-    interactions = from_online_retail(args[0])
-    print(to_markdown(compare_variants(interactions)))
-    print()
-    print(to_markdown(compare_propensity(interactions), PROPENSITY_COLUMNS, "model"))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

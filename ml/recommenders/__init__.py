@@ -1,7 +1,7 @@
 """Recommenders behind one interface (see base.Recommender), and the default one.
 
 DEFAULT_PARAMS is the configuration ml.evaluate and the training assets use; it was chosen by
-validation NDCG@10 on the Online Retail sample (docs/ml.md, `python -m ml.variants PATH`).
+validation NDCG@10 on the Online Retail sample (docs/ml.md, `python -m pulsemart.ml_store.retail --variants PATH`).
 """
 
 from __future__ import annotations

@@ -1,23 +1,21 @@
 """`pulsemart model status|promote|rollback|evaluate`: the model registry from a terminal.
 
-Promotion and rollback do what the ML assets do (pulsemart.ml_store.lifecycle): the version's
-recommendations are written first (kept ones are reused, so a rollback is instant), then the
-registry's champion alias moves, then serving.model_deployments switches the API, audited in
-governance.audit_log.
+Promotion and rollback go through the one lifecycle the ML assets use
+(pulsemart.ml_store.lifecycle): the version's recommendations are written first (kept ones are
+reused, so a rollback is instant), then the registry's champion alias moves, then the API is
+switched to it, audited in governance.audit_log.
 """
 
 from __future__ import annotations
 
 import click
 
+from ml.names import MODELS, RECOMMENDER  # imports nothing: MLflow loads in the commands only
 from pulsemart.config import load_settings
 from pulsemart.local.processes import ServiceError
 from pulsemart.store.db import DatabaseError, connect_migrated
 
-# ml.registry.RECOMMENDER and PROPENSITY, spelt out: `ml` (and MLflow behind it) is imported only
-# by the model commands, so every other command starts as fast as before.
-RECOMMENDER, PROPENSITY = "pulsemart-recommender", "pulsemart-propensity"
-name_option = click.option("--name", type=click.Choice((RECOMMENDER, PROPENSITY)), default=RECOMMENDER,
+name_option = click.option("--name", type=click.Choice(MODELS), default=RECOMMENDER,
                            show_default=True, help="The registered model.")
 
 
@@ -44,9 +42,8 @@ def model() -> None:
 @model.command("status")
 @name_option
 def status(name: str) -> None:
-    """Champion, challenger, what the API serves, every version and the promotion history."""
-    from pulsemart.ml_store.lifecycle import LifecycleError, model_status
-    from pulsemart.ml_store.scoring import deployed_version
+    """Champion, challenger, what the API serves, every version and the lifecycle history."""
+    from pulsemart.ml_store.lifecycle import LifecycleError, model_status, serving_status
 
     settings = _mlflow()
     try:
@@ -55,24 +52,30 @@ def status(name: str) -> None:
         raise click.ClickException(str(exc)) from exc
     try:
         with connect_migrated(settings) as conn:
-            deployed = deployed_version(conn, name) or "none"
+            served = serving_status(conn, name)
     except (DatabaseError, ServiceError):
-        deployed = "unknown (database unavailable)"
+        served = {"deployed": "unknown (database unavailable)", "history": None}
     metric = "ndcg_at_10" if name == RECOMMENDER else "roc_auc"
     click.echo(f"{name}: champion {info['champion'] or 'none'}, challenger "
-               f"{info['challenger'] or 'none'}, deployed {deployed}")
-    click.echo(f"rollback stack (newest last): {', '.join(info['previous_champions']) or 'empty'}")
+               f"{info['challenger'] or 'none'}, deployed {served['deployed'] or 'none'}")
+    click.echo(f"a rollback restores: {info['previous_champion'] or 'nothing (no earlier champion)'}")
     click.echo(f"\n  {'version':>7}  {'aliases':<20} {'created':<26} {metric:>10}  gate")
     for v in info["versions"]:
         value = v["metrics"].get(metric)
         shown = f"{value:>10.4f}" if value is not None else f"{'n/a':>10}"
         click.echo(f"  {v['version']:>7}  {','.join(v['aliases']) or '-':<20} {v['created']:<26} "
                    f"{shown}  {v['tags'].get('pulsemart.gate', '')}")
-    click.echo("\nhistory:")
-    for entry in info["history"] or [{"action": "(none yet)"}]:
-        frm = f" from {entry['from']}" if entry.get("from") else ""
-        click.echo(f"  {entry.get('at', ''):<25} {entry['action']:<12} {entry.get('version', '')}"
-                   f"{frm}  {entry.get('reason', '')}")
+    click.echo("\nhistory (governance.audit_log, newest first):")
+    if served["history"] is None:
+        click.echo("  unknown (database unavailable)")
+    for at, actor, action, subject, details in served["history"] or []:
+        change = (f" {details.get('from') or 'none'} -> {details['to']}" if "to" in details
+                  else f" {'passed' if details.get('passed') else 'rejected'}" if "passed" in details
+                  else "")
+        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}  {action:<12} {subject}{change}  "
+                   f"{details.get('reason', '')}  ({actor})")
+    if served["history"] == []:
+        click.echo("  (none yet)")
 
 
 @model.command("promote")
@@ -117,8 +120,9 @@ def rollback(name: str, reason: str) -> None:
 def evaluate(path: str, name: str) -> None:
     """Popularity, the default recommender and propensity on a 75/25 time split of PATH; and
     the registry's champion on the same split, when there is one."""
-    from ml.evaluate import evaluate_file, format_report
+    from ml.evaluate import format_report
     from pulsemart.ml_store.offline import champion_report
+    from pulsemart.ml_store.retail import evaluate_file
 
     try:
         result = evaluate_file(path)

@@ -6,7 +6,10 @@ the drift sensor read from the marts and write to `serving` and `governance`.
     profile     a bounded sample of drift features, and PSI between two of them
     records     model evaluations, training profiles, audit rows
     scoring     batch scoring into serving.recommendations, serving.model_deployments
-    lifecycle   gate, promote, roll back: registry, recommendations, deployment, audit
+    versions    a registered recommender version as a function; scoring every customer with it
+    lifecycle   gate, promote, roll back, publish: the champion alias is the record, what
+                serves is derived from it
+    bootstrap   when to ask for the first datamart build and the first model
     offline     the registry's champion measured on a transaction file
     drift       what the drift sensor observes (recent features, live hit rate)
 

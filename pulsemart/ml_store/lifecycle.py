@@ -1,31 +1,29 @@
-"""Changing what serves: score a version, promote it, roll back, each step audited.
+"""A model's life after training: gate, promote, roll back, and publish what serves.
 
-The API serves the version in `serving.model_deployments`, and only once that version's
-recommendations are written: scoring commits first, then the registry's `champion` alias
-moves (ml.registry), then the deployment row and the audit rows change in one transaction.
-A failure part-way leaves the API serving the version it served before.
+The registry's `champion` alias (ml.registry) is the one record of which version is champion,
+and the version a rollback restores is derived from the registry's version tags. What the API
+serves is derived from the alias: `publish` reads it, makes sure that version's
+recommendations are written, and points `serving.model_deployments` (the serving API's copy,
+never written any other way) at it, in one transaction. Promotion and rollback score first,
+move the alias, then publish; a failure part-way leaves the API serving what it served before,
+and the next publish (the `recommendations` asset, `ml_score`, the next promotion) catches up.
 
-Callers point MLflow at the store first (`ml.registry.configure`). Functions that commit say so.
+Every step is audited in governance.audit_log. Database work runs in `conn.transaction()`:
+its own transaction, or a savepoint in the caller's when one is open. Callers point MLflow at
+the store first (pulsemart.ml_store.configure_mlflow).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import pandas as pd
 import psycopg
 
 from ml import registry
-from pulsemart.ml_store.records import audit
-from pulsemart.ml_store.scoring import (
-    Recommend,
-    has_recommendations,
-    prune,
-    set_deployment,
-    write_recommendations,
-)
-from pulsemart.ml_store.training import known_customers
+from ml.names import RECOMMENDER
+from pulsemart.ml_store.records import audit, recent_audit
+from pulsemart.ml_store.scoring import deployed_version, has_recommendations, prune, set_deployment
+from pulsemart.ml_store.versions import ScoreReport, score_version
 
 
 class LifecycleError(RuntimeError):
@@ -33,69 +31,41 @@ class LifecycleError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ScoreReport:
-    model_name: str
-    model_version: str
-    customers: int
-    rows: int
-    seconds: float
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+class GateDecision:
+    passed: bool
+    reason: str
 
 
-def load_recommend(model_name: str, version: str) -> Recommend:
-    """The registered version as a (customer keys, k) -> recommendations function."""
-    mlflow = registry.load_mlflow()
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+def gate(challenger_metrics: dict[str, float], champion_metrics: dict[str, float] | None,
+         baseline_metrics: dict[str, float], metric: str, margin: float = 0.0) -> GateDecision:
+    """Pass only if the challenger beats the baseline, and the champion by `margin` (if any).
 
-    def recommend(customers, k: int) -> pd.DataFrame:
-        return model.predict(pd.DataFrame({"customer_id": list(customers)}), params={"k": int(k)})
-
-    return recommend
-
-
-def score_version(conn: psycopg.Connection, model_name: str, version: str,
-                  recommend: Recommend | None = None) -> ScoreReport:
-    """Rank products for every known customer with `version` (in the caller's transaction)."""
-    started = time.perf_counter()
-    recommend = recommend or load_recommend(model_name, version)
-    customers = known_customers(conn)
-    rows = write_recommendations(conn, model_name, str(version), recommend, customers)
-    return ScoreReport(model_name, str(version), len(customers), rows,
-                       time.perf_counter() - started)
-
-
-def deploy(conn: psycopg.Connection, model_name: str, version: str, actor: str,
-           details: dict | None = None) -> str | None:
-    """Serve `version` (in the caller's transaction); audited when it changes. Returns the
-    version served before."""
-    previous = set_deployment(conn, model_name, str(version), actor)
-    if previous != str(version):
-        audit(conn, actor, "ml.deploy", f"{model_name}/{version}",
-              {"from": previous, "to": str(version), **(details or {})})
-    if model_name == registry.RECOMMENDER:
-        prune(conn, model_name, keep={str(version)} | ({previous} if previous else set()))
-    return previous
-
-
-def refresh(conn: psycopg.Connection, model_name: str, version: str, actor: str,
-            recommend: Recommend | None = None) -> ScoreReport:
-    """Score `version` and serve it, in one transaction; commits."""
-    try:
-        report = score_version(conn, model_name, version, recommend)
-        deploy(conn, model_name, version, actor, {"rows": report.rows})
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return report
+    "Beats" is strictly greater: a tie keeps the model already serving.
+    """
+    value = challenger_metrics.get(metric)
+    if value is None:
+        return GateDecision(False, f"challenger has no {metric}")
+    baseline = baseline_metrics.get(metric)
+    if baseline is None:
+        return GateDecision(False, f"baseline has no {metric}")
+    if not value > baseline:
+        return GateDecision(False, f"{metric} {value:.4f} does not beat baseline {baseline:.4f}")
+    if champion_metrics is None:
+        return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f}; "
+                                  "no champion yet")
+    champion = champion_metrics.get(metric)
+    if champion is None:  # cannot compare: keep what serves, a person can still promote
+        return GateDecision(False, f"champion has no {metric} to compare with")
+    if not value > champion + margin:
+        return GateDecision(False, f"{metric} {value:.4f} does not beat champion "
+                                   f"{champion:.4f} by more than {margin:g}")
+    return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f} and champion "
+                              f"{champion:.4f} by more than {margin:g}")
 
 
 @dataclass(frozen=True)
 class GateOutcome:
-    decision: registry.GateDecision
+    decision: GateDecision
     challenger: str
     champion_before: str | None
     champion_after: str | None
@@ -110,27 +80,23 @@ class GateOutcome:
 def gate_and_promote(conn: psycopg.Connection, model_name: str, results: dict, metric: str,
                      margin: float, actor: str) -> GateOutcome:
     """Gate the challenger in `results` ({role: {"version", "metrics"}}, measured on one
-    holdout) and make it the champion if it passes; audits the decision; commits.
-
-    Serving is not switched here: the recommendations asset scores the champion, then deploys.
-    """
+    holdout) and make it the champion if it passes; audited. Serving follows at the next
+    `publish` (the recommendations asset scores the champion first)."""
     challenger = results["challenger"]
     evaluated = results.get("champion")
     before = registry.alias_version(model_name, registry.CHAMPION)
     if before != (evaluated["version"] if evaluated else None):
-        decision = registry.GateDecision(False, f"the champion changed to {before} after the "
-                                                "evaluation; evaluate again")
+        decision = GateDecision(False, f"the champion changed to {before} after the evaluation; "
+                                       "evaluate again")
     else:
-        decision = registry.gate(challenger["metrics"], evaluated["metrics"] if evaluated else None,
-                                 results["baseline"]["metrics"], metric, margin)
+        decision = gate(challenger["metrics"], evaluated["metrics"] if evaluated else None,
+                        results["baseline"]["metrics"], metric, margin)
     version = str(challenger["version"])
-    subject = f"{model_name}/{version}"
+    registry.record_gate(model_name, version, decision.passed, decision.reason)
     if decision.passed:
-        registry.promote(model_name, version, reason=decision.reason)
-    else:
-        registry.load_mlflow().MlflowClient().set_model_version_tag(
-            model_name, version, "pulsemart.gate", f"rejected: {decision.reason}")
-    try:
+        registry.set_champion(model_name, version, decision.reason)
+    subject = f"{model_name}/{version}"
+    with conn.transaction():
         audit(conn, actor, "ml.gate", subject, {
             "passed": decision.passed, "reason": decision.reason, "metric": metric,
             "margin": margin, "champion": before,
@@ -138,38 +104,76 @@ def gate_and_promote(conn: psycopg.Connection, model_name: str, results: dict, m
         if decision.passed:
             audit(conn, actor, "ml.promote", subject,
                   {"from": before, "to": version, "reason": decision.reason})
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    after = version if decision.passed else before
-    return GateOutcome(decision, version, before, after, metric, margin)
+    return GateOutcome(decision, version, before, version if decision.passed else before,
+                       metric, margin)
 
 
 def promote_version(conn: psycopg.Connection, model_name: str, version: str, actor: str,
                     reason: str = "manual") -> dict:
-    """Make `version` the champion and serve it; commits. Returns the registry status."""
+    """Make `version` the champion and serve it. Returns the registry status."""
     version = str(version)
-    _require_version(model_name, version)
-    previous = registry.alias_version(model_name, registry.CHAMPION)
+    known = [v["version"] for v in model_status(model_name)["versions"]]
+    if version not in known:
+        raise LifecycleError(f"{model_name} has no version {version!r}; versions: "
+                             f"{', '.join(known) or 'none'}")
     _ensure_scored(conn, model_name, version, actor)
-    status = registry.promote(model_name, version, reason=reason)
-    _switch(conn, model_name, version, actor, "ml.promote", previous, reason)
-    return status
+    before = registry.set_champion(model_name, version, reason)
+    with conn.transaction():
+        audit(conn, actor, "ml.promote", f"{model_name}/{version}",
+              {"from": before, "to": version, "reason": reason})
+        publish(conn, model_name, actor)
+    return model_status(model_name)
 
 
 def rollback_version(conn: psycopg.Connection, model_name: str, actor: str,
                      reason: str = "manual") -> dict:
-    """Restore the champion before the current one and serve it; commits."""
+    """Restore the previous champion (ml.registry.previous_champion) and serve it."""
     before = model_status(model_name)
-    if not before["previous_champions"]:
+    restored = before["previous_champion"]
+    if restored is None:
         raise LifecycleError(f"{model_name}: no previous champion to roll back to "
                              f"(champion: {before['champion'] or 'none'})")
-    restored = str(before["previous_champions"][-1])
     _ensure_scored(conn, model_name, restored, actor)
-    status = registry.rollback(model_name, reason=reason)
-    _switch(conn, model_name, restored, actor, "ml.rollback", before["champion"], reason)
-    return status
+    replaced, restored = registry.roll_back(model_name)
+    with conn.transaction():
+        audit(conn, actor, "ml.rollback", f"{model_name}/{restored}",
+              {"from": replaced, "to": restored, "reason": reason})
+        publish(conn, model_name, actor)
+    return model_status(model_name)
+
+
+def publish(conn: psycopg.Connection, model_name: str, actor: str,
+            rescore: bool = False) -> tuple[str | None, ScoreReport | None]:
+    """Serve the registry's champion: score it when it has no recommendations (or always, with
+    `rescore`), then switch serving.model_deployments to it; one transaction, audited when the
+    version served changes. Returns (the champion or None, the scoring report or None)."""
+    version = champion_version(model_name)
+    if version is None:
+        return None, None
+    report = None
+    with conn.transaction():
+        if model_name == RECOMMENDER and (rescore or not has_recommendations(conn, model_name, version)):
+            report = score_version(conn, model_name, version)
+        previous = set_deployment(conn, model_name, version, actor)
+        if previous != version:
+            audit(conn, actor, "ml.deploy", f"{model_name}/{version}",
+                  {"from": previous, "to": version, **({"rows": report.rows} if report else {})})
+        if model_name == RECOMMENDER:
+            prune(conn, model_name, keep={version} | ({previous} if previous else set()))
+    return version, report
+
+
+def _ensure_scored(conn: psycopg.Connection, model_name: str, version: str, actor: str) -> None:
+    """A recommender version gets its recommendations before it serves (kept ones are reused),
+    so switching the alias and the deployment after this is instant."""
+    if model_name != RECOMMENDER:
+        return
+    with conn.transaction():
+        if has_recommendations(conn, model_name, version):
+            return
+        report = score_version(conn, model_name, version)
+        audit(conn, actor, "ml.score", f"{model_name}/{version}",
+              {"rows": report.rows, "customers": report.customers, "seconds": report.seconds})
 
 
 def champion_version(model_name: str) -> str | None:
@@ -182,32 +186,6 @@ def champion_version(model_name: str) -> str | None:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         return None
-
-
-def _ensure_scored(conn, model_name: str, version: str, actor: str) -> None:
-    """A recommender version gets its recommendations before it serves (kept ones are reused)."""
-    if model_name != registry.RECOMMENDER or has_recommendations(conn, model_name, version):
-        conn.rollback()  # end the read transaction: nothing to write
-        return
-    try:
-        report = score_version(conn, model_name, version)
-        audit(conn, actor, "ml.score", f"{model_name}/{version}",
-              {"rows": report.rows, "customers": report.customers, "seconds": report.seconds})
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-
-
-def _switch(conn, model_name, version, actor, action, previous, reason) -> None:
-    try:
-        audit(conn, actor, action, f"{model_name}/{version}",
-              {"from": previous, "to": version, "reason": reason})
-        deploy(conn, model_name, version, actor)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
 
 
 def model_status(model_name: str) -> dict:
@@ -223,8 +201,8 @@ def model_status(model_name: str) -> dict:
                              "job first") from exc
 
 
-def _require_version(model_name: str, version: str) -> None:
-    known = [v["version"] for v in model_status(model_name)["versions"]]
-    if version not in known:
-        raise LifecycleError(f"{model_name} has no version {version!r}; versions: "
-                             f"{', '.join(known) or 'none'}")
+def serving_status(conn: psycopg.Connection, model_name: str, limit: int = 15) -> dict:
+    """What the API serves and the model's latest audited lifecycle steps, newest first."""
+    with conn.transaction():
+        return {"deployed": deployed_version(conn, model_name),
+                "history": recent_audit(conn, model_name, limit)}

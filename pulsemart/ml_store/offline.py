@@ -13,12 +13,13 @@ import pandas as pd
 import psycopg
 
 from ml import registry
-from ml.interactions import from_online_retail
 from ml.propensity import temporal_datasets
 from ml.split import TimeSplit, time_split
 from pulsemart.config import Settings
 from pulsemart.ml_store.evaluation import propensity_metrics, recommender_metrics
-from pulsemart.ml_store.lifecycle import champion_version, load_recommend
+from pulsemart.ml_store.lifecycle import champion_version
+from pulsemart.ml_store.retail import load_interactions
+from pulsemart.ml_store.versions import load_recommend
 from pulsemart.store.db import DatabaseError, connect_migrated
 
 COLUMNS = {registry.RECOMMENDER: ("ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10"),
@@ -29,7 +30,7 @@ def champion_report(settings: Settings, model_name: str, path: str | Path) -> st
     version = champion_version(model_name)
     if version is None:
         return f"{model_name}: no champion in the registry yet"
-    interactions = from_online_retail(path)
+    interactions = load_interactions(path)
     split = time_split(interactions, 0.75)
     if model_name == registry.RECOMMENDER:
         try:

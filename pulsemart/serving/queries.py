@@ -12,6 +12,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from ml.names import RECOMMENDER
+
 _PRODUCT_COLUMNS = """
     p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
     p.customization_options, p.customizable, p.views, p.carts, p.purchases, p.popularity,
@@ -112,14 +114,13 @@ where d.model_name = %(model)s and r.customer_key = governance.keyed_hash(%(cust
 order by r.rank
 limit %(k)s
 """
-RECOMMENDER_MODEL = "pulsemart-recommender"  # ml.registry.RECOMMENDER, without importing ml
 
 
 def recommend(conn: psycopg.Connection, customer_id: str, k: int) -> dict:
     """The deployed model's recommendations when it scored this customer; otherwise trending
     products, re-ranked for a known customer. Says which source it used."""
     with conn.cursor(row_factory=dict_row) as cur:
-        items = cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER_MODEL, "customer_id": customer_id,
+        items = cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id,
                                               "k": k}).fetchall()
     if items:
         first = items[0]

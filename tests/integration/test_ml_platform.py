@@ -160,7 +160,9 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     assert audits(db, "ml.promote")[-1][2]["reason"] == "test override"
     status = runner.invoke(cli, ["model", "status"])
     assert "champion 1, challenger none, deployed 1" in status.output
-    assert "rolled_back" in status.output and "rejected: " in status.output
+    # The history is the audit log; the gate's verdict is a tag on the version.
+    assert "ml.rollback  pulsemart-recommender/1 2 -> 1" in status.output
+    assert "rejected: " in status.output and "a rollback restores: nothing" in status.output
     again = runner.invoke(cli, ["model", "rollback"])
     assert again.exit_code == 1 and "no previous champion" in again.output
     unknown = runner.invoke(cli, ["model", "promote", "99"])

@@ -11,13 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from ml.interactions import from_frame
-from ml.registry import GateDecision
 from ml.split import time_split
 from orchestration.defs.ml.reports import gate_summary, git_commit, metrics_markdown, model_card
 from pulsemart.cli.main import cli
 from pulsemart.ml_store.drift import DriftObservation
 from pulsemart.ml_store.evaluation import popularity_metrics, recency_baseline, recommender_metrics
-from pulsemart.ml_store.lifecycle import GateOutcome
+from pulsemart.ml_store.lifecycle import GateDecision, GateOutcome
 from pulsemart.ml_store.profile import OTHER, feature_profile, psi_by_feature
 from pulsemart.ml_store.records import _plain
 from pulsemart.ml_store.scoring import rank_available

@@ -38,10 +38,11 @@ from pulsemart.ml_store.evaluation import (
     recommender_metrics,
     write_dataset,
 )
-from pulsemart.ml_store.lifecycle import champion_version, gate_and_promote, load_recommend, refresh
+from pulsemart.ml_store.lifecycle import champion_version, gate_and_promote, publish
 from pulsemart.ml_store.profile import feature_profile
 from pulsemart.ml_store.records import save_profile, write_evaluations
 from pulsemart.ml_store.training import NoTrainingData, read_interactions
+from pulsemart.ml_store.versions import load_recommend
 
 INTERACTIONS = dg.AssetKey(["datamart", "fct_product_interactions"])
 COLUMNS = [RECOMMENDER_METRIC, f"precision_at_{K}", f"recall_at_{K}", f"map_at_{K}", "coverage"]
@@ -101,10 +102,9 @@ def recommender_challenger(context: dg.AssetExecutionContext, config: Recommende
                                       git_commit())
     version = registry.register(logged.run_id, registry.RECOMMENDER)
     registry.set_challenger(registry.RECOMMENDER, version)
-    with postgres.connection() as conn:  # the drift sensor's reference for this version
+    with postgres.connection() as conn, conn.transaction():  # the drift sensor's reference
         save_profile(conn, registry.RECOMMENDER, version, dataset.split.window,
                      feature_profile(dataset.train_raw))
-        conn.commit()
     return dg.Output({"version": version, "run_id": logged.run_id, "params": model.to_params()},
                      metadata={"version": version, "mlflow_run_id": logged.run_id,
                                "fit_seconds": fit_seconds, RECOMMENDER_METRIC: metrics[RECOMMENDER_METRIC],
@@ -127,10 +127,9 @@ def recommender_evaluation(context: dg.AssetExecutionContext, training_dataset: 
     results = {role: {"version": v, "metrics": recommender_metrics(load_recommend(name, v), split)}
                for role, v in versions.items()}
     results["baseline"] = {"version": "popularity", "metrics": popularity_metrics(split)}
-    with postgres.connection() as conn:
+    with postgres.connection() as conn, conn.transaction():
         rows = write_evaluations(conn, name, [(r, e["version"], e["metrics"]) for r, e in results.items()],
                                  context.run.run_id, split.window)
-        conn.commit()
     return dg.Output({"window": split.window, "results": results, "params": challenger["params"]},
                      metadata=meta({"evaluation_rows": rows, "champion": champion,
                                     "metrics": dg.MetadataValue.md(metrics_markdown(results, COLUMNS)),
@@ -156,12 +155,12 @@ def recommender_champion(context: dg.AssetExecutionContext, config: GateConfig, 
 def recommendations(context: dg.AssetExecutionContext, postgres: PostgresResource,
                     pulsemart: PulsemartSettings) -> dg.MaterializeResult:
     configure_mlflow(pulsemart.get())
-    version = champion_version(registry.RECOMMENDER)
-    if version is None:
+    with postgres.connection() as conn:
+        version, report = publish(conn, registry.RECOMMENDER, f"dagster:{context.run.run_id}",
+                                  rescore=True)
+    if version is None or report is None:
         return dg.MaterializeResult(metadata={"rows": 0, "note": "no champion yet: the API "
                                                                  "keeps serving trending products"})
-    with postgres.connection() as conn:
-        report = refresh(conn, registry.RECOMMENDER, version, f"dagster:{context.run.run_id}")
     return dg.MaterializeResult(metadata={
         "model_version": version, "rows": report.rows, "customers": report.customers,
         "seconds": report.seconds, "rows_per_second": report.rows_per_second})

@@ -2,7 +2,7 @@
 
 The propensity model answers "who buys in the coming weeks" (ml.propensity); it is trained
 one label window before the recommender's cutoff and measured on labels after it, so it never
-sees the future it is judged on. Its champion is recorded in serving.model_deployments like
+sees the future it is judged on. Its champion is published to serving.model_deployments like
 the recommender's; nothing serves its scores yet.
 """
 
@@ -31,7 +31,7 @@ from pulsemart.ml_store.evaluation import (
     read_dataset,
     recency_baseline,
 )
-from pulsemart.ml_store.lifecycle import champion_version, deploy, gate_and_promote
+from pulsemart.ml_store.lifecycle import champion_version, gate_and_promote, publish
 from pulsemart.ml_store.records import write_evaluations
 
 CHALLENGER = dg.AssetKey([GROUP, "propensity_challenger"])
@@ -93,10 +93,9 @@ def propensity_evaluation(context: dg.AssetExecutionContext, training_dataset: d
                for role, v in versions.items()}
     results["baseline"] = {"version": "recency_logistic",
                            "metrics": propensity_metrics(recency_baseline(train), test)}
-    with postgres.connection() as conn:
+    with postgres.connection() as conn, conn.transaction():
         rows = write_evaluations(conn, name, [(r, e["version"], e["metrics"]) for r, e in results.items()],
                                  context.run.run_id, window)
-        conn.commit()
     return dg.Output({"window": window, "results": results, "params": challenger["params"]},
                      metadata=meta({"evaluation_rows": rows, "champion": champion,
                                     "customers_scored": len(test.label),
@@ -113,7 +112,5 @@ def propensity_champion(context: dg.AssetExecutionContext, config: GateConfig, e
     with postgres.connection() as conn:
         outcome = gate_and_promote(conn, registry.PROPENSITY, evaluation["results"],
                                    PROPENSITY_METRIC, config.margin, actor)
-        if outcome.promoted:  # nothing to score: the deployment row only records the champion
-            deploy(conn, registry.PROPENSITY, outcome.challenger, actor)
-            conn.commit()
+        publish(conn, registry.PROPENSITY, actor)  # nothing to score: the row names the champion
     return champion_output(registry.PROPENSITY, outcome, evaluation, COLUMNS)

@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
-from ml.interactions import COLUMNS, from_frame, from_online_retail, is_fee_code
+from ml.interactions import COLUMNS, FeeCodes, from_frame, from_transactions, is_fee_code
+from pulsemart.ml_store.retail import fee_codes
+from pulsemart.ml_store.retail import load_interactions as from_online_retail
 
 OLD_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 NEW_HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
@@ -76,7 +78,21 @@ def test_excel_with_real_datetimes_loads_like_csv(tmp_path):
 
 def test_fee_codes_come_from_the_quality_rules():
     codes = pd.Series(["POST", "M", "m", "BANK CHARGES", "gift_0001_40", "85123A", "DCGS0003"])
-    assert is_fee_code(codes).tolist() == [True, True, True, True, True, False, False]
+    assert is_fee_code(codes, fee_codes()).tolist() == [True, True, True, True, True, False, False]
+
+
+def test_the_fee_codes_are_an_argument_of_the_modelling_layer():
+    lines = pd.DataFrame({
+        "invoice": ["1", "2", "3"], "stock_code": ["SHIP", "ship", "A1"],
+        "description": ["shipping", "shipping", "a product"], "quantity": [1, 1, 2],
+        "invoice_date": pd.to_datetime(["2024-01-01"] * 3, utc=True), "unit_price": [5.0, 5.0, 3.0],
+        "customer_id": ["c1", "c1", "c1"], "country": ["UK"] * 3})
+    assert from_transactions(lines, FeeCodes()).shape[0] == 3  # no codes: every line a product
+    kept = from_transactions(lines, FeeCodes.of(codes=["Ship"]))
+    assert kept["product_id"].tolist() == ["A1"] and kept.attrs["dropped"]["fee_code"] == 2
+    assert from_transactions(lines, FeeCodes.of(patterns=[r"[A-Z]\d"])).shape[0] == 2
+    with pytest.raises(ValueError, match="customer_id"):
+        from_transactions(lines.drop(columns="customer_id"), FeeCodes())
 
 
 def test_from_frame_names_every_missing_column():

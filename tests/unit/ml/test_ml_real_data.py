@@ -2,7 +2,8 @@
 
 import pytest
 
-from ml.evaluate import evaluate_file, format_report
+from ml.evaluate import format_report
+from pulsemart.ml_store.retail import evaluate_file
 from tests.data import RETAIL_SAMPLE as SAMPLE
 
 

@@ -1,0 +1,80 @@
+"""Transaction files (Online Retail, CSV, xlsx or Parquet) as the models' interactions.
+
+`pulsemart.stream.retail_files` reads both layouts and every format, `pulsemart.quality`
+dates the lines and keeps the fee codes (rule `line.fee_code`); `ml.interactions` turns the
+lines into purchases with those codes as an argument, so `ml` stays pure modelling.
+
+    python -m pulsemart.ml_store.retail PATH              the offline evaluation report
+    python -m pulsemart.ml_store.retail --variants PATH   the comparison behind the defaults
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml.interactions import FeeCodes, from_transactions
+
+# The rule that books postage, fees, discounts and vouchers as lines with their own codes.
+FEE_RULE_ID = "line.fee_code"
+
+
+@lru_cache(maxsize=1)
+def fee_codes() -> FeeCodes:
+    """The quality rule set's fee codes: the platform's one definition of "not a product"."""
+    from pulsemart.quality.rules import load_rules
+
+    return FeeCodes.from_params(load_rules().rule(FEE_RULE_ID).detect.params)
+
+
+def load_interactions(path: str | Path) -> pd.DataFrame:
+    """The purchases in a transaction file, as canonical interactions (ml.interactions)."""
+    from pulsemart.quality.timestamps import to_utc
+    from pulsemart.stream.retail_files import load_transactions
+
+    raw = load_transactions(path)
+    raw["invoice_date"] = to_utc(raw["invoice_date"])
+    raw.attrs["source"] = str(path)
+    return from_transactions(raw, fee_codes())
+
+
+def evaluate_file(path: str | Path, k: int = 10) -> dict[str, Any]:
+    """Load `path`, split 75/25 in time, measure every model (ml.evaluate)."""
+    from ml.evaluate import evaluate_interactions
+
+    return evaluate_interactions(load_interactions(path), k)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    variants = args[:1] == ["--variants"]
+    if variants:
+        args = args[1:]
+    if len(args) != 1:
+        print("usage: python -m pulsemart.ml_store.retail [--variants] PATH", file=sys.stderr)
+        return 2
+    if variants:
+        from ml.variants import (
+            PROPENSITY_COLUMNS,
+            compare_propensity,
+            compare_variants,
+            to_markdown,
+        )
+
+        interactions = load_interactions(args[0])
+        print(to_markdown(compare_variants(interactions)))
+        print()
+        print(to_markdown(compare_propensity(interactions), PROPENSITY_COLUMNS, "model"))
+        return 0
+    from ml.evaluate import format_report
+
+    print(format_report(evaluate_file(args[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -73,6 +73,14 @@ class Settings:
     azure_storage_connection_string: str | None = field(default=None, repr=False)
     azure_storage_access_key: str | None = field(default=None, repr=False)
     azure_client_id: str | None = None  # workload or managed identity (DefaultAzureCredential)
+    # The real-time lane (docs/lanes.md): a micro-batch closes `realtime_batch_ms` after its
+    # first record or at `realtime_max_records`; runless events go to the Dagster webserver
+    # at `dagster_url` (None: not reported) at most every `realtime_report_interval_s`.
+    realtime_batch_ms: int = 20
+    realtime_max_records: int = 5_000
+    realtime_report_interval_s: int = 5
+    realtime_session_timeout_ms: int = 10_000  # a killed worker's partitions move after this
+    dagster_url: str | None = None
 
     def __repr__(self) -> str:
         # Secrets show as masked (never absent: a reader should see they are set), URLs
@@ -225,6 +233,11 @@ def load_settings(env: dict | None = None) -> Settings:
         azure_storage_connection_string=connection_string,
         azure_storage_access_key=access_key,
         azure_client_id=env.get("AZURE_CLIENT_ID") or None,
+        realtime_batch_ms=_int_setting(env, "PULSEMART_REALTIME_BATCH_MS", 20),
+        realtime_max_records=_int_setting(env, "PULSEMART_REALTIME_MAX_RECORDS", 5_000),
+        realtime_report_interval_s=_int_setting(env, "PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS", 5),
+        realtime_session_timeout_ms=_int_setting(env, "PULSEMART_REALTIME_SESSION_TIMEOUT_MS", 10_000),
+        dagster_url=(env.get("PULSEMART_DAGSTER_URL") or "").rstrip("/") or None,
     )
     _check_profile(settings)
     return settings

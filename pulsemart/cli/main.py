@@ -15,6 +15,7 @@ from pulsemart.cli.replay import replay
 from pulsemart.cli.serve import serve
 from pulsemart.cli.services import services
 from pulsemart.cli.simulate import simulate
+from pulsemart.cli.stream import stream
 from pulsemart.cli.trace import trace
 from pulsemart.cli.up import up
 
@@ -67,6 +68,7 @@ def cli() -> None:
 cli.add_command(services)
 cli.add_command(up)
 cli.add_command(simulate)
+cli.add_command(stream)
 cli.add_command(replay)
 cli.add_command(quarantine)
 cli.add_command(dq)

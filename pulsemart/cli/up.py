@@ -16,11 +16,13 @@ from pulsemart.local.processes import ServiceError
 @click.option("--dirty-rate", type=click.FloatRange(0.0, 1.0), default=TRICKLE_DIRTY_RATE,
               show_default=True, help="Fraction of the trickle's activity events to corrupt, so the "
                                       "rule engine's fixes and quarantine show (0: clean).")
-def up(ui_port: int, api_port: int, rate: float, dirty_rate: float) -> None:
-    """Start the services, Dagster (UI and daemon running the sensors), the serving API and a
-    trickle of events."""
+@click.option("--stream-workers", default=1, show_default=True, type=click.IntRange(0, 16),
+              help="Real-time workers (`pulsemart stream`) to run; 0 leaves the sensor lane alone.")
+def up(ui_port: int, api_port: int, rate: float, dirty_rate: float, stream_workers: int) -> None:
+    """Start the services, Dagster (UI and daemon running the sensors), a real-time worker,
+    the serving API and a trickle of events."""
     try:
         run_up(load_settings(), ui_port, rate, echo=click.echo, api_port=api_port,
-               dirty_rate=dirty_rate)
+               dirty_rate=dirty_rate, stream_workers=stream_workers)
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -1,4 +1,5 @@
-"""`pulsemart up`: the embedded services, Dagster (UI and daemon) and a trickle of events.
+"""`pulsemart up`: the embedded services, Dagster (UI and daemon), real-time workers and a
+trickle of events.
 
 Children run in sessions of their own so that Ctrl-C reaches only this process, which then
 stops them in order (event trickle, serving API, Dagster, services) and leaves no process or
@@ -77,7 +78,7 @@ def trickle_args(rate: float, dirty_rate: float, seed: int) -> list[str]:
 
 
 def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: int = 8000,
-           dirty_rate: float = TRICKLE_DIRTY_RATE) -> None:
+           dirty_rate: float = TRICKLE_DIRTY_RATE, stream_workers: int = 1) -> None:
     """Start everything, block until Ctrl-C (or a child dies), then stop everything."""
     if port_in_use("127.0.0.1", ui_port):
         raise ServiceError(f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`")
@@ -103,6 +104,11 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
         serving = _spawn("serving", [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
                          dict(env, PULSEMART_API_KEY=api_key), settings)
         children.append(serving)
+        # Real-time workers join the consumer group while Dagster starts; they report runless
+        # events to its webserver (docs/lanes.md).
+        for n in range(stream_workers):
+            children.append(_spawn(f"stream-{n + 1}", [str(bin_dir / "pulsemart"), "stream"],
+                                   dict(env, PULSEMART_DAGSTER_URL=f"http://127.0.0.1:{ui_port}"), settings))
         echo("starting Dagster (UI and daemon)…")
         wait_until(lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
                    120, "the Dagster UI")
@@ -124,6 +130,8 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
         echo(f"dashboard:         http://127.0.0.1:{api_port}/dashboard#key={shown_key}")
         echo(f"datamart docs:     http://127.0.0.1:{api_port}/datamart/docs/ (after the first dbt docs "
              "build; `pulsemart datamart docs` makes it now)")
+        echo(f"real-time lane:    {stream_workers} worker(s) in group pulsemart-realtime "
+             "(`pulsemart stream --status`)" if stream_workers else "real-time lane:    off (--stream-workers 0)")
         echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog, dated now, "
              f"{dirty_rate:.0%} dirty" if rate > 0
              else "events trickle:    off (--rate 0)")

@@ -180,7 +180,9 @@ from fold_events
 where session_id is not null
 group by session_id
 on conflict (session_id) do update set
-    customer_id = coalesce(s.customer_id, excluded.customer_id),
+    -- greatest, like max() above, ignores nulls: a session that met two customer ids (ids
+    -- reused across simulator runs) ends the same whatever the batch boundaries.
+    customer_id = greatest(s.customer_id, excluded.customer_id),
     views = s.views + excluded.views, searches = s.searches + excluded.searches,
     carts = s.carts + excluded.carts, orders = s.orders + excluded.orders,
     first_event_time = least(s.first_event_time, excluded.first_event_time),

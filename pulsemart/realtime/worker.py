@@ -1,0 +1,310 @@
+"""The real-time worker: a long-lived member of the consumer group `pulsemart-realtime`.
+
+Loop: wait for a record, gather more for `realtime_batch_ms` (or up to
+`realtime_max_records`), apply them in one transaction (`pipeline.apply_batch`), copy the
+new offsets to the group, and every `realtime_report_interval_s` report to Dagster, write
+the status file and copy owed batches to the archive.
+
+PostgreSQL holds the truth. Whatever goes wrong between consuming and committing (a
+compare-and-set conflict, PostgreSQL away, a bug) ends the same way: the batch is dropped,
+the owned partitions are sought back to their stored offsets, and the records are read
+again. SIGTERM and SIGINT finish the batch in flight, then leave the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from pulsemart.config import TOPIC_PARTITIONS, Settings
+from pulsemart.realtime import consumer as kafka
+from pulsemart.realtime.pipeline import apply_batch, group_by_partition
+from pulsemart.realtime.report import DagsterReporter, Window
+from pulsemart.realtime.status import remove_status, write_status
+from pulsemart.store import raw
+from pulsemart.store.db import DatabaseError, connect_migrated
+
+log = logging.getLogger(__name__)
+BACKOFF_S = (0.5, 1, 2, 5, 10)
+IDLE_POLL_S = 0.5  # how long a poll waits when nothing arrives (and how soon a stop is seen)
+
+
+class Worker:
+    def __init__(self, settings: Settings, worker_id: str | None = None):
+        self.settings = settings
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.run_id = f"realtime:{self.worker_id}"
+        self.positions: dict[tuple[str, int], int | None] = {}  # owned partitions -> next offset
+        self.unpositioned: set[tuple[str, int]] = set()  # owned, stored offset not read yet
+        self.stopping = False
+        self.conn: psycopg.Connection | None = None
+        self.consumer = None
+        self.window = Window()
+        self.reporter = DagsterReporter(settings.dagster_url) if settings.dagster_url else None
+        self.stats = {"batches": 0, "records": 0, "last_commit_at": None, "state": "starting"}
+        self._kafka_down = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self._connect_until_up()
+        self.consumer = kafka.make_group_consumer(self.settings, self.worker_id,
+                                                  self.settings.realtime_session_timeout_ms,
+                                                  error_cb=self._kafka_error)
+        self.consumer.subscribe(list(TOPIC_PARTITIONS), on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._set_state("running")
+        log.info("worker %s joined group %s", self.worker_id, kafka.GROUP_ID)
+        next_report = time.monotonic() + self.settings.realtime_report_interval_s
+        try:
+            while not self.stopping:
+                if self.unpositioned:
+                    self._position()
+                records = self._collect()
+                if records:
+                    self._process(records)
+                if time.monotonic() >= next_report:
+                    self._periodic()
+                    next_report = time.monotonic() + self.settings.realtime_report_interval_s
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        log.info("worker %s stopping: leaving the group", self.worker_id)
+        try:
+            self._report()
+        except Exception:  # the last report must not keep a stopping worker alive
+            log.exception("last report failed")
+        if self.consumer is not None:
+            self.consumer.close()  # revokes the partitions and leaves the group now
+        if self.conn is not None:
+            self.conn.close()
+        if self.reporter:
+            self.reporter.close()
+        remove_status(self.settings, self.worker_id)
+
+    # -- Kafka -------------------------------------------------------------------------------
+    def _kafka_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT) and not self._kafka_down:
+            self._kafka_down = True
+            self._set_state("waiting for Kafka")
+            log.warning("Kafka unreachable at %s (%s); retrying, nothing is lost",
+                        self.settings.kafka_bootstrap, error.str())
+
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        try:
+            stored = self._stored_offsets()
+        except (psycopg.Error, DatabaseError):
+            stored = None
+        if stored is None:  # PostgreSQL away: hold the partitions until their offsets are known
+            consumer.incremental_assign(partitions)
+            consumer.pause(partitions)
+            self.unpositioned.update(keys)
+        else:
+            consumer.incremental_assign(kafka.positioned(partitions, stored))
+            self.positions.update({key: stored.get(key) for key in keys})
+        log.info("assigned %s", ", ".join(f"{t}[{p}]" for t, p in keys))
+        self._write_status()
+
+    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.positions.pop((tp.topic, tp.partition), None)
+            self.unpositioned.discard((tp.topic, tp.partition))
+        if partitions:
+            log.info("revoked %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))
+        if not self.stopping:
+            self._write_status()
+
+    def _collect(self) -> list:
+        """Wait for one record, then gather what arrives within the batch window."""
+        first = self.consumer.poll(IDLE_POLL_S)
+        if first is None:
+            return []
+        messages = [first]
+        deadline = time.monotonic() + self.settings.realtime_batch_ms / 1000
+        while len(messages) < self.settings.realtime_max_records and not self.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            messages += self.consumer.consume(self.settings.realtime_max_records - len(messages), left)
+        records = []
+        for message in messages:
+            if message.error():
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("Kafka: %s", message.error().str())
+                continue
+            records.append(kafka.as_record(message))
+        if records and self._kafka_down:
+            self._kafka_back()
+        return records
+
+    def _kafka_back(self) -> None:
+        self._kafka_down = False
+        self._set_state("running")
+        log.warning("Kafka reachable again")
+
+    # -- PostgreSQL --------------------------------------------------------------------------
+    def _stored_offsets(self) -> dict[tuple[str, int], int]:
+        rows = self.conn.execute('select topic, "partition", next_offset from ingest.offsets').fetchall()
+        self.conn.commit()
+        return {(t, p): o for t, p, o in rows}
+
+    def _connect_until_up(self) -> None:
+        attempt = 0
+        while not self.stopping:
+            try:
+                self.conn = connect_migrated(self.settings)
+                if attempt:
+                    log.warning("PostgreSQL reachable again")
+                return
+            except (DatabaseError, psycopg.OperationalError) as exc:
+                if attempt == 0:
+                    self._set_state("waiting for PostgreSQL")
+                    log.warning("PostgreSQL unreachable (%s); retrying with backoff, nothing is lost", exc)
+                time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+                attempt += 1
+
+    def _position(self) -> None:
+        """Seek every owned partition to its stored offset (after a conflict or an outage)."""
+        try:
+            stored = self._stored_offsets()
+        except (psycopg.Error, DatabaseError):
+            self._recover_database()
+            return
+        owned = set(self.positions) | self.unpositioned
+        for key in owned:
+            offset = stored.get(key)
+            self.positions[key] = offset
+            self.consumer.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
+        paused = [TopicPartition(*key) for key in self.unpositioned]
+        self.unpositioned.clear()
+        if paused:
+            self.consumer.resume(paused)
+
+    def _recover_database(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        self.consumer.pause(self.consumer.assignment())
+        self._connect_until_up()
+        if self.conn is not None:
+            self._set_state("running")
+            self.unpositioned.update(self.positions)  # resumed after the seek in _position
+            self._position()
+
+    # -- the batch ---------------------------------------------------------------------------
+    def _process(self, records: list) -> None:
+        parts = group_by_partition([r for r in records if (r.topic, r.partition) in self.positions],
+                                   self.positions)
+        if not parts:
+            return
+        try:
+            outcome = apply_batch(self.conn, parts, self.positions, self.run_id)
+        except raw.OffsetConflict as conflict:
+            log.info("offsets moved under this worker (%s); seeking to the stored offsets", conflict)
+            self.conn.rollback()
+            self.unpositioned.update(self.positions)
+            self._position()
+            return
+        except psycopg.OperationalError as exc:
+            log.warning("PostgreSQL unreachable (%s); the batch is read again after it returns", exc)
+            self._recover_database()
+            return
+        except psycopg.Error as exc:  # deadlock or serialization: harmless, read again
+            log.warning("batch rolled back (%s); reading it again", exc)
+            self.conn.rollback()
+            self.unpositioned.update(self.positions)
+            self._position()
+            return
+        self.conn.commit()
+        committed = []
+        for part in outcome.landed:
+            self.positions[(part.topic, part.partition)] = part.next_offset
+            committed.append(TopicPartition(part.topic, part.partition, part.next_offset))
+        self._mirror(committed)
+        newest = max((r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None)
+        self.window.add(outcome, time.time() - newest / 1000 if newest else None)
+        self.stats["batches"] += 1
+        self.stats["records"] += outcome.records
+        self.stats["last_commit_at"] = time.time()
+
+    def _mirror(self, offsets: list[TopicPartition]) -> None:
+        """Copy committed offsets to the group, for lag tools only (PostgreSQL is the truth)."""
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            log.debug("offsets not mirrored to the group: %s", exc)
+
+    # -- every few seconds -------------------------------------------------------------------
+    def _periodic(self) -> None:
+        if self._kafka_down:
+            try:
+                self.consumer.list_topics(timeout=2)
+                self._kafka_back()
+            except KafkaException:
+                pass
+        try:
+            self._report()
+            self._archive()
+        except psycopg.OperationalError:
+            self._recover_database()
+        self._write_status()
+
+    def _lag(self) -> dict:
+        lag = {}
+        for key, position in self.positions.items():
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0 and position is not None:
+                lag[key] = max(0, high - position)
+        return lag
+
+    def _report(self) -> None:
+        if self.window.empty:
+            return
+        latency = self.window.latency_metadata()
+        log.info("%d batches, %d records; batch p95 %ss, produce to commit p95 %ss",
+                 self.window.batches, sum(self.window.records.values()),
+                 latency["batch_seconds_p95"], latency["freshness_seconds_p95"])
+        if self.reporter is None:
+            self.window = Window()
+            return
+        from pulsemart.realtime.checks import conservation_gaps_in
+
+        self.window.lag = self._lag()
+        gaps = conservation_gaps_in(self.conn, self.window.ranges)
+        if self.reporter.send(*self.window.events(gaps)):
+            self.window = Window()
+
+    def _archive(self) -> None:
+        if not self.settings.archive_enabled:
+            return
+        from pulsemart.stream.archive import archive_after_ingest
+
+        # Owed batches older than a minute; one Parquet object per landed batch (see docs/lanes.md).
+        archive_after_ingest(self.settings, self.conn, None, retries=20)
+        self.conn.commit()
+
+    def _set_state(self, state: str) -> None:
+        self.stats["state"] = state
+        self._write_status()
+
+    def _write_status(self) -> None:
+        lag = self._lag() if self.consumer is not None else {}
+        write_status(self.settings, self.worker_id, {
+            "worker_id": self.worker_id, "pid": os.getpid(), **self.stats,
+            "partitions": [f"{t}[{p}]" for t, p in sorted(self.positions)], "lag": sum(lag.values())})

@@ -14,6 +14,7 @@ import pytest
 
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
+from pulsemart.realtime.status import read_statuses
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.stream.planner import PlannedBatch
 from sensors.kafka import build_kafka_sensor
@@ -64,6 +65,11 @@ def assert_exactly_once(settings, db, produced_total: int) -> None:
         assert (table, differing[:2]) == (table, [])
 
 
+def owned_by(settings, pid: int) -> int:
+    """Partitions the worker `pid` says it owns in its status file."""
+    return next((len(s["partitions"]) for s in read_statuses(settings) if s["pid"] == pid), 0)
+
+
 def worker_batches(db) -> int:
     (n,) = db.execute("select count(*) from ingest.batches where run_id like 'realtime:%'").fetchone()
     db.commit()
@@ -87,6 +93,7 @@ def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lan
     assert producer.wait(120) == 0
     worker = spawn_worker(tmp_path / "worker.log")
     wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
+    wait_for(lambda: owned_by(lane, worker.pid) == 6, 30, "the last worker to own every partition")
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0

@@ -18,8 +18,7 @@ from pulsemart.realtime.status import read_statuses
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.stream.planner import PlannedBatch
 from sensors.kafka import build_kafka_sensor
-from tests.integration.conftest import read_topic
-from tests.integration.helpers import stored_triples, topic_triples
+from tests.integration.helpers import read_topic, stored_triples, topic_triples
 from tests.integration.realtime_support import (
     rebuilt_snapshot,
     same,
@@ -186,21 +185,20 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
     assert worker.wait(10) == 0
     assert simulate(2_000, rate=None, seed=9).wait(60) == 0
     from orchestration.catch_up import run_batch, run_quality, run_serving
-    from orchestration.definitions import defs
+    from orchestration.streaming import defs
 
     with dg.instance_for_test() as instance:
         for _ in range(20):
-            requests = []
-            for sensor in sensors.values():
+            batches = []
+            for topic, sensor in sensors.items():
                 with dg.build_sensor_context(instance=instance, resources=build_resources()) as ctx:
-                    requests += sensor(ctx).run_requests or []
-            if not requests:
+                    for request in sensor(ctx).run_requests or []:
+                        config = next(iter(request.run_config["ops"].values()))["config"]
+                        batches.append(PlannedBatch(topic, config["partition"], config["start_offset"],
+                                                    config["max_events"], 0))
+            if not batches:
                 break
-            for request in requests:
-                ops = request.run_config["ops"]
-                config = next(iter(ops.values()))["config"]
-                batch = PlannedBatch(request.tags["pulsemart/topic"], config["partition"],
-                                     config["start_offset"], config["max_events"], 0)
+            for batch in batches:
                 run_batch(defs, instance, batch, 2.0)
         run_quality(defs, instance)
         run_serving(defs, instance)

@@ -45,6 +45,11 @@ def settings():
 @pytest.fixture
 def fresh_stream(settings):
     """Empty shop topics and an empty raw/ingest store, so a test counts only its own records."""
+    return reset_stream(settings)
+
+
+def reset_stream(settings):
+    """What `fresh_stream` does, for fixtures of a wider scope."""
     admin = KafkaAdminClient(**settings.kafka_client_config())
     try:
         existing = set(admin.list_topics())

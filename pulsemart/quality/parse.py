@@ -1,8 +1,8 @@
 """Decoding raw Kafka records into event dicts, never raising.
 
-A record that cannot become an event (no value, oversized, not UTF-8, not JSON, not an
-object, an unknown event type, no usable event_id) gets one explicit reason and goes
-straight to quarantine; everything else goes on to the rules.
+A record that cannot become an event (a tombstone, an empty value, oversized, not UTF-8,
+not JSON, not an object, an unknown event type, no usable event_id) gets one explicit reason
+and goes straight to quarantine; everything else goes on to the rules.
 """
 
 from __future__ import annotations
@@ -51,11 +51,15 @@ def _parse_one(value, max_bytes: int) -> tuple[dict | None, str | None, str | No
     if isinstance(value, memoryview):
         value = value.tobytes()
     if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None, None, "empty_value"
+        # A null value is Kafka's tombstone (delete this key, in a compacted topic). It is not
+        # an empty event: a producer meant it, and a steward should see it apart.
+        return None, None, "tombstone"
     if isinstance(value, str):
         value = value.encode("utf-8", "surrogatepass")
     if not isinstance(value, (bytes, bytearray)):
         return None, None, "not_bytes"
+    if not value:
+        return None, "", "empty_value"
     if len(value) > max_bytes:
         return None, None, "oversized_payload"
     try:

@@ -8,10 +8,10 @@ moved and stores nothing. The records go in through COPY, exactly as received.
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 # Binary COPY: bytea values travel as they are, without the hex escaping of text COPY.
 COPY_SQL = (
@@ -63,11 +63,19 @@ def new_batch_id(conn: psycopg.Connection) -> int:
     return batch_id
 
 
-def _headers_json(headers) -> str:
+# The common case, one wrapper for every record without headers.
+_NO_HEADERS = Jsonb([])
+
+
+def headers_jsonb(headers) -> Jsonb:
+    """Kafka headers as a jsonb array of [key, value] pairs, queryable with jsonb operators.
+
+    Header values are arbitrary bytes; base64 keeps them exact inside JSON. (A `str` would
+    not do: a COPY typed jsonb stores a Python str as a JSON string, not as the array.)
+    """
     if not headers:
-        return "[]"  # the common case, spared a json.dumps per record
-    # Header values are arbitrary bytes; base64 keeps them exact inside JSON.
-    return json.dumps([[k, base64.b64encode(v).decode() if v is not None else None] for k, v in headers])
+        return _NO_HEADERS
+    return Jsonb([[k, base64.b64encode(v).decode() if v is not None else None] for k, v in headers])
 
 
 def _timestamp(millis: int | None) -> datetime | None:
@@ -89,7 +97,7 @@ def copy_records(copy, records, batch_id: int) -> int:
     for r in records:
         if r.timestamp != last_millis:
             last_millis, last_time = r.timestamp, _timestamp(r.timestamp)
-        write_row((r.topic, r.partition, r.offset, r.key, r.value, _headers_json(r.headers),
+        write_row((r.topic, r.partition, r.offset, r.key, r.value, headers_jsonb(r.headers),
                    last_time, r.timestamp_type, batch_id))
         written += len(r.value or b"") + len(r.key or b"")
     return written

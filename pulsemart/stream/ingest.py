@@ -15,7 +15,7 @@ import psycopg
 
 from pulsemart.store import raw
 from pulsemart.stream.prefetch import prefetch
-from pulsemart.stream.reader import read_range
+from pulsemart.stream.reader import ReadProgress, read_range
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class BatchResult:
     batch_id: int | None
     read_seconds: float
     write_seconds: float
-    status: str  # "stored", "empty" (caught up) or "already_stored" (a rerun of a done range)
+    # "stored"; "markers" (no record, but the offset moved over transaction markers); "empty"
+    # (caught up, nothing moved); or "already_stored" (a rerun of a done range)
+    status: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,14 +51,15 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
     started_at = datetime.now(UTC)
     read_s = write_s = 0.0
     records = size = 0
-    next_offset = plan.start_offset
+    progress = ReadProgress(plan.start_offset)
     try:
         with conn.transaction():
             raw.lock_offset(conn, plan.topic, plan.partition, plan.start_offset)
             batch_id = raw.new_batch_id(conn)
             with conn.cursor() as cur, cur.copy(raw.COPY_SQL) as copy:
                 chunks = prefetch(read_range(consumer, plan.topic, plan.partition, plan.start_offset,
-                                             plan.max_events, max_seconds=plan.max_seconds))
+                                             plan.max_events, max_seconds=plan.max_seconds,
+                                             progress=progress))
                 while True:
                     t0 = time.perf_counter()
                     chunk = next(chunks, None)
@@ -66,8 +69,12 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
                         break
                     size += raw.copy_records(copy, chunk, batch_id)
                     records += len(chunk)
-                    next_offset = chunk[-1].offset + 1
                     write_s += time.perf_counter() - t1
+            # Past the last record and any markers after it (see ReadProgress): a partition
+            # ending on a commit marker is then caught up, not lagging by one forever.
+            next_offset = progress.next_offset
+            if not records and next_offset > plan.start_offset:
+                raw.advance_offset(conn, plan.topic, plan.partition, plan.start_offset, next_offset)
             if records:
                 t0 = time.perf_counter()
                 raw.advance_offset(conn, plan.topic, plan.partition, plan.start_offset, next_offset)
@@ -86,5 +93,6 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
             return BatchResult(plan.topic, plan.partition, plan.start_offset, conflict.found, 0, 0, None,
                                read_s, write_s, "already_stored")
         raise
+    status = "stored" if records else "markers" if next_offset > plan.start_offset else "empty"
     return BatchResult(plan.topic, plan.partition, plan.start_offset, next_offset, records, size,
-                       batch_id if records else None, read_s, write_s, "stored" if records else "empty")
+                       batch_id if records else None, read_s, write_s, status)

@@ -7,6 +7,8 @@ every rule below testable on plain values.
 Rules:
 - a partition lags when its end offset is above its committed offset; the end offset is
   only a lower bound on the development broker, so the run itself finds the true end;
+- a partition whose tail past the committed offset is only transaction markers does not
+  lag: a batch there could read nothing, so none is planned and the skip reason says why;
 - one partition never has two runs in flight, and at most `max_concurrent` runs are in
   flight for the topic's pool;
 - a batch starts at the committed offset and is sized by lag, between `min_events` and
@@ -73,6 +75,13 @@ def plan_batches(
             plan.skipped.append(
                 f"{name}: the broker no longer holds offset {lag.committed - 1}, the last one stored "
                 "(was the in-memory broker restarted?); see docs/ingestion.md before ingesting on"
+            )
+            continue
+        if lag.marker_tail:
+            # A batch from here would read nothing, and so would the next: say why instead.
+            plan.skipped.append(
+                f"{name}: caught up at offset {lag.committed}; the tail up to end offset {lag.end} "
+                "is a transaction marker (or aborted records), which no read returns"
             )
             continue
         if lag.lag == 0:

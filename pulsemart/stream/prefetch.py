@@ -2,8 +2,10 @@
 
 The queue holds at most `depth` chunks, so memory stays bounded by chunk size whatever the
 lag. An error in the reader is raised in the caller at the chunk where it happened; if the
-caller stops early (an error while writing), the reader is told to stop and is not waited on
-past its current poll.
+caller stops early (an error while writing, an interrupt), the reader is told to stop and is
+not waited on past its current poll. Neither side blocks forever: the reader is a daemon
+thread that checks the stop flag between polls, and the caller waits in short slices and
+notices a reader that ended without a word.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ def prefetch(chunks: Iterator, depth: int = 4) -> Iterator:
     reader.start()
     try:
         while True:
-            item = buffer.get()
+            try:
+                item = buffer.get(timeout=0.5)
+            except queue.Empty:
+                if reader.is_alive():
+                    continue
+                try:  # it may have put its last item just before ending
+                    item = buffer.get_nowait()
+                except queue.Empty:
+                    raise RuntimeError("the Kafka read-ahead thread ended without a result") from None
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

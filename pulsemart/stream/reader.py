@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka import codec as kafka_codec
-from kafka.errors import KafkaError, OffsetOutOfRangeError
+from kafka.errors import KafkaError
 
 from pulsemart.config import Settings
 
@@ -93,6 +94,18 @@ def beginning_offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
         raise ReadError(f"cannot read beginning offsets of {topic}: {exc}") from exc
 
 
+@dataclass
+class ReadProgress:
+    """Where a read ended: the offset the next read starts from.
+
+    That is past the last record read and past any control batches (transaction markers) or
+    aborted records the consumer skipped after it, which no record's offset reveals. Written
+    by the reading thread before its generator ends, so read it once the chunks are done.
+    """
+
+    next_offset: int
+
+
 def read_range(
     consumer: KafkaConsumer,
     topic: str,
@@ -103,6 +116,7 @@ def read_range(
     empty_polls_to_stop: int = 3,
     chunk_records: int = 5000,
     max_seconds: float | None = None,
+    progress: ReadProgress | None = None,
 ) -> Iterator[list]:
     """Yield chunks of ConsumerRecords from `start`, at most `max_records` in all.
 
@@ -110,7 +124,9 @@ def read_range(
     is latency for every reader), or after `empty_polls_to_stop` empty polls before the first
     (the first fetch after a seek may be slow; ending then would plan the range again). Stops
     too after `max_seconds`, since a steady trickle may never leave a poll empty. Memory stays
-    bounded by `chunk_records`, whatever the lag behind the range.
+    bounded by `chunk_records`, whatever the lag behind the range. `progress`, when given,
+    ends past the last record, or at the consumer's position when the read caught up, so a
+    tail of transaction markers counts as read.
     """
     tp = TopicPartition(topic, partition)
     try:
@@ -129,60 +145,29 @@ def read_range(
             empty, allowed_empty = 0, 1
             records = records[:remaining]
             remaining -= len(records)
+            if progress is not None:
+                progress.next_offset = records[-1].offset + 1
             yield records
+        if progress is not None and empty >= allowed_empty:
+            # Caught up: every poll's records were yielded whole, and poll() moves the position
+            # past each record it returns and each control or aborted batch it skips.
+            progress.next_offset = max(progress.next_offset, consumer.position(tp, timeout_ms=5000) or 0)
     except KafkaError as exc:
         raise ReadError(f"reading {topic}[{partition}] from offset {start} failed: {exc}") from exc
 
 
 def holds_offset(consumer: KafkaConsumer, topic: str, partition: int, offset: int,
                  timeout_ms: int = 3000) -> bool:
-    """Whether the broker still serves the record at `offset` (end offsets cannot tell on the
-    development broker, which under-reports them)."""
+    """Whether the broker still holds `offset`: a record there, or a transaction marker the
+    consumer steps over (end offsets cannot tell on the development broker, which
+    under-reports them)."""
     tp = TopicPartition(topic, partition)
     try:
         consumer.assign([tp])
         consumer.seek(tp, offset)
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=1)
+        if any(record.offset == offset for record in polled.get(tp, [])):
+            return True
+        return (consumer.position(tp, timeout_ms=timeout_ms) or 0) > offset
     except KafkaError as exc:
         raise ReadError(f"reading {topic}[{partition}] at offset {offset} failed: {exc}") from exc
-    return any(record.offset == offset for record in polled.get(tp, []))
-
-
-def peek(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
-         poll_timeout_ms: int = 300, empty_polls_to_stop: int = 2) -> tuple[set[int], set[int]]:
-    """Look at the last stored record of each partition and what follows it.
-
-    Returns (unread, missing): partitions with records past their committed offset (which
-    the development broker's stale end offsets hide), and partitions whose last stored
-    record the broker no longer holds (an in-memory broker that restarted). Nothing is
-    stored or committed; on Kafka, whose end offsets are exact, `unread` adds nothing.
-    """
-    if not committed:
-        return set(), set()
-    tps = {TopicPartition(topic, p): offset for p, offset in committed.items()}
-    unread: set[int] = set()
-    seen: set[int] = set()
-    try:
-        consumer.assign(list(tps))
-        for tp, offset in tps.items():
-            consumer.seek(tp, max(0, offset - 1))
-        empty = 0
-        while empty < empty_polls_to_stop and len(seen) < len(tps):
-            try:
-                polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=len(tps) * 500)
-            except OffsetOutOfRangeError:
-                break  # Kafka's answer for a stored offset it no longer has: reported as missing
-            if not polled:
-                empty += 1
-                continue
-            for tp, records in polled.items():
-                seen.add(tp.partition)
-                if any(r.offset >= tps[tp] for r in records):
-                    unread.add(tp.partition)
-                consumer.pause(tp)  # the first records are proof enough; fetch no more
-    except KafkaError as exc:
-        raise ReadError(f"peeking at {topic} failed: {exc}") from exc
-    finally:
-        consumer.resume(*consumer.paused())
-    missing = {tp.partition for tp, offset in tps.items() if offset > 0 and tp.partition not in seen}
-    return unread, missing

@@ -38,3 +38,17 @@ def test_reads_at_most_depth_chunks_ahead_and_stops_when_the_caller_does():
     count = len(produced)
     threading.Event().wait(0.3)
     assert len(produced) == count  # stopped: nothing read after the caller left
+
+
+def test_a_reader_that_vanishes_without_a_word_is_an_error_not_a_hang(monkeypatch):
+    # A thread cannot die silently through `run` (it hands over every error), so simulate the
+    # reader being gone: the chunk source's thread ends at once and the queue stays empty.
+    import pulsemart.stream.prefetch as module
+
+    class GoneThread(threading.Thread):
+        def __init__(self, *args, **kwargs):
+            super().__init__(target=lambda: None, daemon=True)
+
+    monkeypatch.setattr(module.threading, "Thread", GoneThread)
+    with pytest.raises(RuntimeError, match="ended without a result"):
+        list(prefetch(iter([[1]])))

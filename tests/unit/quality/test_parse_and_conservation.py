@@ -47,12 +47,12 @@ def test_random_bytes_always_decided_and_explained(batch):
 
 def test_parse_failures_have_explicit_reasons():
     result = decide(b"{not json", b"\xff\xfe", b"[1,2]", b'{"event_type":"x","event_id":"1"}',
-                    b'{"event_type":"product_viewed"}', None,
+                    b'{"event_type":"product_viewed"}', None, b"",
                     b'{"event_id":"big","event_type":"product_viewed","q":"' + b"x" * (2 ** 20)
                     + b'"}')
     reasons = [json.loads(r) for r in result.quarantine["reasons"]]
     assert reasons == [["malformed_json"], ["not_utf8"], ["not_an_object"],
-                       ["unknown_event_type"], ["invalid_event_id"], ["empty_value"],
+                       ["unknown_event_type"], ["invalid_event_id"], ["tombstone"], ["empty_value"],
                        ["oversized_payload"]]
     assert list(result.quarantine["payload_encoding"])[:2] == ["utf-8", "base64"]
     assert result.quarantine["event_id"].iloc[-1] == "big"  # sniffed from the raw text

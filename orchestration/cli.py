@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 
 import click
@@ -32,6 +34,9 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
     topics = list(topics or TOPIC_PARTITIONS)
     if not until_caught_up and not reset_to:
         raise click.UsageError("say --until-caught-up, --reset-to earliest, or both")
+    # SIGTERM (a service manager, `kill`) stops the run as Ctrl-C does: through the cleanup
+    # paths, so the batch in flight rolls back and no worker is left behind.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if reset_to:
             _reset(settings, topics, yes)
@@ -39,6 +44,17 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
             _catch_up(settings, topics, decide)
     except (ReadError, DatabaseError, ResetRefused, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
+        click.echo("interrupted: the batch in flight was rolled back; run again to go on", err=True)
+        sys.exit(130)
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    # Inside a Dagster run a signal surfaces as Dagster's own interruption error, named here
+    # rather than imported so this command loads no Dagster before it needs to.
+    return isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "DagsterExecutionInterruptedError"
 
 
 def _reset(settings, topics: list[str], yes: bool) -> None:

@@ -22,21 +22,29 @@ def up(settings: Settings) -> dict[str, str]:
 
 
 def down(settings: Settings) -> list[str]:
-    """Stop the embedded services; return the names of those that were running."""
+    """Stop the embedded services running under $PULSEMART_HOME; return the names of those
+    that were running.
+
+    What runs is read from the home (the broker's pid file, PostgreSQL's data folder), never
+    from the URLs in the environment: after `eval "$(pulsemart services env)"` those name the
+    embedded services themselves, which would make them look external. A service that is
+    truly external has no pid file or data folder here, so it is never touched.
+    """
     stopped = []
-    if settings.kafka_embedded and broker.stop(settings):
+    if broker.stop(settings):
         stopped.append("kafka")
-    if settings.postgres_embedded and postgres.stop(settings):
+    if postgres.stop(settings):
         stopped.append("postgres")
     return stopped
 
 
 def status(settings: Settings) -> list[dict]:
-    rows = []
-    rows.append(postgres.status(settings) if settings.postgres_embedded
-                else {"service": "postgres", "running": None, "external": True})
-    rows.append(broker.status(settings) if settings.kafka_embedded
-                else {"service": "kafka", "running": None, "external": True,
-                      "bootstrap": settings.kafka_bootstrap})
-    return rows
+    """One row per service: the embedded one when it runs under $PULSEMART_HOME (whatever the
+    URLs in the environment say, as for `down`), else external when configured elsewhere."""
+    pg, kafka = postgres.status(settings), broker.status(settings)
+    if not pg["running"] and not settings.postgres_embedded:
+        pg = {"service": "postgres", "running": None, "external": True}
+    if not kafka["running"] and not settings.kafka_embedded:
+        kafka = {"service": "kafka", "running": None, "external": True, "bootstrap": settings.kafka_bootstrap}
+    return [pg, kafka]
 

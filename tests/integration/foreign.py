@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def read_committed(settings, topic: str, partitions: int, idle_polls: int = 4) -
 
 def run_cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
     """`pulsemart ...` as a user runs it: its own process, this checkout first on the path."""
-    return subprocess.run(cli_command(*args), cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+    return subprocess.run(cli_command(*args), cwd=ROOT, env=cli_env(), capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 
@@ -52,3 +53,15 @@ def cli_command(*args: str) -> list[str]:
 def cli_env(**extra: str) -> dict:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return dict(os.environ, PYTHONPATH=path, **extra)
+
+
+def living(pids: list[int]) -> list[int]:
+    """The processes of `pids` still alive (a zombie waiting to be reaped is not)."""
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive

@@ -158,9 +158,9 @@ def test_caught_up_partitions_end_past_their_commit_marker_and_the_sensor_plans_
         assert last_records[partition] + 1 < end  # the partition's tail is a marker, not a record
         assert committed[partition] == end  # ... and ingestion stepped over it
     sensor = build_kafka_sensor(EVENTS_TOPIC, INGEST_JOBS[EVENTS_TOPIC])
-    with dg.instance_for_test() as instance:
-        with dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
-            tick = sensor(context)
+    with dg.instance_for_test() as instance, \
+            dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
+        tick = sensor(context)
     assert not tick.run_requests
     assert "no partition lags" in tick.skip_reason.skip_message
 
@@ -235,9 +235,9 @@ def test_a_marker_tail_left_behind_is_a_skip_reason_not_a_batch(fresh_stream, db
     finally:
         consumer.close()
     sensor = build_kafka_sensor(EVENTS_TOPIC, INGEST_JOBS[EVENTS_TOPIC])
-    with dg.instance_for_test() as instance:
-        with dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
-            tick = sensor(context)
+    with dg.instance_for_test() as instance, \
+            dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
+        tick = sensor(context)
     assert not tick.run_requests
     assert f"{EVENTS_TOPIC}[1]: caught up at offset 5" in tick.skip_reason.skip_message
     assert "transaction marker" in tick.skip_reason.skip_message

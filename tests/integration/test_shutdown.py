@@ -1,0 +1,75 @@
+"""Runs stop when told: SIGTERM or SIGINT to `pulsemart ingest --until-caught-up` in mid-read
+ends it within seconds, leaves no process behind (its forked workers included), and a rerun
+lands the rest with nothing lost or doubled."""
+
+import contextlib
+import json
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from pulsemart.config import EVENTS_TOPIC
+from tests.integration.conftest import read_topic
+from tests.integration.foreign import ROOT, cli_command, cli_env, living, run_cli
+from tests.integration.helpers import produce_raw, stored_triples, topic_triples
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+EVENTS = 60_000
+
+
+def start_ingest(stderr_path) -> subprocess.Popen:
+    # Small batches, so the run is still reading when the signal comes.
+    env = cli_env(PULSEMART_MAX_BATCH_EVENTS="3000")
+    with open(stderr_path, "w") as stderr:
+        return subprocess.Popen(cli_command("ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC),
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for_landing(process: subprocess.Popen, stderr_path, timeout_s: float = 120) -> None:
+    """Until the first batch is reported: the workers are forked and reading."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, stderr_path.read_text()[-3000:]
+        if " records" in stderr_path.read_text():
+            return
+        time.sleep(0.1)
+    pytest.fail("no batch landed in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(fresh_stream, db, tmp_path, signum):
+    values = [json.dumps({"event_id": f"s{i}", "pad": "x" * 200}).encode() for i in range(EVENTS)]
+    produce_raw(fresh_stream, EVENTS_TOPIC, values)
+    log = tmp_path / "ingest.err"
+    process = start_ingest(log)
+    family = [process.pid]
+    try:
+        wait_for_landing(process, log)
+        family += [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+        assert len(family) > 1  # the forked batch workers: they must go too
+        sent = time.monotonic()
+        process.send_signal(signum)
+        process.wait(timeout=10)  # the liveness bound of the issue, not a speed claim
+        assert time.monotonic() - sent < 10
+        assert process.returncode == 130, log.read_text()[-3000:]
+        assert "interrupted" in log.read_text()
+        assert living(family) == []
+    finally:
+        for pid in living(family):  # only after a failure: do not leak into the next tests
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+    landed_before = len(stored_triples(db, EVENTS_TOPIC))
+    db.rollback()
+    assert landed_before < EVENTS  # it was stopped mid-read, not after
+
+    rerun = run_cli("ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert stored_triples(db, EVENTS_TOPIC) == topic_triples(read_topic(fresh_stream, EVENTS_TOPIC))
+    (batches_overlapping,) = db.execute(
+        "select count(*) from ingest.batches a join ingest.batches b on a.topic = b.topic "
+        'and a."partition" = b."partition" and a.batch_id < b.batch_id '
+        "and a.start_offset < b.next_offset and b.start_offset < a.next_offset").fetchone()
+    assert batches_overlapping == 0  # no partial batch was left to be landed again

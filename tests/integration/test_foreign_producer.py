@@ -19,8 +19,8 @@ from pulsemart.stream.reader import end_offsets, make_consumer
 from pulsemart.stream.simulator import generate
 from sensors.kafka import build_kafka_sensor
 from tests.conftest import reset_stream
-from tests.integration.helpers import read_topic
 from tests.integration.foreign import producer, read_committed, run_cli
+from tests.integration.helpers import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CODECS = ["gzip", "snappy", "lz4", "zstd"]

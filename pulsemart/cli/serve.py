@@ -1,29 +1,47 @@
-"""`pulsemart serve`: the serving API (search, recommendations, live metrics) under uvicorn."""
+"""`pulsemart serve`: the serving API under uvicorn, one worker process per core by default."""
 
 from __future__ import annotations
+
+import os
 
 import click
 
 from pulsemart.config import load_settings
 
+# uvicorn's worker processes import the app by name and build it from the environment; the
+# one choice that is a command-line flag rather than a setting travels to them here.
+INSECURE_ENV = "PULSEMART_SERVE_INSECURE_NO_AUTH"
+
+
+def app_from_environment():
+    """The app as a worker process builds it (uvicorn's factory)."""
+    from pulsemart.serving.api import create_app
+
+    return create_app(load_settings(), insecure_no_auth=os.environ.get(INSECURE_ENV) == "1")
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: one per CPU core).")
 @click.option("--insecure-no-auth", is_flag=True,
               help="Serve without an API key when PULSEMART_API_KEY is not set (development only).")
-def serve(host: str, port: int, insecure_no_auth: bool) -> None:
-    """Serve product search, recommendations and live metrics over the serving tables."""
+def serve(host: str, port: int, workers: int | None, insecure_no_auth: bool) -> None:
+    """Serve product search, recommendations, propensity and live metrics over the serving tables."""
     import uvicorn
 
     from pulsemart.serving.api import ServingConfigError, create_app
 
     settings = load_settings()
-    try:
-        app = create_app(settings, insecure_no_auth=insecure_no_auth)
+    try:  # fail here, once, with the reason, rather than in every worker
+        create_app(settings, insecure_no_auth=insecure_no_auth)
     except ServingConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     if not settings.api_key:
         click.echo("warning: serving without authentication (--insecure-no-auth)", err=True)
-    click.echo(f"serving API on http://{host}:{port} (OpenAPI docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    os.environ[INSECURE_ENV] = "1" if insecure_no_auth else "0"
+    workers = workers or os.cpu_count() or 1
+    click.echo(f"serving API on http://{host}:{port} with {workers} worker(s) (OpenAPI docs at /docs)")
+    uvicorn.run("pulsemart.cli.serve:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False)

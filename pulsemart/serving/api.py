@@ -1,29 +1,50 @@
-"""The serving API: product search, recommendations and live metrics over `serving.*`.
+"""The serving API: product search, recommendations, propensity and live metrics over `serving.*`.
 
-`create_app(settings)` builds the FastAPI app; `pulsemart serve` runs it under uvicorn. Every
-route but `/health` (and what holds no data: the OpenAPI description at `/docs`,
-`/openapi.json`, the dashboard page and its script, the dbt docs site) needs the header
-`X-API-Key` equal to `PULSEMART_API_KEY`: 401 without it, 403 with another.
-Without a configured key the app refuses to start unless told `insecure_no_auth`.
+`create_app(settings)` builds the FastAPI app; `pulsemart serve` runs it under uvicorn, one
+process per worker. Routes are async over psycopg_pool's AsyncConnectionPool and send orjson
+bytes; the read routes answer from a response cache while the data has not changed (see
+cache.py for its staleness bound). Every route but `/health` (and what holds no data: the
+OpenAPI description at `/docs`, `/openapi.json`, the dashboard page and its script, the dbt docs
+site) needs the header `X-API-Key` equal to `PULSEMART_API_KEY`: 401 without it, 403 with
+another. Without a configured key the app refuses to start unless told `insecure_no_auth`.
+Every status a route returns is in the OpenAPI description, with the body `schema.Error`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query
+import orjson
+import psycopg
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pulsemart.config import Settings
+from pulsemart.serving import schema
+from pulsemart.serving.cache import ResponseCache
 from pulsemart.serving.dashboard import install_dashboard
-from pulsemart.serving.pool import ConnectionPool
-from pulsemart.serving.queries import SearchFilters, realtime_metrics, recommend, search_products
+from pulsemart.serving.pool import make_pool
+from pulsemart.serving.queries import (
+    SearchFilters,
+    customer_propensity,
+    realtime_metrics,
+    recommend,
+    search_products,
+)
 
 # PostgreSQL text cannot hold NUL: such a parameter is refused as invalid (422) up front rather
-# than failing in the driver as a 500.
+# than failing in the driver as a 500. A customer id is one path segment: no "/".
 NO_NUL = r"^[^\x00]*$"
+CUSTOMER_ID = r"^[^\x00/]+$"
+HEALTH_TIMEOUT_S = 2.0
 
 
 class ServingConfigError(RuntimeError):
@@ -45,65 +66,136 @@ def _authorizer(expected: str | None):
     return authorize
 
 
-def create_app(settings: Settings, insecure_no_auth: bool = False, pool: ConnectionPool | None = None) -> FastAPI:
+def _default(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def json_body(content) -> bytes:
+    return orjson.dumps(content, default=_default)
+
+
+def json_response(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _install_errors(app: FastAPI) -> None:
+    """Every error in the one body `schema.Error`."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return json_response(json_body({"detail": str(exc.detail), "errors": []}), exc.status_code,
+                             getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        fields = ", ".join(str(e["loc"][-1]) for e in errors)
+        return json_response(json_body({"detail": f"invalid parameter: {fields}", "errors": errors}), 422)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg.OperationalError)
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return json_response(json_body({"detail": f"database unavailable: {type(exc).__name__}",
+                                        "errors": []}), 503)
+
+
+def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
+               cache: ResponseCache | None = None) -> FastAPI:
+    """The app; `pool` (an AsyncConnectionPool by default) is opened and closed with it."""
     if not settings.api_key and not insecure_no_auth:
         raise ServingConfigError("PULSEMART_API_KEY is not set: set it, or start with --insecure-no-auth "
                                  "to serve without authentication (development only)")
-    pool = pool or ConnectionPool(settings)
+    pool = pool or make_pool(settings)
+    cache = cache or ResponseCache()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
-        pool.close()
+        await pool.open(wait=False)
+        poller = asyncio.create_task(cache.poll(pool))
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with suppress(asyncio.CancelledError):
+                await poller
+            await pool.close()
 
-    app = FastAPI(title="pulsemart serving API", version="1", lifespan=lifespan,
-                  description="Real-time product search, recommendations and metrics over `serving.*`.")
-    app.state.pool = pool
+    app = FastAPI(title="pulsemart serving API", version="2", lifespan=lifespan,
+                  description="Real-time product search, recommendations, purchase propensity and "
+                              "metrics over `serving.*`. Errors: one body, `Error`.")
+    app.state.pool, app.state.cache = pool, cache
+    _install_errors(app)
     secured = [Depends(_authorizer(settings.api_key))]
 
-    @app.get("/health", tags=["ops"])
-    def health() -> dict:
-        try:
-            with pool.connection() as conn:
-                conn.execute("select 1")
-        except Exception as exc:  # any failure means "not healthy"
-            raise HTTPException(503, f"database unavailable: {type(exc).__name__}") from exc
-        return {"status": "ok"}
+    def errors(*statuses: int) -> dict:
+        """The error responses of a secured route: 401 and 403 too when a key is required."""
+        return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
-    @app.get("/products/search", tags=["products"], dependencies=secured)
-    def search(
+    async def cached(key: tuple, read) -> Response:
+        body = cache.get(key)
+        if body is None:
+            version = cache.current()
+            async with pool.connection() as conn:
+                body = json_body(await read(conn))
+            cache.put(key, version, body)
+        return json_response(body)
+
+    @app.get("/health", tags=["ops"], response_model=schema.Health,
+             responses=schema.error_responses(503))
+    async def health() -> Response:
+        """200 when the database answers; no key needed."""
+        async with pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
+            await conn.execute("select 1")
+        return json_response(b'{"status":"ok"}')
+
+    @app.get("/products/search", tags=["products"], dependencies=secured,
+             response_model=schema.SearchResult, responses=errors(422))
+    async def search(
         q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                        description="Text in the description, or a product id")] = None,
         category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
-        price_min: Annotated[float | None, Query(ge=0)] = None,
+        price_min: Annotated[float | None, Query(ge=0, description=(
+            "Lowest unit price. Above `price_max`, nothing matches: an empty result."))] = None,
         price_max: Annotated[float | None, Query(gt=0)] = None,
         available: bool | None = None,
         customizable: bool | None = None,
         sort: Literal["price", "-price", "popularity"] = "popularity",
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    ) -> dict:
-        if price_min is not None and price_max is not None and price_min > price_max:
-            raise HTTPException(422, "price_min must not be greater than price_max")
+    ) -> Response:
         filters = SearchFilters(q or None, category or None, price_min, price_max, available, customizable,
                                 sort, limit)
-        with pool.connection() as conn:
-            items = search_products(conn, filters)
-        return {"count": len(items), "items": items}
 
-    @app.get("/customers/{customer_id}/recommendations", tags=["customers"], dependencies=secured)
-    def recommendations(
-        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)],
+        async def read(conn):
+            items = await search_products(conn, filters)
+            return {"count": len(items), "items": items}
+        return await cached(("search", filters), read)
+
+    @app.get("/customers/{customer_id}", tags=["customers"], dependencies=secured,
+             response_model=schema.Customer, responses=errors(422))
+    async def customer(
+        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
+    ) -> Response:
+        """The deployed propensity model's score for this customer (null when it has none)."""
+        return await cached(("customer", customer_id), lambda conn: customer_propensity(conn, customer_id))
+
+    @app.get("/customers/{customer_id}/recommendations", tags=["customers"], dependencies=secured,
+             response_model=schema.Recommendations, responses=errors(422))
+    async def recommendations(
+        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
-    ) -> dict:
-        with pool.connection() as conn:
-            return recommend(conn, customer_id, k)
+    ) -> Response:
+        return await cached(("recommendations", customer_id, k), lambda conn: recommend(conn, customer_id, k))
 
-    @app.get("/metrics/realtime", tags=["ops"], dependencies=secured)
-    def metrics() -> dict:
-        with pool.connection() as conn:
-            return realtime_metrics(conn)
+    @app.get("/metrics/realtime", tags=["ops"], dependencies=secured,
+             response_model=schema.RealtimeMetrics, responses=errors())
+    async def metrics() -> Response:
+        """Live figures: never cached."""
+        async with pool.connection() as conn:
+            return json_response(json_body(await realtime_metrics(conn)))
 
     # /dashboard (page; its data at /dashboard/data needs the key) and the dbt docs at
     # /datamart/docs/ (no data, served without the key): see docs/dashboard.md.
-    install_dashboard(app, settings, secured)
+    install_dashboard(app, settings, secured, errors())
     return app

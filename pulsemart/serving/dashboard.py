@@ -25,7 +25,12 @@ from starlette.types import Receive, Scope, Send
 
 from pulsemart.config import Settings
 from pulsemart.datamart.docs import docs_dir
-from pulsemart.serving.dashboard_queries import MartRows, read_marts, read_model_evaluations
+from pulsemart.serving.dashboard_queries import (
+    MartRows,
+    read_marts,
+    read_model_evaluations,
+    read_served_models,
+)
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -144,8 +149,9 @@ def _role_rank(role: str) -> tuple:
     return (ROLE_ORDER.index(role), "") if role in ROLE_ORDER else (len(ROLE_ORDER), role)
 
 
-def model_performance_chart(rows: list[dict] | None) -> dict:
-    """Per model: the latest value of each metric, one series per role (champion first)."""
+def model_performance_chart(rows: list[dict] | None, served: dict[str, str] | None = None) -> dict:
+    """Per model: the latest value of each metric, one series per role (champion first), and
+    the version the API serves (`served`: model name -> version; None when none is deployed)."""
     if not rows:
         return {"available": False, "message": NO_MODEL, "models": []}
     models = []
@@ -160,11 +166,13 @@ def model_performance_chart(rows: list[dict] | None) -> dict:
             series.append({"name": role, "version": latest["model_version"],
                            "values": [None if v is None else float(v) for v in values]})
         models.append({"model_name": name, "metrics": metrics, "series": series,
+                       "served_version": (served or {}).get(name),
                        "evaluated_at": iso(max(r["evaluated_at"] for r in mine))})
     return {"available": True, "message": None, "models": models}
 
 
-def shape_dashboard(marts: MartRows, evaluations: list[dict] | None) -> dict:
+def shape_dashboard(marts: MartRows, evaluations: list[dict] | None,
+                    served: dict[str, str] | None = None) -> dict:
     return {
         "available": True,
         "message": None,
@@ -175,7 +183,7 @@ def shape_dashboard(marts: MartRows, evaluations: list[dict] | None) -> dict:
         "top_categories": bar_chart(marts.categories, "category"),
         "funnel": funnel_chart(marts.funnel),
         "dq_scorecard": dq_scorecard_chart(marts.dq_days),
-        "model_performance": model_performance_chart(evaluations),
+        "model_performance": model_performance_chart(evaluations, served),
     }
 
 
@@ -183,16 +191,17 @@ def not_built(detail: str) -> dict:
     return {"available": False, "message": NOT_BUILT.format(detail=detail)}
 
 
-def dashboard_data(conn: psycopg.Connection) -> dict:
+async def dashboard_data(conn: psycopg.AsyncConnection) -> dict:
     try:
-        marts = read_marts(conn)
+        marts = await read_marts(conn)
     except psycopg.errors.UndefinedTable as exc:
         return not_built(exc.diag.message_primary or "a mart table is missing")
     try:
-        evaluations, unreadable = read_model_evaluations(conn), None
+        evaluations, unreadable = await read_model_evaluations(conn), None
     except psycopg.errors.UndefinedColumn as exc:  # a table of another shape than this reader's
         evaluations, unreadable = None, exc.diag.message_primary
-    shaped = shape_dashboard(marts, evaluations)
+    served = {row["model_name"]: row["model_version"] for row in await read_served_models(conn)}
+    shaped = shape_dashboard(marts, evaluations, served)
     if unreadable:
         shaped["model_performance"]["message"] = (
             f"governance.model_evaluations cannot be read: {unreadable}")
@@ -217,20 +226,21 @@ class DocsSite:
         await self.files(scope, receive, send)
 
 
-def install_dashboard(app: FastAPI, settings: Settings, secured: list) -> None:
-    """Add /dashboard, /dashboard/data, /dashboard/static/ and /datamart/docs/ to `app`."""
+def install_dashboard(app: FastAPI, settings: Settings, secured: list, errors: dict) -> None:
+    """Add /dashboard, /dashboard/data, /dashboard/static/ and /datamart/docs/ to `app`
+    (`errors`: the error responses /dashboard/data documents)."""
     router = APIRouter()
 
     @router.get("/dashboard", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "dashboard.html", headers=PAGE_HEADERS)
 
-    @router.get("/dashboard/data", tags=["dashboard"], dependencies=secured)
-    def data(request: Request, response: Response) -> dict:
+    @router.get("/dashboard/data", tags=["dashboard"], dependencies=secured, responses=errors)
+    async def data(request: Request, response: Response) -> dict:
         """Every chart's series, or `available: false` and a message if no datamart yet."""
         response.headers["Cache-Control"] = "no-store"
-        with request.app.state.pool.connection() as conn:
-            shaped = dashboard_data(conn)
+        async with request.app.state.pool.connection() as conn:
+            shaped = await dashboard_data(conn)
         shaped["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         return shaped
 

@@ -1,5 +1,5 @@
-"""The dashboard's reads: the datamart (`marts.*`) and, once the ML platform writes it,
-`governance.model_evaluations`.
+"""The dashboard's reads: the datamart (`marts.*`), `governance.model_evaluations` once the ML
+platform writes it, and the versions the API serves (`serving.model_deployments`).
 
 Every statement is a constant and every value a bound parameter. The mart reads run in one
 read-only repeatable-read transaction, so the charts agree with each other even while dbt
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 TOP_N = 10  # bars in the country, product and category charts
@@ -81,6 +81,11 @@ limit %(days)s
 
 MODEL_TABLE_EXISTS = "select to_regclass('governance.model_evaluations') is not null as present"
 
+SERVED_MODELS = """
+select model_name, model_version, deployed_at, deployed_by
+from serving.model_deployments order by model_name
+"""
+
 # The latest evaluation of each (model, metric, role).
 MODEL_EVALUATIONS = """
 select distinct on (model_name, metric, role)
@@ -101,26 +106,40 @@ class MartRows:
     dq_days: list[dict]
 
 
-def read_marts(conn: psycopg.Connection, top_n: int = TOP_N, dq_days: int = DQ_DAYS) -> MartRows:
+async def read_marts(conn: AsyncConnection, top_n: int = TOP_N, dq_days: int = DQ_DAYS) -> MartRows:
     """Every mart read the dashboard needs; raises psycopg.errors.UndefinedTable when a mart
     does not exist yet."""
     limit = {"limit": top_n}
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("set transaction isolation level repeatable read, read only")
+
+    async def rows(statement: str, params: dict | None = None) -> list[dict]:
+        await cur.execute(statement, params)
+        return await cur.fetchall()
+
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("set transaction isolation level repeatable read, read only")
         return MartRows(
-            totals=cur.execute(SALES_TOTALS).fetchone(),
-            by_day=cur.execute(SALES_BY_DAY).fetchall(),
-            by_country=cur.execute(SALES_BY_COUNTRY, limit).fetchall(),
-            categories=cur.execute(TOP_CATEGORIES, limit).fetchall(),
-            products=cur.execute(TOP_PRODUCTS, limit).fetchall(),
-            funnel=cur.execute(FUNNEL).fetchone(),
-            dq_days=cur.execute(DQ_SCORECARD, {"days": dq_days}).fetchall(),
+            totals=(await rows(SALES_TOTALS))[0],
+            by_day=await rows(SALES_BY_DAY),
+            by_country=await rows(SALES_BY_COUNTRY, limit),
+            categories=await rows(TOP_CATEGORIES, limit),
+            products=await rows(TOP_PRODUCTS, limit),
+            funnel=(await rows(FUNNEL))[0],
+            dq_days=await rows(DQ_SCORECARD, {"days": dq_days}),
         )
 
 
-def read_model_evaluations(conn: psycopg.Connection) -> list[dict] | None:
+async def read_model_evaluations(conn: AsyncConnection) -> list[dict] | None:
     """The latest evaluation per model, metric and role; None while the table does not exist."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        if not cur.execute(MODEL_TABLE_EXISTS).fetchone()["present"]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(MODEL_TABLE_EXISTS)
+        if not (await cur.fetchone())["present"]:
             return None
-        return cur.execute(MODEL_EVALUATIONS).fetchall()
+        await cur.execute(MODEL_EVALUATIONS)
+        return await cur.fetchall()
+
+
+async def read_served_models(conn: AsyncConnection) -> list[dict]:
+    """The version the API serves per model (none before the first deployment)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SERVED_MODELS)
+        return await cur.fetchall()

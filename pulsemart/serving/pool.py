@@ -1,60 +1,56 @@
-"""A small pool of autocommit connections for the API's request threads.
+"""The API's connection pool: psycopg_pool's AsyncConnectionPool, set up for short reads.
 
-Opening a PostgreSQL connection per request costs more than the queries themselves; the pool
-keeps up to `size` idle connections and opens more only under a burst. A connection that saw
-an error is closed rather than returned.
+Connections are autocommit (every read is one statement, or one explicit transaction) and
+prepare every statement on first use (`prepare_threshold=0`): the API runs a handful of
+constant statements thousands of times, so parsing and planning them once per connection pays
+at once. The first connection applies the schema migrations, in a thread (they use the sync
+driver), so the serving tables exist before the first query; the app itself can start while the
+database is down, and `/health` says so.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from contextlib import contextmanager
+import asyncio
 
-import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from pulsemart.config import Settings
-from pulsemart.store.db import connect, migrate
+from pulsemart.local.stack import database_url
+from pulsemart.store.db import connect_migrated
+
+# Per process. Requests are served concurrently on one event loop; a connection is held only
+# for the query, so a few suffice, and N worker processes x this stay far below PostgreSQL's
+# default max_connections (100).
+MIN_SIZE, MAX_SIZE = 2, 8
+WAIT_TIMEOUT_S = 5.0  # a request waits this long for a connection, then answers 503
 
 
-class ConnectionPool:
-    # 40 matches the thread pool FastAPI runs sync routes on: fewer idle connections than
-    # threads meant opening and closing connections on every burst.
-    def __init__(self, settings: Settings, size: int = 40):
+class _Migrations:
+    def __init__(self, settings: Settings):
         self._settings = settings
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue(maxsize=size)
-        self._migrated = False
-        self._lock = threading.Lock()
+        self._done = False
+        self._lock = asyncio.Lock()
 
-    def _open(self) -> psycopg.Connection:
-        conn = connect(self._settings, autocommit=True)
-        with self._lock:
-            if not self._migrated:  # the serving tables exist before the first query
-                migrate(conn)
-                self._migrated = True
-        return conn
-
-    @contextmanager
-    def connection(self):
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._open()
-        try:
-            yield conn
-        except BaseException:
-            conn.close()
-            raise
-        if conn.closed or conn.broken:
+    async def __call__(self, conn: AsyncConnection) -> None:
+        if self._done:
             return
-        try:
-            self._idle.put_nowait(conn)
-        except queue.Full:
-            conn.close()
+        async with self._lock:
+            if not self._done:
+                await asyncio.to_thread(lambda: connect_migrated(self._settings).close())
+                self._done = True
 
-    def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+
+def make_pool(settings: Settings, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> AsyncConnectionPool:
+    """A closed pool; the app opens it at start-up (`await pool.open()`) and closes it on exit.
+
+    The URL is resolved when the pool opens its first connection, so building the app needs no
+    database."""
+
+    async def conninfo() -> str:
+        return database_url(settings)
+
+    return AsyncConnectionPool(conninfo, open=False, min_size=min_size, max_size=max_size,
+                               timeout=WAIT_TIMEOUT_S, name="pulsemart-serving",
+                               kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
+                               configure=_Migrations(settings))

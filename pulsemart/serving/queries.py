@@ -1,18 +1,18 @@
-"""Reads over the serving tables: product search, recommendations, live metrics.
+"""Reads over the serving tables: product search, recommendations, propensity, live metrics.
 
 Every statement is a constant; filters are bound parameters (a filter left out is NULL and
 matches everything), and the sort order is chosen from a fixed set, never taken from input.
+The functions take an async connection from the API's pool; each is one or two round trips.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from ml.names import RECOMMENDER
+from ml.names import PROPENSITY, RECOMMENDER
 
 _PRODUCT_COLUMNS = """
     p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
@@ -60,10 +60,13 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search_products(conn: psycopg.Connection, filters: SearchFilters) -> list[dict]:
+async def search_products(conn: AsyncConnection, filters: SearchFilters) -> list[dict]:
+    """Products matching every filter given. A price range with price_min above price_max
+    matches nothing (an empty result, not an error)."""
     params = {**filters.__dict__, "pattern": _like_pattern(filters.q) if filters.q else None}
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(SEARCH[filters.sort], params).fetchall()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SEARCH[filters.sort], params)
+        return await cur.fetchall()
 
 
 # Candidates: products with a known price that are not out of stock. Base score: the last
@@ -93,10 +96,10 @@ select * from scored order by score desc, product_id limit %(k)s
 """
 
 
-def has_profile(conn: psycopg.Connection, customer_id: str) -> bool:
-    row = conn.execute("select 1 from serving.customer_profile where customer_id = %s",
-                       (customer_id,)).fetchone()
-    return row is not None
+async def has_profile(conn: AsyncConnection, customer_id: str) -> bool:
+    cur = await conn.execute("select 1 from serving.customer_profile where customer_id = %s",
+                             (customer_id,))
+    return await cur.fetchone() is not None
 
 
 # The deployed model's batch-scored products for this customer (serving.model_deployments names
@@ -116,22 +119,23 @@ limit %(k)s
 """
 
 
-def recommend(conn: psycopg.Connection, customer_id: str, k: int) -> dict:
+async def recommend(conn: AsyncConnection, customer_id: str, k: int) -> dict:
     """The deployed model's recommendations when it scored this customer; otherwise trending
     products, re-ranked for a known customer. Says which source it used."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        items = cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id,
-                                              "k": k}).fetchall()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id, "k": k})
+        items = await cur.fetchall()
     if items:
         first = items[0]
         return {"customer_id": customer_id, "source": "model", "model_version": first["model_version"],
                 "as_of": first["scored_at"],
                 "items": [{key: value for key, value in item.items()
                            if key not in ("model_version", "scored_at")} for item in items]}
-    personal = has_profile(conn, customer_id)
-    with conn.cursor(row_factory=dict_row) as cur:
-        items = cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k}).fetchall()
-    as_of = conn.execute("select max_event_time from serving.progress").fetchone()
+    personal = await has_profile(conn, customer_id)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k})
+        items = await cur.fetchall()
+    as_of = await (await conn.execute("select max_event_time from serving.progress")).fetchone()
     return {"customer_id": customer_id, "source": "personalized_trending" if personal else "trending",
             "as_of": as_of[0] if as_of else None, "items": items}
 
@@ -170,13 +174,39 @@ METRICS = {
 }
 
 
-def realtime_metrics(conn: psycopg.Connection) -> dict:
-    with conn.cursor(row_factory=dict_row) as cur:
-        (events_per_second,) = cur.execute(METRICS["events_per_second"]).fetchone().values()
-        partitions = cur.execute(METRICS["partitions"]).fetchall()
-        decisions = cur.execute(METRICS["quality_last_5m"]).fetchone()
-        freshness = cur.execute(METRICS["freshness"]).fetchone() or {
+async def _one(cur, statement: str) -> dict | None:
+    await cur.execute(statement)
+    return await cur.fetchone()
+
+
+async def realtime_metrics(conn: AsyncConnection) -> dict:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        (events_per_second,) = (await _one(cur, METRICS["events_per_second"])).values()
+        await cur.execute(METRICS["partitions"])
+        partitions = await cur.fetchall()
+        decisions = await _one(cur, METRICS["quality_last_5m"])
+        freshness = await _one(cur, METRICS["freshness"]) or {
             "max_event_time": None, "last_quality_batch_folded": None, "event_time_lag_seconds": None,
             "seconds_since_refresh": None, "quality_batches_waiting": None}
     return {"events_per_second": events_per_second, "partitions": partitions,
             "quality_last_5m": decisions, "freshness": freshness}
+
+
+# The deployed propensity version's batch score for this customer (serving.model_deployments
+# names the version, so a promotion or rollback is served on the next request).
+PROPENSITY_SCORE = """
+select s.score, s.model_name, s.model_version, s.scored_at
+from serving.model_deployments d
+join serving.propensity_scores s
+  on s.model_name = d.model_name and s.model_version = d.model_version
+where d.model_name = %(model)s and s.customer_key = governance.keyed_hash(%(customer_id)s)
+"""
+
+
+async def customer_propensity(conn: AsyncConnection, customer_id: str) -> dict:
+    """Whether the serving tables know the customer, and the deployed propensity model's score
+    for them: None when no version is deployed or it did not score them."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(PROPENSITY_SCORE, {"model": PROPENSITY, "customer_id": customer_id})
+        score = await cur.fetchone()
+    return {"customer_id": customer_id, "known": await has_profile(conn, customer_id), "propensity": score}

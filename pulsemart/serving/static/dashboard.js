@@ -212,7 +212,8 @@
     for (const model of perf.models) {
       const series = model.series.map((s) => ({ name: `${s.name} ${s.version}`, values: s.values }));
       const when = model.evaluated_at.slice(0, 16).replace("T", " ");
-      drawn += columnChart(parent, `Model performance: ${model.model_name} (evaluated ${when} UTC)`,
+      const serving = model.served_version ? `serving v${model.served_version}` : "not served";
+      drawn += columnChart(parent, `Model performance: ${model.model_name} (${serving}, evaluated ${when} UTC)`,
         model.metrics, series, false, "value");
     }
     return drawn;

@@ -1,0 +1,136 @@
+"""The API's response bodies, as the OpenAPI description documents them.
+
+Routes build plain dicts from the queries and send them as JSON bytes (orjson); these models
+describe those bodies for `/openapi.json` and the clients generated from it. The OpenAPI
+property test (tests/integration/test_openapi.py) checks every response against them, so a
+field a query adds or drops fails the tests rather than a client.
+
+One error body for every 4xx and 5xx: `Error` (`detail`, and `errors` per field for a 422).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where the bad value is, e.g. [\"query\", \"limit\"].")
+    msg: str
+    type: str
+
+
+class Error(BaseModel):
+    detail: str = Field(description="What went wrong, for a person.")
+    errors: list[FieldError] = Field(default_factory=list,
+                                     description="One entry per invalid field (422 only).")
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """OpenAPI `responses` entries for `statuses`, all with the one error body."""
+    text = {401: "No X-API-Key header.", 403: "The X-API-Key header holds another key.",
+            422: "A parameter is invalid; `errors` names each one.",
+            503: "The database cannot be reached."}
+    return {status: {"model": Error, "description": text[status]} for status in statuses}
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Product(BaseModel):
+    product_id: str
+    description: str | None
+    category: str | None
+    unit_price: float
+    currency: str | None
+    available: bool | None = Field(description="null: no availability event seen yet (sold as available).")
+    stock: int | None
+    customization_options: list[Any] | dict[str, Any]
+    customizable: bool | None
+    views: int
+    carts: int
+    purchases: int
+    popularity: int
+    updated_event_time: datetime | None
+
+
+class SearchResult(BaseModel):
+    count: int
+    items: list[Product]
+
+
+class RecommendedProduct(BaseModel):
+    product_id: str
+    description: str | None
+    category: str | None
+    unit_price: float | None = Field(description="null only for a model-ranked product the serving "
+                                                 "tables do not know yet.")
+    currency: str | None
+    available: bool | None
+    stock: int | None
+    customizable: bool | None
+    score: float
+    trending_score: float | None = Field(None, description="Trending sources only.")
+    popularity: int | None = Field(None, description="Trending sources only.")
+
+
+class Recommendations(BaseModel):
+    customer_id: str
+    source: Literal["model", "personalized_trending", "trending"] = Field(
+        description="`model`: the deployed recommender scored this customer; otherwise trending "
+                    "products, re-ranked for a customer the serving tables know.")
+    model_version: str | None = Field(None, description="The deployed recommender's version (source `model`).")
+    as_of: datetime | None
+    items: list[RecommendedProduct]
+
+
+class Propensity(BaseModel):
+    score: float = Field(ge=0, le=1, description="P(the customer buys in the model's label window).")
+    model_name: str
+    model_version: str = Field(description="The deployed (champion) version that scored this customer.")
+    scored_at: datetime
+
+
+class Customer(BaseModel):
+    customer_id: str
+    known: bool = Field(description="The serving tables have seen this customer's activity.")
+    propensity: Propensity | None = Field(
+        description="The deployed propensity model's batch score; null when no version is deployed "
+                    "or it did not score this customer (unknown customers: always null).")
+
+
+class Partition(BaseModel):
+    topic: str
+    partition: int
+    landed_offset: int
+    decided_offset: int
+    decision_lag: int
+    last_landed_at: datetime | None
+    seconds_since_landed: float | None
+
+
+class QualityWindow(BaseModel):
+    records: int
+    accepted: int
+    fixed: int
+    quarantined: int
+    held: int
+    batches: int
+
+
+class Freshness(BaseModel):
+    max_event_time: datetime | None
+    last_quality_batch_folded: int | None
+    event_time_lag_seconds: float | None
+    seconds_since_refresh: float | None
+    quality_batches_waiting: int | None
+
+
+class RealtimeMetrics(BaseModel):
+    events_per_second: float
+    partitions: list[Partition]
+    quality_last_5m: QualityWindow
+    freshness: Freshness

@@ -66,6 +66,16 @@ def _authorizer(expected: str | None):
     return authorize
 
 
+def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not document is a 422, not silently ignored: a typo
+    such as `price_mx` would otherwise return unfiltered results."""
+    documented = {param.alias for param in request.scope["route"].dependant.query_params}
+    unknown = sorted(set(request.query_params) - documented)
+    if unknown:
+        raise RequestValidationError([{"loc": ("query", name), "msg": "unknown query parameter",
+                                       "type": "extra_forbidden"} for name in unknown])
+
+
 def _default(value):
     if isinstance(value, Decimal):
         return float(value)
@@ -127,7 +137,7 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
                               "metrics over `serving.*`. Errors: one body, `Error`.")
     app.state.pool, app.state.cache = pool, cache
     _install_errors(app)
-    secured = [Depends(_authorizer(settings.api_key))]
+    secured = [Depends(_authorizer(settings.api_key)), Depends(reject_unknown_query)]
 
     def errors(*statuses: int) -> dict:
         """The error responses of a secured route: 401 and 403 too when a key is required."""
@@ -142,8 +152,8 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
             cache.put(key, version, body)
         return json_response(body)
 
-    @app.get("/health", tags=["ops"], response_model=schema.Health,
-             responses=schema.error_responses(503))
+    @app.get("/health", tags=["ops"], response_model=schema.Health, dependencies=[Depends(reject_unknown_query)],
+             responses=schema.error_responses(422, 503))
     async def health() -> Response:
         """200 when the database answers; no key needed."""
         async with pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
@@ -189,7 +199,7 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
         return await cached(("recommendations", customer_id, k), lambda conn: recommend(conn, customer_id, k))
 
     @app.get("/metrics/realtime", tags=["ops"], dependencies=secured,
-             response_model=schema.RealtimeMetrics, responses=errors())
+             response_model=schema.RealtimeMetrics, responses=errors(422))
     async def metrics() -> Response:
         """Live figures: never cached."""
         async with pool.connection() as conn:
@@ -197,5 +207,5 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
 
     # /dashboard (page; its data at /dashboard/data needs the key) and the dbt docs at
     # /datamart/docs/ (no data, served without the key): see docs/dashboard.md.
-    install_dashboard(app, settings, secured, errors())
+    install_dashboard(app, settings, secured, errors(422))
     return app

@@ -15,7 +15,13 @@ from orchestration.definitions import defs
 from pulsemart.serving.api import create_app
 from pulsemart.serving.cache import MAX_STALENESS_S
 from pulsemart.stream.simulator import generate
-from tests.integration.test_serving import TOPICS, catalog_event, latest_event_time, produce, produce_events
+from tests.integration.test_serving import (
+    TOPICS,
+    catalog_event,
+    latest_event_time,
+    produce,
+    produce_events,
+)
 
 pytestmark = pytest.mark.integration
 KEY = "cache-key"

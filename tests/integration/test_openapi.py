@@ -1,0 +1,129 @@
+"""The serving API keeps its OpenAPI description: schemathesis generates requests from
+`/openapi.json` (valid and invalid, with and without the key) against `pulsemart serve` on a
+real database, and fails on any status the description does not document, any body outside its
+schema, and any 5xx. Bounded and derandomized: the same examples every run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+from orchestration.catch_up import catch_up
+from orchestration.definitions import defs
+from pulsemart.local.processes import wait_until
+from pulsemart.stream.simulator import generate
+from tests.integration.conftest import free_port
+from tests.integration.helpers import produce_raw
+
+pytestmark = pytest.mark.integration
+KEY = "openapi-key"
+MODELS = {"pulsemart-recommender": "test-1", "pulsemart-propensity": "test-1"}
+
+
+def seed_served_models(db, customer_id: str, product_id: str) -> None:
+    """A deployed recommender and propensity version with scores for one customer, so the
+    model-sourced bodies are checked too."""
+    for name, version in MODELS.items():
+        db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
+                   "values (%s, %s, 'test_openapi') on conflict (model_name) do update set "
+                   "model_version = excluded.model_version", (name, version))
+    db.execute("insert into serving.recommendations (model_name, model_version, customer_key, product_id, "
+               "rank, score) values ('pulsemart-recommender', 'test-1', governance.keyed_hash(%s), %s, 1, 0.9)",
+               (customer_id, product_id))
+    db.execute("insert into serving.propensity_scores (model_name, model_version, customer_key, score) "
+               "values ('pulsemart-propensity', 'test-1', governance.keyed_hash(%s), 0.42)", (customer_id,))
+    db.commit()
+
+
+def remove_served_models(db) -> None:
+    """Other tests expect no deployed model (the trending sources)."""
+    db.rollback()
+    for table in ("model_deployments", "recommendations", "propensity_scores"):
+        db.execute(f"delete from serving.{table} where model_version = 'test-1'")
+    db.commit()
+
+
+@pytest.fixture(scope="module")
+def served(settings):
+    """`pulsemart serve` (one worker) over 800 simulated events and two seeded model versions."""
+    import psycopg
+
+    from pulsemart.local.stack import database_url
+
+    events = list(generate(800, seed=71))
+    for topic in ("shop.catalog", "shop.events"):
+        chosen = [e for e in events if e.topic == topic]
+        produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
+    with psycopg.connect(database_url(settings)) as db:
+        customer = db.execute("select customer_id from serving.customer_profile order by views desc, "
+                              "customer_id limit 1").fetchone()[0]
+        product = db.execute("select product_id from serving.product_state where unit_price > 0 "
+                             "order by product_id limit 1").fetchone()[0]
+        seed_served_models(db, customer, product)
+        port = free_port()
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "pulsemart"), "serve", "--port", str(port), "--workers", "1"],
+            env={**os.environ, "PULSEMART_API_KEY": KEY}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
+            yield base, customer
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            remove_served_models(db)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def description() -> dict:
+    """The app's OpenAPI description, built without a database (the running server's must be
+    the same: see the last test). Schemathesis needs it when pytest collects, before any
+    fixture starts the server."""
+    from pulsemart.config import load_settings
+    from pulsemart.serving.api import create_app
+
+    settings = load_settings({"PULSEMART_HOME": "/nonexistent", "PULSEMART_API_KEY": KEY})
+    return create_app(settings).openapi()
+
+
+schema = schemathesis.openapi.from_dict(description())
+
+
+@schema.parametrize()
+@hypothesis_settings(max_examples=40, derandomize=True, deadline=None, database=None,
+                     suppress_health_check=list(HealthCheck))
+def test_every_route_keeps_its_description(case, served):
+    base, _ = served
+    if case.headers and "X-API-Key" in case.headers:  # a generated key: use the real one; cases
+        case.headers["X-API-Key"] = KEY  # without the header check the 401 (and ignored_auth the 403)
+    case.call_and_validate(base_url=base, timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/customers/{customer_id}", "/customers/{customer_id}/recommendations"])
+def test_model_sourced_bodies_keep_their_schema(served, path):
+    base, customer = served
+    case = schema[path]["GET"].Case(path_parameters={"customer_id": customer})
+    response = case.call_and_validate(base_url=base, headers={"X-API-Key": KEY}, timeout=10)
+    body = response.json()
+    assert body.get("source", "model") == "model" and body.get("propensity", {"score": 1})["score"] >= 0
+    assert "test-1" in response.text
+
+
+def test_the_server_serves_the_description_tested(served):
+    base, _ = served
+    assert httpx.get(f"{base}/openapi.json", timeout=10).json() == description()

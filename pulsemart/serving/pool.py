@@ -16,8 +16,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from pulsemart.config import Settings
-from pulsemart.local.stack import database_url
-from pulsemart.store.db import connect_migrated
+from pulsemart.store.db import connect_migrated, database_url
 
 # Per process. Requests are served concurrently on one event loop; a connection is held only
 # for the query, so a few suffice, and N worker processes x this stay far below PostgreSQL's

@@ -56,7 +56,7 @@ def served(settings):
     """`pulsemart serve` (one worker) over 800 simulated events and two seeded model versions."""
     import psycopg
 
-    from pulsemart.local.stack import database_url
+    from pulsemart.store.db import database_url
 
     events = list(generate(800, seed=71))
     for topic in ("shop.catalog", "shop.events"):

@@ -20,8 +20,7 @@ from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
-from tests.integration.conftest import free_port
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import free_port, produce_raw
 
 pytestmark = pytest.mark.integration
 KEY = "openapi-key"

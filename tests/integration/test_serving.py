@@ -38,7 +38,7 @@ def stream(fresh_stream, db):
 @pytest.fixture
 def client(stream):
     """The app without its response cache: these tests read right after writing, and the cache
-    may answer up to its staleness bound late (test_serving_cache.py measures that bound)."""
+    may answer up to its staleness bound late (test_cache_staleness.py measures that bound)."""
     app = create_app(replace(stream, api_key=KEY), cache=ResponseCache(max_staleness_s=0))
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
         yield client

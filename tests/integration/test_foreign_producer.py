@@ -5,6 +5,7 @@ once, and returns."""
 
 import base64
 import json
+import signal
 from collections import Counter
 
 import dagster as dg
@@ -242,3 +243,38 @@ def test_a_marker_tail_left_behind_is_a_skip_reason_not_a_batch(fresh_stream, db
     assert f"{EVENTS_TOPIC}[1]: caught up at offset 5" in tick.skip_reason.skip_message
     assert "transaction marker" in tick.skip_reason.skip_message
 
+
+
+def test_the_real_time_worker_lands_transactions_once_and_leaves_the_sensor_a_marker_reason(
+        fresh_stream, db, tmp_path):
+    """The same records through `pulsemart stream` (librdkafka, read_committed): each visible
+    record once, and the sensor lane, finding the partitions' tails are commit markers, asks
+    for no batch there and says why."""
+    from tests.integration.realtime_support import spawn_worker, wait_for
+
+    _transactions(fresh_stream)
+    visible = read_committed(fresh_stream, EVENTS_TOPIC, TOPIC_PARTITIONS[EVENTS_TOPIC])
+
+    def landed() -> int:
+        (count,) = db.execute("select count(*) from raw.events where topic = %s", (EVENTS_TOPIC,)).fetchone()
+        db.commit()
+        return count
+
+    worker = spawn_worker(tmp_path / "worker.log")
+    try:
+        wait_for(lambda: landed() == len(visible), 120, "the worker to land every visible record")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+    rows = db.execute('select "partition", "offset", value from raw.events where topic = %s',
+                      (EVENTS_TOPIC,)).fetchall()
+    assert Counter((p, o, bytes(v) if v is not None else None) for p, o, v in rows) == Counter(
+        (m.partition(), m.offset(), m.value()) for m in visible)
+    sensor = build_kafka_sensor(EVENTS_TOPIC, INGEST_JOBS[EVENTS_TOPIC])
+    with dg.instance_for_test() as instance, \
+            dg.build_sensor_context(instance=instance, resources=build_resources()) as context:
+        tick = sensor(context)
+    assert not tick.run_requests
+    # The worker stores the offset after the last record; each partition's commit marker is
+    # past it, which the sensor must neither plan for nor keep quiet about.
+    assert tick.skip_reason.skip_message.count("transaction marker") == TOPIC_PARTITIONS[EVENTS_TOPIC]

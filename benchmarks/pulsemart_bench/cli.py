@@ -169,6 +169,23 @@ def locations(rounds: int, latency_seconds: float, latency_rate: float, output: 
     _run(output, lambda s: bench_locations.section(s, _command(), rounds, latency_seconds, latency_rate, _echo))
 
 
+@bench.command("realtime")
+@click.option("--seconds", type=click.FloatRange(min=1, max=1800), default=60, show_default=True,
+              help="How long to produce price-change probes under each `pulsemart up` run.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True, max=100), default=2, show_default=True,
+              help="Price-change probes per second.")
+@click.option("--events", type=click.IntRange(min=0), default=500_000, show_default=True,
+              help="Backlog of simulated events for the catch-up rate (0 skips it).")
+@click.option("--seed", type=int, default=7, show_default=True)
+@output_option
+def realtime(seconds: float, rate: float, events: int, seed: int, output: Path) -> None:
+    """The real-time lane: freshness and cores under `pulsemart up` beside the sensor lane, and
+    a worker's catch-up rate beside the rule engine alone."""
+    from pulsemart_bench import realtime as bench_realtime
+
+    _run(output, lambda s: bench_realtime.section(s, _command(), seconds, rate, events, seed, _echo))
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options

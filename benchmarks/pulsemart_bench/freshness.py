@@ -41,13 +41,15 @@ class FreshnessResult:
     # Where the time goes: produce → each stage's own timestamp, per probe that reached it.
     landed_s: list[float] = field(default_factory=list)  # raw.events.ingested_at (row write time)
     decided_s: list[float] = field(default_factory=list)  # quality.events_clean.decided_at (now(): txn start)
+    cores: float | None = None  # CPU seconds per second of the whole stack over the probe window
 
 
-def _pulsemart_up(settings: Settings, ui_port: int, api_port: int) -> subprocess.Popen:
+def _pulsemart_up(settings: Settings, ui_port: int, api_port: int,
+                  up_args: tuple[str, ...] = ("--rate", "0")) -> subprocess.Popen:
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "bench-up.log", "ab") as log:  # the child keeps its own copy
-        return subprocess.Popen([exe, "up", "--rate", "0", "--ui-port", str(ui_port), "--api-port", str(api_port)],
+        return subprocess.Popen([exe, "up", *up_args, "--ui-port", str(ui_port), "--api-port", str(api_port)],
                                 env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -106,19 +108,22 @@ def _stages(settings: Settings, event_ids: dict[str, int], sent: dict[int, float
 
 
 def freshness(settings: Settings, seconds: float, rate: float, products: int = 50,
-              startup_timeout_s: float = 240, tail_s: float = 120) -> FreshnessResult:
+              startup_timeout_s: float = 240, tail_s: float = 120,
+              up_args: tuple[str, ...] = ("--rate", "0"), poll_s: float = POLL_S) -> FreshnessResult:
     """Probe `products` products (upserted first, as warm-up), then `seconds * rate`
     price_changed events, evenly paced, the i-th giving product i % products the price
     1000 + i; a probe is visible when /products/search first shows its price (or a later
-    one of the same product, which can only be folded after it)."""
+    one of the same product, which can only be folded after it). `up_args` choose the lanes
+    and the background trickle of `pulsemart up`; the stack's CPU is measured while probing."""
     from pulsemart.contracts import build_event
     from pulsemart.stream.producer import make_producer
+    from pulsemart_bench.stack_cpu import StackCpu
 
     products = max(1, min(products, 100))  # one search page holds them all
     recreate_topics(settings)
     truncate_store(settings)
     ui_port, api_port = free_port(), free_port()
-    up = _pulsemart_up(settings, ui_port, api_port)
+    up = _pulsemart_up(settings, ui_port, api_port, up_args)
     try:
         wait_until(lambda: (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
                    or up.poll() is not None, startup_timeout_s, "pulsemart up's Dagster UI and serving API")
@@ -166,6 +171,7 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
 
             # Produce from a thread and poll from this one: visibility is only observed while polling.
             producing = threading.Thread(target=produce, daemon=True)
+            cpu = StackCpu(up.pid, str(settings.home))
             producing.start()
             visible: dict[int, float] = {}
             superseded = 0
@@ -186,13 +192,14 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
                     if latest is not None and latest >= i:
                         visible[i] = now - t
                         superseded += latest > i
-                time.sleep(POLL_S)
+                time.sleep(poll_s)
             producing.join(timeout=seconds + 30)
+            cores = cpu.cores()
             if failures:
                 raise failures[0]
         producer.close(timeout=5)
         landed, decided = _stages(settings, event_ids, sent)
         return FreshnessResult(n, len(visible), list(visible.values()), superseded, rate,
-                               time.time() - started, products, landed, decided)
+                               time.time() - started, products, landed, decided, cores)
     finally:
         stop(up, timeout_s=90)

@@ -242,7 +242,10 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
     if freshness_seconds > 0:
         echo(f"  freshness under pulsemart up: {freshness_rate:g} price changes/s for {freshness_seconds:g} s")
         try:
-            fresh = freshness.freshness(settings, freshness_seconds, freshness_rate)
+            # The sensor lane, as this section has always measured it; `bench realtime` has the
+            # real-time lane beside it.
+            fresh = freshness.freshness(settings, freshness_seconds, freshness_rate,
+                                        up_args=("--rate", "0", "--stream-workers", "0"))
         except BaseException:
             try:
                 freshness.restart_services(settings)
@@ -268,7 +271,7 @@ def serving_section(settings: Settings, command: str, n_events: int, seed: int, 
         tables.append(table)
         met = p95 is not None and p95 <= FRESHNESS_P95_TARGET_S and fresh.seen == fresh.produced
         notes.append(
-            f"Freshness: `pulsemart up --rate 0` (daemon sensors every {settings.sensor_interval_s} s: ingest, "
+            f"Freshness: `pulsemart up --rate 0 --stream-workers 0` (the sensor lane: daemon sensors every {settings.sensor_interval_s} s: ingest, "
             f"then one decide_and_serve run deciding and folding) in the temporary home; {fresh.products} probe "
             f"products upserted and waited for first (warm-up, not measured), then {fmt_int(fresh.produced)} "
             f"`price_changed` events at {fresh.rate:g}/s, evenly paced, the i-th setting product i mod "

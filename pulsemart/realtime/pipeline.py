@@ -71,9 +71,10 @@ def group_by_partition(records, positions: dict[TopicPartitionKey, int]) -> dict
 
 def apply_batch(conn: psycopg.Connection, parts: dict[TopicPartitionKey, list],
                 positions: dict[TopicPartitionKey, int], run_id: str,
-                decide_limit: int = 50_000) -> BatchOutcome:
+                decide_limit: int = 50_000, include_held: bool = True) -> BatchOutcome:
     """Land, decide and fold `parts` in one transaction; raise raw.OffsetConflict (nothing
-    stored) when a partition's stored offset is not the worker's position."""
+    stored) when a partition's stored offset is not the worker's position. With
+    `include_held`, the records held for the catalog are decided again too."""
     started = time.perf_counter()
     outcome = BatchOutcome()
     started_at = datetime.now(UTC)
@@ -83,7 +84,7 @@ def apply_batch(conn: psycopg.Connection, parts: dict[TopicPartitionKey, list],
             if start is None:  # never stored: the partition starts at its first record
                 start = records[0].offset
             outcome.landed.append(_land(conn, topic, partition, start, records, run_id, started_at))
-        outcome.decided = decide_new_records(conn, decide_limit, run_id, include_held=True)
+        outcome.decided = decide_new_records(conn, decide_limit, run_id, include_held=include_held)
         outcome.served = refresh_serving(conn)
     outcome.seconds = time.perf_counter() - started
     return outcome

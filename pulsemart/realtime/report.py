@@ -78,7 +78,9 @@ class Window:
             c = result.conservation
             self.new_records += decided.new_records
             self.decided.update({name: c[name] for name in FINAL})
-            self.held = c["held"]  # every pass re-decides all held records: this is the total
+            # A pass that decided the held records again reports all still held; one over new
+            # records only, the ones it newly held.
+            self.held = c["held"] + (0 if decided.new_records < c["in"] else self.held)
             if c["in"] != sum(c[name] for name in (*FINAL, "held")):
                 self.unbalanced += 1
             meta = result.metadata()

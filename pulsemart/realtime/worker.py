@@ -23,7 +23,7 @@ import uuid
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
-from pulsemart.config import TOPIC_PARTITIONS, Settings
+from pulsemart.config import CATALOG_TOPIC, TOPIC_PARTITIONS, Settings
 from pulsemart.realtime import consumer as kafka
 from pulsemart.realtime.pipeline import apply_batch, group_by_partition
 from pulsemart.realtime.report import DagsterReporter, Window
@@ -34,6 +34,9 @@ from pulsemart.store.db import DatabaseError, connect_migrated
 log = logging.getLogger(__name__)
 BACKOFF_S = (0.5, 1, 2, 5, 10)
 IDLE_POLL_S = 0.5  # how long a poll waits when nothing arrives (and how soon a stop is seen)
+# Held records wait for products: deciding them again only pays when catalog records came, or
+# now and then so that hold timeouts expire. Every batch would re-decide them all.
+HELD_RECHECK_S = 5.0
 
 
 class Worker:
@@ -50,6 +53,7 @@ class Worker:
         self.reporter = DagsterReporter(settings.dagster_url) if settings.dagster_url else None
         self.stats = {"batches": 0, "records": 0, "last_commit_at": None, "state": "starting"}
         self._kafka_down = False
+        self._held_checked_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self, *_args) -> None:
@@ -210,8 +214,10 @@ class Worker:
                                    self.positions)
         if not parts:
             return
+        include_held = (any(topic == CATALOG_TOPIC for topic, _ in parts)
+                        or time.monotonic() - self._held_checked_at >= HELD_RECHECK_S)
         try:
-            outcome = apply_batch(self.conn, parts, self.positions, self.run_id)
+            outcome = apply_batch(self.conn, parts, self.positions, self.run_id, include_held=include_held)
         except raw.OffsetConflict as conflict:
             log.info("offsets moved under this worker (%s); seeking to the stored offsets", conflict)
             self.conn.rollback()
@@ -229,6 +235,8 @@ class Worker:
             self._position()
             return
         self.conn.commit()
+        if include_held:
+            self._held_checked_at = time.monotonic()
         committed = []
         for part in outcome.landed:
             self.positions[(part.topic, part.partition)] = part.next_offset

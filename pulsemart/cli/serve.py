@@ -9,15 +9,18 @@ import click
 from pulsemart.config import load_settings
 
 # uvicorn's worker processes import the app by name and build it from the environment; the
-# one choice that is a command-line flag rather than a setting travels to them here.
+# choices that are command-line flags rather than settings travel to them here.
 INSECURE_ENV = "PULSEMART_SERVE_INSECURE_NO_AUTH"
+NO_CACHE_ENV = "PULSEMART_SERVE_NO_CACHE"
 
 
 def app_from_environment():
     """The app as a worker process builds it (uvicorn's factory)."""
     from pulsemart.serving.api import create_app
+    from pulsemart.serving.cache import ResponseCache
 
-    return create_app(load_settings(), insecure_no_auth=os.environ.get(INSECURE_ENV) == "1")
+    cache = ResponseCache(max_staleness_s=0) if os.environ.get(NO_CACHE_ENV) == "1" else None
+    return create_app(load_settings(), insecure_no_auth=os.environ.get(INSECURE_ENV) == "1", cache=cache)
 
 
 @click.command("serve")
@@ -25,9 +28,11 @@ def app_from_environment():
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes (default: one per CPU core).")
+@click.option("--no-cache", is_flag=True,
+              help="Answer every request from the database (no response cache; for measuring).")
 @click.option("--insecure-no-auth", is_flag=True,
               help="Serve without an API key when PULSEMART_API_KEY is not set (development only).")
-def serve(host: str, port: int, workers: int | None, insecure_no_auth: bool) -> None:
+def serve(host: str, port: int, workers: int | None, no_cache: bool, insecure_no_auth: bool) -> None:
     """Serve product search, recommendations, propensity and live metrics over the serving tables."""
     import uvicorn
 
@@ -41,6 +46,7 @@ def serve(host: str, port: int, workers: int | None, insecure_no_auth: bool) -> 
     if not settings.api_key:
         click.echo("warning: serving without authentication (--insecure-no-auth)", err=True)
     os.environ[INSECURE_ENV] = "1" if insecure_no_auth else "0"
+    os.environ[NO_CACHE_ENV] = "1" if no_cache else "0"
     workers = workers or os.cpu_count() or 1
     click.echo(f"serving API on http://{host}:{port} with {workers} worker(s) (OpenAPI docs at /docs)")
     uvicorn.run("pulsemart.cli.serve:app_from_environment", factory=True, host=host, port=port,

@@ -3,7 +3,7 @@
 The registry's `champion` alias (ml.registry) is the one record of which version is champion,
 and the version a rollback restores is derived from the registry's version tags. What the API
 serves is derived from the alias: `publish` reads it, makes sure that version's
-recommendations are written, and points `serving.model_deployments` (the serving API's copy,
+scores (recommendations, or propensity) are written, and points `serving.model_deployments` (the serving API's copy,
 never written any other way) at it, in one transaction. Promotion and rollback score first,
 move the alias, then publish; a failure part-way leaves the API serving what it served before,
 and the next publish (the `recommendations` asset, `ml_score`, the next promotion) catches up.
@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import psycopg
 
 from ml import registry
-from ml.names import RECOMMENDER
 from pulsemart.ml_store.records import audit, recent_audit
-from pulsemart.ml_store.scoring import deployed_version, has_recommendations, prune, set_deployment
+from pulsemart.ml_store.scoring import deployed_version, has_scores, prune, set_deployment
 from pulsemart.ml_store.versions import ScoreReport, score_version
 
 
@@ -144,7 +143,7 @@ def rollback_version(conn: psycopg.Connection, model_name: str, actor: str,
 
 def publish(conn: psycopg.Connection, model_name: str, actor: str,
             rescore: bool = False) -> tuple[str | None, ScoreReport | None]:
-    """Serve the registry's champion: score it when it has no recommendations (or always, with
+    """Serve the registry's champion: score it when it has no scores (or always, with
     `rescore`), then switch serving.model_deployments to it; one transaction, audited when the
     version served changes. Returns (the champion or None, the scoring report or None)."""
     version = champion_version(model_name)
@@ -152,24 +151,21 @@ def publish(conn: psycopg.Connection, model_name: str, actor: str,
         return None, None
     report = None
     with conn.transaction():
-        if model_name == RECOMMENDER and (rescore or not has_recommendations(conn, model_name, version)):
+        if rescore or not has_scores(conn, model_name, version):
             report = score_version(conn, model_name, version)
         previous = set_deployment(conn, model_name, version, actor)
         if previous != version:
             audit(conn, actor, "ml.deploy", f"{model_name}/{version}",
                   {"from": previous, "to": version, **({"rows": report.rows} if report else {})})
-        if model_name == RECOMMENDER:
-            prune(conn, model_name, keep={version} | ({previous} if previous else set()))
+        prune(conn, model_name, keep={version} | ({previous} if previous else set()))
     return version, report
 
 
 def _ensure_scored(conn: psycopg.Connection, model_name: str, version: str, actor: str) -> None:
-    """A recommender version gets its recommendations before it serves (kept ones are reused),
-    so switching the alias and the deployment after this is instant."""
-    if model_name != RECOMMENDER:
-        return
+    """A version gets its scores before it serves (kept ones are reused), so switching the
+    alias and the deployment after this is instant."""
     with conn.transaction():
-        if has_recommendations(conn, model_name, version):
+        if has_scores(conn, model_name, version):
             return
         report = score_version(conn, model_name, version)
         audit(conn, actor, "ml.score", f"{model_name}/{version}",

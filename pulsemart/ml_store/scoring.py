@@ -1,10 +1,11 @@
-"""Batch scoring into `serving.recommendations`, and which version `serving.model_deployments`
-says the API serves.
+"""Batch scoring into `serving.recommendations` and `serving.propensity_scores`, and which
+version `serving.model_deployments` says the API serves.
 
 Rows are keyed by model version and kept for the last KEEP_VERSIONS versions scored, so a
 rollback to any of them only moves the deployment row. Each customer gets
 SCORED_PER_CUSTOMER products that were available when scored; the API filters again at read
-time for products that sold out since.
+time for products that sold out since. The propensity model scores each customer once, on
+their activity up to the end of the data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 import psycopg
+from psycopg import sql
+
+from ml.names import PROPENSITY, RECOMMENDER
+from ml.propensity import build_propensity_dataset, predict_propensity
 
 SCORED_PER_CUSTOMER = 20
 # Over-fetch so that dropping products unavailable at scoring time still leaves k; capped at
@@ -24,6 +29,9 @@ KEEP_VERSIONS = 5
 Recommend = Callable[[Sequence[str], int], pd.DataFrame]  # (customer keys, k) -> recs frame
 COPY_SQL = ("copy serving.recommendations (model_name, model_version, customer_key, product_id, "
             "rank, score) from stdin")
+PROPENSITY_COPY_SQL = ("copy serving.propensity_scores (model_name, model_version, customer_key, score) "
+                       "from stdin")
+SCORE_TABLES = {RECOMMENDER: "recommendations", PROPENSITY: "propensity_scores"}  # in schema serving
 
 
 def rank_available(recs: pd.DataFrame, unavailable: set[str], k: int) -> pd.DataFrame:
@@ -63,9 +71,37 @@ def write_recommendations(conn: psycopg.Connection, model_name: str, version: st
     return written
 
 
-def has_recommendations(conn: psycopg.Connection, model_name: str, version: str) -> bool:
-    row = conn.execute("select 1 from serving.recommendations where model_name = %s "
-                       "and model_version = %s limit 1", (model_name, str(version))).fetchone()
+def propensity_now(model, interactions: pd.DataFrame, train_cutoff: pd.Timestamp) -> pd.Series:
+    """P(purchase) per customer key on their activity up to the end of `interactions`, over a
+    feature window as long as the model was trained on (from the first interaction to
+    `train_cutoff`), so frequency-like features mean what they meant in training."""
+    times = interactions["event_time"]
+    end = times.max() + pd.Timedelta(1, "ns")
+    window_days = (pd.Timestamp(train_cutoff) - times.min()) / pd.Timedelta(days=1)
+    features = build_propensity_dataset(interactions, end, label_days=0,
+                                        feature_days=max(window_days, 1.0)).features
+    return predict_propensity(model, features)
+
+
+def write_propensity(conn: psycopg.Connection, model_name: str, version: str, scores: pd.Series) -> int:
+    """Replace a version's scores with `scores` (customer key -> probability); returns the rows
+    written. Runs in the caller's transaction."""
+    conn.execute("delete from serving.propensity_scores where model_name = %s and model_version = %s",
+                 (model_name, str(version)))
+    with conn.cursor() as cur, cur.copy(PROPENSITY_COPY_SQL) as copy:
+        for customer_key, score in scores.items():
+            copy.write_row((model_name, str(version), str(customer_key), float(score)))
+    return len(scores)
+
+
+def _table(model_name: str) -> sql.Identifier:
+    return sql.Identifier("serving", SCORE_TABLES[model_name])
+
+
+def has_scores(conn: psycopg.Connection, model_name: str, version: str) -> bool:
+    """Whether `version` of `model_name` has rows in its score table."""
+    query = sql.SQL("select 1 from {} where model_name = %s and model_version = %s limit 1")
+    row = conn.execute(query.format(_table(model_name)), (model_name, str(version))).fetchone()
     return row is not None
 
 
@@ -89,13 +125,14 @@ def set_deployment(conn: psycopg.Connection, model_name: str, version: str, by: 
 
 def prune(conn: psycopg.Connection, model_name: str, keep: set[str],
           keep_versions: int = KEEP_VERSIONS) -> int:
-    """Delete the recommendations of versions other than `keep` and the `keep_versions` most
-    recently scored; returns the rows deleted."""
-    return conn.execute(
+    """Delete the scores of versions other than `keep` and the `keep_versions` most recently
+    scored; returns the rows deleted."""
+    return conn.execute(sql.SQL(
         """
-        delete from serving.recommendations r
+        delete from {table} r
         where r.model_name = %(name)s and r.model_version <> all(%(keep)s)
           and r.model_version not in (
-              select model_version from serving.recommendations where model_name = %(name)s
+              select model_version from {table} where model_name = %(name)s
               group by model_version order by max(scored_at) desc limit %(n)s)
-        """, {"name": model_name, "keep": sorted(keep), "n": keep_versions}).rowcount
+        """).format(table=_table(model_name)),
+        {"name": model_name, "keep": sorted(keep), "n": keep_versions}).rowcount

@@ -1,4 +1,5 @@
-"""A registered recommender version as a function, and scoring every known customer with it.
+"""A registered version as a function, and scoring every known customer with it: the
+recommender's products per customer, the propensity model's probability per customer.
 
 Writes in the caller's transaction (pulsemart.ml_store.lifecycle decides when a version is
 scored and when it serves).
@@ -13,8 +14,14 @@ import pandas as pd
 import psycopg
 
 from ml import registry
-from pulsemart.ml_store.scoring import Recommend, write_recommendations
-from pulsemart.ml_store.training import known_customers
+from ml.names import PROPENSITY
+from pulsemart.ml_store.scoring import (
+    Recommend,
+    propensity_now,
+    write_propensity,
+    write_recommendations,
+)
+from pulsemart.ml_store.training import known_customers, read_interactions
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,25 @@ def load_recommend(model_name: str, version: str) -> Recommend:
 
 def score_version(conn: psycopg.Connection, model_name: str, version: str,
                   recommend: Recommend | None = None) -> ScoreReport:
-    """Rank products for every known customer with `version` (in the caller's transaction)."""
+    """Score every known customer with `version` (in the caller's transaction)."""
     started = time.perf_counter()
+    if model_name == PROPENSITY:
+        rows = write_propensity(conn, model_name, str(version), score_propensity(conn, model_name, version))
+        return ScoreReport(model_name, str(version), rows, rows, time.perf_counter() - started)
     recommend = recommend or load_recommend(model_name, version)
     customers = known_customers(conn)
     rows = write_recommendations(conn, model_name, str(version), recommend, customers)
     return ScoreReport(model_name, str(version), len(customers), rows,
                        time.perf_counter() - started)
+
+
+def score_propensity(conn: psycopg.Connection, model_name: str, version: str) -> pd.Series:
+    """The registered propensity version's score for every customer active in its feature
+    window (pulsemart.ml_store.scoring.propensity_now), by customer key."""
+    client = registry.load_mlflow().MlflowClient()
+    from mlflow import sklearn as mlflow_sklearn
+
+    run_id = client.get_model_version(model_name, str(version)).run_id
+    train_cutoff = pd.Timestamp(client.get_run(run_id).data.params["train_cutoff"])
+    model = mlflow_sklearn.load_model(f"models:/{model_name}/{version}")
+    return propensity_now(model, read_interactions(conn), train_cutoff)

@@ -10,7 +10,7 @@ Staleness bound, by construction: a hit is served only if the version was read a
 `max_staleness_s` ago (otherwise the request goes to the database), and every commit before
 that read changed the version. So an answer never misses a change committed more than
 `max_staleness_s` before the request. The poller's lag (a starved event loop, a slow database)
-costs hits, never freshness.
+costs hits, never freshness. `max_staleness_s=0` turns the cache off.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ KEY = "test-key-ml"
 # 200 customers rather than the simulator's 2,000: in 5,000 events most customers then come
 # back after the training cutoff, so the holdout has buyers to measure on.
 CUSTOMERS = 200
-ML_TABLES = "serving.recommendations, serving.model_deployments, governance.training_profiles"
+ML_TABLES = ("serving.recommendations, serving.propensity_scores, serving.model_deployments, "
+             "governance.training_profiles")
 
 
 @pytest.fixture
@@ -155,9 +156,39 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         back = served()  # v1's rows were kept: served again at once, without scoring
         assert back["model_version"] == "1" and back["items"] == v1["items"]
 
-    assert [(a, s, d["from"], d["to"]) for a, s, d in audits(db, "ml.rollback")] == [
+        # Propensity on /customers/{id}: the deployed version's batch score, following a
+        # promotion and a rollback without a restart; null for a customer it did not score.
+        def propensity(who: str) -> dict | None:
+            return api.get(f"/customers/{who}").json()["propensity"]
+
+        def stored(who: str, version: str) -> float:
+            return db.execute("select score from serving.propensity_scores where model_version = %s "
+                              "and customer_key = governance.keyed_hash(%s)", (version, who)).fetchone()[0]
+
+        name = ["--name", registry.PROPENSITY]
+        assert runner.invoke(cli, ["model", "promote", "1", *name]).exit_code == 0
+        scored = db.execute("select customer_id from quality.events_clean where governance.keyed_hash("
+                            "customer_id) in (select customer_key from serving.propensity_scores) "
+                            "order by customer_id limit 1").fetchone()[0]
+        db.rollback()
+        p1 = propensity(scored)
+        assert p1["model_name"] == registry.PROPENSITY and p1["model_version"] == "1"
+        assert 0 <= p1["score"] <= 1 and p1["score"] == stored(scored, "1")
+        assert runner.invoke(cli, ["model", "promote", "2", *name]).exit_code == 0  # scored on the way
+        p2 = propensity(scored)
+        assert p2["model_version"] == "2" and p2["score"] == stored(scored, "2")
+        assert runner.invoke(cli, ["model", "rollback", *name]).exit_code == 0
+        assert propensity(scored) == p1
+        assert api.get("/customers/nobody-knows-me").json() == {
+            "customer_id": "nobody-knows-me", "known": False, "propensity": None}
+        db.rollback()
+
+    def recommender_audits(action: str) -> list[tuple]:
+        return [a for a in audits(db, action) if a[1].startswith(registry.RECOMMENDER)]
+
+    assert [(a, s, d["from"], d["to"]) for a, s, d in recommender_audits("ml.rollback")] == [
         ("pulsemart model rollback", "pulsemart-recommender/1", "2", "1")]
-    assert audits(db, "ml.promote")[-1][2]["reason"] == "test override"
+    assert recommender_audits("ml.promote")[-1][2]["reason"] == "test override"
     status = runner.invoke(cli, ["model", "status"])
     assert "champion 1, challenger none, deployed 1" in status.output
     # The history is the audit log; the gate's verdict is a tag on the version.

@@ -57,6 +57,7 @@ EXPECTED_GRAPH.update({
     "ml/propensity_challenger": ["ml/training_dataset"],
     "ml/propensity_evaluation": ["ml/propensity_challenger", "ml/training_dataset"],
     "ml/propensity_champion": ["ml/propensity_evaluation"],
+    "ml/propensity_scores": ["ml/propensity_champion"],
 })
 
 

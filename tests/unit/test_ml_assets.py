@@ -215,7 +215,7 @@ def test_ml_train_covers_the_layer_and_runs_weekly_and_on_drift():
     ml_keys = {spec.key for spec in defs.resolve_all_asset_specs() if spec.group_name == "ml"}
     assert all(defs.resolve_assets_def(key).get_asset_spec(key).tags["lane"] == "batch" for key in ml_keys)
     job = defs.resolve_job_def("ml_train")
-    assert set(job.asset_layer.executable_asset_keys) == ml_keys and len(ml_keys) == 8
+    assert set(job.asset_layer.executable_asset_keys) == ml_keys and len(ml_keys) == 9
     schedule = defs.resolve_schedule_def("ml_weekly_retrain")
     assert schedule.job_name == "ml_train" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     sensor = next(s for s in defs.sensors if s.name == "ml_drift_sensor")

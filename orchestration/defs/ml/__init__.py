@@ -11,21 +11,22 @@ from orchestration.defs.ml.assets import (
     training_dataset,
 )
 from orchestration.defs.ml.checks import recommendations_exclude_unavailable
-from orchestration.defs.ml.common import GROUP, RECOMMENDATIONS
+from orchestration.defs.ml.common import GROUP, PROPENSITY_SCORES, RECOMMENDATIONS
 from orchestration.defs.ml.propensity import (
     propensity_challenger,
     propensity_champion,
     propensity_evaluation,
+    propensity_scores,
 )
 
 # In-process: the steps are short, and a process per step would re-import MLflow and
 # scikit-learn each time (seconds per step).
 ML_TRAIN_JOB = dg.define_asset_job(
     "ml_train", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
-    description="Retrain, evaluate and gate both models, then score the recommender champion.")
+    description="Retrain, evaluate and gate both models, then score both champions.")
 ML_SCORE_JOB = dg.define_asset_job(
-    "ml_score", selection=[RECOMMENDATIONS], executor_def=dg.in_process_executor,
-    description="Re-score every known customer with the current recommender champion.")
+    "ml_score", selection=[RECOMMENDATIONS, PROPENSITY_SCORES], executor_def=dg.in_process_executor,
+    description="Re-score every known customer with the current recommender and propensity champions.")
 # The bootstrap sensor's first training run: rebuilds the marts the models read (so they hold
 # the purchases the sensor counted), then what ml_train does.
 ML_BOOTSTRAP_JOB = dg.define_asset_job(
@@ -33,7 +34,7 @@ ML_BOOTSTRAP_JOB = dg.define_asset_job(
     selection=dg.AssetSelection.groups(GROUP).upstream() & dg.AssetSelection.groups("datamart", GROUP),
     executor_def=dg.in_process_executor, tags={"pulsemart/pool": "datamart"},
     description="The first model: build the marts it learns from, then train, evaluate and gate "
-                "both models and score the recommender champion. Requested once by bootstrap_sensor.")
+                "both models and score both champions. Requested once by bootstrap_sensor.")
 WEEKLY_RETRAIN = dg.ScheduleDefinition(
     name="ml_weekly_retrain", job=ML_TRAIN_JOB, cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -42,7 +43,8 @@ WEEKLY_RETRAIN = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=[training_dataset, recommender_challenger, recommender_evaluation, recommender_champion,
-            recommendations, propensity_challenger, propensity_evaluation, propensity_champion],
+            recommendations, propensity_challenger, propensity_evaluation, propensity_champion,
+            propensity_scores],
     asset_checks=[recommendations_exclude_unavailable],
     jobs=[ML_TRAIN_JOB, ML_SCORE_JOB, ML_BOOTSTRAP_JOB],
     schedules=[WEEKLY_RETRAIN],

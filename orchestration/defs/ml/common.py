@@ -17,6 +17,7 @@ CHALLENGER = dg.AssetKey([GROUP, "recommender_challenger"])
 EVALUATION = dg.AssetKey([GROUP, "recommender_evaluation"])
 CHAMPION = dg.AssetKey([GROUP, "recommender_champion"])
 RECOMMENDATIONS = dg.AssetKey([GROUP, "recommendations"])
+PROPENSITY_SCORES = dg.AssetKey([GROUP, "propensity_scores"])
 
 
 class GateConfig(dg.Config):

@@ -1,9 +1,9 @@
-"""Purchase-propensity assets: challenger, evaluation against a recency baseline, gate.
+"""Purchase-propensity assets: challenger, evaluation against a recency baseline, gate, scores.
 
 The propensity model answers "who buys in the coming weeks" (ml.propensity); it is trained
 one label window before the recommender's cutoff and measured on labels after it, so it never
-sees the future it is judged on. Its champion is published to serving.model_deployments like
-the recommender's; nothing serves its scores yet.
+sees the future it is judged on. Like the recommender's, its champion is batch-scored, then
+published to serving.model_deployments, and the API serves the scores on /customers/{id}.
 """
 
 import time
@@ -35,6 +35,7 @@ from pulsemart.ml_store.lifecycle import champion_version, gate_and_promote, pub
 from pulsemart.ml_store.records import write_evaluations
 
 CHALLENGER = dg.AssetKey([GROUP, "propensity_challenger"])
+CHAMPION = dg.AssetKey([GROUP, "propensity_champion"])
 EVALUATION = dg.AssetKey([GROUP, "propensity_evaluation"])
 COLUMNS = [PROPENSITY_METRIC, "pr_auc", "brier", "ece", "base_rate"]
 
@@ -112,5 +113,21 @@ def propensity_champion(context: dg.AssetExecutionContext, config: GateConfig, e
     with postgres.connection() as conn:
         outcome = gate_and_promote(conn, registry.PROPENSITY, evaluation["results"],
                                    PROPENSITY_METRIC, config.margin, actor)
-        publish(conn, registry.PROPENSITY, actor)  # nothing to score: the row names the champion
     return champion_output(registry.PROPENSITY, outcome, evaluation, COLUMNS)
+
+
+@ml_asset("propensity_scores", {"postgres", "mlflow"}, deps=[CHAMPION],
+          description="The propensity champion's purchase probability for every customer active "
+                      "in its feature window, in serving.propensity_scores (one transaction), "
+                      "then served by the API on /customers/{id}.")
+def propensity_scores(context: dg.AssetExecutionContext, postgres: PostgresResource,
+                      pulsemart: PulsemartSettings) -> dg.MaterializeResult:
+    configure_mlflow(pulsemart.get())
+    with postgres.connection() as conn:
+        version, report = publish(conn, registry.PROPENSITY, f"dagster:{context.run.run_id}",
+                                  rescore=True)
+    if version is None or report is None:
+        return dg.MaterializeResult(metadata={"rows": 0, "note": "no champion yet: the API "
+                                                                 "serves propensity null"})
+    return dg.MaterializeResult(metadata={
+        "model_version": version, "rows": report.rows, "seconds": report.seconds})

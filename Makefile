@@ -47,7 +47,11 @@ lint: install
 	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/sqlfluff lint dbt_project
 
+# wrk, the load generator `pulsemart bench serving` drives the API with (Debian's package).
 bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/pulsemart bench all
 
 clean:

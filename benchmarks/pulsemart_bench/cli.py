@@ -52,12 +52,12 @@ def _ingest_options(f):
 def _serving_options(f):
     f = click.option("--serving-events", type=click.IntRange(min=1), default=20_000, show_default=True,
                      help="Simulated events folded into the serving tables before the API load.")(f)
-    f = click.option("--clients", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
-                     help="Concurrent closed-loop clients per endpoint.")(f)
-    f = click.option("--seconds", type=click.FloatRange(min=1, max=600), default=30, show_default=True,
+    f = click.option("--connections", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
+                     help="wrk's keep-alive connections per endpoint.")(f)
+    f = click.option("--seconds", type=click.FloatRange(min=1, max=600), default=20, show_default=True,
                      help="Measured seconds of load per endpoint.")(f)
     f = click.option("--single-seconds", type=click.FloatRange(min=0, max=600), default=5, show_default=True,
-                     help="Seconds of one-client load per endpoint (service time; 0 skips).")(f)
+                     help="Seconds of one-connection load per endpoint (service time; 0 skips).")(f)
     f = click.option("--freshness-seconds", type=click.FloatRange(min=0, max=1800), default=60, show_default=True,
                      help="How long to produce price changes under `pulsemart up` (0 skips freshness).")(f)
     f = click.option("--freshness-rate", type=click.FloatRange(min=0, min_open=True, max=100), default=2,
@@ -123,12 +123,12 @@ def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 @_serving_options
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
-def serving(serving_events: int, clients: int, seconds: float, single_seconds: float, freshness_seconds: float,
+def serving(serving_events: int, connections: int, seconds: float, single_seconds: float, freshness_seconds: float,
             freshness_rate: float, seed: int, output: Path) -> None:
     """The serving API under a bounded local load beside /health; produce → search freshness."""
     from pulsemart_bench.sections import serving_section
 
-    _run(output, lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
+    _run(output, lambda s: serving_section(s, _command(), serving_events, seed, connections, seconds, single_seconds,
                                            freshness_seconds, freshness_rate, _echo))
 
 
@@ -197,7 +197,7 @@ def realtime(seconds: float, rate: float, events: int, seed: int, output: Path) 
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
 def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
-         latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, clients: int,
+         latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, connections: int,
          seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float,
          datamart_lines: int, training_interactions: int, seed: int, output: Path) -> None:
     """Run every benchmark in one temporary stack and write the report."""
@@ -215,7 +215,7 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
     _run(output,
          lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
          lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
-         lambda s: serving_section(s, _command(), serving_events, seed, clients, seconds, single_seconds,
+         lambda s: serving_section(s, _command(), serving_events, seed, connections, seconds, single_seconds,
                                    freshness_seconds, freshness_rate, _echo),
          lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
          lambda s: bench_training.section(_command(), training_interactions, _echo),

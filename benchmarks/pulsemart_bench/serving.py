@@ -4,41 +4,46 @@ Three parts, all in the harness's temporary stack:
 
 1. `load_data`: simulated events produced to shop.catalog and shop.events, then
    `catch_up(..., serve=True)` lands, decides and folds them into `serving.*`.
-2. `api_load`: `pulsemart serve` as a real uvicorn server in a child process, and a closed-loop
-   load from this process (asyncio + httpx, `clients` concurrent clients, each sending its next
-   request when the last answered) against 127.0.0.1 only, for `GET /health` (the anchor: the
-   framework, server and one `select 1` through the pool), `/products/search` and
-   `/customers/{id}/recommendations`. Bounded in time and in requests per client.
+2. `api_load`: `pulsemart serve` (uvicorn, one worker per core) in a child process, loaded by
+   wrk (Debian's package, a C load generator: no Python shares the measured cores beyond the
+   server's) over keep-alive connections against 127.0.0.1 only, for `GET /health` (the
+   anchor: framework, server and one `select 1` through the pool), `/products/search`,
+   `/customers/{id}/recommendations` and `/customers/{id}` (propensity); with the response
+   cache, then again with `--no-cache`.
 3. produce → search freshness under `pulsemart up`: see benchmarks/pulsemart_bench/freshness.py.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
 
+from ml.names import PROPENSITY
 from pulsemart.config import Settings
 from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
-from pulsemart_bench.measure import Measurement, percentile
+from pulsemart_bench.measure import Measurement
 from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 
 TOPICS = ["shop.catalog", "shop.events"]
-MAX_REQUESTS_PER_CLIENT = 1_000_000  # a bound on every load loop besides its deadline
 REQUEST_TIMEOUT_S = 10.0
+WRK = shutil.which("wrk")
+WORKERS = os.cpu_count() or 1  # what `pulsemart serve` runs by default
 
 
 # --- 1. data ---------------------------------------------------------------------------------
@@ -147,86 +152,101 @@ def mixes_from_store(settings: Settings, seed: int, n: int = 1000) -> tuple[list
 
 # --- 2. the API under load -------------------------------------------------------------------
 
+# wrk runs one request list per thread, cycling from its own offset, and prints its figures as
+# one JSON line (latencies in microseconds) so they are read exactly, not scraped from text.
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * 7919)
+  threads = threads + 1
+end
+function init(args)
+  i = offset or 0
+end
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, ' ..
+    '"socket_errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.timeout,
+    e.status, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
 @dataclass
 class LoadResult:
+    """One wrk run against one endpoint."""
+
     name: str
-    clients: int
-    seconds: float  # wall time of the measured window (until the last answer)
-    latencies_s: list[float] = field(default_factory=list)  # every answered request
-    statuses: Counter = field(default_factory=Counter)
-    failures: int = 0  # no answer at all (timeout, connection error)
-    response_bytes: int = 0
-
-    @property
-    def answered(self) -> int:
-        return len(self.latencies_s)
-
-    @property
-    def errors(self) -> int:
-        """Answers that were not 2xx."""
-        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+    connections: int
+    seconds: float
+    answered: int
+    response_bytes: int
+    errors: int  # answers with status >= 400
+    failures: int  # connect, read, write errors and timeouts
+    p50_s: float
+    p99_s: float
+    max_s: float
+    load_average: tuple[float, float, float]  # when the run started (the machine is shared)
 
     def measurement(self) -> Measurement:
         return Measurement(self.name, self.answered, self.response_bytes, self.seconds, "requests")
 
     def p(self, q: float) -> float | None:
-        return percentile(self.latencies_s, q)
+        return {50: self.p50_s, 99: self.p99_s}[q]
 
 
-async def _drive(client: httpx.AsyncClient, requests: list[Request], clients: int, seconds: float,
-                 result: LoadResult | None) -> None:
-    """`clients` workers, each sending its next request when the last answered, until the
-    deadline or MAX_REQUESTS_PER_CLIENT. With `result` None the answers are not recorded."""
-    deadline = time.perf_counter() + seconds
-
-    async def worker(i: int) -> None:
-        j = i
-        for _ in range(MAX_REQUESTS_PER_CLIENT):
-            if time.perf_counter() >= deadline:
-                return
-            path, params = requests[j % len(requests)]
-            j += clients
-            started = time.perf_counter()
-            try:
-                response = await client.get(path, params=params)
-            except httpx.HTTPError:
-                if result is not None:
-                    result.failures += 1
-                continue
-            elapsed = time.perf_counter() - started
-            if result is not None:
-                result.latencies_s.append(elapsed)
-                result.statuses[response.status_code] += 1
-                result.response_bytes += len(response.content)
-
-    await asyncio.gather(*(worker(i) for i in range(clients)))
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-async def _run_load(base_url: str, key: str, name: str, requests: list[Request], clients: int, seconds: float,
-                    warmup_s: float) -> LoadResult:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}, limits=limits,
-                                 timeout=REQUEST_TIMEOUT_S) as client:
-        if warmup_s > 0:  # opens the connections and fills the server's pool; not measured
-            await _drive(client, requests, clients, warmup_s, None)
-        result = LoadResult(name, clients, 0.0)
-        started = time.perf_counter()
-        await _drive(client, requests, clients, seconds, result)
-        result.seconds = time.perf_counter() - started
-    return result
+def wrk_script(requests: list[Request], folder: Path) -> Path:
+    paths = [path + ("?" + urlencode(params) if params else "") for path, params in requests]
+    script = folder / "requests.lua"
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(_lua_string(p) for p in paths)})
+    return script
 
 
-def load(base_url: str, key: str, name: str, requests: list[Request], clients: int, seconds: float,
-         warmup_s: float = 3.0) -> LoadResult:
-    return asyncio.run(_run_load(base_url, key, name, requests, clients, seconds, warmup_s))
+def wrk(base_url: str, key: str, name: str, requests: list[Request], connections: int, seconds: float,
+        warmup_s: float = 3.0) -> LoadResult:
+    """`wrk` (keep-alive, one thread per core, at most `connections`) for `seconds` over
+    `requests`, after an unmeasured warm-up that opens the connections and fills the server's
+    pools and caches."""
+    threads = max(1, min(connections, os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory(prefix="pulsemart-wrk-") as folder:
+        script = wrk_script(requests, Path(folder))
+
+        def run(duration: float) -> dict:
+            done = subprocess.run(
+                [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
+                 "-H", f"X-API-Key: {key}", "-s", str(script), base_url],
+                capture_output=True, text=True, timeout=duration + 60, check=True)
+            [line] = [x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")]
+            return json.loads(line.removeprefix("WRK_JSON "))
+
+        if warmup_s > 0:
+            run(warmup_s)
+        load_average = os.getloadavg()
+        figures = run(seconds)
+    return LoadResult(name, connections, figures["duration_us"] / 1e6, figures["requests"], figures["bytes"],
+                      figures["non_2xx"], figures["socket_errors"], figures["p50_us"] / 1e6,
+                      figures["p99_us"] / 1e6, figures["max_us"] / 1e6, load_average)
 
 
-def start_server(settings: Settings, key: str, port: int, timeout_s: float = 60) -> subprocess.Popen:
-    """`pulsemart serve --port PORT` with PULSEMART_API_KEY=key, once /health answers 200."""
+def start_server(settings: Settings, key: str, port: int, timeout_s: float = 60,
+                 cache: bool = True) -> subprocess.Popen:
+    """`pulsemart serve --port PORT --workers WORKERS` (with `--no-cache` unless `cache`) with
+    PULSEMART_API_KEY=key, once /health answers 200."""
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "bench-serve.log", "ab") as log:  # the child keeps its own copy
-        server = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        server = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", str(WORKERS), *([] if cache else ["--no-cache"])],
                                   env=dict(os.environ, PULSEMART_API_KEY=key), stdout=log,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -261,29 +281,54 @@ def stop(process: subprocess.Popen, timeout_s: float = 30) -> None:
 
 @dataclass
 class ApiResult:
-    loaded: list[LoadResult]  # under `clients` clients: health first
-    single: list[LoadResult]  # one client: service time without queueing
+    loaded: list[LoadResult]  # under `connections`, response cache on: health first
+    single: list[LoadResult]  # one connection: service time without queueing
+    uncached: list[LoadResult]  # under `connections`, `pulsemart serve --no-cache`: health first
+    workers: int
+    propensity_rows: int
 
 
-def api_load(settings: Settings, clients: int, seconds: float, single_seconds: float, seed: int,
+def seed_propensity(settings: Settings) -> int:
+    """A deployed propensity version with a synthetic score for every customer in the serving
+    tables, so the propensity read finds its row (the ML platform writes real ones)."""
+    with connect_migrated(settings) as conn:
+        conn.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
+                     "values (%s, 'bench', 'pulsemart bench') on conflict (model_name) do update set "
+                     "model_version = excluded.model_version", (PROPENSITY,))
+        conn.execute("delete from serving.propensity_scores where model_name = %s", (PROPENSITY,))
+        rows = conn.execute(
+            "insert into serving.propensity_scores (model_name, model_version, customer_key, score) "
+            "select %s, 'bench', governance.keyed_hash(customer_id), "
+            "(abs(hashtext(customer_id)) %% 1000) / 1000.0 from serving.customer_profile",
+            (PROPENSITY,)).rowcount
+        conn.commit()
+    return rows
+
+
+def api_load(settings: Settings, connections: int, seconds: float, single_seconds: float, seed: int,
              echo) -> ApiResult:
+    if WRK is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
     search, recs = mixes_from_store(settings, seed)
-    health = [("/health", {})]
+    propensity = [(path.removesuffix("/recommendations"), {}) for path, _ in recs]
+    propensity_rows = seed_propensity(settings)
+    endpoints = (("GET /health (anchor)", [("/health", {})]), ("GET /products/search", search),
+                 ("GET /customers/{id}/recommendations?k=10", recs), ("GET /customers/{id} (propensity)",
+                                                                       propensity))
     key = secrets.token_urlsafe(24)
-    port = free_port()
-    server = start_server(settings, key, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        loaded, single = [], []
-        for name, requests in (("GET /health (anchor)", health), ("GET /products/search", search),
-                               ("GET /customers/{id}/recommendations?k=10", recs)):
-            echo(f"  {name}: {clients} clients for {seconds:g} s")
-            loaded.append(load(base, key, name, requests, clients, seconds))
-        if single_seconds > 0:
-            for name, requests in (("GET /health (anchor)", health), ("GET /products/search", search),
-                                   ("GET /customers/{id}/recommendations?k=10", recs)):
-                echo(f"  {name}: 1 client for {single_seconds:g} s")
-                single.append(load(base, key, name, requests, 1, single_seconds, warmup_s=1.0))
-    finally:
-        stop(server)
-    return ApiResult(loaded, single)
+    loaded, single, uncached = [], [], []
+    for cache, results in ((True, loaded), (False, uncached)):
+        port = free_port()
+        server = start_server(settings, key, port, cache=cache)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for name, requests in endpoints:
+                echo(f"  {name}{'' if cache else ' (no cache)'}: {connections} connections for {seconds:g} s")
+                results.append(wrk(base, key, name, requests, connections, seconds))
+            if cache and single_seconds > 0:
+                for name, requests in endpoints:
+                    echo(f"  {name}: 1 connection for {single_seconds:g} s")
+                    single.append(wrk(base, key, name, requests, 1, single_seconds, warmup_s=1.0))
+        finally:
+            stop(server)
+    return ApiResult(loaded, single, uncached, WORKERS, propensity_rows)

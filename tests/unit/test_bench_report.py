@@ -140,12 +140,13 @@ def test_recommendation_mix_has_known_and_a_few_unknown_customers():
     assert all("bench-unknown-" in p for p, _ in recommendation_mix([], 5, 3))
 
 
-def test_load_result_counts_non_2xx_as_errors_and_rates_answers():
-    from collections import Counter
+def test_wrk_script_cycles_through_the_requests_quoted_and_encoded(tmp_path):
+    from pulsemart_bench.serving import LoadResult, wrk_script
 
-    from pulsemart_bench.serving import LoadResult
-
-    result = LoadResult("x", 50, 2.0, [0.01] * 8 + [0.02, 0.5], Counter({200: 8, 422: 1, 503: 1}), failures=3)
-    assert result.answered == 10 and result.errors == 2
+    script = wrk_script([("/products/search", {"q": 'say "hi"', "limit": 5}), ("/health", {})], tmp_path)
+    lua = script.read_text()
+    assert '"/products/search?q=say+%22hi%22&limit=5", "/health"}' in lua
+    assert "function request()" in lua and "WRK_JSON" in lua
+    result = LoadResult("x", 50, 2.0, 10, 100, 2, 3, 0.01, 0.5, 0.6, (1.0, 1.0, 1.0))
     assert result.measurement().rate == 5.0 and result.measurement().unit == "requests"
     assert result.p(50) == 0.01 and result.p(99) == 0.5

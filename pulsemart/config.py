@@ -1,5 +1,10 @@
 """Settings: the one module that reads pulsemart's environment.
 
+`Environment` is the typed model (pydantic-settings) of every variable pulsemart reads, secrets
+as `SecretStr`; `load_settings` reads it once and resolves it into `Settings`, the value every
+command, worker and Dagster resource passes around (orchestration/resources.py shows the
+non-secret ones in Dagster's UI and hands the secrets over as `dg.EnvVar`).
+
 Every setting has an embedded default, so a fresh clone runs with no configuration at all.
 A setting that points elsewhere (an external Kafka or PostgreSQL) tells the embedded stack
 not to start that service.
@@ -12,10 +17,13 @@ pulsemart.cloud.redact, which keeps them out of logs and error messages.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pulsemart.cloud.kafka import (
     KafkaSecurityError,
@@ -50,9 +58,9 @@ class Settings:
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_sasl_password: SecretStr | None = field(default=None, repr=False)
     kafka_ssl_cafile: str | None = None
-    api_key: str | None = field(default=None, repr=False)
+    api_key: SecretStr | None = field(default=None, repr=False)
     mlflow_tracking_uri: str | None = None
     # Ingest planning (see docs/ingestion.md): how often the sensors look, how big a batch
     # may be, and how many batches may run at once.
@@ -70,9 +78,13 @@ class Settings:
     s3_endpoint_url: str | None = None  # an S3-compatible endpoint (moto, MinIO); None: AWS
     adls_account: str | None = None
     adls_container: str | None = None
-    azure_storage_connection_string: str | None = field(default=None, repr=False)
-    azure_storage_access_key: str | None = field(default=None, repr=False)
+    azure_storage_connection_string: SecretStr | None = field(default=None, repr=False)
+    azure_storage_access_key: SecretStr | None = field(default=None, repr=False)
     azure_client_id: str | None = None  # workload or managed identity (DefaultAzureCredential)
+    # The key of the marts' customer hashes (pulsemart.datamart.pii); None: the database's own.
+    pii_key: SecretStr | None = field(default=None, repr=False)
+    # The drift sensor's PSI threshold (sensors/drift.py); None: its default.
+    drift_psi_threshold: float | None = None
     # The real-time lane (docs/lanes.md): a micro-batch closes `realtime_batch_ms` after its
     # first record or at `realtime_max_records`; runless events go to the Dagster webserver
     # at `dagster_url` (None: not reported) at most every `realtime_report_interval_s`.
@@ -113,28 +125,104 @@ class Settings:
         (pulsemart.cloud.kafka; the dict's printable forms mask the password)."""
         return kafka_client_config(self.kafka_bootstrap, self.kafka_security_protocol,
                                    self.kafka_sasl_mechanism, self.kafka_sasl_username,
-                                   self.kafka_sasl_password, self.kafka_ssl_cafile)
+                                   _reveal(self.kafka_sasl_password), self.kafka_ssl_cafile)
 
 
-def _int_setting(env: dict, name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _env(name: str, *more: str):
+    return Field(default=None, validation_alias=AliasChoices(name, *more))
+
+
+class Environment(BaseSettings):
+    """Every variable pulsemart reads, typed. Unset and empty variables take the default."""
+
+    # Variables are named by alias only: matching field names too would read HOME as `home`.
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    home: Path = Field(Path("./.pulsemart"), validation_alias="PULSEMART_HOME")
+    profile: Literal["local", "aws", "azure"] = Field("local", validation_alias="PULSEMART_PROFILE")
+    database_url: str | None = _env("PULSEMART_DATABASE_URL")
+    kafka_bootstrap: str | None = _env("PULSEMART_KAFKA_BOOTSTRAP")
+    kafka_port: int = Field(DEFAULT_KAFKA_PORT, validation_alias="PULSEMART_KAFKA_PORT")
+    kafka_security_protocol: str | None = _env("PULSEMART_KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: str | None = _env("PULSEMART_KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = _env("PULSEMART_KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = _env("PULSEMART_KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: str | None = _env("PULSEMART_KAFKA_SSL_CAFILE")
+    eventhubs_connection_string: SecretStr | None = _env("PULSEMART_EVENTHUBS_CONNECTION_STRING")
+    api_key: SecretStr | None = _env("PULSEMART_API_KEY")
+    mlflow_tracking_uri: str | None = _env("MLFLOW_TRACKING_URI")
+    sensor_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_SENSOR_INTERVAL_SECONDS")
+    min_batch_events: int = Field(1_000, ge=1, validation_alias="PULSEMART_MIN_BATCH_EVENTS")
+    max_batch_events: int = Field(50_000, ge=1, validation_alias="PULSEMART_MAX_BATCH_EVENTS")
+    max_concurrent_batches: int = Field(4, ge=1, validation_alias="PULSEMART_MAX_CONCURRENT_BATCHES")
+    max_batch_seconds: float = Field(2.0, gt=0, validation_alias="PULSEMART_MAX_BATCH_SECONDS")
+    archive_enabled: bool = Field(True, validation_alias="PULSEMART_ARCHIVE")
+    archive_dir: Path | None = _env("PULSEMART_ARCHIVE_DIR")
+    s3_bucket: str | None = _env("PULSEMART_S3_BUCKET")
+    s3_endpoint_url: str | None = _env("PULSEMART_S3_ENDPOINT_URL")
+    adls_account: str | None = _env("PULSEMART_ADLS_ACCOUNT")
+    adls_container: str | None = _env("PULSEMART_ADLS_CONTAINER")
+    azure_storage_connection_string: SecretStr | None = _env("AZURE_STORAGE_CONNECTION_STRING")
+    azure_storage_access_key: SecretStr | None = _env("AZURE_STORAGE_ACCESS_KEY")
+    azure_client_id: str | None = _env("AZURE_CLIENT_ID")
+    pii_key: SecretStr | None = _env("PULSEMART_PII_KEY")
+    drift_psi_threshold: float | None = Field(None, gt=0, validation_alias="PULSEMART_DRIFT_PSI_THRESHOLD")
+    realtime_batch_ms: int = Field(20, ge=1, validation_alias="PULSEMART_REALTIME_BATCH_MS")
+    realtime_max_records: int = Field(5_000, ge=1, validation_alias="PULSEMART_REALTIME_MAX_RECORDS")
+    realtime_report_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS")
+    realtime_session_timeout_ms: int = Field(10_000, ge=1, validation_alias="PULSEMART_REALTIME_SESSION_TIMEOUT_MS")
+    dagster_url: str | None = _env("PULSEMART_DAGSTER_URL")
+
+
+class _MappingEnvironment(Environment):
+    """The same model read from a given mapping only (tests, and `load_settings(env)`)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
+                                   **_other_sources) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable behind an `Environment` field."""
+    alias = Environment.model_fields[field_name].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else alias
+
+
+# Fields whose values are secrets: the database URL may hold a password.
+SECRET_FIELDS = frozenset({"database_url", *(name for name, info in Environment.model_fields.items()
+                                             if SecretStr in getattr(info.annotation, "__args__", ()))})
+_FIELD_OF = {variable_of(name): name for name in Environment.model_fields}
+
+
+def _read(env: dict | None, overrides: dict | None = None) -> Environment:
+    given = {variable_of(name): value for name, value in (overrides or {}).items()}
     try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+        if env is None:
+            return Environment(**given)
+        from_env = {k: v for k, v in env.items() if k in _FIELD_OF and v not in (None, "")}
+        return _MappingEnvironment(**{**from_env, **given})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            if name in Environment.model_fields:
+                name = variable_of(name)
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
 
 
-def _bool_setting(env: dict, name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name}={raw!r}: use on or off")
+def configured_environment() -> dict:
+    """The settings this process's environment sets explicitly, by field name: values, except
+    secrets, given as the name of their variable (for Dagster's `EnvVar`)."""
+    raw = _read(None)
+    return {name: variable_of(name) if name in SECRET_FIELDS
+            else str(value) if isinstance(value, Path) else value
+            for name in raw.model_fields_set if (value := getattr(raw, name)) is not None}
 
 
 def _account_from_connection_string(connection_string: str | None) -> str | None:
@@ -173,71 +261,64 @@ def _check_profile(settings: Settings) -> None:
         raise SettingsError(f"{profile} needs " + "; ".join(missing))
 
 
-def load_settings(env: dict | None = None) -> Settings:
-    """Read the settings from `env` (default: the process environment).
+def load_settings(env: dict | None = None, overrides: dict | None = None) -> Settings:
+    """Read the settings from `env` (default: the process environment) and resolve them;
+    `overrides` (by field name of `Environment`) win over both, as a Dagster resource's
+    configured fields do (orchestration/resources.py).
 
     Raises SettingsError, naming the setting, when a value is unusable or the chosen profile
-    lacks what it needs: commands and the Dagster code location call this first, so a
+    lacks what it needs: commands and the Dagster code locations call this first, so a
     misconfigured deployment stops at start-up rather than at its first batch.
     """
-    env = dict(os.environ if env is None else env)
-    home = Path(env.get("PULSEMART_HOME") or "./.pulsemart").expanduser().resolve()
-    profile = env.get("PULSEMART_PROFILE") or "local"
-    if profile not in PROFILES:
-        raise SettingsError(f"PULSEMART_PROFILE={profile!r}: choose one of {', '.join(PROFILES)}")
-    kafka_port = _int_setting(env, "PULSEMART_KAFKA_PORT", DEFAULT_KAFKA_PORT)
-    eventhubs = env.get("PULSEMART_EVENTHUBS_CONNECTION_STRING") or None
+    raw = _read(env, overrides)
+    home = raw.home.expanduser().resolve()
+    eventhubs = _reveal(raw.eventhubs_connection_string)
     try:
         protocol, mechanism, username, password = resolve_security(
-            env.get("PULSEMART_KAFKA_SECURITY_PROTOCOL") or None,
-            env.get("PULSEMART_KAFKA_SASL_MECHANISM") or None,
-            env.get("PULSEMART_KAFKA_SASL_USERNAME") or None,
-            env.get("PULSEMART_KAFKA_SASL_PASSWORD") or None,
-            eventhubs,
-        )
-        bootstrap = env.get("PULSEMART_KAFKA_BOOTSTRAP") or (
-            eventhubs_bootstrap(eventhubs) if eventhubs else "")
+            raw.kafka_security_protocol, raw.kafka_sasl_mechanism, raw.kafka_sasl_username,
+            _reveal(raw.kafka_sasl_password), eventhubs)
+        bootstrap = raw.kafka_bootstrap or (eventhubs_bootstrap(eventhubs) if eventhubs else "")
     except KafkaSecurityError as exc:
         raise SettingsError(str(exc)) from None
-    connection_string = env.get("AZURE_STORAGE_CONNECTION_STRING") or None
-    access_key = env.get("AZURE_STORAGE_ACCESS_KEY") or None
-    for secret in (connection_string, access_key, env.get("PULSEMART_API_KEY")):
-        register_secret(secret)
-    archive_dir = env.get("PULSEMART_ARCHIVE_DIR")
+    for secret in (raw.azure_storage_connection_string, raw.azure_storage_access_key, raw.api_key,
+                   raw.pii_key):
+        register_secret(_reveal(secret))
+    connection_string = _reveal(raw.azure_storage_connection_string)
     settings = Settings(
         home=home,
-        profile=profile,
-        database_url=env.get("PULSEMART_DATABASE_URL") or None,
-        kafka_bootstrap=bootstrap or f"127.0.0.1:{kafka_port}",
+        profile=raw.profile,
+        database_url=raw.database_url,
+        kafka_bootstrap=bootstrap or f"127.0.0.1:{raw.kafka_port}",
         kafka_embedded=not bootstrap,
-        kafka_port=kafka_port,
+        kafka_port=raw.kafka_port,
         kafka_security_protocol=protocol,
         kafka_sasl_mechanism=mechanism,
         kafka_sasl_username=username,
-        kafka_sasl_password=password,
-        kafka_ssl_cafile=env.get("PULSEMART_KAFKA_SSL_CAFILE") or None,
-        api_key=env.get("PULSEMART_API_KEY") or None,
-        mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
-        sensor_interval_s=_int_setting(env, "PULSEMART_SENSOR_INTERVAL_SECONDS", 5),
-        min_batch_events=_int_setting(env, "PULSEMART_MIN_BATCH_EVENTS", 1_000),
-        max_batch_events=_int_setting(env, "PULSEMART_MAX_BATCH_EVENTS", 50_000),
-        max_concurrent_batches=_int_setting(env, "PULSEMART_MAX_CONCURRENT_BATCHES", 4),
-        max_batch_seconds=_int_setting(env, "PULSEMART_MAX_BATCH_SECONDS", 2),
-        archive_enabled=_bool_setting(env, "PULSEMART_ARCHIVE", True),
-        archive_dir=Path(archive_dir).expanduser().resolve() if archive_dir else home / "archive",
-        s3_bucket=env.get("PULSEMART_S3_BUCKET") or None,
-        s3_endpoint_url=env.get("PULSEMART_S3_ENDPOINT_URL") or None,
-        adls_account=(env.get("PULSEMART_ADLS_ACCOUNT")
-                      or _account_from_connection_string(connection_string)),
-        adls_container=env.get("PULSEMART_ADLS_CONTAINER") or None,
-        azure_storage_connection_string=connection_string,
-        azure_storage_access_key=access_key,
-        azure_client_id=env.get("AZURE_CLIENT_ID") or None,
-        realtime_batch_ms=_int_setting(env, "PULSEMART_REALTIME_BATCH_MS", 20),
-        realtime_max_records=_int_setting(env, "PULSEMART_REALTIME_MAX_RECORDS", 5_000),
-        realtime_report_interval_s=_int_setting(env, "PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS", 5),
-        realtime_session_timeout_ms=_int_setting(env, "PULSEMART_REALTIME_SESSION_TIMEOUT_MS", 10_000),
-        dagster_url=(env.get("PULSEMART_DAGSTER_URL") or "").rstrip("/") or None,
+        kafka_sasl_password=SecretStr(password) if password else None,
+        kafka_ssl_cafile=raw.kafka_ssl_cafile,
+        api_key=raw.api_key,
+        mlflow_tracking_uri=raw.mlflow_tracking_uri,
+        sensor_interval_s=raw.sensor_interval_s,
+        min_batch_events=raw.min_batch_events,
+        max_batch_events=raw.max_batch_events,
+        max_concurrent_batches=raw.max_concurrent_batches,
+        max_batch_seconds=raw.max_batch_seconds,
+        archive_enabled=raw.archive_enabled,
+        archive_dir=raw.archive_dir.expanduser().resolve() if raw.archive_dir else home / "archive",
+        s3_bucket=raw.s3_bucket,
+        s3_endpoint_url=raw.s3_endpoint_url,
+        adls_account=raw.adls_account or _account_from_connection_string(connection_string),
+        adls_container=raw.adls_container,
+        azure_storage_connection_string=raw.azure_storage_connection_string,
+        azure_storage_access_key=raw.azure_storage_access_key,
+        azure_client_id=raw.azure_client_id,
+        pii_key=raw.pii_key,
+        drift_psi_threshold=raw.drift_psi_threshold,
+        realtime_batch_ms=raw.realtime_batch_ms,
+        realtime_max_records=raw.realtime_max_records,
+        realtime_report_interval_s=raw.realtime_report_interval_s,
+        realtime_session_timeout_ms=raw.realtime_session_timeout_ms,
+        dagster_url=(raw.dagster_url or "").rstrip("/") or None,
     )
     _check_profile(settings)
     return settings

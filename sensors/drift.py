@@ -9,7 +9,6 @@ decides whether the new version serves.
 
 import json
 import math
-import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -18,10 +17,10 @@ import psycopg
 from ml import registry
 from ml.drift import drift_level
 from orchestration.defs.common import IN_FLIGHT
-from orchestration.resources import PostgresResource
+from orchestration.resources import PostgresResource, PulsemartSettings
+from pulsemart.config import Settings
 from pulsemart.ml_store.drift import DriftObservation, NothingToCompare, observe
 
-PSI_THRESHOLD_VARIABLE = "PULSEMART_DRIFT_PSI_THRESHOLD"
 INTERVAL_S = 600  # drift builds over days; a look every ten minutes is plenty
 
 
@@ -41,18 +40,12 @@ class DriftDecision:
     summary: str
 
 
-def thresholds_from_env(env) -> DriftThresholds:
-    """Thresholds with PULSEMART_DRIFT_PSI_THRESHOLD applied (read at each tick, not import)."""
-    raw = env.get(PSI_THRESHOLD_VARIABLE)
-    if raw in (None, ""):
+def thresholds_for(settings: Settings) -> DriftThresholds:
+    """The thresholds with PULSEMART_DRIFT_PSI_THRESHOLD applied (the settings model checks it
+    is a number above 0); read at each tick, so a change needs no reload."""
+    if settings.drift_psi_threshold is None:
         return DriftThresholds()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{PSI_THRESHOLD_VARIABLE}={raw!r} is not a number") from None
-    if not value > 0:
-        raise ValueError(f"{PSI_THRESHOLD_VARIABLE} must be above 0, not {value}")
-    return DriftThresholds(psi=value)
+    return DriftThresholds(psi=settings.drift_psi_threshold)
 
 
 def decide(observation: DriftObservation, thresholds: DriftThresholds) -> DriftDecision:
@@ -99,10 +92,11 @@ def build_drift_sensor(job) -> dg.SensorDefinition:
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Requests an ml_train run when recent interactions drift from the "
                            "serving recommender's training data (PSI) or its live hit rate drops.")
-    def ml_drift_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
+    def ml_drift_sensor(context: dg.SensorEvaluationContext, pulsemart: PulsemartSettings,
+                        postgres: PostgresResource):
         if context.instance.get_runs(filters=dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1):
             return dg.SkipReason(f"an {job.name} run is in flight")
-        thresholds = thresholds_from_env(os.environ)
+        thresholds = thresholds_for(pulsemart.get())
         try:
             with postgres.connection() as conn:
                 observation = observe(conn, registry.RECOMMENDER, thresholds.window_days)

@@ -7,6 +7,7 @@ worker is its own session, so each starts its own stack on its own ports."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 
@@ -14,13 +15,19 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from pulsemart.config import TOPIC_PARTITIONS, load_settings
+from pulsemart.config import TOPIC_PARTITIONS, Environment, load_settings, variable_of
 from pulsemart.local import stack
 from pulsemart.store.db import connect_migrated
 from tests.integration.helpers import free_port
 
 # Settings a developer's shell may carry that would point the tests at another stack.
 _FOREIGN_SETTINGS = ("PULSEMART_DATABASE_URL", "PULSEMART_KAFKA_BOOTSTRAP", "DAGSTER_HOME")
+
+# The code locations read the settings their environment sets when they load (their Dagster
+# resources show them), and test modules load them at collection, before any fixture runs: a
+# PULSEMART_HOME or a database URL exported in the developer's shell must not reach them.
+for _name in Environment.model_fields:
+    os.environ.pop(variable_of(_name), None)
 
 
 @pytest.fixture(scope="session")

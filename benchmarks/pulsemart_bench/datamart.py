@@ -115,7 +115,7 @@ def run(settings: Settings, lines: int, echo) -> DatamartBench:
         conn.execute("truncate quality.events_clean, quality.order_lines_clean, quality.quarantine, "
                      "quality.quarantine_lines, quality.held, quality.batches cascade")
         conn.commit()
-        apply_pii_key(conn)
+        apply_pii_key(conn, settings.pii_key)
         echo(f"  writing {orders * LINES_PER_ORDER:,} order lines into the clean layer")
         written = seed_orders(conn, 1, orders, products=True)
         conn.execute("analyze quality.events_clean")

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import SecretStr
+
 ARCHIVE_PREFIX = "archive"
 MLFLOW_PREFIX = "mlflow"
 BLOB_SUFFIX = "blob.core.windows.net"
@@ -43,8 +45,8 @@ class StoreSettings(Protocol):
     s3_endpoint_url: str | None
     adls_account: str | None
     adls_container: str | None
-    azure_storage_connection_string: str | None
-    azure_storage_access_key: str | None
+    azure_storage_connection_string: SecretStr | None
+    azure_storage_access_key: SecretStr | None
 
 
 class ObjectStore(Protocol):
@@ -215,14 +217,18 @@ class BlobStore:
         return f"{self.client.url.rstrip('/')}/{self._key(key)}"
 
 
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
 def object_store(settings: StoreSettings, prefix: str = ARCHIVE_PREFIX) -> ObjectStore:
     """The store the profile names, rooted at `prefix` (locally: PULSEMART_ARCHIVE_DIR)."""
     if settings.profile == "aws":
         return S3Store(settings.s3_bucket, prefix, endpoint_url=settings.s3_endpoint_url)
     if settings.profile == "azure":
         return BlobStore(settings.adls_container, prefix, account=settings.adls_account,
-                         connection_string=settings.azure_storage_connection_string,
-                         access_key=settings.azure_storage_access_key)
+                         connection_string=_reveal(settings.azure_storage_connection_string),
+                         access_key=_reveal(settings.azure_storage_access_key))
     root = settings.archive_dir if prefix == ARCHIVE_PREFIX else settings.home / prefix
     return LocalStore(root)
 

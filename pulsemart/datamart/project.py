@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
@@ -56,6 +58,19 @@ def incremental_relations(manifest: Path = MANIFEST) -> list[tuple[str, str]]:
                   if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental")
 
 
-def apply_dbt_env(settings: Settings) -> None:
-    """Set the connection variables in this process, for dbt run in-process or by Dagster."""
-    os.environ.update({k: v for k, v in dbt_env(settings).items() if k.startswith(("PULSEMART_DBT_", "DBT_"))})
+@contextmanager
+def dbt_connection_env(settings: Settings) -> Iterator[None]:
+    """The connection variables in this process's environment for the duration of the block
+    only, for a dbt started inside it by a library that copies the environment and takes no
+    other (dagster-dbt's DbtCliResource); the previous values come back after it."""
+    wanted = {k: v for k, v in dbt_env(settings, base={}).items() if k.startswith(("PULSEMART_DBT_", "DBT_"))}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

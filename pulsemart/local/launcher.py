@@ -22,9 +22,10 @@ from pulsemart.config import Settings
 from pulsemart.local import stack
 from pulsemart.local.processes import (
     ServiceError,
+    adopt_orphans,
     kill_session,
     port_in_use,
-    stop_leftovers,
+    stop_descendants,
     stop_process_tree,
     wait_until,
 )
@@ -62,7 +63,7 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 def _api_key(settings: Settings) -> str:
     """PULSEMART_API_KEY, or a key made for this session, written (owner-only) to the run folder."""
     if settings.api_key:
-        return settings.api_key
+        return settings.api_key.get_secret_value()
     key = secrets.token_urlsafe(24)
     fd = os.open(settings.run_dir / "api_key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
@@ -90,6 +91,7 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack.up(settings)
+    adopt_orphans()  # after the services: they detach on purpose and outlive this command
     bin_dir = Path(sys.executable).parent
     # The venv's bin first on PATH: `make demo` does not activate it, and dagster-dbt looks for
     # `dbt` on PATH when `dagster dev` prepares the dbt manifest.
@@ -150,5 +152,5 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
             stop_process_tree(child.process.pid, timeout_s=15)
             kill_session(child.process.pid)
         stopped = stack.down(settings)
-        stop_leftovers(str(settings.home))
+        stop_descendants(timeout_s=5)  # run workers that outlived the daemon, adopted above
         echo(f"stopped: {', '.join([child.name for child in reversed(children)] + stopped)}")

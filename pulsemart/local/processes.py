@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+
+_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 
 
 class ServiceError(RuntimeError):
@@ -80,25 +84,40 @@ def stop_process_tree(pid: int, timeout_s: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
-def stop_leftovers(marker: str) -> list[int]:
-    """Stop the Dagster processes whose command line names `marker` (the home folder): a last
-    sweep for run workers that left both the process tree and the process group. Only Dagster's:
-    a user's `tail -f` on a log under the home is not ours to stop."""
-    me = os.getpid()
-    leftovers = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if process.pid != me and marker in cmdline and "dagster" in cmdline:
-            leftovers.append(process)
-    for process in leftovers:
-        stop_process_tree(process.pid, timeout_s=5)
-    return [p.pid for p in leftovers]
+def adopt_orphans() -> bool:
+    """Make this process the "child subreaper" of everything it starts from now on (Linux's
+    PR_SET_CHILD_SUBREAPER): a descendant whose parent exits (a Dagster run worker outliving
+    the daemon that launched it) is re-parented to this process instead of init, so it stays
+    among our descendants and `stop_descendants` finds it, without matching command lines.
+    Returns False where the kernel has no such setting."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def stop_descendants(timeout_s: float = 10.0) -> list[int]:
+    """Stop every process still below this one (its children, theirs, and orphans it adopted):
+    SIGTERM, then SIGKILL after `timeout_s`. Returns their pids."""
+    left = psutil.Process().children(recursive=True)
+    for process in left:
+        try:
+            process.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(left, timeout=timeout_s)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return [process.pid for process in left]
 
 
 def kill_session(pid: int) -> None:
     """SIGKILL what is left of the process group a child was started in (start_new_session):
-    run workers that Dagster launched and that outlived their parent are re-parented away from
-    the tree, but stay in the group."""
+    what stayed in the group after its leader's tree was stopped."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

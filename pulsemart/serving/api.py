@@ -137,7 +137,8 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
                               "metrics over `serving.*`. Errors: one body, `Error`.")
     app.state.pool, app.state.cache = pool, cache
     _install_errors(app)
-    secured = [Depends(_authorizer(settings.api_key)), Depends(reject_unknown_query)]
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    secured = [Depends(_authorizer(api_key)), Depends(reject_unknown_query)]
 
     def errors(*statuses: int) -> dict:
         """The error responses of a secured route: 401 and 403 too when a key is required."""

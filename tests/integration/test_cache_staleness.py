@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
@@ -36,7 +37,7 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     product = db.execute("select product_id from serving.product_state where unit_price is not null "
                          "order by product_id limit 1").fetchone()[0]
-    app = create_app(replace(fresh_stream, api_key=KEY))
+    app = create_app(replace(fresh_stream, api_key=SecretStr(KEY)))
     stale_ages, hits_before = [], 0
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
         def price() -> float:

@@ -18,6 +18,7 @@ from typing import ClassVar
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
@@ -115,7 +116,7 @@ def render(browser: str, url: str) -> Node:
 def server(fresh_stream):
     """The serving API under uvicorn on a free port, in a thread of this process."""
     port = free_port()
-    app = create_app(replace(fresh_stream, api_key=KEY))
+    app = create_app(replace(fresh_stream, api_key=SecretStr(KEY)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

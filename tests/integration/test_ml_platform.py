@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from ml import registry
 from orchestration.catch_up import catch_up
@@ -121,7 +122,7 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         "governance.keyed_hash(customer_id) in (select customer_key from serving.recommendations) "
         "order by customer_id limit 1").fetchone()[0]
     db.rollback()
-    with TestClient(create_app(replace(settings, api_key=KEY)), headers={"X-API-Key": KEY}) as api:
+    with TestClient(create_app(replace(settings, api_key=SecretStr(KEY))), headers={"X-API-Key": KEY}) as api:
         def served(who: str = customer) -> dict:
             return api.get(f"/customers/{who}/recommendations", params={"k": 10}).json()
 

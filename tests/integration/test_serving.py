@@ -10,6 +10,7 @@ import dagster as dg
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
@@ -39,7 +40,7 @@ def stream(fresh_stream, db):
 def client(stream):
     """The app without its response cache: these tests read right after writing, and the cache
     may answer up to its staleness bound late (test_cache_staleness.py measures that bound)."""
-    app = create_app(replace(stream, api_key=KEY), cache=ResponseCache(max_staleness_s=0))
+    app = create_app(replace(stream, api_key=SecretStr(KEY)), cache=ResponseCache(max_staleness_s=0))
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
         yield client
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
@@ -36,7 +37,7 @@ def client(settings):
         chosen = [e for e in events if e.topic == topic]
         produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
-    with TestClient(create_app(replace(settings, api_key=KEY))) as test_client:
+    with TestClient(create_app(replace(settings, api_key=SecretStr(KEY)))) as test_client:
         yield test_client
 
 

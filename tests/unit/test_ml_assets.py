@@ -20,7 +20,7 @@ from pulsemart.ml_store.lifecycle import GateDecision, GateOutcome
 from pulsemart.ml_store.profile import OTHER, feature_profile, psi_by_feature
 from pulsemart.ml_store.records import _plain
 from pulsemart.ml_store.scoring import rank_available
-from sensors.drift import DriftThresholds, decide, run_request, thresholds_from_env
+from sensors.drift import DriftThresholds, decide, run_request, thresholds_for
 
 RESULTS = {
     "challenger": {"version": "3", "metrics": {"ndcg_at_10": 0.31, "coverage": float("nan")}},
@@ -149,12 +149,14 @@ def test_drift_run_request_names_the_version_and_says_why():
     assert json.loads(request.tags["pulsemart/drift_psi"])["unit_price"] == 0.4
 
 
-def test_psi_threshold_comes_from_the_environment():
-    assert thresholds_from_env({}) == DriftThresholds()
-    assert thresholds_from_env({"PULSEMART_DRIFT_PSI_THRESHOLD": "0.1"}).psi == 0.1
+def test_psi_threshold_comes_from_the_settings():
+    from pulsemart.config import SettingsError, load_settings
+
+    assert thresholds_for(load_settings({})) == DriftThresholds()
+    assert thresholds_for(load_settings({"PULSEMART_DRIFT_PSI_THRESHOLD": "0.1"})).psi == 0.1
     for bad in ("high", "0", "-1"):
-        with pytest.raises(ValueError, match="PULSEMART_DRIFT_PSI_THRESHOLD"):
-            thresholds_from_env({"PULSEMART_DRIFT_PSI_THRESHOLD": bad})
+        with pytest.raises(SettingsError, match="PULSEMART_DRIFT_PSI_THRESHOLD"):
+            load_settings({"PULSEMART_DRIFT_PSI_THRESHOLD": bad})
 
 
 def test_rank_available_skips_unavailable_products_and_re_ranks():

@@ -2,7 +2,7 @@
 
 dbt tests become asset checks on the models they test; the dbt build streams its results as
 materializations and check results. The connection comes from pulsemart's settings at run
-time (pulsemart.datamart.project.apply_dbt_env), never from a file in the repository.
+time (pulsemart.datamart.project.dbt_env), never from a file in the repository.
 """
 
 
@@ -14,7 +14,7 @@ from orchestration.defs.datamart.translator import GROUP, PulsemartDbtTranslator
 from orchestration.resources import PostgresResource, PulsemartSettings
 from pulsemart.datamart.docs import docs_dir, generate_docs
 from pulsemart.datamart.pii import apply_pii_key
-from pulsemart.datamart.project import DBT_PROJECT_DIR, apply_dbt_env
+from pulsemart.datamart.project import DBT_PROJECT_DIR, dbt_connection_env
 from pulsemart.datamart.run import DbtError, dbt_executable
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -32,11 +32,15 @@ class DatamartBuildConfig(dg.Config):
             dagster_dbt_translator=TRANSLATOR, op_tags={"pulsemart/pool": "datamart"})
 def datamart_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource,
                  pulsemart: PulsemartSettings, config: DatamartBuildConfig):
+    settings = pulsemart.get()
     with postgres.connection() as conn:  # migrated: the marts need governance.keyed_hash
-        apply_pii_key(conn)
-    apply_dbt_env(pulsemart.get())
+        apply_pii_key(conn, settings.pii_key)
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
-    yield from dbt.cli(args, context=context).stream()
+    # dagster-dbt hands dbt a copy of this process's environment when the invocation starts,
+    # and takes no environment of its own: the connection is in it only for that moment.
+    with dbt_connection_env(settings):
+        invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
 
 
 DBT_KEYS = list(datamart_dbt.keys)

@@ -58,7 +58,8 @@ def librdkafka_config(settings: Settings) -> dict:
             raise SettingsError("PULSEMART_KAFKA_SASL_MECHANISM=AWS_MSK_IAM: the real-time worker "
                                 "(librdkafka) needs SCRAM on MSK; the sensor lane supports IAM")
         config.update({"sasl.mechanism": mechanism, "sasl.username": settings.kafka_sasl_username,
-                       "sasl.password": settings.kafka_sasl_password})
+                       "sasl.password": settings.kafka_sasl_password.get_secret_value()
+                       if settings.kafka_sasl_password else None})
     if settings.kafka_ssl_cafile:
         config["ssl.ca.location"] = settings.kafka_ssl_cafile
     return config

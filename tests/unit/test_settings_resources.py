@@ -69,6 +69,7 @@ ALLOWED_ENV_ACCESS = {
     "pulsemart/datamart/project.py": "the environment of the dbt process it starts",
     "orchestration/catch_up.py": "DAGSTER_HOME, Dagster's own setting, chooses the instance",
     "ml/tracking.py": "variables MLflow itself reads",
+    "pulsemart/cli/serve.py": "hands --insecure-no-auth to the API's worker processes",
 }
 
 

@@ -8,8 +8,6 @@ in-process Dagster job behind `pulsemart ingest --until-caught-up`.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +31,9 @@ def backlog_records(n_events: int, seed: int) -> list[tuple[bytes | None, bytes]
     return [(e.key.encode() if e.key is not None else None, e.value) for e in generate(n_events, seed)]
 
 
-def produce_backlog(settings: Settings, topic: str, records: list[tuple], partition: int | None = None) -> None:
-    producer = make_producer(settings)
+def produce_backlog(settings: Settings, topic: str, records: list[tuple], partition: int | None = None,
+                    compression: str | None = None) -> None:
+    producer = make_producer(settings, **({"compression_type": compression} if compression else {}))
     try:
         for key, value in records:
             producer.send(topic, key=key, value=value, partition=partition)
@@ -82,10 +81,7 @@ def _prebuilt_rows(records: list) -> list[tuple]:
     def stamp(millis):
         return None if millis is None or millis < 0 else datetime.fromtimestamp(millis / 1000, tz=UTC)
 
-    def headers(pairs):
-        return json.dumps([[k, base64.b64encode(v).decode() if v is not None else None] for k, v in pairs or []])
-
-    return [(r.topic, r.partition, r.offset, r.key, r.value, headers(r.headers), stamp(r.timestamp),
+    return [(r.topic, r.partition, r.offset, r.key, r.value, raw.headers_jsonb(r.headers), stamp(r.timestamp),
              r.timestamp_type, 0) for r in records]
 
 
@@ -148,9 +144,12 @@ def catch_up_rate(settings: Settings, topic: str) -> CatchUpResult:
     return CatchUpResult(m, batches)
 
 
-def prepare_backlog(settings: Settings, n_events: int, seed: int) -> list[tuple]:
-    records = backlog_records(n_events, seed)
+def prepare_backlog(settings: Settings, n_events: int, seed: int, records: list[tuple] | None = None,
+                    compression: str | None = None) -> list[tuple]:
+    """The backlog on empty topics and an empty store; `compression` is the producer's codec
+    (each record batch on the broker is compressed with it, and every reader decodes it)."""
+    records = records if records is not None else backlog_records(n_events, seed)
     recreate_topics(settings)
     truncate_store(settings)
-    produce_backlog(settings, EVENTS_TOPIC, records)
+    produce_backlog(settings, EVENTS_TOPIC, records, compression=compression)
     return records

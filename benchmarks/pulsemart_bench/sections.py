@@ -91,6 +91,32 @@ def _throughput(settings: Settings, repeats: int, records: list, echo) -> tuple[
     return rate_table(pairs), notes
 
 
+COMPRESSED = ("lz4", "zstd")  # the codecs shops' own producers favour; gzip and snappy decode too
+
+
+def _compressed(settings: Settings, records: list, echo) -> tuple[Table, list[str]]:
+    """The same backlog produced compressed, read by the raw consumer (anchor) and by catch_up:
+    decompression is paid by both, so the ratio shows what landing costs beside it."""
+    pairs: list[tuple[Measurement, Measurement | None]] = []
+    ratios = []
+    for codec in COMPRESSED:
+        echo(f"  {codec}-compressed backlog: raw consume, then catch_up")
+        ingest.prepare_backlog(settings, len(records), 0, records=records, compression=codec)
+        consume, consumed = ingest.raw_consume(settings, EVENTS_TOPIC)
+        del consumed
+        consume = replace(consume, name=f"{codec} topic: {consume.name}")
+        caught = ingest.catch_up_rate(settings, EVENTS_TOPIC)
+        pairs += [(consume, None), (replace(caught.measurement, name=f"{codec} topic: {caught.measurement.name}"),
+                                    consume)]
+        ratios.append((codec, ratio(caught.measurement, consume)))
+    met = all(r is not None and r >= INGEST_TARGET for _, r in ratios)
+    measured = ", ".join(f"{codec} {fmt_ratio(r)}" for codec, r in ratios)
+    note = (f"Compressed topics (the producer's `compression_type`; kafka-python 3 decodes with python-snappy, "
+            f"lz4 and zstandard): catch_up / raw consume of the same topic: {measured} — target ≥ "
+            f"{INGEST_TARGET:.0%}: {'met' if met else 'NOT met'}.")
+    return rate_table(pairs), [note]
+
+
 def ingest_section(settings: Settings, command: str, n_events: int, seed: int, batch_sizes: list[int],
                    latency_seconds: float, latency_rate: float, echo: Callable[[str], None],
                    repeats: int = 2) -> Section:
@@ -100,7 +126,9 @@ def ingest_section(settings: Settings, command: str, n_events: int, seed: int, b
     echo(f"bench ingest: producing {n_events:,} simulated events to {EVENTS_TOPIC}")
     records = ingest.prepare_backlog(settings, n_events, seed)
     table, notes = _throughput(settings, repeats, records, echo)
-    tables = [table]
+    codec_table, codec_notes = _compressed(settings, records, echo)
+    tables = [table, codec_table]
+    notes += codec_notes
     echo(f"  peak RSS per batch size {batch_sizes} over {len(records):,} events of lag")
     lag = memory.prepare_lag(settings, records)
     del records

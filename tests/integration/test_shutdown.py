@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import time
+from collections import Counter
 
 import psutil
 import pytest
@@ -73,3 +74,64 @@ def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(fre
         'and a."partition" = b."partition" and a.batch_id < b.batch_id '
         "and a.start_offset < b.next_offset and b.start_offset < a.next_offset").fetchone()
     assert batches_overlapping == 0  # no partial batch was left to be landed again
+
+
+def started_run(dagster_home, job_name: str) -> bool:
+    """Whether the runs `pulsemart ingest` records under `dagster_home` include a started
+    run of `job_name` (read through Dagster's own storage, as the UI would)."""
+    import dagster as dg
+
+    if not (dagster_home / "storage").exists():
+        return False
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return bool(instance.get_run_records(dg.RunsFilter(job_name=job_name,
+                                                           statuses=[dg.DagsterRunStatus.STARTED])))
+
+
+def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_record_once(
+        fresh_stream, db, tmp_path):
+    from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
+    from pulsemart.stream.simulator import generate
+
+    producer = make_producer(fresh_stream)
+    try:
+        produce_events(producer, (ProducedEvent(e.topic, e.key, e.value) for e in generate(40_000, 3, 0.05)))
+    finally:
+        producer.close(timeout=10)
+    landing = run_cli("ingest", "--until-caught-up", "--no-decide", timeout=300)
+    assert landing.returncode == 0, landing.stderr[-3000:]
+
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    log = tmp_path / "decide.err"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(cli_command("ingest", "--until-caught-up"), cwd=ROOT,
+                                   env=cli_env(DAGSTER_HOME=str(dagster_home)),
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    family = [process.pid]
+    try:
+        deadline = time.monotonic() + 120
+        while not started_run(dagster_home, "decide_quality"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        family += [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        assert process.returncode == 130, log.read_text()[-3000:]
+        assert living(family) == []
+    finally:
+        for pid in living(family):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+    (decided_before,) = db.execute("select count(*) from quality.events_clean").fetchone()
+    db.rollback()
+
+    rerun = run_cli("ingest", "--until-caught-up", timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    raw = Counter(db.execute('select topic, "partition", "offset" from raw.events').fetchall())
+    decided = Counter(db.execute(
+        'select topic, "partition", "offset" from quality.events_clean '
+        'union all select topic, "partition", "offset" from quality.quarantine '
+        'union all select topic, "partition", "offset" from quality.held').fetchall())
+    assert decided == raw and len(raw) == 40_000
+    assert decided_before < len(raw)  # the interrupted run had not finished deciding

@@ -218,8 +218,15 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
     try:
         models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
         assert int(models.attrs["data-points"]) >= 3 and models.count("svg") >= 1
-        assert "dashboard-test" in models.text
+        assert "dashboard-test (not served," in models.text
+        db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
+                   "values ('dashboard-test', '2', 'test_dashboard')")
+        db.commit()
+        models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
+        assert "dashboard-test (serving v2," in models.text  # the served model, not the newest
     finally:
+        db.rollback()
+        db.execute("delete from serving.model_deployments where model_name = 'dashboard-test'")
         if has_table:
             db.execute("delete from governance.model_evaluations where model_name = 'dashboard-test'")
         else:

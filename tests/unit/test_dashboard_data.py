@@ -112,6 +112,9 @@ def test_model_performance_groups_metrics_by_role_champion_first():
     assert [(s["name"], s["version"], s["values"]) for s in model["series"]] == [
         ("champion", "2", [0.5, 0.28]), ("challenger", "3", [None, 0.31]), ("baseline", "pop", [None, 0.2])]
     assert model["evaluated_at"] == "2024-03-05T00:00:00+00:00"
+    assert model["served_version"] is None  # nothing deployed
+    [served] = model_performance_chart(rows, {"recs": "2", "other": "7"})["models"]
+    assert served["served_version"] == "2"
 
 
 def test_shape_dashboard_names_every_chart():

@@ -55,8 +55,10 @@ _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="Equal to the server's PULSEMART_API_KEY.")
 
 
+# Dependencies are `async def`: FastAPI runs a plain `def` one on its thread pool, and that
+# hand-off per request was the largest single cost under load (py-spy; docs/serving.md).
 def _authorizer(expected: str | None):
-    def authorize(key: Annotated[str | None, Depends(_API_KEY)]) -> None:
+    async def authorize(key: Annotated[str | None, Depends(_API_KEY)]) -> None:
         if expected is None:
             return
         if not key:
@@ -66,7 +68,7 @@ def _authorizer(expected: str | None):
     return authorize
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A query parameter the route does not document is a 422, not silently ignored: a typo
     such as `price_mx` would otherwise return unfiltered results."""
     documented = {param.alias for param in request.scope["route"].dependant.query_params}

@@ -203,3 +203,27 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
         run_quality(defs, instance)
         run_serving(defs, instance)
     assert_exactly_once(lane, db, 5_000)
+
+
+def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(lane, db, tmp_path):
+    worker = spawn_worker(tmp_path / "worker.log")
+    producer = simulate(6_000, rate=1500, seed=17)
+    drops = 0
+    try:
+        for _ in range(3):
+            before = worker_batches(db)
+            wait_for(lambda before=before: worker_batches(db) > before, 60, "the worker to commit")
+            # Every other client's connection: the worker's, wherever it is in its loop.
+            (n,) = db.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                              "where backend_type = 'client backend' and pid <> pg_backend_pid() "
+                              "and datname = current_database()").fetchone()
+            db.commit()
+            drops += n
+        assert producer.wait(60) == 0
+        wait_for(lambda: stored_total(db) == (6_000, 6_000), 90, "the worker to catch up")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+    assert drops >= 3
+    assert "PostgreSQL" in (tmp_path / "worker.log").read_text()  # said so, in one line per drop
+    assert_exactly_once(lane, db, 6_000)

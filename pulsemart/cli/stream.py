@@ -27,6 +27,7 @@ def stream(show_status: bool, dagster_url: str | None) -> None:
 
         settings = replace(settings, dagster_url=dagster_url.rstrip("/"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per report request is noise
     from pulsemart.realtime.worker import Worker
 
     Worker(settings).run()

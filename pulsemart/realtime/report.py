@@ -10,7 +10,9 @@ from Dagster and reports the same way locally, on ECS and on AKS.
 from __future__ import annotations
 
 import logging
+import queue
 import statistics
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -143,12 +145,37 @@ class Window:
 
 
 class DagsterReporter:
-    """Posts a window's events to the webserver at `url`; says once when it cannot."""
+    """Posts windows to the webserver at `url` from a thread of its own, so a slow or absent
+    Dagster never delays a batch. It says once when it cannot reach Dagster; while it cannot,
+    it keeps only the newest unsent window (its metadata are a few seconds' aggregate)."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0):
+    def __init__(self, url: str, timeout_s: float = 5.0, backlog: int = 10):
         self.url = url
         self._client = httpx.Client(base_url=url, timeout=timeout_s)
         self._failing = False
+        self._queue: queue.Queue = queue.Queue(maxsize=backlog)
+        self._unsent: tuple[list, list] | None = None
+        self._thread = threading.Thread(target=self._run, name="dagster-reporter", daemon=True)
+        self._thread.start()
+
+    def submit(self, window: Window, gaps: list[dict]) -> None:
+        try:
+            self._queue.put_nowait((window, gaps))
+        except queue.Full:
+            log.warning("Dagster reports are %d windows behind; dropping this one", self._queue.qsize())
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            window, gaps = item
+            try:
+                events = window.events(gaps)
+            except Exception:  # a defect in a report must not stop the reporting
+                log.exception("could not build the Dagster report")
+                continue
+            if self._unsent is not None and not self.send(*self._unsent):
+                self._unsent = events
+                continue
+            self._unsent = None if self.send(*events) else events
 
     def send(self, materializations: list[dict], checks: list[dict]) -> bool:
         try:
@@ -158,8 +185,7 @@ class DagsterReporter:
                 self._client.post("/report_asset_check/", json=body).raise_for_status()
         except httpx.HTTPError as exc:
             if not self._failing:
-                log.warning("cannot report to Dagster at %s (%s); the lane carries on and "
-                            "reports the aggregate when Dagster answers", self.url, exc)
+                log.warning("cannot report to Dagster at %s (%s); the lane carries on", self.url, exc)
             self._failing = True
             return False
         if self._failing:
@@ -167,5 +193,11 @@ class DagsterReporter:
         self._failing = False
         return True
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Send what is queued, for at most `timeout_s` (a stopping worker must exit soon)."""
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            pass
+        self._thread.join(timeout_s)
         self._client.close()

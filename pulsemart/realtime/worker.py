@@ -25,6 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicP
 
 from pulsemart.config import CATALOG_TOPIC, TOPIC_PARTITIONS, Settings
 from pulsemart.realtime import consumer as kafka
+from pulsemart.realtime.checks import conservation_gaps_in
 from pulsemart.realtime.pipeline import apply_batch, group_by_partition
 from pulsemart.realtime.report import DagsterReporter, Window
 from pulsemart.realtime.status import remove_status, write_status
@@ -288,15 +289,11 @@ class Worker:
         log.info("%d batches, %d records; batch p95 %ss, produce to commit p95 %ss",
                  self.window.batches, sum(self.window.records.values()),
                  latency["batch_seconds_p95"], latency["freshness_seconds_p95"])
+        window, self.window = self.window, Window()
         if self.reporter is None:
-            self.window = Window()
             return
-        from pulsemart.realtime.checks import conservation_gaps_in
-
-        self.window.lag = self._lag()
-        gaps = conservation_gaps_in(self.conn, self.window.ranges)
-        if self.reporter.send(*self.window.events(gaps)):
-            self.window = Window()
+        window.lag = self._lag()
+        self.reporter.submit(window, conservation_gaps_in(self.conn, window.ranges))
 
     def _archive(self) -> None:
         if not self.settings.archive_enabled:

@@ -50,7 +50,7 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.3):
         if value:
             return value
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}")
 
 
 KEYS = {"product_state": ("product_id",), "customer_profile": ("customer_id",),

@@ -207,12 +207,13 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
 
 def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(lane, db, tmp_path):
     worker = spawn_worker(tmp_path / "worker.log")
-    producer = simulate(6_000, rate=1500, seed=17)
+    wait_for(lambda: owned_by(lane, worker.pid) == 6, 60, "the worker to own every partition")
+    producer = simulate(6_000, rate=400, seed=17)  # 15 s of traffic to drop connections under
     drops = 0
     try:
+        wait_for(lambda: worker_batches(db) > 0, 60, "the worker's first batch")
         for _ in range(3):
-            before = worker_batches(db)
-            wait_for(lambda before=before: worker_batches(db) > before, 60, "the worker to commit")
+            time.sleep(3)
             # Every other client's connection: the worker's, wherever it is in its loop.
             (n,) = db.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
                               "where backend_type = 'client backend' and pid <> pg_backend_pid() "
@@ -220,7 +221,8 @@ def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(l
             db.commit()
             drops += n
         assert producer.wait(60) == 0
-        wait_for(lambda: stored_total(db) == (6_000, 6_000), 90, "the worker to catch up")
+        wait_for(lambda: stored_total(db) == (6_000, 6_000), 90,
+                 lambda: f"the worker to catch up; its log ends: {(tmp_path / 'worker.log').read_text()[-3000:]}")
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(10) == 0

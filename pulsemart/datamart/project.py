@@ -21,7 +21,7 @@ from pulsemart.store.db import database_url
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # dbt scrubs variables with this prefix from its logs and artifacts.
-PASSWORD_VARIABLE = "DBT_ENV_SECRET_PULSEMART_PASSWORD"
+PASSWORD_VARIABLE = "DBT_ENV_SECRET_PULSEMART_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
 def dbt_env(settings: Settings, base: dict | None = None, offline: bool = False) -> dict[str, str]:

@@ -34,12 +34,12 @@ left join ({CURRENT_CATEGORY}) p on p.product_id = i.product_id
 where {WINDOW}
 order by i.event_time desc
 limit %(limit)s
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 PURCHASES_SQL = f"""
 select i.customer_key as customer_id, i.product_id
 from marts.fct_product_interactions i
 where i.interaction = 'purchase' and {WINDOW}
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 SERVED_SQL = f"""
 select r.customer_key as customer_id, r.product_id
 from serving.recommendations r
@@ -47,7 +47,7 @@ where r.model_name = %(name)s and r.model_version = %(version)s and r.rank <= %(
   and r.customer_key in (
       select i.customer_key from marts.fct_product_interactions i
       where i.interaction = 'purchase' and {WINDOW})
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 
 class NothingToCompare(RuntimeError):

@@ -24,7 +24,7 @@ select i.customer_key as customer_id, i.product_id, i.event_time, i.interaction 
 from marts.fct_product_interactions i
 left join ({CURRENT_CATEGORY}) p on p.product_id = i.product_id
 order by i.event_time, i.interaction_key
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 
 class NoTrainingData(RuntimeError):

@@ -82,7 +82,7 @@ def _explanations(findings, failures, lines, marks) -> dict:
     each = findings[~line_flag]
     cols = [each[c].tolist() for c in ("row", "rule_id", "field", "before", "after",
                                        "confidence", "repaired", "severity")]
-    for row, rule_id, field, before, after, conf, repaired, severity in zip(*cols):
+    for row, rule_id, field, before, after, conf, repaired, severity in zip(*cols, strict=True):
         entry = out.get(row)
         if entry is None:
             entry = out[row] = {"repairs": [], "flags": [], "contract": []}
@@ -107,7 +107,7 @@ def _explanations(findings, failures, lines, marks) -> dict:
         entry["flags"].append({"rule_id": rule_id, "field": f"lines[*].{name}",
                                "severity": severity, "lines": int(count)})
     cols = [failures[c].tolist() for c in ("row", "schema", "column", "check", "failure_case")]
-    for row, schema, column_name, check, case in zip(*cols):
+    for row, schema, column_name, check, case in zip(*cols, strict=True):
         entry = out.setdefault(row, {"repairs": [], "flags": [], "contract": []})
         entry["contract"].append({"schema": schema, "column": column_name, "check": check,
                                   "failure_case": case})
@@ -135,7 +135,7 @@ def _clean(records, parsed, events, findings, decisions, explained, rules) -> pd
     events_fixed = {i: dict(parsed.events[i]) for i in fixed_rows}
     copied: set = set()
     cols = [repaired[c].tolist() for c in ("row", "pos", "field", "after")]
-    for row, pos, field, after in zip(*cols):
+    for row, pos, field, after in zip(*cols, strict=True):
         event = events_fixed.get(row)
         if event is None:
             continue

@@ -108,7 +108,7 @@ PRODUCT_UPSERTS = (
     on conflict (product_id) do update set
         views = s.views + excluded.views, carts = s.carts + excluded.carts,
         purchases = s.purchases + excluded.purchases, updated_at = now()
-    """,
+    """,  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 )
 
 CUSTOMER_UPSERT = f"""
@@ -165,7 +165,7 @@ on conflict (customer_id) do update set
     category_affinity = serving.jsonb_sum(s.category_affinity, excluded.category_affinity),
     price_sum = s.price_sum + excluded.price_sum, price_n = s.price_n + excluded.price_n,
     last_event_time = greatest(s.last_event_time, excluded.last_event_time), updated_at = now()
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 SESSION_UPSERT = f"""
 insert into serving.session_funnel as s (session_id, customer_id, views, searches, carts, orders,
@@ -187,7 +187,7 @@ on conflict (session_id) do update set
     carts = s.carts + excluded.carts, orders = s.orders + excluded.orders,
     first_event_time = least(s.first_event_time, excluded.first_event_time),
     last_event_time = greatest(s.last_event_time, excluded.last_event_time)
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 MAX_EVENT_TIME = """
 select greatest(%(previous)s::timestamptz, (select max(event_time) from fold_events))
@@ -221,7 +221,7 @@ cross join windows w
 left join serving.product_state p using (product_id)
 where a.event_time > %(as_of)s::timestamptz - w.span
 group by a.product_id, w.name, p.category
-"""
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 ADVANCE = """
 insert into serving.progress (singleton, quality_batch_id, max_event_time, events_folded, updated_at)

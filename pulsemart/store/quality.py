@@ -205,7 +205,7 @@ def copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
                "product_id", "payload", "score", "confidence", "decision", "repairs", "flags",
                "rule_set_version", "quality_batch_id"]
     times = [None if pd.isna(t) else t.to_pydatetime() for t in clean["event_time"]]
-    _copy(conn, "quality.events_clean", columns, zip(clean.itertuples(index=False), times),
+    _copy(conn, "quality.events_clean", columns, zip(clean.itertuples(index=False), times, strict=True),
           lambda pair: (pair[0].topic, pair[0].partition, pair[0].offset, pair[0].event_id, pair[0].event_type,
                         pair[1], pair[0].customer_id, pair[0].product_id, pair[0].payload,
                         pair[0].score, pair[0].confidence, pair[0].decision, pair[0].repairs,

@@ -90,7 +90,7 @@ def batch_table(conn: psycopg.Connection, batch_id: int) -> tuple[str, pa.Table]
     topic, partition, start, end = found
     with conn.cursor(binary=True) as cur:
         rows = cur.execute(
-            f"select {_COLUMNS} from raw.events where topic = %s and \"partition\" = %s "
+            f"select {_COLUMNS} from raw.events where topic = %s and \"partition\" = %s "  # noqa: S608 - constant
             'and "offset" >= %s and "offset" < %s and batch_id = %s order by "offset"',
             (topic, partition, start, end, batch_id),
         ).fetchall()
@@ -153,7 +153,7 @@ def owed_batches(conn: psycopg.Connection, limit: int | None = None) -> list[int
     enough that the run which stored them is no longer copying them."""
     with conn.transaction():
         rows = conn.execute(
-            f"select batch_id from ingest.archive_log where {OWED} and (status = 'failed' or "
+            f"select batch_id from ingest.archive_log where {OWED} and (status = 'failed' or "  # noqa: S608 - constant
             "created_at < now() - %s * interval '1 second') order by attempts, batch_id limit %s",
             (RETRY_AFTER_S, limit),
         ).fetchall()
@@ -162,7 +162,8 @@ def owed_batches(conn: psycopg.Connection, limit: int | None = None) -> list[int
 
 def owed_count(conn: psycopg.Connection) -> int:
     with conn.transaction():
-        return conn.execute(f"select count(*) from ingest.archive_log where {OWED}").fetchone()[0]
+        owed = f"select count(*) from ingest.archive_log where {OWED}"  # noqa: S608 - constant
+        return conn.execute(owed).fetchone()[0]
 
 
 def retry_owed(conn: psycopg.Connection, store: ObjectStore, limit: int | None = None,

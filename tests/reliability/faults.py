@@ -72,7 +72,7 @@ def wait_for(settings, sql: str, timeout_s: float = 60.0) -> None:
 
 
 FIRST_BATCH_LANDED = "select exists (select 1 from ingest.batches)"
-QUALITY_PASS_RUNNING = ("select exists (select 1 from pg_locks where locktype = 'advisory' "
+QUALITY_PASS_RUNNING = ("select exists (select 1 from pg_locks where locktype = 'advisory' "  # noqa: S608 - a constant
                         f"and objid = {DECIDE_LOCK} and granted)")
 
 
@@ -98,7 +98,7 @@ def assert_conserved(settings, db) -> dict:
     counts = dict(zip(["raw", "clean", "quarantined", "held"], db.execute("""
         select (select count(*) from raw.events), (select count(*) from quality.events_clean),
                (select count(*) from quality.quarantine where released_at is null),
-               (select count(*) from quality.held)""").fetchone()))
+               (select count(*) from quality.held)""").fetchone(), strict=True))
     assert counts["clean"] + counts["quarantined"] + counts["held"] == counts["raw"]
     db.rollback()  # dbt swaps tables in: no read transaction may be open
     result = defs.resolve_job_def("datamart_build").execute_in_process(instance=dg.DagsterInstance.ephemeral())

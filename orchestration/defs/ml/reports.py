@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def git_commit(cwd: Path = ROOT) -> str | None:
     """The checked-out commit, for the MLflow run; None outside a git checkout (an image)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+        # git from PATH, as the developer who checked the code out runs it.
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,  # noqa: S607
                              text=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -16,7 +16,7 @@ T0 = pd.Timestamp("2024-01-01", tz="UTC")
 def frame(rows) -> pd.DataFrame:
     """Canonical interactions from (customer, product, day, [event_type, quantity, price])."""
     records = []
-    for i, row in enumerate(rows):
+    for row in rows:
         customer, product, day, *rest = row
         event_type = rest[0] if len(rest) > 0 else "purchase"
         records.append({

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean browser azurite
+.PHONY: install demo test check lint bench clean browser azurite
 
 # The dbt manifest the Dagster code location loads (nothing parses dbt at import time).
 MANIFEST    := dbt_project/target/manifest.json
@@ -40,11 +40,17 @@ azurite: $(AZURITE)
 $(AZURITE):
 	npm install --prefix .azurite --no-audit --no-fund --loglevel=error azurite@3
 
-test: install browser azurite
+# The static checks CI runs with the tests: ruff (with bugbear and bandit rules) and mypy
+# (configured in pyproject.toml). The dbt SQL's sqlfluff lint is itself a test
+# (tests/unit/test_dbt_project.py), so `make test` does not run it twice.
+check: install
+	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
+	$(BIN)/mypy
+
+test: check browser azurite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: install
-	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
+lint: check
 	$(BIN)/sqlfluff lint dbt_project
 
 # wrk, the load generator `pulsemart bench serving` drives the API with (Debian's package).

@@ -31,7 +31,7 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
            decide: bool) -> None:
     """Ingest the shop topics into raw.events, exactly once."""
     settings = load_settings()
-    topics = list(topics or TOPIC_PARTITIONS)
+    chosen = list(topics or TOPIC_PARTITIONS)
     if not until_caught_up and not reset_to:
         raise click.UsageError("say --until-caught-up, --reset-to earliest, or both")
     # SIGTERM (a service manager, `kill`) stops the run as Ctrl-C does: through the cleanup
@@ -39,9 +39,9 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if reset_to:
-            _reset(settings, topics, yes)
+            _reset(settings, chosen, yes)
         if until_caught_up:
-            _catch_up(settings, topics, decide)
+            _catch_up(settings, chosen, decide)
     except (ReadError, DatabaseError, ResetRefused, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     except BaseException as exc:

@@ -7,7 +7,7 @@ import click
 from pulsemart.cloud.objectstore import object_store
 from pulsemart.config import load_settings
 from pulsemart.store.db import connect_migrated
-from pulsemart.stream.archive import retry_owed
+from pulsemart.stream.archive import ArchiveOutcome, retry_owed
 
 
 @click.group()
@@ -37,7 +37,7 @@ def retry(limit: int | None) -> None:
     settings = load_settings()
     store = object_store(settings)
     with connect_migrated(settings) as conn:
-        outcomes = []
+        outcomes: list[ArchiveOutcome] = []
         while limit is None or len(outcomes) < limit:
             step = retry_owed(conn, store, 100 if limit is None else min(100, limit - len(outcomes)))
             outcomes += step

@@ -49,7 +49,7 @@ def build_event(
     contract = contract_for(event_type)
     if isinstance(event_time, datetime):
         event_time = format_event_time(event_time)
-    event = {
+    event: dict[str, Any] = {
         "event_id": event_id if event_id is not None else str(uuid.uuid4()),
         "event_type": event_type,
         "event_time": event_time or format_event_time(datetime.now(UTC)),
@@ -69,7 +69,7 @@ def _fill(specs: tuple[FieldSpec, ...], given: dict, where: str) -> dict:
     unknown = given.keys() - {spec.name for spec in specs}
     if unknown:
         raise ContractError(f"{where}: field(s) not in the contract: {', '.join(sorted(unknown))}")
-    filled = {}
+    filled: dict = {}
     for spec in specs:
         if spec.name not in given:
             if spec.required:

@@ -73,18 +73,18 @@ def _spawn(settings: Settings) -> None:
 
 def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> None:
     """Create the shop topics that are missing. Waits for the broker to answer metadata."""
-    admin = None
+    connected: list[KafkaAdminClient] = []  # the client of the attempt that got through
 
     def connect() -> bool:
-        nonlocal admin
         try:
-            admin = KafkaAdminClient(**settings.kafka_client_config(), request_timeout_ms=5000,
-                                     bootstrap_timeout_ms=2000)
+            connected.append(KafkaAdminClient(**settings.kafka_client_config(),
+                                              request_timeout_ms=5000, bootstrap_timeout_ms=2000))
             return True
         except KafkaError:
             return False
 
     wait_until(connect, timeout_s, f"the Kafka broker at {settings.kafka_bootstrap}", interval_s=0.2)
+    admin = connected[0]
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(name, count, 1) for name, count in TOPIC_PARTITIONS.items() if name not in existing]

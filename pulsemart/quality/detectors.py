@@ -179,7 +179,7 @@ def extra_fields(frame, field, ctx, allowed=(), only=None):
 
     `allowed` names extras this rule ignores; `only` restricts the rule to the extras named.
     """
-    out = {}
+    out: dict[str, pd.Series] = {}
     for event_type, index in frame.groupby("_event_type").groups.items():
         declared = ctx.declared_fields(event_type, frame.attrs.get("scope", "event"))
         extras = [

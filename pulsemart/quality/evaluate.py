@@ -21,6 +21,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -70,9 +71,9 @@ def evaluate(clean: pd.DataFrame, quarantine: pd.DataFrame, held: pd.DataFrame |
             by_kind[t["corruption"]][1] += 1
         if dups:
             corrupted += dups
-            hit = min(dups, dup_stopped.get(event_id, 0))
-            detected += hit
-            by_kind["duplicate"][0] += hit
+            dups_stopped = min(dups, dup_stopped.get(event_id, 0))
+            detected += dups_stopped
+            by_kind["duplicate"][0] += dups_stopped
             by_kind["duplicate"][1] += dups
         if not dirty:
             clean_total += 1
@@ -80,7 +81,8 @@ def evaluate(clean: pd.DataFrame, quarantine: pd.DataFrame, held: pd.DataFrame |
         original = dirty[0]["original"] if dirty else (records[0]["original"] if records else None)
         for n, r in enumerate(rel):
             entries = [e for e in json.loads(r.repairs) if e.get("after") is not None]
-            checks = [_equal(e, original) if dirty else False for e in entries]
+            checks = [_equal(e, original) if dirty and original is not None else False
+                      for e in entries]
             for entry, ok in zip(entries, checks, strict=True):
                 if entry["confidence"] is not None and entry["confidence"] >= fix_threshold:
                     repairs_total += 1
@@ -106,14 +108,14 @@ def evaluate(clean: pd.DataFrame, quarantine: pd.DataFrame, held: pd.DataFrame |
 
 def calibration(pairs: list[tuple[float, bool]], buckets: int = 10) -> dict:
     """Share correct per confidence bucket and the expected calibration error."""
-    table = defaultdict(lambda: [0, 0.0, 0])
+    table: defaultdict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0])
     for confidence, correct in pairs:
         b = min(int(confidence * buckets), buckets - 1)
         table[b][0] += 1
         table[b][1] += confidence
         table[b][2] += correct
     n = sum(v[0] for v in table.values())
-    rows = [{"bucket": f"[{b / buckets:.1f}, {(b + 1) / buckets:.1f}]", "records": c,
+    rows: list[dict[str, Any]] = [{"bucket": f"[{b / buckets:.1f}, {(b + 1) / buckets:.1f}]", "records": c,
              "mean_confidence": s / c, "share_correct": k / c}
             for b, (c, s, k) in sorted(table.items())]
     ece = sum(r["records"] / n * abs(r["mean_confidence"] - r["share_correct"])

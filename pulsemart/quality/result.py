@@ -151,7 +151,7 @@ def _clean(records, parsed, events, findings, decisions, explained, rules) -> pd
         payloads[position[row]] = json.dumps(event, ensure_ascii=False, separators=(",", ":"),
                                              default=str)
     sub = events.loc[rows]
-    empty = {"repairs": [], "flags": []}
+    empty: dict[str, list] = {"repairs": [], "flags": []}
     return pd.DataFrame({
         "topic": records.loc[rows, "topic"].to_numpy(),
         "partition": records.loc[rows, "partition"].to_numpy(),
@@ -216,12 +216,13 @@ def _line_flags(line_findings: pd.DataFrame, marks, index: pd.Index, keep) -> li
             sets[at] |= 1 << code
     memo: dict[int, str] = {}
     out = []
-    for bits, kept in zip(sets, keep.tolist(), strict=True):
+    for fired_set, kept in zip(sets, keep.tolist(), strict=True):
         if not kept:
             continue
-        text = memo.get(bits)
+        text = memo.get(fired_set)
         if text is None:
-            text = memo[bits] = json.dumps([r for n, r in enumerate(rule_ids) if bits >> n & 1])
+            text = memo[fired_set] = json.dumps(
+                [r for n, r in enumerate(rule_ids) if fired_set >> n & 1])
         out.append(text)
     return out
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Hashable
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from pulsemart.store.rows import one_row_async
+
 log = logging.getLogger(__name__)
 
 VERSION = """
@@ -85,7 +87,7 @@ class ResponseCache:
             sent = self._clock()
             try:
                 async with pool.connection() as conn:
-                    row = await (await conn.execute(VERSION)).fetchone()
+                    row = await one_row_async(await conn.execute(VERSION))
                 self.observe(tuple(row), sent)
             except (psycopg.Error, RuntimeError, OSError) as exc:
                 # The database is away (or not started): entries age out, requests go through.

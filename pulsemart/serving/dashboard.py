@@ -94,7 +94,7 @@ def totals_chart(row: dict) -> dict:
 
 def sales_by_day_chart(rows: list[dict]) -> dict:
     points = sorted(({"x": iso(r["order_date"]), "y": money(r["net_revenue"])} for r in rows),
-                    key=lambda p: p["x"])
+                    key=lambda p: p["x"] or "")
     return {"points": points}
 
 
@@ -131,7 +131,7 @@ def dq_scorecard_chart(rows: list[dict], top_rules: int = TOP_RULES) -> dict:
     rules: Counter[str] = Counter()
     for day in days:
         for rule in day.get("top_rules") or []:
-            rules[str(rule["rule_id"])] += number(rule.get("records"))
+            rules[str(rule["rule_id"])] += int(number(rule.get("records")))
     records = sum(number(d["records"]) for d in days)
     quarantined = sum(number(d["quarantined"]) for d in days)
     ranked = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top_rules]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from pulsemart.store.rows import one_row_async
+
 TOP_N = 10  # bars in the country, product and category charts
 DQ_DAYS = 60  # days of the data-quality scorecard shown
 
@@ -132,7 +134,7 @@ async def read_model_evaluations(conn: AsyncConnection) -> list[dict] | None:
     """The latest evaluation per model, metric and role; None while the table does not exist."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(MODEL_TABLE_EXISTS)
-        if not (await cur.fetchone())["present"]:
+        if not (await one_row_async(cur))["present"]:
             return None
         await cur.execute(MODEL_EVALUATIONS)
         return await cur.fetchall()

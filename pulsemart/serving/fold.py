@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from pulsemart.serving import statements as q
+from pulsemart.store.rows import one_row
 
 _SERVING_LOCK = 7_146_205  # advisory lock id: one serving fold at a time
 
@@ -56,7 +57,7 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         last, max_time = (row[0], row[1]) if row else (0, None)
         # Batch ids are allocated under the quality layer's decide lock, so no batch with a
         # smaller id can commit after this one: folding up to the newest committed id misses none.
-        (upper,) = conn.execute(q.NEXT_BATCH, {"last": last, "limit": max_batches}).fetchone()
+        (upper,) = one_row(conn.execute(q.NEXT_BATCH, {"last": last, "limit": max_batches}))
         if upper is None:
             return RefreshReport(last, last, max_event_time=max_time,
                                  seconds=time.perf_counter() - started)
@@ -65,11 +66,11 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         events = conn.execute(q.STAGE_EVENTS, bounds).rowcount
         lines = conn.execute(q.STAGE_LINES).rowcount
         conn.execute("analyze fold_events, fold_lines")  # temporary tables have no statistics
-        (batches,) = conn.execute(q.COUNT_BATCHES, bounds).fetchone()
+        (batches,) = one_row(conn.execute(q.COUNT_BATCHES, bounds))
         rows = {"product_state": sum(conn.execute(s).rowcount for s in q.PRODUCT_UPSERTS)}
         rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
         rows["session_funnel"] = conn.execute(q.SESSION_UPSERT).rowcount
-        (max_time,) = conn.execute(q.MAX_EVENT_TIME, {"previous": max_time}).fetchone()
+        (max_time,) = one_row(conn.execute(q.MAX_EVENT_TIME, {"previous": max_time}))
         conn.execute("delete from serving.trending")
         rows["trending"] = conn.execute(q.TRENDING, {"as_of": max_time}).rowcount if max_time else 0
         conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})

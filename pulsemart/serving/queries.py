@@ -13,6 +13,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from ml.names import PROPENSITY, RECOMMENDER
+from pulsemart.store.rows import one_row_async
 
 _PRODUCT_COLUMNS = """
     p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
@@ -181,7 +182,8 @@ async def _one(cur, statement: str) -> dict | None:
 
 async def realtime_metrics(conn: AsyncConnection) -> dict:
     async with conn.cursor(row_factory=dict_row) as cur:
-        (events_per_second,) = (await _one(cur, METRICS["events_per_second"])).values()
+        await cur.execute(METRICS["events_per_second"])
+        (events_per_second,) = (await one_row_async(cur)).values()
         await cur.execute(METRICS["partitions"])
         partitions = await cur.fetchall()
         decisions = await _one(cur, METRICS["quality_last_5m"])

@@ -28,7 +28,7 @@ class Error(BaseModel):
                                      description="One entry per invalid field (422 only).")
 
 
-def error_responses(*statuses: int) -> dict[int, dict]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for `statuses`, all with the one error body."""
     text = {401: "No X-API-Key header.", 403: "The X-API-Key header holds another key.",
             422: "A parameter is invalid; `errors` names each one.",

@@ -63,7 +63,7 @@ def connect(settings: Settings, autocommit: bool = False, connect_timeout_s: int
 
 def _migration_files() -> list[tuple[str, str]]:
     folder = resources.files("pulsemart.store") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name, p.read_text()) for p in files]
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import psycopg
 
 from pulsemart.quality import CatalogState, EngineResult, quarantined_lines, run_batch
+from pulsemart.store.rows import one_row
 
 DECIDE_LOCK = 7_146_204  # advisory lock id: one quality batch at a time
 # Catalog records first: an order in the same batch then finds the products it names.
@@ -46,7 +47,8 @@ def query_frame(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
     """A query's rows as a frame of plain Python values (object columns)."""
     with conn.cursor() as cur:
         cur.execute(sql, params)
-        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
+        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description or ()],
+                            dtype=object)
 
 
 def raw_records(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
@@ -120,12 +122,12 @@ def decide_until_done(conn: psycopg.Connection, limit: int, run_id: str | None,
 
 def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds) -> int:
     c = result.conservation
-    (batch_id,) = conn.execute(
+    (batch_id,) = one_row(conn.execute(
         "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
         "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, %s) returning quality_batch_id",
         (run_id, result.rule_set_version, c["in"], c["accepted"], c["fixed"], c["quarantined"],
          c["held"], seconds),
-    ).fetchone()
+    ))
     copy_clean(conn, result.clean, batch_id)
     copy_order_lines(conn, result.order_lines, result.clean)
     _copy_quarantine(conn, result.quarantine, batch_id)
@@ -264,12 +266,12 @@ def _advance_progress(conn, raw: pd.DataFrame) -> None:
 def waiting_for_decision(conn: psycopg.Connection, hold_timeout_s: float) -> tuple[int, int]:
     """(raw records not yet decided, held records past their timeout): what a quality run
     would have to do now. Cheap enough for a sensor tick."""
-    (undecided,) = conn.execute("""
+    (undecided,) = one_row(conn.execute("""
         select coalesce(sum(greatest(o.next_offset - coalesce(p.next_offset, 0), 0)), 0)
         from ingest.offsets o
         left join quality.progress p on p.topic = o.topic and p."partition" = o."partition"
-    """).fetchone()
-    (expired,) = conn.execute(
+    """))
+    (expired,) = one_row(conn.execute(
         "select count(*) from quality.held where first_held_at < now() - make_interval(secs => %s)",
-        (hold_timeout_s,)).fetchone()
+        (hold_timeout_s,)))
     return int(undecided), int(expired)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pulsemart.store.rows import one_row
+
 # Binary COPY: bytea values travel as they are, without the hex escaping of text COPY.
 COPY_SQL = (
     'copy raw.events (topic, "partition", "offset", key, value, headers, kafka_timestamp, '
@@ -50,16 +52,16 @@ def lock_offset(conn: psycopg.Connection, topic: str, partition: int, start: int
         "on conflict do nothing",
         (topic, partition, start),
     )
-    (found,) = conn.execute(
+    (found,) = one_row(conn.execute(
         'select next_offset from ingest.offsets where topic = %s and "partition" = %s for update',
         (topic, partition),
-    ).fetchone()
+    ))
     if found != start:
         raise OffsetConflict(topic, partition, start, found)
 
 
 def new_batch_id(conn: psycopg.Connection) -> int:
-    (batch_id,) = conn.execute("select nextval('ingest.batches_batch_id_seq')").fetchone()
+    (batch_id,) = one_row(conn.execute("select nextval('ingest.batches_batch_id_seq')"))
     return batch_id
 
 

@@ -14,6 +14,7 @@ import psycopg
 
 from pulsemart.quality import RuleSet, load_rules, run_batch
 from pulsemart.store import quality as store
+from pulsemart.store.rows import one_row
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,12 @@ def replay_quarantine(conn: psycopg.Connection, rules: RuleSet | None = None, re
         result = run_batch(raw, store.load_catalog(conn), store.seen_ids(conn, include_quarantine=False),
                            rules=rules)
         released = result.clean
-        (batch_id,) = conn.execute(
+        (batch_id,) = one_row(conn.execute(
             "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
             "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, 0) returning quality_batch_id",
             (actor, rules.version, len(raw), int((released["decision"] == "accepted").sum()),
              int((released["decision"] == "fixed").sum()), len(raw) - len(released), 0),
-        ).fetchone()
+        ))
         store.copy_clean(conn, released, batch_id)
         store.copy_order_lines(conn, result.order_lines, released)
         with conn.cursor() as cur:

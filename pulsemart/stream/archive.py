@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from pulsemart.cloud.objectstore import ObjectStore, object_store
 from pulsemart.cloud.redact import redact_text
 from pulsemart.config import Settings
+from pulsemart.store.rows import one_row
 
 RETRIES_PER_RUN = 2
 RETRY_AFTER_S = 60  # a younger pending row belongs to a run that is still copying it
@@ -163,7 +164,7 @@ def owed_batches(conn: psycopg.Connection, limit: int | None = None) -> list[int
 def owed_count(conn: psycopg.Connection) -> int:
     with conn.transaction():
         owed = f"select count(*) from ingest.archive_log where {OWED}"  # noqa: S608 - constant
-        return conn.execute(owed).fetchone()[0]
+        return one_row(conn.execute(owed))[0]
 
 
 def retry_owed(conn: psycopg.Connection, store: ObjectStore, limit: int | None = None,

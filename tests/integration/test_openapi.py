@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from psycopg import sql
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
@@ -46,7 +47,8 @@ def remove_served_models(db) -> None:
     """Other tests expect no deployed model (the trending sources)."""
     db.rollback()
     for table in ("model_deployments", "recommendations", "propensity_scores"):
-        db.execute(f"delete from serving.{table} where model_version = 'test-1'")
+        db.execute(sql.SQL("delete from serving.{} where model_version = 'test-1'").format(
+            sql.Identifier(table)))
     db.commit()
 
 

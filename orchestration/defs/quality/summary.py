@@ -22,6 +22,8 @@ class RunSummary:
 
     def add(self, batch: DecidedBatch) -> None:
         result = batch.result
+        if result is None:  # a pass that found nothing to decide (not passed on by the store)
+            return
         self.new_records += batch.new_records
         self.versions.add(result.rule_set_version)
         self.decided.update({name: result.conservation[name] for name in FINAL})

@@ -108,7 +108,8 @@ def _with_dirt(
             continue
         kind = choose_corruption(rng, pending.event, can_duplicate=last_clean is not None)
         # A duplicate re-sends the last clean event and leaves the pending one for later.
-        target = last_clean if kind == "duplicate" else pending
+        # (choose_corruption offers a duplicate only once there is a clean event to repeat.)
+        target = last_clean if kind == "duplicate" and last_clean is not None else pending
         value, field = corrupt(rng, kind, target.event, target.moment, previous_moment)
         truth = {
             "event_id": target.event["event_id"],

@@ -86,7 +86,7 @@ class World:
             yield now, action.event_type, action.fields
 
     def _checkout(self, now: float, checkout: Checkout) -> Iterator[WorldEvent]:
-        lines = []
+        lines: list[dict] = []
         sold_out = []
         for product, wanted, customization in checkout.items:
             quantity = min(wanted, product.stock)

@@ -10,6 +10,7 @@ never written into the definitions.
 
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -157,7 +158,7 @@ def _configured(part: type[_SettingsPart], environment: dict) -> dict:
 @cache  # one set for both code locations, so their definitions merge (orchestration/definitions.py)
 def build_resources() -> dict:
     environment = configured_environment()  # {field: value, or the variable's name for secrets}
-    parts = {key: part(**_configured(part, environment)) for key, part in (
+    parts: dict[str, Any] = {key: part(**_configured(part, environment)) for key, part in (
         ("kafka", KafkaSettings), ("postgres", PostgresSettings), ("object_store", ObjectStoreSettings),
         ("mlflow", MlflowSettings), ("batch", BatchSizing))}
     settings = PulsemartSettings(**_configured(PulsemartSettings, environment), **parts)

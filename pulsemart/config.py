@@ -182,15 +182,22 @@ class _MappingEnvironment(Environment):
     """The same model read from a given mapping only (tests, and `load_settings(env)`)."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
-                                   **_other_sources) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 
 def variable_of(field_name: str) -> str:
     """The environment variable behind an `Environment` field."""
     alias = Environment.model_fields[field_name].validation_alias
-    return alias.choices[0] if isinstance(alias, AliasChoices) else alias
+    name = alias.choices[0] if isinstance(alias, AliasChoices) else alias
+    if not isinstance(name, str):  # every field is declared with its variable's name (_env)
+        raise TypeError(f"{field_name} names no environment variable")
+    return name
 
 
 # Fields whose values are secrets: the database URL may hold a password.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -36,17 +36,27 @@ RETRIES = 2
 
 class StoreSettings(Protocol):
     """What the stores read of pulsemart.config.Settings (named here, so that the settings
-    module may use this package without this package importing it back)."""
+    module may use this package without this package importing it back). Read-only, as
+    Settings is frozen."""
 
-    profile: str
-    home: Path
-    archive_dir: Path | None
-    s3_bucket: str | None
-    s3_endpoint_url: str | None
-    adls_account: str | None
-    adls_container: str | None
-    azure_storage_connection_string: SecretStr | None
-    azure_storage_access_key: SecretStr | None
+    @property
+    def profile(self) -> str: ...
+    @property
+    def home(self) -> Path: ...
+    @property
+    def archive_dir(self) -> Path | None: ...
+    @property
+    def s3_bucket(self) -> str | None: ...
+    @property
+    def s3_endpoint_url(self) -> str | None: ...
+    @property
+    def adls_account(self) -> str | None: ...
+    @property
+    def adls_container(self) -> str | None: ...
+    @property
+    def azure_storage_connection_string(self) -> SecretStr | None: ...
+    @property
+    def azure_storage_access_key(self) -> SecretStr | None: ...
 
 
 class ObjectStore(Protocol):
@@ -176,14 +186,14 @@ class BlobStore:
         if client is None:
             from azure.storage.blob import BlobServiceClient
 
-            options = {"connection_timeout": CONNECT_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S,
+            options: dict[str, Any] = {"connection_timeout": CONNECT_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S,
                        "retry_total": RETRIES}
             if connection_string:
                 client = BlobServiceClient.from_connection_string(connection_string, **options)
             else:
                 if not account:
                     raise ValueError("BlobStore needs an account or a connection string")
-                credential = access_key
+                credential: Any = access_key
                 if credential is None:
                     from azure.identity import DefaultAzureCredential
 
@@ -223,13 +233,20 @@ def _reveal(secret: SecretStr | None) -> str | None:
 
 def object_store(settings: StoreSettings, prefix: str = ARCHIVE_PREFIX) -> ObjectStore:
     """The store the profile names, rooted at `prefix` (locally: PULSEMART_ARCHIVE_DIR)."""
+    # load_settings refuses a cloud profile without its bucket or container; checked again here
+    # for settings built another way.
     if settings.profile == "aws":
+        if not settings.s3_bucket:
+            raise ValueError("the aws profile needs an S3 bucket (PULSEMART_S3_BUCKET)")
         return S3Store(settings.s3_bucket, prefix, endpoint_url=settings.s3_endpoint_url)
     if settings.profile == "azure":
+        if not settings.adls_container:
+            raise ValueError("the azure profile needs a container (PULSEMART_ADLS_CONTAINER)")
         return BlobStore(settings.adls_container, prefix, account=settings.adls_account,
                          connection_string=_reveal(settings.azure_storage_connection_string),
                          access_key=_reveal(settings.azure_storage_access_key))
-    root = settings.archive_dir if prefix == ARCHIVE_PREFIX else settings.home / prefix
+    root = (settings.archive_dir or settings.home / ARCHIVE_PREFIX if prefix == ARCHIVE_PREFIX
+            else settings.home / prefix)
     return LocalStore(root)
 
 

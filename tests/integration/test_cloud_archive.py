@@ -230,7 +230,7 @@ def test_azure_profile_archives_to_blob_storage_and_keeps_secrets_out(fresh_stre
         _, metadata, logs = _ingest_one_batch(azure)
     _assert_archived_exactly(db, object_store(azure), metadata)
     _assert_no_secret([repr(metadata), logs, caplog.text, repr(azure)],
-                      [SASL_PASSWORD, AZURITE_KEY, azure.azure_storage_connection_string])
+                      [SASL_PASSWORD, AZURITE_KEY, azure.azure_storage_connection_string.get_secret_value()])
 
 
 def test_an_unreachable_store_fails_no_batch_and_the_archive_catches_up(fresh_stream, db, aws,
@@ -291,6 +291,6 @@ def test_mlflow_artifacts_land_in_each_profiles_store(aws, azure, mlflow_home):
 
     _log_tiny_model(azure, mlflow_home, "pulsemart-azure")
     container = BlobServiceClient.from_connection_string(
-        azure.azure_storage_connection_string).get_container_client(azure.adls_container)
+        azure.azure_storage_connection_string.get_secret_value()).get_container_client(azure.adls_container)
     names = [blob.name for blob in container.list_blobs(name_starts_with="mlflow/")]
     assert any(name.endswith("/MLmodel") for name in names), names

@@ -20,6 +20,7 @@ from orchestration.definitions import defs
 from orchestration.resources import build_resources
 from pulsemart.cli.main import cli
 from pulsemart.serving.api import create_app
+from pulsemart.serving.cache import ResponseCache
 from pulsemart.stream.simulator import generate
 from tests.integration.test_datamart import build_datamart, produce
 from tests.mlflow_state import mlflow_state_restored
@@ -122,7 +123,10 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         "governance.keyed_hash(customer_id) in (select customer_key from serving.recommendations) "
         "order by customer_id limit 1").fetchone()[0]
     db.rollback()
-    with TestClient(create_app(replace(settings, api_key=SecretStr(KEY))), headers={"X-API-Key": KEY}) as api:
+    # Without the response cache: each switch below is read at once, and the cache may answer
+    # up to its staleness bound (0.25 s) late by design (test_cache_staleness.py).
+    app = create_app(replace(settings, api_key=SecretStr(KEY)), cache=ResponseCache(max_staleness_s=0))
+    with TestClient(app, headers={"X-API-Key": KEY}) as api:
         def served(who: str = customer) -> dict:
             return api.get(f"/customers/{who}/recommendations", params={"k": 10}).json()
 

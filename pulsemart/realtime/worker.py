@@ -110,7 +110,7 @@ class Worker:
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
         try:
-            stored = self._stored_offsets()
+            stored = self._stored_offsets() if self.conn is not None else None
         except (psycopg.Error, DatabaseError):
             stored = None
         if stored is None:  # PostgreSQL away: hold the partitions until their offsets are known
@@ -192,7 +192,10 @@ class Worker:
         for key in owned:
             offset = stored.get(key)
             self.positions[key] = offset
-            self.consumer.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
+            try:
+                self.consumer.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
+            except KafkaException as exc:  # revoked meanwhile: its next owner seeks it
+                log.info("could not seek %s[%s]: %s", *key, exc)
         paused = [TopicPartition(*key) for key in self.unpositioned]
         self.unpositioned.clear()
         if paused:
@@ -232,6 +235,13 @@ class Worker:
         except psycopg.Error as exc:  # deadlock or serialization: harmless, read again
             log.warning("batch rolled back (%s); reading it again", exc)
             self.conn.rollback()
+            self.unpositioned.update(self.positions)
+            self._position()
+            return
+        except Exception:  # a defect: keep the lane alive, and do not spin on it
+            log.exception("batch failed and rolled back; reading it again in %s s", BACKOFF_S[-1])
+            self.conn.rollback()
+            time.sleep(BACKOFF_S[-1])
             self.unpositioned.update(self.positions)
             self._position()
             return

@@ -69,7 +69,7 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
             except subprocess.TimeoutExpired:
                 up.kill()
     assert up.returncode == 0, output
-    assert "Dagster UI:" in output and "stopped: simulator, serving, dagster, kafka, postgres" in output
+    assert "Dagster UI:" in output and "stopped: simulator, stream-1, serving, dagster, kafka, postgres" in output
     time.sleep(1)
     assert not [pid for pid in descendants if psutil.pid_exists(pid)
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]

@@ -34,6 +34,7 @@ import httpx
 import psycopg
 
 from ml.names import PROPENSITY
+from pulsemart.cli.serve import default_workers
 from pulsemart.config import Settings
 from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
@@ -43,7 +44,7 @@ from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 TOPICS = ["shop.catalog", "shop.events"]
 REQUEST_TIMEOUT_S = 10.0
 WRK = shutil.which("wrk")
-WORKERS = os.cpu_count() or 1  # what `pulsemart serve` runs by default
+WORKERS = default_workers()  # what `pulsemart serve` runs by default
 
 
 # --- 1. data ---------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ INSECURE_ENV = "PULSEMART_SERVE_INSECURE_NO_AUTH"
 NO_CACHE_ENV = "PULSEMART_SERVE_NO_CACHE"
 
 
+def default_workers() -> int:
+    """One per core this process may run on (its CPU affinity, which containers and taskset
+    narrow; os.cpu_count() would count the whole host)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def app_from_environment():
     """The app as a worker process builds it (uvicorn's factory)."""
     from pulsemart.serving.api import create_app
@@ -47,7 +53,7 @@ def serve(host: str, port: int, workers: int | None, no_cache: bool, insecure_no
         click.echo("warning: serving without authentication (--insecure-no-auth)", err=True)
     os.environ[INSECURE_ENV] = "1" if insecure_no_auth else "0"
     os.environ[NO_CACHE_ENV] = "1" if no_cache else "0"
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     click.echo(f"serving API on http://{host}:{port} with {workers} worker(s) (OpenAPI docs at /docs)")
     uvicorn.run("pulsemart.cli.serve:app_from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)

@@ -8,8 +8,11 @@ instead trains on the past and tests on what came after, as in production.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
+
+SplitBy = Literal["span", "interactions"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,15 @@ class TimeSplit:
         }
 
 
-def time_split(interactions: pd.DataFrame, train_fraction: float = 0.75) -> TimeSplit:
-    """The first `train_fraction` of the period (by event_time span) to train, the rest to test.
+def time_split(interactions: pd.DataFrame, train_fraction: float = 0.75,
+               by: SplitBy = "span") -> TimeSplit:
+    """Train on the past, test on what came after one cutoff moment.
+
+    `by="span"`: the cutoff is `train_fraction` of the way from the first event_time to the
+    last (the offline evaluation of a shop's history). `by="interactions"`: the cutoff is the
+    time before which `train_fraction` of the interactions fall, so a few late-arriving events
+    stamped hours early (a live stream's stragglers) cannot stretch the window and leave the
+    training part nearly empty.
 
     The test part keeps only customers who also appear in train: a recommender cannot
     personalise for a customer it has never seen, and mixing cold starts into the test would
@@ -45,7 +55,12 @@ def time_split(interactions: pd.DataFrame, train_fraction: float = 0.75) -> Time
         raise ValueError("cannot split an empty interactions frame")
     times = interactions["event_time"]
     start, end = times.min(), times.max()
-    cutoff = start + (end - start) * train_fraction
+    if by == "span":
+        cutoff = start + (end - start) * train_fraction
+    elif by == "interactions":
+        cutoff = times.sort_values(ignore_index=True).iloc[int(len(times) * train_fraction)]
+    else:
+        raise ValueError(f"by must be 'span' or 'interactions', not {by!r}")
     before = (times < cutoff).to_numpy()
     train = interactions[before]
     test = interactions[~before]

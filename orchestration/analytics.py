@@ -10,7 +10,7 @@ import dagster as dg
 
 from orchestration.defs import datamart, ml
 from orchestration.defs.datamart.assets import DATAMART_JOB
-from orchestration.defs.ml import ML_BOOTSTRAP_JOB, ML_TRAIN_JOB
+from orchestration.defs.ml import ML_TRAIN_JOB
 from orchestration.resources import build_resources
 from sensors.bootstrap import build_bootstrap_sensor
 from sensors.drift import build_drift_sensor
@@ -19,7 +19,7 @@ defs = dg.Definitions.merge(
     datamart.defs,
     ml.defs,
     dg.Definitions(
-        sensors=[build_drift_sensor(ML_TRAIN_JOB), build_bootstrap_sensor(DATAMART_JOB, ML_BOOTSTRAP_JOB)],
+        sensors=[build_drift_sensor(ML_TRAIN_JOB), build_bootstrap_sensor(DATAMART_JOB, ML_TRAIN_JOB)],
         resources=build_resources(),
     ),
 )

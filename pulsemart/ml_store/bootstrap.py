@@ -5,9 +5,8 @@ model: the datamart's automation waits for its cron tick and updated parents, an
 retrain for Monday. The bootstrap sensor asks for each once, in order:
 
     datamart   when the clean layer holds `min_clean_events` and no mart exists yet
-    model      when the mart exists, the clean layer holds `min_purchases` order lines and no
-               recommender was ever evaluated: one run that rebuilds the datamart (so it holds
-               those purchases) and trains, evaluates and gates both models
+    model      when the mart holds `min_purchases` purchases and no recommender was ever
+               evaluated: the `ml_train` job (train, evaluate and gate both models, score)
 
 `next_step` is the pure decision (unit-tested); `read_state` the bounded reads behind it.
 """
@@ -29,14 +28,15 @@ STEPS = (DATAMART, MODEL)
 class BootstrapThresholds:
     # About 100 s of the default trickle: enough for every mart to have rows.
     min_clean_events: int = 500
-    # Purchases are ~2% of the trickle; with 40 order lines the time split's holdout has buyers.
-    min_purchases: int = 40
+    # Purchases are ~2% of the trickle; the first mart of the demo holds 25-40. Enough for the
+    # holdout to have buyers the training part has seen.
+    min_purchases: int = 20
 
 
 @dataclass(frozen=True)
 class BootstrapState:
     clean_events: int  # counted up to the threshold only
-    purchases: int  # clean order lines that are not cancellations, up to the threshold
+    purchases: int  # purchases in marts.fct_product_interactions, up to the threshold
     mart_built: bool
     model_evaluated: bool
 
@@ -67,15 +67,15 @@ def next_step(state: BootstrapState, requested: frozenset[str] | set[str],
         return BootstrapDecision(None, "the first training run was requested; waiting for its "
                                        "evaluation (if that run failed, run ml_train)")
     if state.purchases < thresholds.min_purchases:
-        return BootstrapDecision(None, f"{state.purchases} clean order lines; the first training "
-                                       f"waits for {thresholds.min_purchases}")
-    return BootstrapDecision(MODEL, f"{state.purchases} clean order lines and no model yet")
+        return BootstrapDecision(None, f"{state.purchases} purchases in the mart; the first "
+                                       f"training waits for {thresholds.min_purchases}")
+    return BootstrapDecision(MODEL, f"{state.purchases} purchases in the mart and no model yet")
 
 
 # Counts stop at the threshold: the sensor never scans a large table.
 CLEAN_EVENTS = "select count(*) from (select 1 from quality.events_clean limit %s) e"
-PURCHASES = ("select count(*) from (select 1 from quality.order_lines_clean "
-             "where not is_cancellation limit %s) l")
+PURCHASES = ("select count(*) from (select 1 from marts.fct_product_interactions "
+             "where interaction = 'purchase' limit %s) p")
 MART_BUILT = "select to_regclass('marts.fct_product_interactions') is not null"
 EVALUATED = ("select exists (select 1 from governance.model_evaluations where model_name = %s "
              "and role = 'challenger')")
@@ -87,5 +87,5 @@ def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds) -> Boo
         model_evaluated = one_row(conn.execute(EVALUATED, (RECOMMENDER,)))[0]
         mart_built = one_row(conn.execute(MART_BUILT))[0]
         clean = 0 if mart_built else one_row(conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)))[0]
-        purchases = one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0]
+        purchases = one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0] if mart_built else 0
     return BootstrapState(clean, purchases, mart_built, model_evaluated)

@@ -27,14 +27,6 @@ ML_TRAIN_JOB = dg.define_asset_job(
 ML_SCORE_JOB = dg.define_asset_job(
     "ml_score", selection=[RECOMMENDATIONS, PROPENSITY_SCORES], executor_def=dg.in_process_executor,
     description="Re-score every known customer with the current recommender and propensity champions.")
-# The bootstrap sensor's first training run: rebuilds the marts the models read (so they hold
-# the purchases the sensor counted), then what ml_train does.
-ML_BOOTSTRAP_JOB = dg.define_asset_job(
-    "ml_bootstrap",
-    selection=dg.AssetSelection.groups(GROUP).upstream() & dg.AssetSelection.groups("datamart", GROUP),
-    executor_def=dg.in_process_executor, tags={"pulsemart/pool": "datamart"},
-    description="The first model: build the marts it learns from, then train, evaluate and gate "
-                "both models and score both champions. Requested once by bootstrap_sensor.")
 WEEKLY_RETRAIN = dg.ScheduleDefinition(
     name="ml_weekly_retrain", job=ML_TRAIN_JOB, cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -46,6 +38,6 @@ defs = dg.Definitions(
             recommendations, propensity_challenger, propensity_evaluation, propensity_champion,
             propensity_scores],
     asset_checks=[recommendations_exclude_unavailable],
-    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB, ML_BOOTSTRAP_JOB],
+    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
     schedules=[WEEKLY_RETRAIN],
 )

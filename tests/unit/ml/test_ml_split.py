@@ -32,3 +32,17 @@ def test_no_test_event_before_cutoff_and_test_customers_are_known(groups_frame):
 def test_fraction_must_be_inside_zero_one(groups_frame, fraction):
     with pytest.raises(ValueError, match="train_fraction"):
         time_split(groups_frame, fraction)
+
+
+def test_a_split_by_interactions_is_not_stretched_by_a_straggler():
+    # Eight interactions over days 100..107 and one straggler stamped day 0.
+    rows = [("s", "p", 0)] + [(f"c{i % 3}", f"p{i}", 100 + i) for i in range(8)]
+    interactions = frame(rows)
+    by_span = time_split(interactions, 0.75)
+    assert len(by_span.train) == 1  # the span's cutoff (day 80) leaves only the straggler
+    by_count = time_split(interactions, 0.75, by="interactions")
+    assert by_count.cutoff == T0 + pd.Timedelta(days=105)  # 6 of the 9 lie before it
+    assert len(by_count.train) == 6 and by_count.start == T0
+    assert set(by_count.test["customer_id"]) <= set(by_count.train["customer_id"])
+    with pytest.raises(ValueError, match="by must be"):
+        time_split(interactions, 0.75, by="rows")

@@ -71,6 +71,14 @@ class DriftObservation:
 
 def observe(conn: psycopg.Connection, model_name: str, window_days: float,
             limit: int = 50_000) -> DriftObservation:
+    """What the drift sensor compares, read in one transaction that ends before it returns (no
+    snapshot is held between ticks)."""
+    with conn.transaction():
+        return _observe(conn, model_name, window_days, limit)
+
+
+def _observe(conn: psycopg.Connection, model_name: str, window_days: float,
+             limit: int) -> DriftObservation:
     version = deployed_version(conn, model_name)
     if version is None:
         raise NothingToCompare(f"no {model_name} version is deployed yet")
@@ -89,7 +97,6 @@ def observe(conn: psycopg.Connection, model_name: str, window_days: float,
     buyers = int(served["customer_id"].nunique()) if len(served) else 0
     expected = latest_metric(conn, model_name, version, f"precision_at_{K}")
     newest = one_row(conn.execute("select max(event_time) from marts.fct_product_interactions"))[0]
-    conn.rollback()  # read only: end the transaction so no snapshot is held between ticks
     return DriftObservation(
         model_name=model_name, version=version, since=str(window["cutoff"]), rows=len(recent),
         newest=newest.isoformat() if newest else None,

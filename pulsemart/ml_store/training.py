@@ -37,9 +37,9 @@ def read_interactions(conn: psycopg.Connection) -> pd.DataFrame:
     Raises NoTrainingData when the mart does not exist yet or is empty.
     """
     try:
-        frame = query_frame(conn, INTERACTIONS_SQL)
+        with conn.transaction():  # a missing mart rolls it back, leaving the connection usable
+            frame = query_frame(conn, INTERACTIONS_SQL)
     except psycopg.errors.UndefinedTable as exc:
-        conn.rollback()
         raise NoTrainingData("marts.fct_product_interactions does not exist: build the datamart "
                              "first (job datamart_build, or `pulsemart datamart build`)") from exc
     if frame.empty:

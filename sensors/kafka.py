@@ -16,6 +16,7 @@ from orchestration.defs.common import IN_FLIGHT
 from orchestration.defs.ingest.requests import PARTITION_TAG, POOL, POOL_TAG, run_request_for
 from orchestration.resources import KafkaResource, PostgresResource, PulsemartSettings
 from pulsemart.config import load_settings
+from pulsemart.realtime.status import live_partitions
 from pulsemart.store.raw import committed_offsets
 from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannerSettings, plan_batches
@@ -51,6 +52,8 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
         cursor = json.loads(context.cursor) if context.cursor else {}
         with postgres.connection() as conn:
             committed = committed_offsets(conn, topic)
+            # Two ticks without a worker's commit and the lag is the sensor lane's again.
+            live = live_partitions(conn, topic, 2 * settings.sensor_interval_s)
         try:
             with kafka.consumer() as consumer:
                 lags = observe_lags(consumer, topic, committed)
@@ -64,6 +67,7 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
             PlannerSettings(settings.min_batch_events, settings.max_batch_events,
                             settings.max_concurrent_batches),
             pool_busy,
+            live,
         )
         if not plan.batches:
             return dg.SensorResult(skip_reason=plan.skip_reason(), cursor=json.dumps(plan.cursor))

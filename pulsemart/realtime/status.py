@@ -69,6 +69,20 @@ def partition_view(conn: psycopg.Connection) -> list[tuple]:
     """).fetchall()
 
 
+def live_partitions(conn: psycopg.Connection, topic: str, within_s: float) -> set[int]:
+    """Partitions of `topic` a real-time worker committed within the last `within_s` seconds:
+    a worker is keeping them, and the sensor lane leaves them alone. Only the newest batches
+    are looked at (by primary key), so a sensor tick stays cheap however long the table."""
+    rows = conn.execute("""
+        select distinct "partition" from (
+            select "partition", run_id, started_at from ingest.batches
+            where topic = %s order by batch_id desc limit 500
+        ) recent
+        where run_id like 'realtime:%%' and started_at > now() - make_interval(secs => %s)
+    """, (topic, within_s)).fetchall()
+    return {row[0] for row in rows}
+
+
 def render(statuses: list[dict], partitions: list[tuple], ends: dict[tuple[str, int], int]) -> str:
     lines = []
     if not statuses:

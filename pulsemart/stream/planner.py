@@ -11,6 +11,8 @@ Rules:
   lag: a batch there could read nothing, so none is planned and the skip reason says why;
 - one partition never has two runs in flight, and at most `max_concurrent` runs are in
   flight for the topic's pool;
+- a partition a real-time worker committed moments ago (`live`) is left to the worker: a run
+  there would only wait on the worker's row lock and find its range landed;
 - a batch starts at the committed offset and is sized by lag, between `min_events` and
   `max_events`;
 - a range whose previous attempt ended without moving the offset (failed or killed) is
@@ -61,6 +63,7 @@ def plan_batches(
     cursor: dict,
     settings: PlannerSettings,
     pool_busy: int | None = None,
+    live: frozenset[int] | set[int] = frozenset(),
 ) -> Plan:
     """Decide the batches to request now. `in_flight` holds this topic's partitions with a run
     in flight; `pool_busy` counts the pool's runs in flight across topics (default: those).
@@ -85,6 +88,9 @@ def plan_batches(
             )
             continue
         if lag.lag == 0:
+            continue
+        if lag.partition in live:
+            plan.skipped.append(f"{name}: a real-time worker is landing it")
             continue
         if lag.partition in in_flight:
             plan.skipped.append(f"{name}: a batch is already in flight")

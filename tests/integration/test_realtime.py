@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
-from pulsemart.realtime.status import read_statuses
+from pulsemart.realtime.status import live_partitions, read_statuses
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.stream.planner import PlannedBatch
 from sensors.kafka import build_kafka_sensor
@@ -175,6 +175,8 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
     worker = spawn_worker(tmp_path / "worker.log")
     assert simulate(3_000, rate=None).wait(60) == 0
     wait_for(lambda: stored_total(db) == (3_000, 3_000), 60, "the worker to catch up")
+    assert live_partitions(db, "shop.events", 2 * lane.sensor_interval_s)  # it committed just now
+    db.commit()
     with dg.instance_for_test() as instance:
         for sensor in sensors.values():  # a worker keeping up leaves the sensors nothing
             with dg.build_sensor_context(instance=instance, resources=build_resources()) as ctx:
@@ -184,6 +186,12 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
     assert simulate(2_000, rate=None, seed=9).wait(60) == 0
+    # For two sensor intervals after a worker's last commit its partitions stay the worker's.
+    def left_alone():
+        live = [live_partitions(db, topic, 2 * lane.sensor_interval_s) for topic in TOPICS]
+        db.commit()
+        return not any(live)
+    wait_for(left_alone, 30, "the worker's partitions to pass to the sensor lane")
     from orchestration.catch_up import run_batch, run_quality, run_serving
     from orchestration.streaming import defs
 

@@ -81,3 +81,13 @@ def test_runs_of_other_topics_count_against_the_shared_pool():
     plan = plan_batches(lags((0, 10), (0, 20)), set(), {}, PlannerSettings(max_concurrent=3), pool_busy=2)
     assert [b.partition for b in plan.batches] == [1]
     assert f"{T}[0]: pool full (3 batches in flight)" in plan.skipped
+
+
+def test_partitions_a_realtime_worker_keeps_are_left_to_it():
+    from pulsemart.stream.lag import PartitionLag
+    from pulsemart.stream.planner import PlannerSettings, plan_batches
+
+    lags = [PartitionLag("shop.events", 0, 10, 50), PartitionLag("shop.events", 1, 10, 50)]
+    plan = plan_batches(lags, set(), {}, PlannerSettings(), live={0})
+    assert [b.partition for b in plan.batches] == [1]
+    assert plan.skip_reason() == "shop.events[0]: a real-time worker is landing it"

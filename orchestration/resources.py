@@ -16,8 +16,10 @@ import dagster as dg
 from pydantic import Field
 
 from pulsemart.config import SECRET_FIELDS, Settings, configured_environment, load_settings
-from pulsemart.store.db import connect_migrated
-from pulsemart.stream.reader import end_offsets, make_consumer
+
+# The Kafka and PostgreSQL clients are imported where they are used: every process that loads a
+# code location (the code server, each run) pays for this module's imports, and most of those
+# processes never open a consumer.
 
 
 class _SettingsPart(dg.ConfigurableResource):
@@ -114,6 +116,8 @@ class KafkaResource(dg.ConfigurableResource):
 
     @contextmanager
     def consumer(self):
+        from pulsemart.stream.reader import make_consumer
+
         consumer = make_consumer(self.settings.get())
         try:
             yield consumer
@@ -121,6 +125,8 @@ class KafkaResource(dg.ConfigurableResource):
             consumer.close()
 
     def end_offsets(self, topic: str) -> dict[int, int]:
+        from pulsemart.stream.reader import end_offsets
+
         with self.consumer() as consumer:
             return end_offsets(consumer, topic)
 
@@ -132,6 +138,8 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self):
+        from pulsemart.store.db import connect_migrated
+
         conn = connect_migrated(self.settings.get())
         try:
             yield conn

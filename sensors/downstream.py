@@ -1,17 +1,22 @@
 """Sensors for layers fed by the layer before them: one cheap SQL question per tick, one run at
 a time, each run taking everything that waits when it starts."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import psycopg
 
 from orchestration.defs.common import IN_FLIGHT
 from orchestration.resources import PostgresResource
 from pulsemart.config import load_settings
 
+if TYPE_CHECKING:  # psycopg loads with the first connection, not with the code location
+    import psycopg
+
 # What waits, as run tags ({} when nothing does) and the skip reason to give then.
-WaitingCheck = Callable[[psycopg.Connection], dict[str, str]]
+WaitingCheck = Callable[["psycopg.Connection"], dict[str, str]]
 
 
 def single_run_sensor(name: str, job, description: str, waiting: WaitingCheck,

@@ -16,11 +16,7 @@ from orchestration.defs.common import IN_FLIGHT
 from orchestration.defs.ingest.requests import PARTITION_TAG, POOL, POOL_TAG, run_request_for
 from orchestration.resources import KafkaResource, PostgresResource, PulsemartSettings
 from pulsemart.config import load_settings
-from pulsemart.realtime.status import live_partitions
-from pulsemart.store.raw import committed_offsets
-from pulsemart.stream.observe import observe_lags
 from pulsemart.stream.planner import PlannerSettings, plan_batches
-from pulsemart.stream.reader import ReadError
 
 
 def runs_in_flight(instance: dg.DagsterInstance, topic: str) -> tuple[set[int], int]:
@@ -48,6 +44,13 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
     )
     def kafka_sensor(context: dg.SensorEvaluationContext, pulsemart: PulsemartSettings,
                      kafka: KafkaResource, postgres: PostgresResource) -> dg.SensorResult:
+        # Imported at the tick: the Kafka and PostgreSQL clients need not load with the code
+        # location in every run process.
+        from pulsemart.realtime.status import live_partitions
+        from pulsemart.store.raw import committed_offsets
+        from pulsemart.stream.observe import observe_lags
+        from pulsemart.stream.reader import ReadError
+
         settings = pulsemart.get()
         cursor = json.loads(context.cursor) if context.cursor else {}
         with postgres.connection() as conn:

@@ -6,12 +6,15 @@ are past their timeout, and never runs the engine itself.
 
 import dagster as dg
 
-from pulsemart.quality import load_rules
-from pulsemart.store.quality import waiting_for_decision
 from sensors.downstream import single_run_sensor
 
 
 def _waiting(conn) -> dict[str, str]:
+    # Imported here: the rule engine loads pandas and pandera, which the streaming location's
+    # import (paid by the code server and every run) need not load.
+    from pulsemart.quality import load_rules
+    from pulsemart.store.quality import waiting_for_decision
+
     undecided, expired = waiting_for_decision(conn, load_rules().settings.hold_timeout_seconds)
     if not undecided and not expired:
         return {}

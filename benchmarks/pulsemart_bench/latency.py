@@ -43,7 +43,9 @@ def _pulsemart_up(settings: Settings, ui_port: int) -> subprocess.Popen:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     # The child keeps its own copy of the descriptor, so ours can close at once.
     with open(settings.run_dir / "bench-up.log", "ab") as log:
-        return subprocess.Popen([exe, "up", "--rate", "0", "--ui-port", str(ui_port), "--api-port", str(free_port())],
+        # No real-time worker: this measures the sensor lane (`bench realtime` measures the other).
+        return subprocess.Popen([exe, "up", "--rate", "0", "--stream-workers", "0", "--ui-port", str(ui_port),
+                                 "--api-port", str(free_port())],
                                 env=dict(os.environ),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

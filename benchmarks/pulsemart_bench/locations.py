@@ -80,8 +80,9 @@ def section(settings, command: str, rounds: int, latency_seconds: float, latency
         result = latency.measure(settings, latency_seconds, latency_rate)
         tables.append(latency_table(result))
         notes.append(f"Latency: {result.produced} events at {result.rate:g}/s through `pulsemart up "
-                     f"--rate 0` (both locations loaded; sensor-lane runs load the streaming one); "
-                     f"{result.seen} seen in {len(result.batch_s)} ingest batches.")
+                     f"--rate 0 --stream-workers 0` (the sensor lane: each ingest run is a process that "
+                     f"loads the streaming location); {result.seen} seen in {len(result.batch_s)} "
+                     f"ingest batches. The machine's load average is above; it was shared.")
     return Section(
         key="locations", title="Code locations: import time of each, beside a bare import dagster",
         command=command, date=machine.now(), machine=machine.describe(),

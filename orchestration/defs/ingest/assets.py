@@ -8,8 +8,6 @@ import dagster as dg
 from orchestration.defs.common import OWNER
 from orchestration.resources import KafkaResource, PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
-from pulsemart.stream.archive import archive_after_ingest
-from pulsemart.stream.ingest import BatchPlan, ingest_batch
 
 GROUP = "ingest"
 
@@ -79,6 +77,11 @@ def build_raw_asset(topic: str) -> dg.AssetsDefinition:
     )
     def raw_topic(context: dg.AssetExecutionContext, config: IngestBatchConfig,
                   kafka: KafkaResource, postgres: PostgresResource) -> dg.MaterializeResult:
+        # Imported here: the Kafka and PostgreSQL clients and the archive's pyarrow load in the
+        # runs that land a batch, not in every process that loads the streaming location.
+        from pulsemart.stream.archive import archive_after_ingest
+        from pulsemart.stream.ingest import BatchPlan, ingest_batch
+
         plan = BatchPlan(topic, config.partition, config.start_offset, config.max_events,
                          config.max_seconds)
         with kafka.consumer() as consumer, postgres.connection() as conn:

@@ -9,8 +9,6 @@ from orchestration.defs.ingest.assets import raw_asset_key
 from orchestration.defs.quality.summary import RunSummary
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
-from pulsemart.store.contract_gate import conservation_gaps
-from pulsemart.store.quality import decide_until_done
 
 GROUP = "quality"
 TAGS = {"layer": "quality", "lane": "near-real-time"}
@@ -49,6 +47,11 @@ class QualityConfig(dg.Config):
     can_subset=False,
 )
 def quality_decisions(context: dg.AssetExecutionContext, config: QualityConfig, postgres: PostgresResource):
+    # Imported here: the rule engine loads pandas and pandera, which the streaming location's
+    # import (paid by the code server and every run, ingest runs too) need not load.
+    from pulsemart.store.contract_gate import conservation_gaps
+    from pulsemart.store.quality import decide_until_done
+
     summary = RunSummary()
     with postgres.connection() as conn:
         decide_until_done(conn, config.max_records_per_batch, context.run.run_id, summary.add)

@@ -1,10 +1,13 @@
 """Adds up the rule engine's passes of one run into the metadata the UI shows."""
 
+from __future__ import annotations
+
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pulsemart.store.contract_gate import contract_failures
-from pulsemart.store.quality import DecidedBatch
+if TYPE_CHECKING:
+    from pulsemart.store.quality import DecidedBatch
 
 FINAL = ("accepted", "fixed", "quarantined")
 
@@ -34,6 +37,10 @@ class RunSummary:
         meta = result.metadata()
         self.rule_counts.update(meta["rule_counts"])
         self.quarantined_by_contract.update(meta["failure_counts"])
+        # Imported here: the contracts load pandas and pandera, which the streaming location's
+        # import (paid by the code server and every run) need not load.
+        from pulsemart.store.contract_gate import contract_failures
+
         failures, samples = contract_failures(result.clean["payload"].tolist())
         self.contract_failures.update(failures)
         self.samples.extend(samples[: 5 - len(self.samples)])

@@ -12,7 +12,6 @@ import dagster as dg
 from orchestration.defs.common import OWNER
 from orchestration.defs.quality.assets import EVENTS_CLEAN, ORDER_LINES_CLEAN, QUALITY_KEYS
 from orchestration.resources import PostgresResource
-from pulsemart.serving.fold import refresh_serving
 
 GROUP = "serving"
 TAGS = {"layer": "serving", "lane": "near-real-time"}
@@ -47,6 +46,8 @@ SERVING_KEYS = {name: dg.AssetKey(["serving", name]) for name in TABLES}
     can_subset=False,
 )
 def serving_tables(context: dg.AssetExecutionContext, postgres: PostgresResource):
+    from pulsemart.serving.fold import refresh_serving  # psycopg: loaded in the runs that fold
+
     with postgres.connection() as conn:
         report = refresh_serving(conn)
     lag = report.event_time_lag_s()

@@ -63,7 +63,7 @@ def test_a_field_set_on_the_resource_wins_over_the_environment(monkeypatch):
     assert settings.min_batch_events == 1_000  # unset everywhere: the embedded default
 
 
-# Reads of the environment outside pulsemart/config.py, each with its reason.
+# Reads of the environment outside pulsemart/config/environment.py, each with its reason.
 ALLOWED_ENV_ACCESS = {
     "pulsemart/local/launcher.py": "builds the environment of the processes `pulsemart up` starts",
     "pulsemart/datamart/project.py": "the environment of the dbt process it starts",
@@ -78,7 +78,7 @@ def test_only_the_settings_module_reads_the_environment():
     for top in ("pulsemart", "ml", "orchestration", "sensors"):
         for path in sorted((ROOT / top).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            if relative == "pulsemart/config.py" or relative in ALLOWED_ENV_ACCESS:
+            if relative == "pulsemart/config/environment.py" or relative in ALLOWED_ENV_ACCESS:
                 continue
             if re.search(r"os\.environ|os\.getenv|environ\.get", path.read_text()):
                 offenders.append(relative)

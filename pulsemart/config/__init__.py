@@ -1,7 +1,8 @@
-"""Settings: the one module that reads pulsemart's environment.
+"""Settings: pulsemart's configuration, read from the environment in one place.
 
-`Environment` is the typed model (pydantic-settings) of every variable pulsemart reads, secrets
-as `SecretStr`; `load_settings` reads it once and resolves it into `Settings`, the value every
+`Environment` (pulsemart/config/environment.py, the one module that reads the environment) is
+the typed model (pydantic-settings) of every variable pulsemart reads, secrets as `SecretStr`;
+`load_settings` reads it once and resolves it into `Settings`, the value every
 command, worker and Dagster resource passes around (orchestration/resources.py shows the
 non-secret ones in Dagster's UI and hands the secrets over as `dg.EnvVar`).
 
@@ -20,10 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import SecretStr
 
 from pulsemart.cloud.kafka import (
     KafkaSecurityError,
@@ -32,6 +31,22 @@ from pulsemart.cloud.kafka import (
     resolve_security,
 )
 from pulsemart.cloud.redact import MASK, redact_url, register_secret
+from pulsemart.config.environment import (
+    DEFAULT_KAFKA_PORT,
+    SECRET_FIELDS,
+    Environment,
+    SettingsError,
+    configured_environment,
+    read_environment,
+    reveal,
+    variable_of,
+)
+
+__all__ = [
+    "CATALOG_TOPIC", "DEFAULT_KAFKA_PORT", "EVENTS_TOPIC", "PROFILES", "SECRET_FIELDS",
+    "TOPIC_PARTITIONS", "Environment", "Settings", "SettingsError", "configured_environment",
+    "load_settings", "variable_of",
+]
 
 PROFILES = ("local", "aws", "azure")
 
@@ -39,12 +54,6 @@ EVENTS_TOPIC = "shop.events"
 CATALOG_TOPIC = "shop.catalog"
 # Partition counts that `pulsemart services up` creates on the embedded broker.
 TOPIC_PARTITIONS = {EVENTS_TOPIC: 4, CATALOG_TOPIC: 2}
-
-DEFAULT_KAFKA_PORT = 19092
-
-
-class SettingsError(ValueError):
-    """A setting has a value pulsemart cannot use; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -125,111 +134,7 @@ class Settings:
         (pulsemart.cloud.kafka; the dict's printable forms mask the password)."""
         return kafka_client_config(self.kafka_bootstrap, self.kafka_security_protocol,
                                    self.kafka_sasl_mechanism, self.kafka_sasl_username,
-                                   _reveal(self.kafka_sasl_password), self.kafka_ssl_cafile)
-
-
-def _reveal(secret: SecretStr | None) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
-
-
-def _env(name: str, *more: str):
-    return Field(default=None, validation_alias=AliasChoices(name, *more))
-
-
-class Environment(BaseSettings):
-    """Every variable pulsemart reads, typed. Unset and empty variables take the default."""
-
-    # Variables are named by alias only: matching field names too would read HOME as `home`.
-    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
-
-    home: Path = Field(Path("./.pulsemart"), validation_alias="PULSEMART_HOME")
-    profile: Literal["local", "aws", "azure"] = Field("local", validation_alias="PULSEMART_PROFILE")
-    database_url: str | None = _env("PULSEMART_DATABASE_URL")
-    kafka_bootstrap: str | None = _env("PULSEMART_KAFKA_BOOTSTRAP")
-    kafka_port: int = Field(DEFAULT_KAFKA_PORT, validation_alias="PULSEMART_KAFKA_PORT")
-    kafka_security_protocol: str | None = _env("PULSEMART_KAFKA_SECURITY_PROTOCOL")
-    kafka_sasl_mechanism: str | None = _env("PULSEMART_KAFKA_SASL_MECHANISM")
-    kafka_sasl_username: str | None = _env("PULSEMART_KAFKA_SASL_USERNAME")
-    kafka_sasl_password: SecretStr | None = _env("PULSEMART_KAFKA_SASL_PASSWORD")
-    kafka_ssl_cafile: str | None = _env("PULSEMART_KAFKA_SSL_CAFILE")
-    eventhubs_connection_string: SecretStr | None = _env("PULSEMART_EVENTHUBS_CONNECTION_STRING")
-    api_key: SecretStr | None = _env("PULSEMART_API_KEY")
-    mlflow_tracking_uri: str | None = _env("MLFLOW_TRACKING_URI")
-    sensor_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_SENSOR_INTERVAL_SECONDS")
-    min_batch_events: int = Field(1_000, ge=1, validation_alias="PULSEMART_MIN_BATCH_EVENTS")
-    max_batch_events: int = Field(50_000, ge=1, validation_alias="PULSEMART_MAX_BATCH_EVENTS")
-    max_concurrent_batches: int = Field(4, ge=1, validation_alias="PULSEMART_MAX_CONCURRENT_BATCHES")
-    max_batch_seconds: float = Field(2.0, gt=0, validation_alias="PULSEMART_MAX_BATCH_SECONDS")
-    archive_enabled: bool = Field(True, validation_alias="PULSEMART_ARCHIVE")
-    archive_dir: Path | None = _env("PULSEMART_ARCHIVE_DIR")
-    s3_bucket: str | None = _env("PULSEMART_S3_BUCKET")
-    s3_endpoint_url: str | None = _env("PULSEMART_S3_ENDPOINT_URL")
-    adls_account: str | None = _env("PULSEMART_ADLS_ACCOUNT")
-    adls_container: str | None = _env("PULSEMART_ADLS_CONTAINER")
-    azure_storage_connection_string: SecretStr | None = _env("AZURE_STORAGE_CONNECTION_STRING")
-    azure_storage_access_key: SecretStr | None = _env("AZURE_STORAGE_ACCESS_KEY")
-    azure_client_id: str | None = _env("AZURE_CLIENT_ID")
-    pii_key: SecretStr | None = _env("PULSEMART_PII_KEY")
-    drift_psi_threshold: float | None = Field(None, gt=0, validation_alias="PULSEMART_DRIFT_PSI_THRESHOLD")
-    realtime_batch_ms: int = Field(20, ge=1, validation_alias="PULSEMART_REALTIME_BATCH_MS")
-    realtime_max_records: int = Field(5_000, ge=1, validation_alias="PULSEMART_REALTIME_MAX_RECORDS")
-    realtime_report_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS")
-    realtime_session_timeout_ms: int = Field(10_000, ge=1, validation_alias="PULSEMART_REALTIME_SESSION_TIMEOUT_MS")
-    dagster_url: str | None = _env("PULSEMART_DAGSTER_URL")
-
-
-class _MappingEnvironment(Environment):
-    """The same model read from a given mapping only (tests, and `load_settings(env)`)."""
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def variable_of(field_name: str) -> str:
-    """The environment variable behind an `Environment` field."""
-    alias = Environment.model_fields[field_name].validation_alias
-    name = alias.choices[0] if isinstance(alias, AliasChoices) else alias
-    if not isinstance(name, str):  # every field is declared with its variable's name (_env)
-        raise TypeError(f"{field_name} names no environment variable")
-    return name
-
-
-# Fields whose values are secrets: the database URL may hold a password.
-SECRET_FIELDS = frozenset({"database_url", *(name for name, info in Environment.model_fields.items()
-                                             if SecretStr in getattr(info.annotation, "__args__", ()))})
-_FIELD_OF = {variable_of(name): name for name in Environment.model_fields}
-
-
-def _read(env: dict | None, overrides: dict | None = None) -> Environment:
-    given = {variable_of(name): value for name, value in (overrides or {}).items()}
-    try:
-        if env is None:
-            return Environment(**given)
-        from_env = {k: v for k, v in env.items() if k in _FIELD_OF and v not in (None, "")}
-        return _MappingEnvironment(**{**from_env, **given})
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "?"
-            if name in Environment.model_fields:
-                name = variable_of(name)
-            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
-        raise SettingsError("; ".join(problems)) from None
-
-
-def configured_environment() -> dict:
-    """The settings this process's environment sets explicitly, by field name: values, except
-    secrets, given as the name of their variable (for Dagster's `EnvVar`)."""
-    raw = _read(None)
-    return {name: variable_of(name) if name in SECRET_FIELDS
-            else str(value) if isinstance(value, Path) else value
-            for name in raw.model_fields_set if (value := getattr(raw, name)) is not None}
+                                   reveal(self.kafka_sasl_password), self.kafka_ssl_cafile)
 
 
 def _account_from_connection_string(connection_string: str | None) -> str | None:
@@ -277,20 +182,20 @@ def load_settings(env: dict | None = None, overrides: dict | None = None) -> Set
     lacks what it needs: commands and the Dagster code locations call this first, so a
     misconfigured deployment stops at start-up rather than at its first batch.
     """
-    raw = _read(env, overrides)
+    raw = read_environment(env, overrides)
     home = raw.home.expanduser().resolve()
-    eventhubs = _reveal(raw.eventhubs_connection_string)
+    eventhubs = reveal(raw.eventhubs_connection_string)
     try:
         protocol, mechanism, username, password = resolve_security(
             raw.kafka_security_protocol, raw.kafka_sasl_mechanism, raw.kafka_sasl_username,
-            _reveal(raw.kafka_sasl_password), eventhubs)
+            reveal(raw.kafka_sasl_password), eventhubs)
         bootstrap = raw.kafka_bootstrap or (eventhubs_bootstrap(eventhubs) if eventhubs else "")
     except KafkaSecurityError as exc:
         raise SettingsError(str(exc)) from None
     for secret in (raw.azure_storage_connection_string, raw.azure_storage_access_key, raw.api_key,
                    raw.pii_key):
-        register_secret(_reveal(secret))
-    connection_string = _reveal(raw.azure_storage_connection_string)
+        register_secret(reveal(secret))
+    connection_string = reveal(raw.azure_storage_connection_string)
     settings = Settings(
         home=home,
         profile=raw.profile,

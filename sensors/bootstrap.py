@@ -10,6 +10,7 @@ import json
 
 import dagster as dg
 
+from orchestration.defs.common import IN_FLIGHT
 from orchestration.resources import PostgresResource
 from pulsemart.ml_store.bootstrap import (
     DATAMART,
@@ -33,8 +34,10 @@ def build_bootstrap_sensor(datamart_job, model_job,
     def bootstrap_sensor(context: dg.SensorEvaluationContext,
                          postgres: PostgresResource) -> dg.SensorResult:
         requested = set(json.loads(context.cursor)) if context.cursor else set()
+        building = bool(context.instance.get_runs(
+            filters=dg.RunsFilter(tags={"pulsemart/pool": "datamart"}, statuses=IN_FLIGHT), limit=1))
         with postgres.connection() as conn:
-            state = read_state(conn, thresholds)
+            state = read_state(conn, thresholds, datamart_building=building)
         decision = next_step(state, requested, thresholds)
         if decision.step is None:
             return dg.SensorResult(skip_reason=decision.reason, cursor=context.cursor)

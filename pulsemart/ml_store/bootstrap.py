@@ -39,6 +39,8 @@ class BootstrapState:
     purchases: int  # purchases in marts.fct_product_interactions, up to the threshold
     mart_built: bool
     model_evaluated: bool
+    # A dbt build in flight: the mart's table may exist before the models it joins are built.
+    datamart_building: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ def next_step(state: BootstrapState, requested: frozenset[str] | set[str],
     if MODEL in requested:
         return BootstrapDecision(None, "the first training run was requested; waiting for its "
                                        "evaluation (if that run failed, run ml_train)")
+    if state.datamart_building:
+        return BootstrapDecision(None, "a datamart build is in flight; the first training waits "
+                                       "for it to finish")
     if state.purchases < thresholds.min_purchases:
         return BootstrapDecision(None, f"{state.purchases} purchases in the mart; the first "
                                        f"training waits for {thresholds.min_purchases}")
@@ -81,11 +86,13 @@ EVALUATED = ("select exists (select 1 from governance.model_evaluations where mo
              "and role = 'challenger')")
 
 
-def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds) -> BootstrapState:
-    """The store's answer to each question `next_step` asks (a read-only transaction)."""
+def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds,
+               datamart_building: bool = False) -> BootstrapState:
+    """The store's answer to each question `next_step` asks (a read-only transaction);
+    `datamart_building` comes from the orchestrator."""
     with conn.transaction():
         model_evaluated = one_row(conn.execute(EVALUATED, (RECOMMENDER,)))[0]
         mart_built = one_row(conn.execute(MART_BUILT))[0]
         clean = 0 if mart_built else one_row(conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)))[0]
         purchases = one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0] if mart_built else 0
-    return BootstrapState(clean, purchases, mart_built, model_evaluated)
+    return BootstrapState(clean, purchases, mart_built, model_evaluated, datamart_building)

@@ -15,8 +15,8 @@ from pulsemart.ml_store.bootstrap import (
 LOW = BootstrapThresholds(min_clean_events=100, min_purchases=10)
 
 
-def state(clean=0, purchases=0, mart=False, evaluated=False) -> BootstrapState:
-    return BootstrapState(clean, purchases, mart, evaluated)
+def state(clean=0, purchases=0, mart=False, evaluated=False, building=False) -> BootstrapState:
+    return BootstrapState(clean, purchases, mart, evaluated, building)
 
 
 def test_waits_for_enough_clean_events_before_the_first_datamart_build():
@@ -31,6 +31,13 @@ def test_the_model_waits_for_the_mart_and_for_purchases():
     few = next_step(state(purchases=9, mart=True), {DATAMART}, LOW)
     assert few.step is None and "9 purchases in the mart" in few.reason
     assert next_step(state(purchases=10, mart=True), {DATAMART}, LOW).step == MODEL
+
+
+def test_the_model_waits_while_a_datamart_build_is_in_flight():
+    # The build creates the mart's table before the models the training read joins.
+    busy = next_step(state(purchases=10**6, mart=True, building=True), {DATAMART}, LOW)
+    assert busy.step is None and "in flight" in busy.reason
+    assert next_step(state(purchases=10**6, mart=True), {DATAMART}, LOW).step == MODEL
 
 
 def test_an_existing_mart_or_model_is_never_bootstrapped_again():

@@ -47,8 +47,10 @@ check: install
 	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/mypy
 
+# Two pytest-xdist workers, a module to a worker (module fixtures are set up once), each
+# worker with its own embedded PostgreSQL and broker (tests/conftest.py).
 test: check browser azurite
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --durations=15
 
 lint: check
 	$(BIN)/sqlfluff lint dbt_project

@@ -6,7 +6,8 @@ Usage: python tests/integration/run_batch_process.py '<RunRequest run_config and
 import json
 import sys
 
-from orchestration.definitions import defs
+# The streaming code location, as a sensor-lane run loads it (no dbt or ML imports to wait for).
+from orchestration.streaming import defs
 
 request = json.loads(sys.argv[1])
 config = {**request["run_config"], "loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 MB = 1_000_000  # decimal megabytes, as network and disk rates are usually quoted
 
 
@@ -59,6 +61,6 @@ def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100): a value that was actually observed."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
-    return ordered[int(rank) - 1]
+    # numpy's "inverted_cdf" is the nearest-rank definition: the smallest observed value whose
+    # cumulative share reaches q.
+    return np.percentile(values, q, method="inverted_cdf").item()

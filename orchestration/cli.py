@@ -35,8 +35,11 @@ def ingest(until_caught_up: bool, topics: tuple[str, ...], reset_to: str | None,
     if not until_caught_up and not reset_to:
         raise click.UsageError("say --until-caught-up, --reset-to earliest, or both")
     # SIGTERM (a service manager, `kill`) stops the run as Ctrl-C does: through the cleanup
-    # paths, so the batch in flight rolls back and no worker is left behind.
+    # paths, so the batch in flight rolls back and no worker is left behind. SIGINT is set
+    # too: a shell starting this in the background hands it SIGINT ignored, and Python then
+    # installs no handler of its own.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if reset_to:
             _reset(settings, chosen, yes)

@@ -117,8 +117,8 @@ def section(settings: Settings, command: str, seconds: float, rate: float, event
         ("Stack cores: CPU seconds per second, over the probe window, of `pulsemart up`'s whole process tree "
         "(Dagster webserver, daemon and the runs it launches, serving API, worker, simulator) plus the "
         "embedded PostgreSQL and broker; the probes add their 1-2 events/s."),
-        ("Other helpers loaded this shared 2-core machine while these figures were taken: see the load "
-        "averages; every figure here is slower than on an idle machine."),
+        ("Each row's load average tells whether other work shared the machine; figures taken under "
+        "load are slower than on an idle machine."),
     ]
     targets = [f"p95 ≤ 1 s: {'met' if (p := percentile(f.visible_s, 95)) is not None and p <= 1 else 'NOT met'} "
                f"({label})" for (label, _), f in zip(LANES[:2], results, strict=False)]

@@ -69,19 +69,7 @@ def stop_process_tree(pid: int, timeout_s: float = 10.0) -> None:
         root = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
-    processes = [root, *root.children(recursive=True)]
-    for process in processes:
-        try:
-            process.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=timeout_s)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    _terminate([root, *root.children(recursive=True)], timeout_s)
 
 
 def adopt_orphans() -> bool:
@@ -100,19 +88,24 @@ def stop_descendants(timeout_s: float = 10.0) -> list[int]:
     """Stop every process still below this one (its children, theirs, and orphans it adopted):
     SIGTERM, then SIGKILL after `timeout_s`. Returns their pids."""
     left = psutil.Process().children(recursive=True)
-    for process in left:
+    _terminate(left, timeout_s)
+    return [process.pid for process in left]
+
+
+def _terminate(processes: list[psutil.Process], timeout_s: float) -> None:
+    """SIGTERM each process, then SIGKILL whichever is still alive after `timeout_s`."""
+    for process in processes:
         try:
             process.send_signal(signal.SIGTERM)
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(left, timeout=timeout_s)
+    _, alive = psutil.wait_procs(processes, timeout=timeout_s)
     for process in alive:
         try:
             process.kill()
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=5)
-    return [process.pid for process in left]
 
 
 def kill_session(pid: int) -> None:

@@ -7,6 +7,7 @@ import socket
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
 from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
 
 
@@ -23,6 +24,14 @@ def produce_raw(settings, topic: str, values: list[bytes], keys: list[str | None
         produce_events(producer, (ProducedEvent(topic, k, v) for k, v in zip(keys, values, strict=True)))
     finally:
         producer.close(timeout=5)
+
+
+def produce_simulated(settings, events) -> None:
+    """Produce the simulator's events byte for byte, catalog first, each with its own key."""
+    for topic in (CATALOG_TOPIC, EVENTS_TOPIC):
+        chosen = [e for e in events if e.topic == topic]
+        if chosen:
+            produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
 
 
 def read_topic(settings, topic: str, idle_polls: int = 3) -> list:

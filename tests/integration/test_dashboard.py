@@ -27,7 +27,7 @@ from pulsemart.datamart.run import run_dbt
 from pulsemart.serving.api import create_app
 from pulsemart.serving.dashboard import NO_MODEL
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import free_port, produce_raw
+from tests.integration.helpers import free_port, produce_simulated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPICS = ["shop.catalog", "shop.events"]
@@ -166,9 +166,7 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
 
     # 5,000 events from 22:00: the orders fall on two days. Some dirt, so rules fire.
     events = list(generate(5000, seed=7, dirty_rate=0.03, start_time=datetime(2024, 3, 1, 22, tzinfo=UTC)))
-    for topic in TOPICS:
-        chosen = [e for e in events if e.topic == topic]
-        produce_raw(fresh_stream, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(fresh_stream, events)
     catch_up(fresh_stream, defs, TOPICS)
     apply_pii_key(db)
     run_dbt(fresh_stream, ["build"], capture=True)

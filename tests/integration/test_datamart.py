@@ -19,7 +19,7 @@ from pulsemart.contracts import build_event, encode_event, key_for, topic_for
 from pulsemart.datamart.docs import docs_dir
 from pulsemart.stream.simulator import generate
 from tests.data import RETAIL_SAMPLE as SAMPLE
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_raw, produce_simulated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOPICS = ["shop.catalog", "shop.events"]
@@ -39,13 +39,6 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     evaluations = [e.event_specific_data for e in result.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     return {f"{ev.asset_key.to_user_string()}:{ev.check_name}": ev.passed for ev in evaluations}
-
-
-def produce(settings, events) -> None:
-    for topic in TOPICS:
-        chosen = [e for e in events if e.topic == topic]
-        if chosen:
-            produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
 
 
 def clean_line_total(db) -> Decimal:
@@ -94,7 +87,7 @@ def test_real_sample_builds_with_every_check_passing_and_lines_conserved(fresh_s
 
 
 def test_incremental_build_touches_only_new_rows_and_keeps_product_history(fresh_stream, db, pii_key):
-    produce(fresh_stream, list(generate(3000, seed=21)))
+    produce_simulated(fresh_stream, list(generate(3000, seed=21)))
     catch_up(fresh_stream, defs, TOPICS)
     build_datamart(db)
     before = dict(db.execute("select order_line_key, xmin::text from marts.fct_order_lines").fetchall())
@@ -105,7 +98,7 @@ def test_incremental_build_touches_only_new_rows_and_keeps_product_history(fresh
     product, price = db.execute("select product_id, unit_price from marts.dim_product where is_current "
                                 "and unit_price is not null order by product_id limit 1").fetchone()
     last = db.execute("select max(event_time) from quality.events_clean").fetchone()[0]
-    produce(fresh_stream, list(generate(2000, seed=22)))
+    produce_simulated(fresh_stream, list(generate(2000, seed=22)))
     for event in (
         build_event("price_changed", event_time=last + timedelta(hours=1), source="test",
                     product_id=product, unit_price=round(price * 2 + 1, 2), currency="GBP"),

@@ -21,7 +21,7 @@ from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import free_port, produce_raw
+from tests.integration.helpers import free_port, produce_simulated
 
 pytestmark = pytest.mark.integration
 KEY = "openapi-key"
@@ -60,9 +60,7 @@ def served(settings):
     from pulsemart.store.db import database_url
 
     events = list(generate(800, seed=71))
-    for topic in ("shop.catalog", "shop.events"):
-        chosen = [e for e in events if e.topic == topic]
-        produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
     with psycopg.connect(database_url(settings)) as db:
         customer = db.execute("select customer_id from serving.customer_profile order by views desc, "

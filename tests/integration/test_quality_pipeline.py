@@ -14,7 +14,7 @@ from pulsemart.cli.main import cli
 from pulsemart.contracts import build_event
 from pulsemart.store.contract_gate import conservation_gaps
 from tests.data import RETAIL_SAMPLE as SAMPLE
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_raw, produce_simulated
 
 pytestmark = pytest.mark.integration
 TOPICS = ["shop.catalog", "shop.events"]
@@ -87,9 +87,7 @@ def test_quarantine_replay_releases_exactly_once_after_a_rule_change(fresh_strea
     view = next(json.loads(e.value) for e in events if b'"product_viewed"' in e.value)
     # A valid view carrying a field the contract does not declare: quarantined by v1.
     extra = dict(view, event_id="extra-1", campaign="winter")
-    for topic in TOPICS:
-        chosen = [e for e in events if e.topic == topic]
-        produce_raw(fresh_stream, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(fresh_stream, events)
     produce_raw(fresh_stream, "shop.events", [json.dumps(extra).encode()], keys=[view["customer_id"]])
     catch_up(fresh_stream, defs, TOPICS)
     reasons = db.execute("select reasons from quality.quarantine where event_id = 'extra-1'").fetchone()

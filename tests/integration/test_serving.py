@@ -19,7 +19,7 @@ from pulsemart.serving.api import ServingConfigError, create_app
 from pulsemart.serving.cache import ResponseCache
 from pulsemart.serving.fold import refresh_serving
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_raw, produce_simulated
 
 pytestmark = pytest.mark.integration
 TOPICS = ["shop.catalog", "shop.events"]
@@ -45,13 +45,6 @@ def client(stream):
         yield client
 
 
-def produce(settings, events: list) -> None:
-    for topic in TOPICS:
-        chosen = [e for e in events if e.topic == topic]
-        if chosen:
-            produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
-
-
 def produce_events(settings, events: list[dict]) -> None:
     for event in events:
         produce_raw(settings, topic_for(event["event_type"]), [encode_event(event)], keys=[key_for(event)])
@@ -72,7 +65,7 @@ def latest_event_time(db) -> datetime:
 
 
 def test_events_reach_search_and_recommendations_and_changes_follow(stream, db, client):
-    produce(stream, list(generate(3000, seed=11)))
+    produce_simulated(stream, list(generate(3000, seed=11)))
     report = catch_up(stream, defs, TOPICS, serve=True)
     assert report.serving["events_folded"] > 2500 and report.serving["quality_batches_folded"] >= 1
 
@@ -138,7 +131,7 @@ def test_events_reach_search_and_recommendations_and_changes_follow(stream, db, 
 
 
 def test_auth_validation_and_fallback(stream, client):
-    produce(stream, list(generate(600, seed=2)))
+    produce_simulated(stream, list(generate(600, seed=2)))
     catch_up(stream, defs, TOPICS, serve=True)
     bare = TestClient(client.app)
     assert bare.get("/health").status_code == 200
@@ -174,7 +167,7 @@ def test_the_sensor_requests_a_refresh_only_when_a_quality_batch_waits(stream, d
     from orchestration.resources import build_resources
 
     sensor = next(s for s in defs.sensors if s.name == "serving_sensor")
-    produce(stream, list(generate(300, seed=5)))
+    produce_simulated(stream, list(generate(300, seed=5)))
     catch_up(stream, defs, TOPICS)  # decided, not yet folded
     with dg.instance_for_test() as instance:
         def tick():
@@ -192,7 +185,7 @@ def test_sensor_driven_runs_bring_produced_events_to_search(stream, client):
     decide_and_serve, and the product shows in search with its new price."""
     from orchestration.resources import build_resources
 
-    produce(stream, list(generate(600, seed=5)))
+    produce_simulated(stream, list(generate(600, seed=5)))
     product = client.get("/products/search", params={"limit": 1}).json()
     assert product["count"] == 0  # nothing served before the runs
 

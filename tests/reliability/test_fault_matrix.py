@@ -19,7 +19,7 @@ from orchestration.definitions import defs
 from pulsemart.contracts import build_event, encode_event
 from pulsemart.local import postgres
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_raw, produce_simulated
 from tests.reliability.faults import (
     FIRST_BATCH_LANDED,
     QUALITY_PASS_RUNNING,
@@ -42,10 +42,7 @@ def report(case: str, **figures) -> None:
 
 def produce(settings, events) -> int:
     events = list(events)
-    for topic in TOPICS:
-        chosen = [e for e in events if e.topic == topic]
-        if chosen:
-            produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(settings, events)
     return len(events)
 
 

@@ -14,7 +14,7 @@ from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.serving.api import create_app
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_simulated
 
 pytestmark = pytest.mark.integration
 KEY = "s3cret-key"
@@ -33,9 +33,7 @@ INJECTIONS = [
 @pytest.fixture(scope="module")
 def client(settings):
     events = list(generate(1_500, seed=51))
-    for topic in ("shop.catalog", "shop.events"):
-        chosen = [e for e in events if e.topic == topic]
-        produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
     with TestClient(create_app(replace(settings, api_key=SecretStr(KEY)))) as test_client:
         yield test_client

@@ -19,7 +19,7 @@ from orchestration.definitions import defs
 from pulsemart.config import load_settings
 from pulsemart.datamart.project import DBT_PROJECT_DIR
 from pulsemart.stream.simulator import generate
-from tests.integration.helpers import produce_raw
+from tests.integration.helpers import produce_simulated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DB_PASSWORD = "Db-pw-5f1c9e"
@@ -41,9 +41,7 @@ def test_passwords_never_appear_in_logs_runs_or_metadata(fresh_stream, db, monke
     assert DB_PASSWORD not in repr(settings) and KAFKA_PASSWORD not in repr(settings)
 
     events = list(generate(1_000, seed=61))
-    for topic in ("shop.catalog", "shop.events"):
-        chosen = [e for e in events if e.topic == topic]
-        produce_raw(settings, topic, [e.value for e in chosen], keys=[e.key for e in chosen])
+    produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True, workers=1)
     instance = dg.DagsterInstance.get()
     db.rollback()

@@ -98,14 +98,8 @@ def _land(conn, topic: str, partition: int, start: int, records: list, run_id: s
         size = raw.copy_records(copy, records, batch_id)
     next_offset = records[-1].offset + 1
     raw.advance_offset(conn, topic, partition, start, next_offset)
-    conn.execute(
-        "insert into ingest.batches (batch_id, topic, \"partition\", start_offset, next_offset, "
-        "max_events, records, bytes, run_id, read_seconds, write_seconds, started_at) "
-        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, %s)",
-        (batch_id, topic, partition, start, next_offset, len(records), len(records), size, run_id,
-         started_at),
-    )
     # Owed to the archive like every landed batch; the worker copies owed batches off the
     # hot path (pulsemart.stream.archive.retry_owed).
-    conn.execute("insert into ingest.archive_log (batch_id) values (%s)", (batch_id,))
+    raw.record_batch(conn, batch_id, topic, partition, start, next_offset, len(records), len(records),
+                     size, run_id, 0.0, 0.0, started_at)
     return Landed(topic, partition, start, next_offset, len(records), size, batch_id)

@@ -113,3 +113,18 @@ def advance_offset(conn: psycopg.Connection, topic: str, partition: int, start: 
     )
     if cur.rowcount != 1:  # cannot happen while the row lock is held; kept as a guard
         raise OffsetConflict(topic, partition, start, -1)
+
+
+def record_batch(conn: psycopg.Connection, batch_id: int, topic: str, partition: int, start: int,
+                 next_offset: int, max_events: int, records: int, size: int, run_id: str | None,
+                 read_seconds: float, write_seconds: float, started_at: datetime) -> None:
+    """Inside the landing transaction: the batch's row in `ingest.batches`, and its entry in the
+    archive's ledger (the batch is owed to the lake, see pulsemart.stream.archive)."""
+    conn.execute(
+        'insert into ingest.batches (batch_id, topic, "partition", start_offset, next_offset, '
+        "max_events, records, bytes, run_id, read_seconds, write_seconds, started_at) "
+        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (batch_id, topic, partition, start, next_offset, max_events, records, size, run_id,
+         read_seconds, write_seconds, started_at),
+    )
+    conn.execute("insert into ingest.archive_log (batch_id) values (%s)", (batch_id,))

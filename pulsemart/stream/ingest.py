@@ -73,20 +73,12 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
             # Past the last record and any markers after it (see ReadProgress): a partition
             # ending on a commit marker is then caught up, not lagging by one forever.
             next_offset = progress.next_offset
-            if not records and next_offset > plan.start_offset:
+            t0 = time.perf_counter()
+            if next_offset > plan.start_offset:
                 raw.advance_offset(conn, plan.topic, plan.partition, plan.start_offset, next_offset)
             if records:
-                t0 = time.perf_counter()
-                raw.advance_offset(conn, plan.topic, plan.partition, plan.start_offset, next_offset)
-                conn.execute(
-                    "insert into ingest.batches (batch_id, topic, \"partition\", start_offset, next_offset, "
-                    "max_events, records, bytes, run_id, read_seconds, write_seconds, started_at) "
-                    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (batch_id, plan.topic, plan.partition, plan.start_offset, next_offset, plan.max_events,
-                     records, size, run_id, read_s, write_s, started_at),
-                )
-                # The archive's ledger: this batch is owed to the lake (pulsemart.stream.archive).
-                conn.execute("insert into ingest.archive_log (batch_id) values (%s)", (batch_id,))
+                raw.record_batch(conn, batch_id, plan.topic, plan.partition, plan.start_offset, next_offset,
+                                 plan.max_events, records, size, run_id, read_s, write_s, started_at)
                 write_s += time.perf_counter() - t0
     except raw.OffsetConflict as conflict:
         if conflict.found > plan.start_offset:

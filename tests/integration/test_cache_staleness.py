@@ -16,11 +16,11 @@ from orchestration.definitions import defs
 from pulsemart.serving.api import create_app
 from pulsemart.serving.cache import MAX_STALENESS_S
 from pulsemart.stream.simulator import generate
+from tests.integration.helpers import produce_simulated
 from tests.integration.test_serving import (
     TOPICS,
     catalog_event,
     latest_event_time,
-    produce,
     produce_events,
 )
 
@@ -33,7 +33,7 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
     db.execute("truncate serving.product_state, serving.customer_profile, serving.trending, "
                "serving.session_funnel, serving.progress")
     db.commit()
-    produce(fresh_stream, list(generate(400, seed=23)))
+    produce_simulated(fresh_stream, list(generate(400, seed=23)))
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     product = db.execute("select product_id from serving.product_state where unit_price is not null "
                          "order by product_id limit 1").fetchone()[0]

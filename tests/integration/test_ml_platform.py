@@ -22,7 +22,8 @@ from pulsemart.cli.main import cli
 from pulsemart.serving.api import create_app
 from pulsemart.serving.cache import ResponseCache
 from pulsemart.stream.simulator import generate
-from tests.integration.test_datamart import build_datamart, produce
+from tests.integration.helpers import produce_simulated
+from tests.integration.test_datamart import build_datamart
 from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [
@@ -100,7 +101,7 @@ def sales_file(db, path):
 
 def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     settings = ml_store
-    produce(settings, list(generate(5000, seed=7, n_customers=CUSTOMERS)))
+    produce_simulated(settings, list(generate(5000, seed=7, n_customers=CUSTOMERS)))
     catch_up(settings, defs, TOPICS, serve=True)
     build_datamart(db)
 
@@ -213,7 +214,7 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     assert isinstance(quiet, dg.SkipReason) and "no drift" in quiet.skip_message
     last = db.execute("select max(event_time) from marts.fct_product_interactions").fetchone()[0]
     db.rollback()
-    produce(settings, list(generate(2500, seed=99, n_customers=CUSTOMERS, n_products=4,
+    produce_simulated(settings, list(generate(2500, seed=99, n_customers=CUSTOMERS, n_products=4,
                                     start_time=last + timedelta(hours=1))))
     catch_up(settings, defs, TOPICS, serve=True)
     build_datamart(db)

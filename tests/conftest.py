@@ -17,6 +17,7 @@ from kafka.admin import NewTopic
 
 from pulsemart.config import TOPIC_PARTITIONS, Environment, load_settings, variable_of
 from pulsemart.local import stack
+from pulsemart.serving.fold import reset_fold
 from pulsemart.store.db import connect_migrated
 from tests.integration.helpers import free_port
 
@@ -71,6 +72,9 @@ def reset_stream(settings):
                      "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
                      "quality.quarantine_lines, quality.held, quality.catalog_state, "
                      "quality.batches cascade")
+        # The serving fold's state derives from the decisions just emptied: an earlier test's
+        # newer price would outrank this test's events.
+        reset_fold(conn)
         # The datamart's incremental models and snapshot would keep rows of earlier tests.
         conn.execute("drop schema if exists marts, snapshots, staging, intermediate cascade")
         conn.commit()

@@ -26,6 +26,8 @@ from pulsemart.serving import statements as q
 from pulsemart.store.rows import one_row
 
 _SERVING_LOCK = 7_146_205  # advisory lock id: one serving fold at a time
+# What the fold derives from the clean events; `serving.progress` says how far it has read.
+FOLDED_TABLES = ("product_state", "customer_profile", "session_funnel", "trending", "progress")
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,13 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})
     return RefreshReport(last, upper, int(batches), events, lines, rows, max_time,
                          time.perf_counter() - started)
+
+
+def reset_fold(conn: psycopg.Connection) -> None:
+    """Empty the folded tables and rewind the progress, so the next refresh folds every clean
+    event still stored from scratch. A Kappa reset calls it in its own transaction: the
+    replayed records get new quality batch ids, which a fold that kept its state would count
+    a second time."""
+    conn.execute("select pg_advisory_xact_lock(%s)", (_SERVING_LOCK,))
+    for table in FOLDED_TABLES:
+        conn.execute(psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier("serving", table)))

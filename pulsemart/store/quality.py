@@ -22,6 +22,7 @@ import psycopg
 
 from pulsemart.quality import CatalogState, EngineResult, quarantined_lines, run_batch
 from pulsemart.store.rows import one_row
+from pulsemart.store.statistics import analyze_grown
 
 DECIDE_LOCK = 7_146_204  # advisory lock id: one quality batch at a time
 # Catalog records first: an order in the same batch then finds the products it names.
@@ -143,6 +144,9 @@ def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, ru
             [(batch_id, r.rule_id, r.decision, int(r.records)) for r in result.rule_counts.itertuples()],
         )
     _advance_progress(conn, raw)
+    analyze_grown(conn, {"raw.events": len(raw), "quality.events_clean": len(result.clean),
+                         "quality.order_lines_clean": len(result.order_lines),
+                         "quality.quarantine": len(result.quarantine)})
     return batch_id
 
 

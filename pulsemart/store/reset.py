@@ -40,9 +40,11 @@ def check_replayable(conn: psycopg.Connection, topic: str, beginnings: dict[int,
                                f"({next_offset}); was it restarted? Replaying would lose data")
 
 
-def reset_topic(conn: psycopg.Connection, topic: str, derived: Sequence[tuple[str, str]] = ()) -> int:
+def reset_topic(conn: psycopg.Connection, topic: str, derived: Sequence[tuple[str, str]] = (),
+                reset_derived: Callable[[psycopg.Connection], None] | None = None) -> int:
     """In one transaction: lock the topic's offset rows, delete, rewind, drop the `derived`
-    (schema, table) relations built from the decisions, audit. Returns the raw rows deleted."""
+    (schema, table) relations built from the decisions, call `reset_derived` (the serving
+    fold's reset), audit. Returns the raw rows deleted."""
     with conn.transaction():
         try:
             rows = conn.execute(
@@ -60,6 +62,8 @@ def reset_topic(conn: psycopg.Connection, topic: str, derived: Sequence[tuple[st
         if derived:
             relations = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(*name) for name in derived)
             conn.execute(psycopg.sql.SQL("drop table if exists {}").format(relations))
+        if reset_derived is not None:
+            reset_derived(conn)
         conn.execute(
             "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
             ("pulsemart ingest", "reset_to_earliest", topic,

@@ -4,10 +4,11 @@
 process per worker. Routes are async over psycopg_pool's AsyncConnectionPool and send orjson
 bytes; the read routes answer from a response cache while the data has not changed (see
 cache.py for its staleness bound). Every route but `/health` (and what holds no data: the
-OpenAPI description at `/docs`, `/openapi.json`, the dashboard page and its script, the dbt docs
-site) needs the header `X-API-Key` equal to `PULSEMART_API_KEY`: 401 without it, 403 with
-another. Without a configured key the app refuses to start unless told `insecure_no_auth`.
-Every status a route returns is in the OpenAPI description, with the body `schema.Error`.
+OpenAPI description at `/openapi.json`, `/docs` and `/redoc` with their assets, the dashboard
+page and its script, the dbt docs site) needs the header `X-API-Key` equal to
+`PULSEMART_API_KEY`: 401 without it, 403 with another. Without a configured key the app
+refuses to start unless told `insecure_no_auth`. Every status a route returns is in the OpenAPI
+description, with the body `schema.Error`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pulsemart.serving.queries import (
     recommend,
     search_products,
 )
+from pulsemart.serving.reference import install_reference
 
 # PostgreSQL text cannot hold NUL: such a parameter is refused as invalid (422) up front rather
 # than failing in the driver as a 500. A customer id is one path segment: no "/".
@@ -134,11 +136,14 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
                 await poller
             await pool.close()
 
-    app = FastAPI(title="pulsemart serving API", version="2", lifespan=lifespan,
+    # FastAPI's /docs and /redoc load their scripts from a CDN: install_reference serves them
+    # from the package instead, so they render without internet.
+    app = FastAPI(title="pulsemart serving API", version="2", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Real-time product search, recommendations, purchase propensity and "
                               "metrics over `serving.*`. Errors: one body, `Error`.")
     app.state.pool, app.state.cache = pool, cache
     _install_errors(app)
+    install_reference(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     secured = [Depends(_authorizer(api_key)), Depends(reject_unknown_query)]
 

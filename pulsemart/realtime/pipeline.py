@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -54,7 +55,7 @@ class BatchOutcome:
         return sum(part.records for part in self.landed)
 
 
-def group_by_partition(records, positions: dict[TopicPartitionKey, int]) -> dict[TopicPartitionKey, list]:
+def group_by_partition(records, positions: Mapping[TopicPartitionKey, int | None]) -> dict[TopicPartitionKey, list]:
     """Records per partition in offset order, less any below the partition's position (a
     fetch that began before a seek may still deliver them: they are stored already)."""
     parts: dict[TopicPartitionKey, list] = defaultdict(list)
@@ -70,7 +71,7 @@ def group_by_partition(records, positions: dict[TopicPartitionKey, int]) -> dict
 
 
 def apply_batch(conn: psycopg.Connection, parts: dict[TopicPartitionKey, list],
-                positions: dict[TopicPartitionKey, int], run_id: str,
+                positions: Mapping[TopicPartitionKey, int | None], run_id: str,
                 decide_limit: int = 50_000, include_held: bool = True) -> BatchOutcome:
     """Land, decide and fold `parts` in one transaction; raise raw.OffsetConflict (nothing
     stored) when a partition's stored offset is not the worker's position. With

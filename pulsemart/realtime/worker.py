@@ -19,13 +19,15 @@ import signal
 import socket
 import time
 import uuid
+from typing import Any
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from pulsemart.config import CATALOG_TOPIC, TOPIC_PARTITIONS, Settings
 from pulsemart.realtime import consumer as kafka
 from pulsemart.realtime.checks import conservation_gaps_in
+from pulsemart.realtime.guard import SlowBatchWatchdog, bound_session, describe_lock_holders
 from pulsemart.realtime.pipeline import apply_batch, group_by_partition
 from pulsemart.realtime.report import DagsterReporter, Window
 from pulsemart.realtime.status import remove_status, write_status
@@ -38,6 +40,12 @@ IDLE_POLL_S = 0.5  # how long a poll waits when nothing arrives (and how soon a 
 # Held records wait for products: deciding them again only pays when catalog records came, or
 # now and then so that hold timeouts expire. Every batch would re-decide them all.
 HELD_RECHECK_S = 5.0
+# A batch commits in well under a second at any rate the lane sustains; waiting longer on a
+# lock means another backend holds it (a killed worker's, a reset), and a statement running
+# longer is planned badly. Both fail the batch, which is logged and read again.
+LOCK_TIMEOUT_S = 5.0
+STATEMENT_TIMEOUT_S = 30.0
+SLOW_BATCH_LOG_S = 3.0
 
 
 class Worker:
@@ -49,12 +57,26 @@ class Worker:
         self.unpositioned: set[tuple[str, int]] = set()  # owned, stored offset not read yet
         self.stopping = False
         self.conn: psycopg.Connection | None = None
-        self.consumer = None
+        self.consumer: Consumer | None = None
         self.window = Window()
         self.reporter = DagsterReporter(settings.dagster_url) if settings.dagster_url else None
-        self.stats = {"batches": 0, "records": 0, "last_commit_at": None, "state": "starting"}
+        self.stats: dict[str, Any] = {"batches": 0, "records": 0, "last_commit_at": None,
+                                      "state": "starting"}
+        self.watchdog: SlowBatchWatchdog | None = None
         self._kafka_down = False
         self._held_checked_at = 0.0
+
+    @property
+    def db(self) -> psycopg.Connection:
+        if self.conn is None:
+            raise RuntimeError("the worker has no PostgreSQL connection")
+        return self.conn
+
+    @property
+    def kafka(self) -> Consumer:
+        if self.consumer is None:
+            raise RuntimeError("the worker has not joined the group")
+        return self.consumer
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self, *_args) -> None:
@@ -63,6 +85,9 @@ class Worker:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        self.watchdog = SlowBatchWatchdog(
+            SLOW_BATCH_LOG_S, lambda: f"lock_timeout {LOCK_TIMEOUT_S:g}s, statement_timeout "
+                                      f"{STATEMENT_TIMEOUT_S:g}s")
         self._connect_until_up()
         self.consumer = kafka.make_group_consumer(self.settings, self.worker_id,
                                                   self.settings.realtime_session_timeout_ms,
@@ -97,6 +122,8 @@ class Worker:
             self.conn.close()
         if self.reporter:
             self.reporter.close()
+        if self.watchdog is not None:
+            self.watchdog.close()
         remove_status(self.settings, self.worker_id)
 
     # -- Kafka -------------------------------------------------------------------------------
@@ -134,7 +161,7 @@ class Worker:
 
     def _collect(self) -> list:
         """Wait for one record, then gather what arrives within the batch window."""
-        first = self.consumer.poll(IDLE_POLL_S)
+        first = self.kafka.poll(IDLE_POLL_S)
         if first is None:
             return []
         messages = [first]
@@ -143,12 +170,13 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            messages += self.consumer.consume(self.settings.realtime_max_records - len(messages), left)
+            messages += self.kafka.consume(self.settings.realtime_max_records - len(messages), left)
         records = []
         for message in messages:
-            if message.error():
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("Kafka: %s", message.error().str())
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("Kafka: %s", error.str())
                 continue
             records.append(kafka.as_record(message))
         if records and self._kafka_down:
@@ -162,8 +190,8 @@ class Worker:
 
     # -- PostgreSQL --------------------------------------------------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        rows = self.conn.execute('select topic, "partition", next_offset from ingest.offsets').fetchall()
-        self.conn.commit()
+        rows = self.db.execute('select topic, "partition", next_offset from ingest.offsets').fetchall()
+        self.db.commit()
         return {(t, p): o for t, p, o in rows}
 
     def _connect_until_up(self) -> None:
@@ -171,6 +199,8 @@ class Worker:
         while not self.stopping:
             try:
                 self.conn = connect_migrated(self.settings)
+                bound_session(self.conn, f"pulsemart-worker {self.worker_id}", LOCK_TIMEOUT_S,
+                              STATEMENT_TIMEOUT_S)
                 if attempt:
                     log.warning("PostgreSQL reachable again")
                 return
@@ -193,19 +223,19 @@ class Worker:
             offset = stored.get(key)
             self.positions[key] = offset
             try:
-                self.consumer.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
+                self.kafka.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
             except KafkaException as exc:  # revoked meanwhile: its next owner seeks it
                 log.info("could not seek %s[%s]: %s", *key, exc)
         paused = [TopicPartition(*key) for key in self.unpositioned]
         self.unpositioned.clear()
         if paused:
-            self.consumer.resume(paused)
+            self.kafka.resume(paused)
 
     def _recover_database(self) -> None:
         if self.conn is not None:
             self.conn.close()
         self.conn = None
-        self.consumer.pause(self.consumer.assignment())
+        self.kafka.pause(self.kafka.assignment())
         self._connect_until_up()
         if self.conn is not None:
             self._set_state("running")
@@ -220,13 +250,20 @@ class Worker:
             return
         include_held = (any(topic == CATALOG_TOPIC for topic, _ in parts)
                         or time.monotonic() - self._held_checked_at >= HELD_RECHECK_S)
+        conn = self.db
+        if self.watchdog is not None:
+            self.watchdog.started()
         try:
-            outcome = apply_batch(self.conn, parts, self.positions, self.run_id, include_held=include_held)
+            outcome = apply_batch(conn, parts, self.positions, self.run_id, include_held=include_held)
         except raw.OffsetConflict as conflict:
             log.info("offsets moved under this worker (%s); seeking to the stored offsets", conflict)
-            self.conn.rollback()
-            self.unpositioned.update(self.positions)
-            self._position()
+            self._read_again(conn)
+            return
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+            conn.rollback()
+            log.warning("batch gave up waiting (%s); lock holders: %s; reading it again",
+                        str(exc).strip().splitlines()[0], describe_lock_holders(conn))
+            self._read_again(conn)
             return
         except psycopg.OperationalError as exc:
             log.warning("PostgreSQL unreachable (%s); the batch is read again after it returns", exc)
@@ -234,18 +271,18 @@ class Worker:
             return
         except psycopg.Error as exc:  # deadlock or serialization: harmless, read again
             log.warning("batch rolled back (%s); reading it again", exc)
-            self.conn.rollback()
-            self.unpositioned.update(self.positions)
-            self._position()
+            self._read_again(conn)
             return
         except Exception:  # a defect: keep the lane alive, and do not spin on it
             log.exception("batch failed and rolled back; reading it again in %s s", BACKOFF_S[-1])
-            self.conn.rollback()
+            conn.rollback()
             time.sleep(BACKOFF_S[-1])
-            self.unpositioned.update(self.positions)
-            self._position()
+            self._read_again(conn)
             return
-        self.conn.commit()
+        finally:
+            if self.watchdog is not None:
+                self.watchdog.finished()
+        conn.commit()
         if include_held:
             self._held_checked_at = time.monotonic()
         committed = []
@@ -253,16 +290,22 @@ class Worker:
             self.positions[(part.topic, part.partition)] = part.next_offset
             committed.append(TopicPartition(part.topic, part.partition, part.next_offset))
         self._mirror(committed)
-        newest = max((r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None)
-        self.window.add(outcome, time.time() - newest / 1000 if newest else None)
+        # Freshness of the batch is that of its oldest record: the one that waited longest.
+        oldest = min((r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None)
+        self.window.add(outcome, time.time() - oldest / 1000 if oldest else None)
         self.stats["batches"] += 1
         self.stats["records"] += outcome.records
         self.stats["last_commit_at"] = time.time()
 
+    def _read_again(self, conn: psycopg.Connection) -> None:
+        conn.rollback()
+        self.unpositioned.update(self.positions)
+        self._position()
+
     def _mirror(self, offsets: list[TopicPartition]) -> None:
         """Copy committed offsets to the group, for lag tools only (PostgreSQL is the truth)."""
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=True)
+            self.kafka.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             log.debug("offsets not mirrored to the group: %s", exc)
 
@@ -270,7 +313,7 @@ class Worker:
     def _periodic(self) -> None:
         if self._kafka_down:
             try:
-                self.consumer.list_topics(timeout=2)
+                self.kafka.list_topics(timeout=2)
                 self._kafka_back()
             except KafkaException:
                 pass
@@ -281,11 +324,11 @@ class Worker:
             self._recover_database()
         self._write_status()
 
-    def _lag(self) -> dict:
-        lag = {}
+    def _lag(self) -> dict[tuple[str, int], int]:
+        lag: dict[tuple[str, int], int] = {}
         for key, position in self.positions.items():
             try:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                _, high = self.kafka.get_watermark_offsets(TopicPartition(*key), cached=True)
             except KafkaException:
                 continue
             if high >= 0 and position is not None:
@@ -303,7 +346,7 @@ class Worker:
         if self.reporter is None:
             return
         window.lag = self._lag()
-        self.reporter.submit(window, conservation_gaps_in(self.conn, window.ranges))
+        self.reporter.submit(window, conservation_gaps_in(self.db, window.ranges))
 
     def _archive(self) -> None:
         if not self.settings.archive_enabled:
@@ -311,8 +354,8 @@ class Worker:
         from pulsemart.stream.archive import archive_after_ingest
 
         # Owed batches older than a minute; one Parquet object per landed batch (see docs/lanes.md).
-        archive_after_ingest(self.settings, self.conn, None, retries=20)
-        self.conn.commit()
+        archive_after_ingest(self.settings, self.db, None, retries=20)
+        self.db.commit()
 
     def _set_state(self, state: str) -> None:
         self.stats["state"] = state

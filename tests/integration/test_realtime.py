@@ -15,7 +15,9 @@ import pytest
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
 from pulsemart.realtime.status import live_partitions, read_statuses
+from pulsemart.realtime.worker import LOCK_TIMEOUT_S, STATEMENT_TIMEOUT_S
 from pulsemart.store.contract_gate import conservation_gaps
+from pulsemart.store.db import connect
 from pulsemart.stream.planner import PlannedBatch
 from sensors.kafka import build_kafka_sensor
 from tests.integration.helpers import read_topic, stored_triples, topic_triples
@@ -64,6 +66,14 @@ def assert_exactly_once(settings, db, produced_total: int) -> None:
         assert (table, differing[:2]) == (table, [])
 
 
+def backends_of(db, pid: int) -> list[int]:
+    """PostgreSQL backends still serving the worker process `pid` (named by the worker)."""
+    rows = db.execute("select pid from pg_stat_activity where application_name like %s",
+                      (f"pulsemart-worker %-{pid}-%",)).fetchall()
+    db.commit()
+    return [r[0] for r in rows]
+
+
 def owned_by(settings, pid: int) -> int:
     """Partitions the worker `pid` says it owns in its status file."""
     return next((len(s["partitions"]) for s in read_statuses(settings) if s["pid"] == pid), 0)
@@ -89,6 +99,10 @@ def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lan
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         kills += 1
+        # Its backend may run on to the end of its statement, holding the offset rows; the
+        # statement timeout bounds that, so the next worker never waits on it for long.
+        wait_for(lambda pid=worker.pid: not backends_of(db, pid), STATEMENT_TIMEOUT_S + 10,
+                 "the killed worker's backend to end")
     assert producer.wait(120) == 0
     worker = spawn_worker(tmp_path / "worker.log")
     wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
@@ -211,6 +225,30 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
         run_quality(defs, instance)
         run_serving(defs, instance)
     assert_exactly_once(lane, db, 5_000)
+
+
+def test_a_worker_waiting_on_a_lock_says_who_holds_it_and_goes_on_once_released(lane, db, tmp_path):
+    log_path = tmp_path / "worker.log"
+    worker = spawn_worker(log_path)
+    try:
+        assert simulate(1_000, rate=None).wait(60) == 0
+        wait_for(lambda: stored_total(db) == (1_000, 1_000), 60, "the worker to catch up")
+        with connect(lane) as holder:
+            (holder_pid,) = holder.execute("select pg_backend_pid()").fetchone()
+            holder.execute("select * from ingest.offsets for update")  # every partition's row
+            assert simulate(1_000, rate=None, seed=9).wait(60) == 0
+            wait_for(lambda: f"pid {holder_pid}" in log_path.read_text(), LOCK_TIMEOUT_S + 30,
+                     lambda: f"the worker to name the lock holder; its log ends: {log_path.read_text()[-2000:]}")
+            assert stored_total(db) == (1_000, 1_000)  # nothing landed past the held rows
+            holder.rollback()
+        wait_for(lambda: stored_total(db) == (2_000, 2_000), 60, "the worker to land the rest")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+    said = log_path.read_text()
+    assert "batch still running after" in said  # while it waited, not only once it gave up
+    assert "batch gave up waiting" in said
+    assert_exactly_once(lane, db, 2_000)
 
 
 def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(lane, db, tmp_path):

@@ -19,6 +19,8 @@ from tests.integration.realtime_support import ROOT, simulate, spawn_worker, sto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EVENTS_CLEAN = dg.AssetKey(["quality", "events_clean"])
+RAW_EVENTS = dg.AssetKey(["raw", "shop_events"])
+RAW_CATALOG = dg.AssetKey(["raw", "shop_catalog"])
 
 
 @pytest.fixture
@@ -58,33 +60,47 @@ def test_worker_reports_materializations_and_checks_to_dagster(lane_for_dagster,
         wait_for(lambda: stored_total(db) == (2_000, 2_000), 90, "the worker to catch up")
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         with dg.DagsterInstance.get() as instance:
-            def reported():
-                checks = {name: instance.event_log_storage.get_latest_asset_check_execution_by_key(
-                    [dg.AssetCheckKey(EVENTS_CLEAN, name)]) for name in ("contract", "conservation")}
-                keys = [dg.AssetKey(["raw", "shop_events"]), dg.AssetKey(["raw", "shop_catalog"]), EVENTS_CLEAN,
-                        dg.AssetKey(["serving", "product_state"])]
-                found = {key: instance.fetch_materializations(key, limit=50).records for key in keys}
-                return (found, checks) if all(found.values()) and all(c for c in checks.values()) else None
-
-            found, checks = wait_for(reported, 30, "runless events in the instance", interval_s=1)
+            # Windows are reported every second, asynchronously: wait until every record has
+            # been reported, then stop the worker and read again (its last report must not add
+            # any record a second time).
+            found, checks = wait_for(lambda: _reported(instance, complete_at=2_000), 60,
+                                     lambda: f"every record reported: {_reported(instance)}",
+                                     interval_s=1)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(15) == 0
+            found, checks = _reported(instance)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(15)
     # Runless: no run behind any of them.
     assert all(r.run_id == "" for records in found.values() for r in records)  # Dagster's runless id
-    landed = 0
-    for record in found[dg.AssetKey(["raw", "shop_events"])]:
+    for record in found[RAW_EVENTS]:
         metadata = record.asset_materialization.metadata
         assert {"records", "offset_ranges", "lag", "batch_seconds_p50", "batch_seconds_p95",
                 "freshness_seconds_p95"} <= set(metadata)
-        landed += metadata["records"].value
-    catalog = sum(r.asset_materialization.metadata["records"].value
-                  for r in found[dg.AssetKey(["raw", "shop_catalog"])])
-    assert landed + catalog == 2_000  # every record reported once, aggregated over windows
+    assert _records(found) == 2_000  # every record reported once, aggregated over windows
     decisions = found[EVENTS_CLEAN][0].asset_materialization.metadata
     assert {"accepted", "fixed", "quarantined", "held", "rule_counts"} <= set(decisions)
     for name, by_key in checks.items():
         assert by_key[dg.AssetCheckKey(EVENTS_CLEAN, name)].status.value == "SUCCEEDED", name
+
+
+def _records(found: dict) -> int:
+    return sum(r.asset_materialization.metadata["records"].value
+               for key in (RAW_EVENTS, RAW_CATALOG) for r in found[key])
+
+
+def _reported(instance, complete_at: int | None = None):
+    """(materializations by key, check executions by name); with `complete_at`, None until
+    every key and check has been reported and the raw materializations count that many records."""
+    checks = {name: instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(EVENTS_CLEAN, name)]) for name in ("contract", "conservation")}
+    keys = [RAW_EVENTS, RAW_CATALOG, EVENTS_CLEAN, dg.AssetKey(["serving", "product_state"])]
+    found = {key: instance.fetch_materializations(key, limit=500).records for key in keys}
+    if complete_at is None:
+        return found, checks
+    done = all(found.values()) and all(checks.values()) and _records(found) >= complete_at
+    return (found, checks) if done else None
 
 
 @pytest.fixture

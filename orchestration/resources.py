@@ -1,25 +1,39 @@
 """Dagster resources: pulsemart's settings as Dagster sees them, and the clients built on them.
 
 Each part of the settings is a ConfigurableResource with fields (Kafka, PostgreSQL, object
-store, MLflow, batch sizing), so the UI's resource view shows what a deployment set. A field
+store, MLflow, batch sizing, and the rest on `PulsemartSettings`), so the UI's resource view
+shows what a deployment set. The fields are pulsemart.config.Environment's, by its groups:
+`fields_of` adds them from the model, named, described and typed there. A field
 left empty falls back to the environment when the resource is used (pulsemart.config, the one
 place the environment is read): that is how the tests and `pulsemart up` point a code location
 at a stack started after it loaded. Secrets are `dg.EnvVar`s, resolved in the run's process and
 never written into the definitions.
 """
 
+import types
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 import dagster as dg
 from pydantic import Field
 
-from pulsemart.config import SECRET_FIELDS, Settings, configured_environment, load_settings
+from pulsemart.config import (
+    SECRET_FIELDS,
+    Environment,
+    Settings,
+    configured_environment,
+    load_settings,
+)
+from pulsemart.config.environment import NO_DEFAULT, group_of, shown_default, variable_of
 
 # The Kafka and PostgreSQL clients are imported where they are used: every process that loads a
 # code location (the code server, each run) pays for this module's imports, and most of those
 # processes never open a consumer.
+
+# Dagster's config takes these types; a path, a secret or a choice travels as its text.
+_CONFIG_TYPES = (bool, int, float, str)
 
 
 class _SettingsPart(dg.ConfigurableResource):
@@ -30,69 +44,80 @@ class _SettingsPart(dg.ConfigurableResource):
 
     def _fields(self) -> dict:
         return {name: getattr(self, name) for name in type(self).model_fields
-                if name in _ENVIRONMENT_FIELDS}
+                if name in Environment.model_fields}
 
     def settings(self) -> Settings:
         return load_settings(overrides=self.overrides())
 
 
+def _config_type(field_name: str) -> type:
+    declared = Environment.model_fields[field_name].annotation
+    kinds = [kind for kind in (get_args(declared) or (declared,)) if kind is not type(None)]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in _CONFIG_TYPES else str
+
+
+def _description(field_name: str) -> str:
+    text = f"{variable_of(field_name)}: {Environment.model_fields[field_name].description}."
+    if (default := shown_default(field_name)) != NO_DEFAULT:
+        text += f" Default: {default}."
+    return text + (" A secret: set it as an EnvVar." if field_name in SECRET_FIELDS else "")
+
+
+_Part = TypeVar("_Part", bound=_SettingsPart)
+
+
+def fields_of(*groups: str) -> Callable[[type[_Part]], type[_Part]]:
+    """The resource class with a field for each `Environment` field of `groups`, its type
+    as Dagster's config takes it, its description from the model, and None ("from the
+    environment") as default.
+
+    Dagster reads a resource's fields when its class is created, so the fields go into the
+    namespace of a subclass of the same name rather than onto the declared class.
+    """
+    names = [name for name in Environment.model_fields if group_of(name) in groups]
+
+    def with_fields(declared: type[_Part]) -> type[_Part]:
+        def namespace(body: dict[str, Any]) -> None:
+            body["__annotations__"] = {name: _config_type(name) | None for name in names}
+            body.update({name: Field(None, description=_description(name)) for name in names})
+            body.update(__doc__=declared.__doc__, __module__=declared.__module__,
+                        __qualname__=declared.__qualname__)
+
+        return types.new_class(declared.__name__, (declared,), exec_body=namespace)
+
+    return with_fields
+
+
+@fields_of("kafka")
 class KafkaSettings(_SettingsPart):
     """The Kafka cluster: bootstrap servers and security (SASL password as an EnvVar)."""
 
-    kafka_bootstrap: str | None = Field(None, description="PULSEMART_KAFKA_BOOTSTRAP")
-    kafka_port: int | None = Field(None, description="PULSEMART_KAFKA_PORT (the embedded broker)")
-    kafka_security_protocol: str | None = Field(None, description="PULSEMART_KAFKA_SECURITY_PROTOCOL")
-    kafka_sasl_mechanism: str | None = Field(None, description="PULSEMART_KAFKA_SASL_MECHANISM")
-    kafka_sasl_username: str | None = Field(None, description="PULSEMART_KAFKA_SASL_USERNAME")
-    kafka_sasl_password: str | None = Field(None, description="PULSEMART_KAFKA_SASL_PASSWORD (secret)")
-    kafka_ssl_cafile: str | None = Field(None, description="PULSEMART_KAFKA_SSL_CAFILE")
-    eventhubs_connection_string: str | None = Field(
-        None, description="PULSEMART_EVENTHUBS_CONNECTION_STRING (secret)")
 
-
+@fields_of("postgres")
 class PostgresSettings(_SettingsPart):
     """pulsemart's database (the URL, which may hold a password, as an EnvVar)."""
 
-    database_url: str | None = Field(None, description="PULSEMART_DATABASE_URL (secret); "
-                                                       "empty: the embedded server under home")
 
-
+@fields_of("object_store")
 class ObjectStoreSettings(_SettingsPart):
     """Where the raw archive and MLflow artifacts go, per profile."""
 
-    archive_enabled: bool | None = Field(None, description="PULSEMART_ARCHIVE")
-    archive_dir: str | None = Field(None, description="PULSEMART_ARCHIVE_DIR (local profile)")
-    s3_bucket: str | None = Field(None, description="PULSEMART_S3_BUCKET")
-    s3_endpoint_url: str | None = Field(None, description="PULSEMART_S3_ENDPOINT_URL")
-    adls_account: str | None = Field(None, description="PULSEMART_ADLS_ACCOUNT")
-    adls_container: str | None = Field(None, description="PULSEMART_ADLS_CONTAINER")
-    azure_storage_connection_string: str | None = Field(
-        None, description="AZURE_STORAGE_CONNECTION_STRING (secret)")
-    azure_storage_access_key: str | None = Field(None, description="AZURE_STORAGE_ACCESS_KEY (secret)")
-    azure_client_id: str | None = Field(None, description="AZURE_CLIENT_ID")
 
-
+@fields_of("mlflow")
 class MlflowSettings(_SettingsPart):
-    mlflow_tracking_uri: str | None = Field(None, description="MLFLOW_TRACKING_URI")
+    """The MLflow tracking server."""
 
 
+@fields_of("batch")
 class BatchSizing(_SettingsPart):
     """How the sensors cut the stream into ingest runs (docs/ingestion.md)."""
 
-    sensor_interval_s: int | None = Field(None, description="PULSEMART_SENSOR_INTERVAL_SECONDS")
-    min_batch_events: int | None = Field(None, description="PULSEMART_MIN_BATCH_EVENTS")
-    max_batch_events: int | None = Field(None, description="PULSEMART_MAX_BATCH_EVENTS")
-    max_concurrent_batches: int | None = Field(None, description="PULSEMART_MAX_CONCURRENT_BATCHES")
-    max_batch_seconds: float | None = Field(None, description="PULSEMART_MAX_BATCH_SECONDS")
 
-
+@fields_of("general", "realtime", "serving")
 class PulsemartSettings(_SettingsPart):
-    """All of pulsemart's settings: home and profile, and the parts above."""
+    """All of pulsemart's settings: home, profile, the real-time lane's and the serving API's,
+    and the parts above."""
 
-    home: str | None = Field(None, description="PULSEMART_HOME")
-    profile: str | None = Field(None, description="PULSEMART_PROFILE (local, aws, azure)")
-    pii_key: str | None = Field(None, description="PULSEMART_PII_KEY (secret)")
-    drift_psi_threshold: float | None = Field(None, description="PULSEMART_DRIFT_PSI_THRESHOLD")
     kafka: KafkaSettings
     postgres: PostgresSettings
     object_store: ObjectStoreSettings
@@ -145,11 +170,6 @@ class PostgresResource(dg.ConfigurableResource):
             yield conn
         finally:
             conn.close()
-
-
-_PARTS = (KafkaSettings, PostgresSettings, ObjectStoreSettings, MlflowSettings, BatchSizing, PulsemartSettings)
-_ENVIRONMENT_FIELDS = {name for part in _PARTS for name in part.model_fields} - {
-    "kafka", "postgres", "object_store", "mlflow", "batch"}
 
 
 def _configured(part: type[_SettingsPart], environment: dict) -> dict:

@@ -23,9 +23,7 @@ def stream(show_status: bool, dagster_url: str | None) -> None:
         click.echo(_status(settings))
         return
     if dagster_url:
-        from dataclasses import replace
-
-        settings = replace(settings, dagster_url=dagster_url.rstrip("/"))
+        settings = settings.model_copy(update={"dagster_url": dagster_url.rstrip("/")})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per report request is noise
     from pulsemart.realtime.worker import Worker

@@ -1,10 +1,11 @@
 """Settings: pulsemart's configuration, read from the environment in one place.
 
 `Environment` (pulsemart/config/environment.py, the one module that reads the environment) is
-the typed model (pydantic-settings) of every variable pulsemart reads, secrets as `SecretStr`;
-`load_settings` reads it once and resolves it into `Settings`, the value every
-command, worker and Dagster resource passes around (orchestration/resources.py shows the
-non-secret ones in Dagster's UI and hands the secrets over as `dg.EnvVar`).
+the typed model (pydantic-settings) of every variable pulsemart reads, secrets as `SecretStr`,
+and the only place a setting is declared. `load_settings` reads it once and resolves it into
+`Settings`, the model's subclass that every command, worker and Dagster resource passes
+around (orchestration/resources.py shows the settings in Dagster's UI, with the secrets
+handed over as `dg.EnvVar`).
 
 Every setting has an embedded default, so a fresh clone runs with no configuration at all.
 A setting that points elsewhere (an external Kafka or PostgreSQL) tells the embedded stack
@@ -19,18 +20,20 @@ pulsemart.cloud.redact, which keeps them out of logs and error messages.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, get_args
 
-from pydantic import SecretStr
+from pydantic import Field
 
 from pulsemart.cloud.kafka import (
+    KafkaSecurity,
     KafkaSecurityError,
     eventhubs_bootstrap,
-    kafka_client_config,
+    kafka_python_config,
     resolve_security,
 )
-from pulsemart.cloud.redact import MASK, redact_url, register_secret
+from pulsemart.cloud.redact import MASK, RedactedConfig, redact_url, register_secret
 from pulsemart.config.environment import (
     DEFAULT_KAFKA_PORT,
     SECRET_FIELDS,
@@ -48,7 +51,7 @@ __all__ = [
     "load_settings", "variable_of",
 ]
 
-PROFILES = ("local", "aws", "azure")
+PROFILES: tuple[str, ...] = get_args(Environment.model_fields["profile"].annotation)
 
 EVENTS_TOPIC = "shop.events"
 CATALOG_TOPIC = "shop.catalog"
@@ -56,65 +59,37 @@ CATALOG_TOPIC = "shop.catalog"
 TOPIC_PARTITIONS = {EVENTS_TOPIC: 4, CATALOG_TOPIC: 2}
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    profile: str
-    database_url: str | None  # None: use the embedded PostgreSQL under `home`
-    kafka_bootstrap: str
-    kafka_embedded: bool  # True when the bootstrap is the embedded broker's default
-    kafka_port: int
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = field(default=None, repr=False)
-    kafka_ssl_cafile: str | None = None
-    api_key: SecretStr | None = field(default=None, repr=False)
-    mlflow_tracking_uri: str | None = None
-    # Ingest planning (see docs/ingestion.md): how often the sensors look, how big a batch
-    # may be, and how many batches may run at once.
-    sensor_interval_s: int = 5
-    min_batch_events: int = 1_000
-    max_batch_events: int = 50_000
-    max_concurrent_batches: int = 4
-    max_batch_seconds: float = 2.0
-    # The raw archive and MLflow artifacts (see docs/deploy.md). Locally a folder; the cloud
-    # profiles name a bucket or container, and their credentials come from the cloud's own
-    # variables (boto3's chain; AZURE_STORAGE_* as MLflow reads them too).
-    archive_enabled: bool = True
-    archive_dir: Path | None = None  # local profile; default <home>/archive
-    s3_bucket: str | None = None
-    s3_endpoint_url: str | None = None  # an S3-compatible endpoint (moto, MinIO); None: AWS
-    adls_account: str | None = None
-    adls_container: str | None = None
-    azure_storage_connection_string: SecretStr | None = field(default=None, repr=False)
-    azure_storage_access_key: SecretStr | None = field(default=None, repr=False)
-    azure_client_id: str | None = None  # workload or managed identity (DefaultAzureCredential)
-    # The key of the marts' customer hashes (pulsemart.datamart.pii); None: the database's own.
-    pii_key: SecretStr | None = field(default=None, repr=False)
-    # The drift sensor's PSI threshold (sensors/drift.py); None: its default.
-    drift_psi_threshold: float | None = None
-    # The real-time lane (docs/lanes.md): a micro-batch closes `realtime_batch_ms` after its
-    # first record or at `realtime_max_records`; runless events go to the Dagster webserver
-    # at `dagster_url` (None: not reported) at most every `realtime_report_interval_s`.
-    realtime_batch_ms: int = 20
-    realtime_max_records: int = 5_000
-    realtime_report_interval_s: int = 5
-    realtime_session_timeout_ms: int = 10_000  # a killed worker's partitions move after this
-    dagster_url: str | None = None
+class Settings(Environment):
+    """The settings resolved: every field of `Environment` (declared there once), with the
+    values pulsemart derives filled in. `load_settings` builds it; nothing else should.
 
-    def __repr__(self) -> str:
+    Resolved here: `home` and `archive_dir` as absolute paths, the Kafka bootstrap (given,
+    Event Hubs' or the embedded broker's) and security (`kafka_security`), the ADLS account
+    from the connection string, and the Dagster URL without a trailing slash.
+    """
+
+    # Narrower than what was read: after resolution these always have a value.
+    kafka_bootstrap: str = Field(description="the bootstrap servers clients connect to")
+    kafka_security_protocol: str = Field(description="the security protocol clients use")
+    archive_dir: Path = Field(description="the local object store's folder")
+    kafka_embedded: bool = Field(description="True when no bootstrap was given: the embedded "
+                                             "broker's, which `pulsemart services up` starts")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Secrets show as masked (never absent: a reader should see they are set), URLs
         # without their password.
-        parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not f.repr and value is not None:
-                value = MASK
-            elif f.name == "database_url":
+        for name, value in super().__repr_args__():
+            if name == "database_url":
                 value = redact_url(value)
-            parts.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(parts)})"
+            elif name in SECRET_FIELDS and value is not None:
+                value = MASK
+            yield name, value
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism,
+                             self.kafka_sasl_username, self.kafka_sasl_password,
+                             self.kafka_ssl_cafile)
 
     @property
     def postgres_embedded(self) -> bool:
@@ -129,12 +104,10 @@ class Settings:
         """Pid files and logs of the processes pulsemart starts."""
         return self.home / "run"
 
-    def kafka_client_config(self) -> dict:
+    def kafka_client_config(self) -> RedactedConfig:
         """Connection keywords shared by kafka-python producers, consumers and admin clients
         (pulsemart.cloud.kafka; the dict's printable forms mask the password)."""
-        return kafka_client_config(self.kafka_bootstrap, self.kafka_security_protocol,
-                                   self.kafka_sasl_mechanism, self.kafka_sasl_username,
-                                   reveal(self.kafka_sasl_password), self.kafka_ssl_cafile)
+        return kafka_python_config(self.kafka_bootstrap, self.kafka_security)
 
 
 def _account_from_connection_string(connection_string: str | None) -> str | None:
@@ -186,9 +159,9 @@ def load_settings(env: dict | None = None, overrides: dict | None = None) -> Set
     home = raw.home.expanduser().resolve()
     eventhubs = reveal(raw.eventhubs_connection_string)
     try:
-        protocol, mechanism, username, password = resolve_security(
+        security = resolve_security(
             raw.kafka_security_protocol, raw.kafka_sasl_mechanism, raw.kafka_sasl_username,
-            reveal(raw.kafka_sasl_password), eventhubs)
+            reveal(raw.kafka_sasl_password), eventhubs, raw.kafka_ssl_cafile)
         bootstrap = raw.kafka_bootstrap or (eventhubs_bootstrap(eventhubs) if eventhubs else "")
     except KafkaSecurityError as exc:
         raise SettingsError(str(exc)) from None
@@ -196,41 +169,19 @@ def load_settings(env: dict | None = None, overrides: dict | None = None) -> Set
                    raw.pii_key):
         register_secret(reveal(secret))
     connection_string = reveal(raw.azure_storage_connection_string)
-    settings = Settings(
-        home=home,
-        profile=raw.profile,
-        database_url=raw.database_url,
-        kafka_bootstrap=bootstrap or f"127.0.0.1:{raw.kafka_port}",
-        kafka_embedded=not bootstrap,
-        kafka_port=raw.kafka_port,
-        kafka_security_protocol=protocol,
-        kafka_sasl_mechanism=mechanism,
-        kafka_sasl_username=username,
-        kafka_sasl_password=SecretStr(password) if password else None,
-        kafka_ssl_cafile=raw.kafka_ssl_cafile,
-        api_key=raw.api_key,
-        mlflow_tracking_uri=raw.mlflow_tracking_uri,
-        sensor_interval_s=raw.sensor_interval_s,
-        min_batch_events=raw.min_batch_events,
-        max_batch_events=raw.max_batch_events,
-        max_concurrent_batches=raw.max_concurrent_batches,
-        max_batch_seconds=raw.max_batch_seconds,
-        archive_enabled=raw.archive_enabled,
-        archive_dir=raw.archive_dir.expanduser().resolve() if raw.archive_dir else home / "archive",
-        s3_bucket=raw.s3_bucket,
-        s3_endpoint_url=raw.s3_endpoint_url,
-        adls_account=raw.adls_account or _account_from_connection_string(connection_string),
-        adls_container=raw.adls_container,
-        azure_storage_connection_string=raw.azure_storage_connection_string,
-        azure_storage_access_key=raw.azure_storage_access_key,
-        azure_client_id=raw.azure_client_id,
-        pii_key=raw.pii_key,
-        drift_psi_threshold=raw.drift_psi_threshold,
-        realtime_batch_ms=raw.realtime_batch_ms,
-        realtime_max_records=raw.realtime_max_records,
-        realtime_report_interval_s=raw.realtime_report_interval_s,
-        realtime_session_timeout_ms=raw.realtime_session_timeout_ms,
-        dagster_url=(raw.dagster_url or "").rstrip("/") or None,
-    )
+    resolved = {
+        "home": home,
+        "kafka_bootstrap": bootstrap or f"127.0.0.1:{raw.kafka_port}",
+        "kafka_embedded": not bootstrap,
+        "kafka_security_protocol": security.protocol,
+        "kafka_sasl_mechanism": security.mechanism,
+        "kafka_sasl_username": security.username,
+        "kafka_sasl_password": security.password,
+        "archive_dir": raw.archive_dir.expanduser().resolve() if raw.archive_dir else home / "archive",
+        "adls_account": raw.adls_account or _account_from_connection_string(connection_string),
+        "dagster_url": (raw.dagster_url or "").rstrip("/") or None,
+    }
+    # Validated already (as read); the resolved values are pulsemart's own.
+    settings = Settings.model_construct(**{**dict(raw), **resolved})
     _check_profile(settings)
     return settings

@@ -1,18 +1,26 @@
-"""The one module that reads pulsemart's environment: `Environment`, a pydantic-settings model
-with a typed field per variable (secrets as `SecretStr`), and the helpers that read it from the
-process, from a given mapping (tests), or with overrides (a Dagster resource's fields).
-pulsemart.config resolves what it reads into `Settings`.
+"""The one module that reads pulsemart's environment, and the one declaration of every setting.
+
+`Environment` is a frozen pydantic-settings model with a field per variable: its name, type
+(secrets as `SecretStr`), default, checks and description. Everything else is derived from
+it: `Settings` (pulsemart.config) is this model resolved, the Dagster resources
+(orchestration/resources.py) take their fields from it, and the README's settings table is
+`settings_table()`. The helpers here read it from the process, from a given mapping (tests),
+or with overrides (a Dagster resource's fields).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
+from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_KAFKA_PORT = 19092
+# What each field configures; Dagster shows one resource per group (orchestration/resources.py).
+NO_DEFAULT = "—"  # shown for a setting that is simply unset by default
+GROUPS = ("general", "postgres", "kafka", "object_store", "mlflow", "batch", "realtime", "serving")
 
 
 class SettingsError(ValueError):
@@ -23,8 +31,15 @@ def reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
-def _env(name: str, *more: str):
-    return Field(default=None, validation_alias=AliasChoices(name, *more))
+def setting(variable: str, default: Any, description: str, *, group: str,
+            when_unset: str | None = None, secret: bool = False, **checks: Any) -> Any:
+    """A field read from `variable`. `when_unset` says what a None default means (for the
+    README and Dagster's UI); `secret` marks a plain string that may hold a secret."""
+    if group not in GROUPS:
+        raise ValueError(f"{variable}: unknown group {group!r}")
+    extra: JsonDict = {"group": group, "when_unset": when_unset, "secret": secret}
+    return Field(default, validation_alias=variable, description=description,
+                 json_schema_extra=extra, **checks)
 
 
 class Environment(BaseSettings):
@@ -33,44 +48,106 @@ class Environment(BaseSettings):
     # Variables are named by alias only: matching field names too would read HOME as `home`.
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
-    home: Path = Field(Path("./.pulsemart"), validation_alias="PULSEMART_HOME")
-    profile: Literal["local", "aws", "azure"] = Field("local", validation_alias="PULSEMART_PROFILE")
-    database_url: str | None = _env("PULSEMART_DATABASE_URL")
-    kafka_bootstrap: str | None = _env("PULSEMART_KAFKA_BOOTSTRAP")
-    kafka_port: int = Field(DEFAULT_KAFKA_PORT, validation_alias="PULSEMART_KAFKA_PORT")
-    kafka_security_protocol: str | None = _env("PULSEMART_KAFKA_SECURITY_PROTOCOL")
-    kafka_sasl_mechanism: str | None = _env("PULSEMART_KAFKA_SASL_MECHANISM")
-    kafka_sasl_username: str | None = _env("PULSEMART_KAFKA_SASL_USERNAME")
-    kafka_sasl_password: SecretStr | None = _env("PULSEMART_KAFKA_SASL_PASSWORD")
-    kafka_ssl_cafile: str | None = _env("PULSEMART_KAFKA_SSL_CAFILE")
-    eventhubs_connection_string: SecretStr | None = _env("PULSEMART_EVENTHUBS_CONNECTION_STRING")
-    api_key: SecretStr | None = _env("PULSEMART_API_KEY")
-    mlflow_tracking_uri: str | None = _env("MLFLOW_TRACKING_URI")
-    sensor_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_SENSOR_INTERVAL_SECONDS")
-    min_batch_events: int = Field(1_000, ge=1, validation_alias="PULSEMART_MIN_BATCH_EVENTS")
-    max_batch_events: int = Field(50_000, ge=1, validation_alias="PULSEMART_MAX_BATCH_EVENTS")
-    max_concurrent_batches: int = Field(4, ge=1, validation_alias="PULSEMART_MAX_CONCURRENT_BATCHES")
-    max_batch_seconds: float = Field(2.0, gt=0, validation_alias="PULSEMART_MAX_BATCH_SECONDS")
-    archive_enabled: bool = Field(True, validation_alias="PULSEMART_ARCHIVE")
-    archive_dir: Path | None = _env("PULSEMART_ARCHIVE_DIR")
-    s3_bucket: str | None = _env("PULSEMART_S3_BUCKET")
-    s3_endpoint_url: str | None = _env("PULSEMART_S3_ENDPOINT_URL")
-    adls_account: str | None = _env("PULSEMART_ADLS_ACCOUNT")
-    adls_container: str | None = _env("PULSEMART_ADLS_CONTAINER")
-    azure_storage_connection_string: SecretStr | None = _env("AZURE_STORAGE_CONNECTION_STRING")
-    azure_storage_access_key: SecretStr | None = _env("AZURE_STORAGE_ACCESS_KEY")
-    azure_client_id: str | None = _env("AZURE_CLIENT_ID")
-    pii_key: SecretStr | None = _env("PULSEMART_PII_KEY")
-    drift_psi_threshold: float | None = Field(None, gt=0, validation_alias="PULSEMART_DRIFT_PSI_THRESHOLD")
-    realtime_batch_ms: int = Field(20, ge=1, validation_alias="PULSEMART_REALTIME_BATCH_MS")
-    realtime_max_records: int = Field(5_000, ge=1, validation_alias="PULSEMART_REALTIME_MAX_RECORDS")
-    realtime_report_interval_s: int = Field(5, ge=1, validation_alias="PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS")
-    realtime_session_timeout_ms: int = Field(10_000, ge=1, validation_alias="PULSEMART_REALTIME_SESSION_TIMEOUT_MS")
-    dagster_url: str | None = _env("PULSEMART_DAGSTER_URL")
+    home: Path = setting("PULSEMART_HOME", Path("./.pulsemart"), "state folder: PostgreSQL data, "
+                         "Dagster home, pid files, logs", group="general")
+    profile: Literal["local", "aws", "azure"] = setting(
+        "PULSEMART_PROFILE", "local", "`local`, `aws` or `azure`: object store, Kafka security and "
+        "services by configuration only; a cloud profile missing a setting stops at start-up "
+        "naming it (docs/deploy.md)", group="general")
+    database_url: str | None = setting(
+        "PULSEMART_DATABASE_URL", None, "PostgreSQL URL (it may hold the password)",
+        group="postgres", when_unset="embedded server", secret=True)
+    kafka_bootstrap: str | None = setting(
+        "PULSEMART_KAFKA_BOOTSTRAP", None, "Kafka bootstrap servers, comma-separated (Event Hubs: "
+        "derived from the connection string)", group="kafka",
+        when_unset="`127.0.0.1:$PULSEMART_KAFKA_PORT`")
+    kafka_port: int = setting("PULSEMART_KAFKA_PORT", DEFAULT_KAFKA_PORT,
+                              "port of the embedded broker", group="kafka")
+    kafka_security_protocol: str | None = setting(
+        "PULSEMART_KAFKA_SECURITY_PROTOCOL", None, "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or "
+        "`SASL_SSL`", group="kafka", when_unset="`PLAINTEXT`; `SASL_SSL` with a mechanism")
+    kafka_sasl_mechanism: str | None = setting(
+        "PULSEMART_KAFKA_SASL_MECHANISM", None, "`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or "
+        "`AWS_MSK_IAM` (signed with botocore's credentials and region, in both lanes)",
+        group="kafka")
+    kafka_sasl_username: str | None = setting(
+        "PULSEMART_KAFKA_SASL_USERNAME", None, "SASL username (PLAIN, SCRAM)", group="kafka")
+    kafka_sasl_password: SecretStr | None = setting(
+        "PULSEMART_KAFKA_SASL_PASSWORD", None, "SASL password (PLAIN, SCRAM)", group="kafka")
+    kafka_ssl_cafile: str | None = setting(
+        "PULSEMART_KAFKA_SSL_CAFILE", None, "CA certificate file for the brokers' TLS",
+        group="kafka", when_unset="the system's")
+    eventhubs_connection_string: SecretStr | None = setting(
+        "PULSEMART_EVENTHUBS_CONNECTION_STRING", None, "Azure Event Hubs' Kafka endpoint: "
+        "`SASL_SSL` + `PLAIN` as `$ConnectionString`, bootstrap derived", group="kafka")
+    archive_enabled: bool = setting(
+        "PULSEMART_ARCHIVE", True, "`on` or `off`: copy each ingest batch as Parquet to the "
+        "object store (`topic=…/date=…/batch-<id>.parquet`)", group="object_store")
+    archive_dir: Path | None = setting(
+        "PULSEMART_ARCHIVE_DIR", None, "the local profile's object store folder",
+        group="object_store", when_unset="`$PULSEMART_HOME/archive`")
+    s3_bucket: str | None = setting(
+        "PULSEMART_S3_BUCKET", None, "aws: bucket for the archive, MLflow artifacts and step logs "
+        "(credentials: the AWS chain)", group="object_store")
+    s3_endpoint_url: str | None = setting(
+        "PULSEMART_S3_ENDPOINT_URL", None, "aws: an S3-compatible endpoint (moto, MinIO)",
+        group="object_store", when_unset="AWS's own")
+    adls_account: str | None = setting(
+        "PULSEMART_ADLS_ACCOUNT", None, "azure: storage account", group="object_store",
+        when_unset="from the connection string")
+    adls_container: str | None = setting(
+        "PULSEMART_ADLS_CONTAINER", None, "azure: container (ADLS Gen2 file system)",
+        group="object_store")
+    azure_storage_connection_string: SecretStr | None = setting(
+        "AZURE_STORAGE_CONNECTION_STRING", None, "azure: storage credentials, first choice "
+        "(MLflow reads the same variable)", group="object_store")
+    azure_storage_access_key: SecretStr | None = setting(
+        "AZURE_STORAGE_ACCESS_KEY", None, "azure: the storage account key, without a connection "
+        "string (MLflow reads the same variable)", group="object_store")
+    azure_client_id: str | None = setting(
+        "AZURE_CLIENT_ID", None, "azure: a managed or workload identity (azure-identity's "
+        "`DefaultAzureCredential`), without either of the above", group="object_store")
+    sensor_interval_s: int = setting("PULSEMART_SENSOR_INTERVAL_SECONDS", 5, "minimum interval "
+                                     "between sensor ticks (seconds)", group="batch", ge=1)
+    min_batch_events: int = setting("PULSEMART_MIN_BATCH_EVENTS", 1_000, "smallest batch the "
+                                    "sensor lane plans (batches grow with lag)", group="batch", ge=1)
+    max_batch_events: int = setting("PULSEMART_MAX_BATCH_EVENTS", 50_000, "largest batch the "
+                                    "sensor lane plans", group="batch", ge=1)
+    max_concurrent_batches: int = setting("PULSEMART_MAX_CONCURRENT_BATCHES", 4,
+                                          "ingest runs in flight at once", group="batch", ge=1)
+    max_batch_seconds: float = setting(
+        "PULSEMART_MAX_BATCH_SECONDS", 2.0, "longest a batch keeps reading before it commits "
+        "(seconds, fractions allowed)", group="batch", gt=0)
+    api_key: SecretStr | None = setting("PULSEMART_API_KEY", None, "serving API key",
+                                        group="serving")
+    mlflow_tracking_uri: str | None = setting(
+        "MLFLOW_TRACKING_URI", None, "MLflow tracking server or database", group="mlflow",
+        when_unset="SQLite under `$PULSEMART_HOME`")
+    pii_key: SecretStr | None = setting(
+        "PULSEMART_PII_KEY", None, "key of the marts' customer hashes (HMAC-SHA256)",
+        group="general", when_unset="random, in the database")
+    drift_psi_threshold: float | None = setting(
+        "PULSEMART_DRIFT_PSI_THRESHOLD", None, "PSI above which the drift sensor asks for a "
+        "retrain", group="general", when_unset="`0.25`", gt=0)
+    realtime_batch_ms: int = setting(
+        "PULSEMART_REALTIME_BATCH_MS", 20, "a real-time micro-batch closes this long after its "
+        "first record (milliseconds)", group="realtime", ge=1)
+    realtime_max_records: int = setting(
+        "PULSEMART_REALTIME_MAX_RECORDS", 5_000, "a real-time micro-batch closes at this many "
+        "records at the latest", group="realtime", ge=1)
+    realtime_report_interval_s: int = setting(
+        "PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS", 5, "how often a worker reports runless "
+        "asset events to Dagster, at most (seconds)", group="realtime", ge=1)
+    realtime_session_timeout_ms: int = setting(
+        "PULSEMART_REALTIME_SESSION_TIMEOUT_MS", 10_000, "a stopped worker's partitions move to "
+        "the others after this (milliseconds)", group="realtime", ge=1)
+    dagster_url: str | None = setting(
+        "PULSEMART_DAGSTER_URL", None, "Dagster webserver the real-time workers report to",
+        group="realtime", when_unset="not reported")
 
 
 class _MappingEnvironment(Environment):
-    """The same model read from a given mapping only (tests, and `load_settings(env)`)."""
+    """The same model read from the values given only (tests, and `load_settings(env)`)."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -82,18 +159,46 @@ class _MappingEnvironment(Environment):
         return (init_settings,)
 
 
+def _extra(field_name: str) -> dict:
+    extra = Environment.model_fields[field_name].json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
 def variable_of(field_name: str) -> str:
     """The environment variable behind an `Environment` field."""
     alias = Environment.model_fields[field_name].validation_alias
-    name = alias.choices[0] if isinstance(alias, AliasChoices) else alias
-    if not isinstance(name, str):  # every field is declared with its variable's name (_env)
+    if not isinstance(alias, str):  # every field is declared with its variable's name (setting)
         raise TypeError(f"{field_name} names no environment variable")
-    return name
+    return alias
 
 
-# Fields whose values are secrets: the database URL may hold a password.
-SECRET_FIELDS = frozenset({"database_url", *(name for name, info in Environment.model_fields.items()
-                                             if SecretStr in getattr(info.annotation, "__args__", ()))})
+def group_of(field_name: str) -> str:
+    return str(_extra(field_name)["group"])
+
+
+def shown_default(field_name: str) -> str:
+    """The default as the README and Dagster's UI show it."""
+    default = Environment.model_fields[field_name].default
+    if default is None:
+        return str(_extra(field_name).get("when_unset") or NO_DEFAULT)
+    if isinstance(default, bool):
+        return "`on`" if default else "`off`"
+    if isinstance(default, Path) and not default.is_absolute():
+        return f"`./{default}`"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
+    """The README's table of settings (README.md, "Pointing at real Kafka and PostgreSQL")."""
+    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{variable_of(name)}` | {shown_default(name)} | {info.description} |"
+             for name, info in Environment.model_fields.items()]
+    return "\n".join(rows) + "\n"
+
+
+SECRET_FIELDS = frozenset(name for name, info in Environment.model_fields.items()
+                          if SecretStr in getattr(info.annotation, "__args__", ())
+                          or _extra(name).get("secret"))
 _FIELD_OF = {variable_of(name): name for name in Environment.model_fields}
 
 

@@ -9,18 +9,21 @@ it copies them to the group (information for lag tools and autoscalers, never re
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
     TIMESTAMP_CREATE_TIME,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
+    KafkaError,
+    Message,
     TopicPartition,
 )
 
-from pulsemart.cloud.kafka import MSK_IAM
-from pulsemart.config import Settings, SettingsError
+from pulsemart.cloud import kafka
+from pulsemart.config import Settings
 
 GROUP_ID = "pulsemart-realtime"
 
@@ -33,40 +36,36 @@ class Record(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list | None
+    headers: list[tuple[str, str | bytes | None]] | None
     timestamp: int | None
     timestamp_type: int | None  # 0 create time, 1 log-append time (Kafka's numbering)
 
 
-def as_record(message) -> Record:
-    kind, millis = message.timestamp()
+def as_record(message: Message) -> Record:
+    """A consumed message as a Record (never an error message: the worker checks first)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"not a consumed record: {message.error()}")
+    kind, stamp = message.timestamp()
+    millis: int | None = stamp
     if kind == TIMESTAMP_NOT_AVAILABLE:
         stamp_type, millis = None, None
     else:
         stamp_type = 0 if kind == TIMESTAMP_CREATE_TIME else 1
-    return Record(message.topic(), message.partition(), message.offset(), message.key(),
-                  message.value(), message.headers(), millis, stamp_type)
+    headers = message.headers()  # a list of pairs when consumed; the stubs also allow a dict
+    pairs = list(headers.items()) if isinstance(headers, dict) else headers
+    return Record(topic, partition, offset, message.key(), message.value(), pairs, millis,
+                  stamp_type)
 
 
-def librdkafka_config(settings: Settings) -> dict:
-    """The connection settings in librdkafka's names (the same PULSEMART_KAFKA_* settings)."""
-    config = {"bootstrap.servers": settings.kafka_bootstrap,
-              "security.protocol": settings.kafka_security_protocol}
-    mechanism = settings.kafka_sasl_mechanism
-    if mechanism and settings.kafka_security_protocol.startswith("SASL_"):
-        if mechanism == MSK_IAM:
-            raise SettingsError("PULSEMART_KAFKA_SASL_MECHANISM=AWS_MSK_IAM: the real-time worker "
-                                "(librdkafka) needs SCRAM on MSK; the sensor lane supports IAM")
-        config.update({"sasl.mechanism": mechanism, "sasl.username": settings.kafka_sasl_username,
-                       "sasl.password": settings.kafka_sasl_password.get_secret_value()
-                       if settings.kafka_sasl_password else None})
-    if settings.kafka_ssl_cafile:
-        config["ssl.ca.location"] = settings.kafka_ssl_cafile
-    return config
+def librdkafka_config(settings: Settings) -> dict[str, Any]:
+    """The connection settings in librdkafka's names (pulsemart.cloud.kafka renders the same
+    resolved security as the kafka-python clients get)."""
+    return kafka.librdkafka_config(settings.kafka_bootstrap, settings.kafka_security)
 
 
 def make_group_consumer(settings: Settings, client_id: str, session_timeout_ms: int = 10_000,
-                        error_cb=None) -> Consumer:
+                        error_cb: Callable[[KafkaError], None] | None = None) -> Consumer:
     config = dict(
         librdkafka_config(settings),
         **{

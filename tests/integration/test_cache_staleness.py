@@ -4,7 +4,6 @@ more than the cache's staleness bound before the request."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -37,7 +36,7 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     product = db.execute("select product_id from serving.product_state where unit_price is not null "
                          "order by product_id limit 1").fetchone()[0]
-    app = create_app(replace(fresh_stream, api_key=SecretStr(KEY)))
+    app = create_app(fresh_stream.model_copy(update={"api_key": SecretStr(KEY)}))
     stale_ages, hits_before = [], 0
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
         def price() -> float:

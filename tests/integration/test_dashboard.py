@@ -10,7 +10,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import ClassVar
@@ -116,7 +115,7 @@ def render(browser: str, url: str) -> Node:
 def server(fresh_stream):
     """The serving API under uvicorn on a free port, in a thread of this process."""
     port = free_port()
-    app = create_app(replace(fresh_stream, api_key=SecretStr(KEY)))
+    app = create_app(fresh_stream.model_copy(update={"api_key": SecretStr(KEY)}))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -4,7 +4,6 @@ batch scores served by the API → manual promotion and rollback → drift senso
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 import dagster as dg
@@ -126,7 +125,7 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     db.rollback()
     # Without the response cache: each switch below is read at once, and the cache may answer
     # up to its staleness bound (0.25 s) late by design (test_cache_staleness.py).
-    app = create_app(replace(settings, api_key=SecretStr(KEY)), cache=ResponseCache(max_staleness_s=0))
+    app = create_app(settings.model_copy(update={"api_key": SecretStr(KEY)}), cache=ResponseCache(max_staleness_s=0))
     with TestClient(app, headers={"X-API-Key": KEY}) as api:
         def served(who: str = customer) -> dict:
             return api.get(f"/customers/{who}/recommendations", params={"k": 10}).json()

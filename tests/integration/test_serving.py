@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -40,7 +39,7 @@ def stream(fresh_stream, db):
 def client(stream):
     """The app without its response cache: these tests read right after writing, and the cache
     may answer up to its staleness bound late (test_cache_staleness.py measures that bound)."""
-    app = create_app(replace(stream, api_key=SecretStr(KEY)), cache=ResponseCache(max_staleness_s=0))
+    app = create_app(stream.model_copy(update={"api_key": SecretStr(KEY)}), cache=ResponseCache(max_staleness_s=0))
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
         yield client
 
@@ -155,8 +154,8 @@ def test_auth_validation_and_fallback(stream, client):
 
 def test_the_app_refuses_to_start_without_a_key_unless_told(settings):
     with pytest.raises(ServingConfigError, match="PULSEMART_API_KEY"):
-        create_app(replace(settings, api_key=None))
-    app = create_app(replace(settings, api_key=None), insecure_no_auth=True)
+        create_app(settings.model_copy(update={"api_key": None}))
+    app = create_app(settings.model_copy(update={"api_key": None}), insecure_no_auth=True)
     with TestClient(app) as open_client:
         assert open_client.get("/metrics/realtime").status_code == 200
 

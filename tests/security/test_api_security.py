@@ -3,7 +3,6 @@ never SQL; bad keys are refused; nothing answers 500."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -35,7 +34,7 @@ def client(settings):
     events = list(generate(1_500, seed=51))
     produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
-    with TestClient(create_app(replace(settings, api_key=SecretStr(KEY)))) as test_client:
+    with TestClient(create_app(settings.model_copy(update={"api_key": SecretStr(KEY)}))) as test_client:
         yield test_client
 
 

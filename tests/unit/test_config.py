@@ -2,7 +2,7 @@
 
 import pytest
 
-from pulsemart.config import SettingsError, load_settings
+from pulsemart.config import Environment, Settings, SettingsError, load_settings
 
 
 def test_defaults_are_embedded(tmp_path):
@@ -114,3 +114,33 @@ def test_settings_repr_masks_every_secret_and_the_database_password():
     for secret in ("db-pa55word", "account-key-value", "api-key-value", "sasl-pa55word"):
         assert secret not in text
     assert "azure_storage_access_key='***'" in text and "postgresql://pulsemart:***@" in text
+
+
+# Settings fields whose value load_settings derives rather than takes as read.
+RESOLVED = {"home", "kafka_bootstrap", "kafka_security_protocol", "archive_dir"}
+
+
+def test_settings_declare_no_setting_of_their_own():
+    """Every setting is declared once, in Environment: Settings inherits them all and adds
+    only what resolution derives."""
+    assert issubclass(Settings, Environment)
+    assert set(Settings.model_fields) - set(Environment.model_fields) == {"kafka_embedded"}
+    for name, info in Environment.model_fields.items():
+        assert info.description, f"{name} has no description"
+        inherited = Settings.model_fields[name]
+        assert name in RESOLVED or (inherited.annotation, inherited.default, inherited.description) == (
+            info.annotation, info.default, info.description), name
+
+
+def test_unset_settings_are_the_model_s_defaults(tmp_path):
+    settings = load_settings({"PULSEMART_HOME": str(tmp_path)})
+    for name, info in Environment.model_fields.items():
+        if name not in RESOLVED:
+            assert getattr(settings, name) == info.default, name
+    assert (settings.kafka_bootstrap, settings.kafka_security_protocol) == ("127.0.0.1:19092", "PLAINTEXT")
+
+
+def test_a_changed_copy_keeps_the_rest():
+    settings = load_settings({"PULSEMART_API_KEY": "api-key-value", "PULSEMART_MAX_BATCH_EVENTS": "77"})
+    copy = settings.model_copy(update={"api_key": None})
+    assert (copy.api_key, copy.max_batch_events, settings.api_key is not None) == (None, 77, True)

@@ -39,9 +39,9 @@ def test_librdkafka_settings_follow_the_pulsemart_settings():
     assert scram["security.protocol"] == "SASL_SSL"
     assert (scram["sasl.mechanism"], scram["sasl.username"], scram["sasl.password"]) == ("SCRAM-SHA-512", "u", "p")
     assert scram["ssl.ca.location"] == "/ca.pem"
-    with pytest.raises(SettingsError, match="AWS_MSK_IAM"):
-        librdkafka_config(load_settings({"PULSEMART_KAFKA_BOOTSTRAP": "msk:9098",
-                                         "PULSEMART_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"}))
+    iam = librdkafka_config(load_settings({"PULSEMART_KAFKA_BOOTSTRAP": "msk:9098",
+                                           "PULSEMART_KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"}))
+    assert (iam["security.protocol"], iam["sasl.mechanism"]) == ("SASL_SSL", "OAUTHBEARER")
 
 
 def test_assigned_partitions_start_at_the_stored_offsets_or_the_beginning():

@@ -2,6 +2,7 @@
 fields; secrets as SecretStr and EnvVar."""
 
 import re
+import typing
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +10,14 @@ import pytest
 from pydantic import SecretStr
 
 from orchestration import resources
-from pulsemart.config import SECRET_FIELDS, SettingsError, configured_environment, load_settings
+from pulsemart.config import (
+    SECRET_FIELDS,
+    Environment,
+    SettingsError,
+    configured_environment,
+    load_settings,
+    variable_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +69,51 @@ def test_a_field_set_on_the_resource_wins_over_the_environment(monkeypatch):
         settings = initialized.pulsemart.get()
     assert (settings.max_batch_events, settings.max_batch_seconds) == (77, 0.25)
     assert settings.min_batch_events == 1_000  # unset everywhere: the embedded default
+
+
+PARTS = (resources.KafkaSettings, resources.PostgresSettings, resources.ObjectStoreSettings,
+         resources.MlflowSettings, resources.BatchSizing, resources.PulsemartSettings)
+NESTED_PARTS = {"kafka", "postgres", "object_store", "mlflow", "batch"}
+
+
+def test_the_resources_fields_are_the_model_s_fields_each_once():
+    fields = [name for part in PARTS for name in part.model_fields if name not in NESTED_PARTS]
+    assert sorted(fields) == sorted(Environment.model_fields)
+    assert set(resources.PulsemartSettings.model_fields) & NESTED_PARTS == NESTED_PARTS
+
+
+@pytest.mark.parametrize("part", PARTS, ids=lambda part: part.__name__)
+def test_each_resource_field_is_typed_and_described_from_the_model(part):
+    config_types = {bool, int, float, str}
+    for name, field in part.model_fields.items():
+        if name in NESTED_PARTS:
+            continue
+        declared = Environment.model_fields[name]
+        assert field.default is None  # "from the environment", where the model's default applies
+        assert field.description.startswith(f"{variable_of(name)}: {declared.description}.")
+        if declared.default is not None:
+            assert "Default: " in field.description, name
+        assert ("EnvVar" in field.description) == (name in SECRET_FIELDS), name
+        shown = [kind for kind in typing.get_args(field.annotation) if kind is not type(None)]
+        kinds = [kind for kind in typing.get_args(declared.annotation) or (declared.annotation,)
+                 if kind is not type(None)]
+        assert shown == (kinds if kinds[0] in config_types else [str]), name
+
+
+def test_fields_of_every_type_reach_the_settings(tmp_path):
+    parts = {"kafka": resources.KafkaSettings(kafka_port=29092),
+             "postgres": resources.PostgresSettings(),
+             "object_store": resources.ObjectStoreSettings(archive_enabled=False,
+                                                           archive_dir=str(tmp_path / "lake")),
+             "mlflow": resources.MlflowSettings(), "batch": resources.BatchSizing()}
+    pulsemart = resources.PulsemartSettings(home=str(tmp_path), profile="local",
+                                            drift_psi_threshold=0.5, realtime_batch_ms=40, **parts)
+    with dg.build_resources({"pulsemart": pulsemart}) as initialized:
+        settings = initialized.pulsemart.get()
+    assert (settings.home, settings.kafka_bootstrap, settings.archive_enabled) == (
+        tmp_path, "127.0.0.1:29092", False)
+    assert (settings.archive_dir, settings.drift_psi_threshold, settings.realtime_batch_ms) == (
+        tmp_path / "lake", 0.5, 40)
 
 
 # Reads of the environment outside pulsemart/config/environment.py, each with its reason.

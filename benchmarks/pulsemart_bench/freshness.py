@@ -41,7 +41,7 @@ class FreshnessResult:
     # Where the time goes: produce → each stage's own timestamp, per probe that reached it.
     landed_s: list[float] = field(default_factory=list)  # raw.events.ingested_at (row write time)
     decided_s: list[float] = field(default_factory=list)  # quality.events_clean.decided_at (now(): txn start)
-    cores: float | None = None  # CPU seconds per second of the whole stack over the probe window
+    cores: float | None = None  # the whole machine's busy CPU seconds per second over the probe window
 
 
 def _pulsemart_up(settings: Settings, ui_port: int, api_port: int,
@@ -114,10 +114,11 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
     price_changed events, evenly paced, the i-th giving product i % products the price
     1000 + i; a probe is visible when /products/search first shows its price (or a later
     one of the same product, which can only be folded after it). `up_args` choose the lanes
-    and the background trickle of `pulsemart up`; the stack's CPU is measured while probing."""
+    and the background trickle of `pulsemart up`; the whole machine's busy CPU is measured
+    while probing."""
     from pulsemart.contracts import build_event
     from pulsemart.stream.producer import make_producer
-    from pulsemart_bench.stack_cpu import StackCpu
+    from pulsemart_bench.stack_cpu import MachineCpu
 
     products = max(1, min(products, 100))  # one search page holds them all
     recreate_topics(settings)
@@ -171,7 +172,7 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
 
             # Produce from a thread and poll from this one: visibility is only observed while polling.
             producing = threading.Thread(target=produce, daemon=True)
-            cpu = StackCpu(up.pid, str(settings.home))
+            cpu = MachineCpu()
             producing.start()
             visible: dict[int, float] = {}
             superseded = 0

@@ -18,7 +18,10 @@ from pulsemart.stream.simulator import generate
 from pulsemart_bench.measure import Measurement, timed
 from pulsemart_bench.stack import recreate_topics
 
-DEFAULT_REPLAY_PATH = Path("/work/shared/data/online_retail_sample.parquet")
+# The real Online Retail extract the tests replay, committed with the repository (tests/data),
+# found from this file so that `pulsemart bench` reads it from any working directory.
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEFAULT_REPLAY_PATH = REPOSITORY / "tests" / "data" / "online_retail_sample.parquet"
 
 
 def payload_bytes(events: Iterable[ProducedEvent]) -> int:

@@ -106,7 +106,7 @@ def section(settings: Settings, command: str, seconds: float, rate: float, event
         p95 = percentile(fresh.visible_s, 95)
         row.insert(5, f"{p95 / anchor:.3f}" if p95 is not None and anchor else "—")
     table = Table(["Lane (`pulsemart up` with)", "Probes seen / sent", "p50 s", "p95 s", "max s",
-                   "p95 ÷ sensor lane's", "Stack cores", "Load average after"])
+                   "p95 ÷ sensor lane's", "Machine cores", "Load average after"])
     table.rows = rows
     tables = [table]
     notes = [
@@ -114,15 +114,17 @@ def section(settings: Settings, command: str, seconds: float, rate: float, event
         f"(so figures carry up to {POLL_S * 1000:.0f} ms of polling delay). {rate:g} `price_changed` probes/s "
         f"for {seconds:g} s after 50 probe products were upserted and seen (warm-up). The background trickle "
         "is `pulsemart up`'s own simulator process (`--rate`), outside the measured processes."),
-        ("Stack cores: CPU seconds per second, over the probe window, of `pulsemart up`'s whole process tree "
-        "(Dagster webserver, daemon and the runs it launches, serving API, worker, simulator) plus the "
-        "embedded PostgreSQL and broker; the probes add their 1-2 events/s."),
+        ("Machine cores: the whole machine's busy CPU seconds per second over the probe window (total less "
+        "idle and I/O wait, from /proc/stat): `pulsemart up` (Dagster webserver, daemon and the runs it "
+        "launches, serving API, worker, simulator), the broker, PostgreSQL and its backends, and this "
+        "benchmark's own producer and poller; the probes add their 1-2 events/s. Only a quiet machine "
+        "makes it the stack's cost: see the load average."),
         ("Each row's load average tells whether other work shared the machine; figures taken under "
         "load are slower than on an idle machine."),
     ]
     targets = [f"p95 ≤ 1 s: {'met' if (p := percentile(f.visible_s, 95)) is not None and p <= 1 else 'NOT met'} "
                f"({label})" for (label, _), f in zip(LANES[:2], results, strict=False)]
-    notes.append("Targets: " + "; ".join(targets) + f"; stack under one core at the default trickle: "
+    notes.append("Targets: " + "; ".join(targets) + f"; machine under one busy core at the default trickle: "
                  f"{'met' if results[0].cores is not None and results[0].cores < 1 else 'NOT met'}.")
     if events:
         echo(f"bench realtime: catch-up over {fmt_int(events)} events")

@@ -2,10 +2,11 @@
 
 Shared by the Kafka sensor and `pulsemart ingest --until-caught-up`, so both see the same
 lag. End offsets alone can hide up to one producer batch on the development broker (see
-DESIGN.md); a peek at the last stored record of each partition reveals it, and also whether
-the broker still holds that record at all. End offsets can also run ahead of the last
-readable record: a transaction's commit or abort marker takes an offset no consumer is
-handed, so a tail of markers is lag that no read can take away; the peek tells it apart.
+docs/ingestion.md, "The sensor"); a peek at the last stored record of each partition reveals
+it, and also whether the broker still holds that record at all. End offsets can also run
+ahead of the last readable record: a transaction's commit or abort marker takes an offset no
+consumer is handed, so a tail of markers is lag that no read can take away; the peek tells it
+apart.
 """
 
 from __future__ import annotations

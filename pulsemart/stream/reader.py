@@ -1,8 +1,9 @@
 """Reading one partition's offset range with `assign` and `seek`, never a consumer group.
 
 Offsets live in PostgreSQL next to the data, so the consumer has no group and commits
-nothing. The development broker under-reports end offsets (see DESIGN.md), so a read does
-not trust them: it stops at its bound or when polls come back empty (caught up).
+nothing. The development broker under-reports end offsets (see docs/ingestion.md, "The
+sensor"), so a read does not trust them: it stops at its bound or when polls come back empty
+(caught up).
 """
 
 from __future__ import annotations

@@ -195,40 +195,41 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
     sessions = scalar(db, "select sum(sessions) from marts.agg_funnel_daily")
     assert f"{sessions:,} (100.0%)" in found["funnel"].text
 
-    # No model evaluated yet (unless the ML platform already wrote evaluations in this database).
-    has_table = scalar(db, "select to_regclass('governance.model_evaluations') is not null")
-    evaluated = has_table and scalar(db, "select count(*) from governance.model_evaluations") > 0
-    if not evaluated:
-        assert found["model-performance"].attrs["data-points"] == "0"
-        assert NO_MODEL in found["model-performance"].text
+    # No model evaluated: evaluations earlier tests wrote to this database are set aside (and
+    # put back at the end), so the empty state is always checked.
+    db.execute("create temp table evaluations_aside as select * from governance.model_evaluations")
+    db.execute("delete from governance.model_evaluations")
+    db.commit()
+    try:
+        empty = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
+        assert empty.attrs["data-points"] == "0"
+        assert NO_MODEL in empty.text
+        _show_evaluations(db, browser, server)
+    finally:
+        db.rollback()
+        db.execute("delete from serving.model_deployments where model_name = 'dashboard-test'")
+        db.execute("delete from governance.model_evaluations")
+        db.execute("insert into governance.model_evaluations select * from evaluations_aside")
+        db.execute("drop table evaluations_aside")
+        db.commit()
 
-    # Evaluations appear as grouped bars.
-    if not has_table:
-        db.execute("create table governance.model_evaluations (evaluated_at timestamptz not null, "
-                   "model_name text not null, model_version text not null, role text not null, "
-                   "metric text not null, value double precision)")
-    db.execute("insert into governance.model_evaluations values "
+
+def _show_evaluations(db, browser, server) -> None:
+    """Evaluations appear as grouped bars, and the served model is named as such."""
+    db.execute("insert into governance.model_evaluations (evaluated_at, model_name, model_version, role, "
+               "metric, value) values "
                "(now(), 'dashboard-test', '2', 'champion', 'ndcg@10', 0.3), "
                "(now(), 'dashboard-test', '2', 'champion', 'hit_rate@10', 0.5), "
                "(now(), 'dashboard-test', '3', 'challenger', 'ndcg@10', 0.35)")
     db.commit()
-    try:
-        models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
-        assert int(models.attrs["data-points"]) >= 3 and models.count("svg") >= 1
-        assert "dashboard-test (not served," in models.text
-        db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
-                   "values ('dashboard-test', '2', 'test_dashboard')")
-        db.commit()
-        models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
-        assert "dashboard-test (serving v2," in models.text  # the served model, not the newest
-    finally:
-        db.rollback()
-        db.execute("delete from serving.model_deployments where model_name = 'dashboard-test'")
-        if has_table:
-            db.execute("delete from governance.model_evaluations where model_name = 'dashboard-test'")
-        else:
-            db.execute("drop table governance.model_evaluations")
-        db.commit()
+    models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
+    assert int(models.attrs["data-points"]) >= 3 and models.count("svg") >= 1
+    assert "dashboard-test (not served," in models.text
+    db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
+               "values ('dashboard-test', '2', 'test_dashboard')")
+    db.commit()
+    models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
+    assert "dashboard-test (serving v2," in models.text  # the served model, not the newest
 
 
 def test_without_the_key_the_page_says_how_to_open_it(fresh_stream, server, browser):

@@ -70,12 +70,16 @@ def test_postgres_restarted_mid_batch_loses_and_doubles_nothing(fresh_stream, db
     produced = produce(fresh_stream, generate(60_000, seed=32))
     process = catch_up_process({"PULSEMART_MAX_BATCH_EVENTS": "2000"})
     wait_for(fresh_stream, FIRST_BATCH_LANDED)
+    in_flight = process.poll() is None
     db.close()
     postgres.stop(fresh_stream)  # fast shutdown: open transactions are rolled back
     postgres.start(fresh_stream)
     output, _ = process.communicate(timeout=180)
-    # The run in flight fails loudly (or had finished); it never reports success on half a batch.
-    assert process.returncode != 0 or "caught up" in output
+    # The fault hit a run in progress, which failed loudly, naming PostgreSQL; it never
+    # reports success on half a batch.
+    assert in_flight
+    assert process.returncode != 0 and "caught up" not in output
+    assert "cannot connect to PostgreSQL" in output or "PostgreSQL" in output.strip().splitlines()[-1]
     finish(fresh_stream)
     from pulsemart.store.db import connect_migrated
 
@@ -86,13 +90,30 @@ def test_postgres_restarted_mid_batch_loses_and_doubles_nothing(fresh_stream, db
            faulted_run_said=output.strip().splitlines()[-1][:120] if output.strip() else "", **counts)
 
 
+def longest_stall_s(db) -> float:
+    """The longest a batch took, or the longest time between two batches finishing."""
+    (stall,) = db.execute("""
+        select extract(epoch from max(greatest(finished_at - started_at, gap)))
+        from (select started_at, finished_at,
+                     finished_at - lag(finished_at) over (order by finished_at) as gap
+              from ingest.batches) b""").fetchone()
+    db.commit()
+    return float(stall or 0)
+
+
 def test_broker_paused_mid_batch_then_resumed(fresh_stream, db):
     produced = produce(fresh_stream, generate(40_000, seed=33))
     process = catch_up_process({"PULSEMART_MAX_BATCH_EVENTS": "2000"})
     wait_for(fresh_stream, FIRST_BATCH_LANDED)
     with broker_paused(fresh_stream, seconds=4):
-        pass
-    process.communicate(timeout=240)
+        paused_a_run = process.poll() is None  # still running after 4 s without a broker
+    output, _ = process.communicate(timeout=240)
+    # The run rode the pause out and landed everything itself, before `finish` looked; its
+    # batches show the pause as a stall of seconds (one batch long, or none finishing).
+    assert paused_a_run
+    assert longest_stall_s(db) >= 3.0
+    assert process.returncode == 0, output[-2000:]
+    assert f"caught up: {produced} records" in output
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == produced

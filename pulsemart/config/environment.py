@@ -141,6 +141,13 @@ class Environment(BaseSettings):
     realtime_session_timeout_ms: int = setting(
         "PULSEMART_REALTIME_SESSION_TIMEOUT_MS", 10_000, "a stopped worker's partitions move to "
         "the others after this (milliseconds)", group="realtime", ge=1)
+    realtime_lock_timeout_s: float = setting(
+        "PULSEMART_REALTIME_LOCK_TIMEOUT_SECONDS", 5.0, "a worker's batch waiting this long on "
+        "a lock fails, names the holder and is read again (seconds)", group="realtime", gt=0)
+    realtime_statement_timeout_s: float = setting(
+        "PULSEMART_REALTIME_STATEMENT_TIMEOUT_SECONDS", 30.0, "a worker's statement running "
+        "longer is cancelled; bounds how long a killed worker's backend holds its locks "
+        "(seconds)", group="realtime", gt=0)
     dagster_url: str | None = setting(
         "PULSEMART_DAGSTER_URL", None, "Dagster webserver the real-time workers report to",
         group="realtime", when_unset="not reported")

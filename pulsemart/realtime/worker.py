@@ -40,11 +40,8 @@ IDLE_POLL_S = 0.5  # how long a poll waits when nothing arrives (and how soon a 
 # Held records wait for products: deciding them again only pays when catalog records came, or
 # now and then so that hold timeouts expire. Every batch would re-decide them all.
 HELD_RECHECK_S = 5.0
-# A batch commits in well under a second at any rate the lane sustains; waiting longer on a
-# lock means another backend holds it (a killed worker's, a reset), and a statement running
-# longer is planned badly. Both fail the batch, which is logged and read again.
-LOCK_TIMEOUT_S = 5.0
-STATEMENT_TIMEOUT_S = 30.0
+# A batch commits in well under a second at any rate the lane sustains; one still running
+# after this is logged while it runs (it fails at the lock or statement timeout, settings).
 SLOW_BATCH_LOG_S = 3.0
 
 
@@ -86,8 +83,8 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.watchdog = SlowBatchWatchdog(
-            SLOW_BATCH_LOG_S, lambda: f"lock_timeout {LOCK_TIMEOUT_S:g}s, statement_timeout "
-                                      f"{STATEMENT_TIMEOUT_S:g}s")
+            SLOW_BATCH_LOG_S, lambda: f"lock_timeout {self.settings.realtime_lock_timeout_s:g}s, "
+                                      f"statement_timeout {self.settings.realtime_statement_timeout_s:g}s")
         self._connect_until_up()
         self.consumer = kafka.make_group_consumer(self.settings, self.worker_id,
                                                   self.settings.realtime_session_timeout_ms,
@@ -199,8 +196,9 @@ class Worker:
         while not self.stopping:
             try:
                 self.conn = connect_migrated(self.settings)
-                bound_session(self.conn, f"pulsemart-worker {self.worker_id}", LOCK_TIMEOUT_S,
-                              STATEMENT_TIMEOUT_S)
+                bound_session(self.conn, f"pulsemart-worker {self.worker_id}",
+                              self.settings.realtime_lock_timeout_s,
+                              self.settings.realtime_statement_timeout_s)
                 if attempt:
                     log.warning("PostgreSQL reachable again")
                 return

@@ -14,8 +14,8 @@ import pytest
 
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
+from pulsemart.config import Environment
 from pulsemart.realtime.status import live_partitions, read_statuses
-from pulsemart.realtime.worker import LOCK_TIMEOUT_S, STATEMENT_TIMEOUT_S
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.store.db import connect
 from pulsemart.stream.planner import PlannedBatch
@@ -32,6 +32,9 @@ from tests.integration.realtime_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The worker's defaults (tests/integration/realtime_support.py sets neither).
+LOCK_TIMEOUT_S = Environment.model_fields["realtime_lock_timeout_s"].default
+STATEMENT_TIMEOUT_S = Environment.model_fields["realtime_statement_timeout_s"].default
 TOPICS = ("shop.catalog", "shop.events")
 
 

@@ -40,10 +40,11 @@ azurite: $(AZURITE)
 $(AZURITE):
 	npm install --prefix .azurite --no-audit --no-fund --loglevel=error azurite@3
 
-# The static checks CI runs with the tests: ruff (with bugbear and bandit rules) and mypy
-# (configured in pyproject.toml). The dbt SQL's sqlfluff lint is itself a test
+# The static checks CI runs with the tests: ruff's formatter (`ruff format` applies it), ruff's
+# linter (with bugbear and bandit rules) and mypy (configured in pyproject.toml). The dbt SQL's sqlfluff lint is itself a test
 # (tests/unit/test_dbt_project.py), so `make test` does not run it twice.
 check: install
+	$(BIN)/ruff format --check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/mypy
 

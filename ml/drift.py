@@ -45,8 +45,9 @@ def feature_drift(
     if missing:
         raise ValueError(f"column(s) {', '.join(map(str, missing))} not in both frames")
     values = [psi(reference_df[c], current_df[c], bins) for c in columns]
-    return pd.DataFrame({"column": list(columns), "psi": values,
-                         "level": [drift_level(v) for v in values]})
+    return pd.DataFrame(
+        {"column": list(columns), "psi": values, "level": [drift_level(v) for v in values]}
+    )
 
 
 def drift_level(value: float) -> str:
@@ -82,10 +83,12 @@ def _is_numeric(values: pd.Series) -> bool:
 def _numeric_shares(reference: pd.Series, current: pd.Series, bins: int):
     inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
     # A value equal to an edge goes to the upper bin in both samples alike.
-    ref_counts = np.bincount(np.searchsorted(inner, reference, side="right"),
-                             minlength=len(inner) + 1)
-    cur_counts = np.bincount(np.searchsorted(inner, current, side="right"),
-                             minlength=len(inner) + 1)
+    ref_counts = np.bincount(
+        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
+    )
+    cur_counts = np.bincount(
+        np.searchsorted(inner, current, side="right"), minlength=len(inner) + 1
+    )
     return ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
 
 

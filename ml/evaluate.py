@@ -71,8 +71,10 @@ def evaluate_split(split: TimeSplit, interactions: pd.DataFrame, k: int = 10) ->
         "k": k,
         "window": split.window,
         "recommenders": {
-            "popularity": {"params": PopularityRecommender().to_params(),
-                           "metrics": table.loc["popularity"].to_dict()},
+            "popularity": {
+                "params": PopularityRecommender().to_params(),
+                "metrics": table.loc["popularity"].to_dict(),
+            },
             "default": {"params": default.to_params(), "metrics": table.loc["default"].to_dict()},
         },
         f"{key}_ratio": float(table.loc["default", key]) / baseline if baseline else float("inf"),
@@ -119,10 +121,18 @@ def format_report(result: dict[str, Any]) -> str:
         ]
     window = result["window"]
     lines.append(f"window: train {window['start']} .. {window['cutoff']}, test to {window['end']}")
-    columns = (f"ndcg_at_{k}", f"precision_at_{k}", f"recall_at_{k}", f"map_at_{k}", "coverage",
-               "fit_seconds")
-    lines.append(f"\nrecommenders ({int(result['recommenders']['default']['metrics']['customers'])}"
-                 " test customers seen in train)")
+    columns = (
+        f"ndcg_at_{k}",
+        f"precision_at_{k}",
+        f"recall_at_{k}",
+        f"map_at_{k}",
+        "coverage",
+        "fit_seconds",
+    )
+    lines.append(
+        f"\nrecommenders ({int(result['recommenders']['default']['metrics']['customers'])}"
+        " test customers seen in train)"
+    )
     lines.append(f"  {'model':<12}" + "".join(f"{c:>17}" for c in columns))
     for name, entry in result["recommenders"].items():
         values = "".join(f"{entry['metrics'][c]:>17.4f}" for c in columns)
@@ -136,6 +146,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"\npropensity ({prop['params']['model']}, trained at {prop['train_cutoff']}, "
         f"{int(m['n'])} customers scored, base rate {m['base_rate']:.3f})"
     )
-    lines.append(f"  ROC AUC {m['roc_auc']:.4f}  PR AUC {m['pr_auc']:.4f}  "
-                 f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
+    lines.append(
+        f"  ROC AUC {m['roc_auc']:.4f}  PR AUC {m['pr_auc']:.4f}  "
+        f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}"
+    )
     return "\n".join(lines)

@@ -35,8 +35,16 @@ COLUMNS = (
 REQUIRED = ("customer_id", "product_id", "event_time", "event_type")
 OPTIONAL_TEXT = ("order_id", "session_id", "country", "description")
 TIME_DTYPE = "datetime64[ns, UTC]"
-TRANSACTION_COLUMNS = ("invoice", "stock_code", "description", "quantity", "invoice_date",
-                       "unit_price", "customer_id", "country")
+TRANSACTION_COLUMNS = (
+    "invoice",
+    "stock_code",
+    "description",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "customer_id",
+    "country",
+)
 
 
 @dataclass(frozen=True)

@@ -68,23 +68,22 @@ def build_propensity_dataset(
     future = interactions[(times >= cutoff) & (times < label_end)]
     features = customer_features(past, cutoff, window_days=(cutoff - start) / DAY)
     buyers = set(future.loc[future["event_type"] == "purchase", "customer_id"])
-    label = pd.Series(features.index.isin(list(buyers)).astype(int), index=features.index,
-                      name="label")
+    label = pd.Series(
+        features.index.isin(list(buyers)).astype(int), index=features.index, name="label"
+    )
     return PropensityDataset(features=features, label=label, cutoff=cutoff, label_end=label_end)
 
 
-def customer_features(
-    past: pd.DataFrame, cutoff: pd.Timestamp, window_days: float
-) -> pd.DataFrame:
+def customer_features(past: pd.DataFrame, cutoff: pd.Timestamp, window_days: float) -> pd.DataFrame:
     """FEATURES per customer from their interactions before `cutoff` (one group-by each)."""
     age = (cutoff - past["event_time"]).dt.total_seconds().to_numpy() / 86_400.0
     frame = past.assign(
         age=age,
         day=past["event_time"].dt.floor("D"),
         value=past["quantity"] * past["unit_price"].fillna(0.0),
-        order=past["order_id"].astype(object).where(
-            past["order_id"].notna(), past["event_time"].astype(str)
-        ),
+        order=past["order_id"]
+        .astype(object)
+        .where(past["order_id"].notna(), past["event_time"].astype(str)),
     )
     by = frame.groupby("customer_id", sort=True)
     buys = frame[frame["event_type"] == "purchase"]
@@ -121,8 +120,9 @@ def customer_features(
     return out.fillna(0.0).reindex(columns=list(FEATURES)).astype(float)
 
 
-def train_propensity(dataset: PropensityDataset, model: str = "hist_gradient_boosting",
-                     seed: int = 0):
+def train_propensity(
+    dataset: PropensityDataset, model: str = "hist_gradient_boosting", seed: int = 0
+):
     """A fitted scikit-learn Pipeline predicting P(purchase in the label window)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -132,14 +132,27 @@ def train_propensity(dataset: PropensityDataset, model: str = "hist_gradient_boo
     if model == "hist_gradient_boosting":
         # Shallow trees and a small learning rate: a few thousand customers, and the
         # probabilities (not only the ranking) are used downstream, so no aggressive fitting.
-        steps = [("classifier", HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
-            l2_regularization=1.0, early_stopping=False, random_state=seed))]
+        steps = [
+            (
+                "classifier",
+                HistGradientBoostingClassifier(
+                    max_iter=150,
+                    learning_rate=0.05,
+                    max_leaf_nodes=15,
+                    min_samples_leaf=40,
+                    l2_regularization=1.0,
+                    early_stopping=False,
+                    random_state=seed,
+                ),
+            )
+        ]
     elif model == "logistic":
         # Counts and money are heavy-tailed: log them so one wholesaler does not set the scale.
-        steps = [("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
-                 ("scale", StandardScaler()),
-                 ("classifier", LogisticRegression(max_iter=1000, C=1.0))]
+        steps = [
+            ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+            ("classifier", LogisticRegression(max_iter=1000, C=1.0)),
+        ]
     else:
         raise ValueError(f"unknown propensity model {model!r}; expected one of {MODELS}")
     if dataset.label.nunique() < 2:

@@ -43,8 +43,9 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
             k=int(params.get("k", self.k)),
             exclude_seen=bool(params.get("exclude_seen", False)),
         )
-        return out.astype({"customer_id": str, "product_id": str, "rank": "int64",
-                           "score": "float64"})
+        return out.astype(
+            {"customer_id": str, "product_id": str, "rank": "int64", "score": "float64"}
+        )
 
 
 def pip_requirements() -> list[str]:

@@ -54,8 +54,9 @@ def set_challenger(name: str, version: str) -> None:
 
 
 def record_gate(name: str, version: str, passed: bool, reason: str) -> None:
-    _client().set_model_version_tag(name, str(version), GATE,
-                                    f"{'passed' if passed else 'rejected'}: {reason}")
+    _client().set_model_version_tag(
+        name, str(version), GATE, f"{'passed' if passed else 'rejected'}: {reason}"
+    )
 
 
 def set_champion(name: str, version: str, reason: str) -> str | None:
@@ -78,8 +79,10 @@ def previous_champion(versions: list[dict[str, Any]], champion: str | None) -> s
     """The version a rollback restores: the latest promoted one other than `champion` that was
     not rolled back after its promotion. `versions` as in `status` (each with its tags)."""
     candidates = [
-        (v["tags"][PROMOTED_AT], v["version"]) for v in versions
-        if v["version"] != champion and PROMOTED_AT in v["tags"]
+        (v["tags"][PROMOTED_AT], v["version"])
+        for v in versions
+        if v["version"] != champion
+        and PROMOTED_AT in v["tags"]
         and v["tags"].get(ROLLED_BACK_AT, "") <= v["tags"][PROMOTED_AT]
     ]
     return max(candidates)[1] if candidates else None
@@ -92,8 +95,10 @@ def roll_back(name: str) -> tuple[str | None, str]:
     state = status(name)
     restored = state["previous_champion"]
     if restored is None:
-        raise ValueError(f"{name}: no previous champion to roll back to "
-                         f"(champion: {state['champion'] or 'none'})")
+        raise ValueError(
+            f"{name}: no previous champion to roll back to "
+            f"(champion: {state['champion'] or 'none'})"
+        )
     client = _client()
     if state["champion"] is not None:
         client.set_model_version_tag(name, state["champion"], ROLLED_BACK_AT, _now())
@@ -150,8 +155,25 @@ def _client():
 
 
 __all__ = [
-    "CHALLENGER", "CHAMPION", "EXPERIMENT", "PROPENSITY", "RECOMMENDER", "LoggedModel",
-    "alias_version", "artifact_root", "configure", "load_mlflow", "log_propensity",
-    "log_recommender", "previous_champion", "record_gate", "register", "roll_back",
-    "run_metrics", "set_challenger", "set_champion", "status", "tracking_uri",
+    "CHALLENGER",
+    "CHAMPION",
+    "EXPERIMENT",
+    "PROPENSITY",
+    "RECOMMENDER",
+    "LoggedModel",
+    "alias_version",
+    "artifact_root",
+    "configure",
+    "load_mlflow",
+    "log_propensity",
+    "log_recommender",
+    "previous_champion",
+    "record_gate",
+    "register",
+    "roll_back",
+    "run_metrics",
+    "set_challenger",
+    "set_champion",
+    "status",
+    "tracking_uri",
 ]

@@ -35,8 +35,9 @@ class TimeSplit:
         }
 
 
-def time_split(interactions: pd.DataFrame, train_fraction: float = 0.75,
-               by: SplitBy = "span") -> TimeSplit:
+def time_split(
+    interactions: pd.DataFrame, train_fraction: float = 0.75, by: SplitBy = "span"
+) -> TimeSplit:
     """Train on the past, test on what came after one cutoff moment.
 
     `by="span"`: the cutoff is `train_fraction` of the way from the first event_time to the

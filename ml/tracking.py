@@ -43,8 +43,13 @@ def artifact_root(home: Path) -> Path:
     return (Path(home) / "mlflow" / "artifacts").resolve()
 
 
-def configure(home: Path, override: str | None = None, experiment: str = EXPERIMENT,
-              artifact_location: str | None = None, s3_endpoint_url: str | None = None) -> str:
+def configure(
+    home: Path,
+    override: str | None = None,
+    experiment: str = EXPERIMENT,
+    artifact_location: str | None = None,
+    s3_endpoint_url: str | None = None,
+) -> str:
     """Point MLflow at the store (creating the local folders) and return the experiment id.
 
     With the local store the experiment's artifacts go to `<home>/mlflow/artifacts`; without
@@ -67,10 +72,15 @@ def configure(home: Path, override: str | None = None, experiment: str = EXPERIM
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = found.experiment_id
-        if artifact_location and found.artifact_location.rstrip("/") != artifact_location.rstrip("/"):
-            warnings.warn(f"MLflow experiment {experiment!r} keeps its artifacts at "
-                          f"{found.artifact_location}, not {artifact_location}: MLflow fixes "
-                          "an experiment's location when it is created", stacklevel=2)
+        if artifact_location and found.artifact_location.rstrip("/") != artifact_location.rstrip(
+            "/"
+        ):
+            warnings.warn(
+                f"MLflow experiment {experiment!r} keeps its artifacts at "
+                f"{found.artifact_location}, not {artifact_location}: MLflow fixes "
+                "an experiment's location when it is created",
+                stacklevel=2,
+            )
     else:
         location = artifact_location or (artifact_root(home).as_uri() if local else None)
         experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
@@ -107,8 +117,9 @@ def log_recommender(
         signature = infer_signature(
             input_example, wrapper.predict(None, input_example), params=run_params
         )
-    with _run("recommender", metrics, params, data_window, dagster_run_id, git_commit,
-              experiment_id) as run:
+    with _run(
+        "recommender", metrics, params, data_window, dagster_run_id, git_commit, experiment_id
+    ) as run:
         info = mlflow.pyfunc.log_model(
             name=ARTIFACT_PATH,
             python_model=wrapper,
@@ -140,8 +151,9 @@ def log_propensity(
     if input_example is None:
         raise ValueError("log_propensity needs an input_example (a few feature rows)")
     signature = infer_signature(input_example, model.predict_proba(input_example)[:, 1])
-    with _run("propensity", metrics, params, data_window, dagster_run_id, git_commit,
-              experiment_id) as run:
+    with _run(
+        "propensity", metrics, params, data_window, dagster_run_id, git_commit, experiment_id
+    ) as run:
         info = mlflow_sklearn.log_model(
             model,
             name=ARTIFACT_PATH,

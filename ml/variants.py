@@ -21,20 +21,32 @@ from ml.recommenders import DEFAULT_PARAMS, make_recommender
 from ml.split import time_split
 
 # The blend the variants below vary one setting of at a time.
-BLEND = {"model": "item_knn", "weighting": "log", "neighbours": 100, "shrink": 10.0,
-         "repurchase_weight": 0.5, "popularity_weight": 0.3, "half_life_days": None}
+BLEND = {
+    "model": "item_knn",
+    "weighting": "log",
+    "neighbours": 100,
+    "shrink": 10.0,
+    "repurchase_weight": 0.5,
+    "popularity_weight": 0.3,
+    "half_life_days": None,
+}
 # name -> (recommender params, exclude_seen)
 VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "popularity": ({"model": "popularity"}, False),
     "popularity, exclude seen": ({"model": "popularity"}, True),
     "popularity by units": ({"model": "popularity", "by": "quantity"}, False),
     "own history + popularity fill": (
-        {**BLEND, "repurchase_weight": 1.0, "popularity_weight": 0.0}, False),
+        {**BLEND, "repurchase_weight": 1.0, "popularity_weight": 0.0},
+        False,
+    ),
     "item-kNN bm25, exclude seen": (
-        {**BLEND, "weighting": "bm25", "repurchase_weight": 0.0, "popularity_weight": 0.0}, True),
+        {**BLEND, "weighting": "bm25", "repurchase_weight": 0.0, "popularity_weight": 0.0},
+        True,
+    ),
     "item-kNN bm25, neighbours only": (
         {**BLEND, "weighting": "bm25", "repurchase_weight": 0.0, "popularity_weight": 0.0},
-        False),
+        False,
+    ),
     "item-kNN bm25 + own 0.5": ({**BLEND, "weighting": "bm25", "popularity_weight": 0.0}, False),
     "item-kNN bm25 + own 0.5 + pop 0.3": ({**BLEND, "weighting": "bm25"}, False),
     "item-kNN log + own 0.5 + pop 0.3": (BLEND, False),
@@ -46,20 +58,45 @@ VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "  same, 20 neighbours": ({**BLEND, "neighbours": 20}, False),
     "  same, all neighbours": ({**BLEND, "neighbours": 0}, False),
     "  same, half-life 90 days": ({**BLEND, "half_life_days": 90.0}, False),
-    "  same, own 0.7 + pop 0.2": ({**BLEND, "repurchase_weight": 0.7, "popularity_weight": 0.2},
-                                  False),
+    "  same, own 0.7 + pop 0.2": (
+        {**BLEND, "repurchase_weight": 0.7, "popularity_weight": 0.2},
+        False,
+    ),
     "  same, own 0.5 + pop 0.4": ({**BLEND, "popularity_weight": 0.4}, False),
     "default: same, shrink 50 + half-life 90": (DEFAULT_PARAMS, False),
     "SVD 64 bm25, factors only": (
-        {"model": "svd", "factors": 64, "weighting": "bm25", "repurchase_weight": 0.0,
-         "popularity_weight": 0.0, "half_life_days": None}, False),
+        {
+            "model": "svd",
+            "factors": 64,
+            "weighting": "bm25",
+            "repurchase_weight": 0.0,
+            "popularity_weight": 0.0,
+            "half_life_days": None,
+        },
+        False,
+    ),
     "SVD 64 bm25 + own 0.5 + pop 0.3": (
-        {"model": "svd", "factors": 64, "weighting": "bm25", "repurchase_weight": 0.5,
-         "popularity_weight": 0.3, "half_life_days": None}, False),
+        {
+            "model": "svd",
+            "factors": 64,
+            "weighting": "bm25",
+            "repurchase_weight": 0.5,
+            "popularity_weight": 0.3,
+            "half_life_days": None,
+        },
+        False,
+    ),
 }
 PROPENSITY_COLUMNS = ("roc_auc", "pr_auc", "brier", "ece", "base_rate", "fit_seconds")
-COLUMNS = ("validation_ndcg", "ndcg_at_10", "precision_at_10", "recall_at_10", "map_at_10",
-           "coverage", "fit_seconds")
+COLUMNS = (
+    "validation_ndcg",
+    "ndcg_at_10",
+    "precision_at_10",
+    "recall_at_10",
+    "map_at_10",
+    "coverage",
+    "fit_seconds",
+)
 
 
 def compare_variants(interactions: pd.DataFrame, k: int = 10) -> pd.DataFrame:
@@ -68,10 +105,12 @@ def compare_variants(interactions: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     inner = time_split(split.train, 0.75)
     rows = {}
     for name, (params, exclude) in VARIANTS.items():
-        valid = evaluate_recommenders(inner.train, inner.test, {name: make_recommender(params)},
-                                      k, exclude)
-        test = evaluate_recommenders(split.train, split.test, {name: make_recommender(params)},
-                                     k, exclude)
+        valid = evaluate_recommenders(
+            inner.train, inner.test, {name: make_recommender(params)}, k, exclude
+        )
+        test = evaluate_recommenders(
+            split.train, split.test, {name: make_recommender(params)}, k, exclude
+        )
         rows[name] = {"validation_ndcg": valid.loc[name, f"ndcg_at_{k}"], **test.loc[name]}
         print(f"measured {name.strip()}", file=sys.stderr, flush=True)
     return pd.DataFrame.from_dict(rows, orient="index")

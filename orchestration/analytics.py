@@ -19,7 +19,10 @@ defs = dg.Definitions.merge(
     datamart.defs,
     ml.defs,
     dg.Definitions(
-        sensors=[build_drift_sensor(ML_TRAIN_JOB), build_bootstrap_sensor(DATAMART_JOB, ML_TRAIN_JOB)],
+        sensors=[
+            build_drift_sensor(ML_TRAIN_JOB),
+            build_bootstrap_sensor(DATAMART_JOB, ML_TRAIN_JOB),
+        ],
         resources=build_resources(),
     ),
 )

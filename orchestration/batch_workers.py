@@ -42,8 +42,12 @@ class BatchWorkers:
     """A fork-based process pool that remembers what is in flight, so it can be stopped."""
 
     def __init__(self, workers: int):
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                         initializer=_die_with_parent, initargs=(os.getpid(),))
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
         self._in_flight: list[Future] = []
 
     def map(self, fn: Callable, *iterables: Iterable) -> Iterator:

@@ -45,7 +45,11 @@ def _instance() -> dg.DagsterInstance:
     """One instance per process, made where it is used: a forked worker must not inherit the
     parent's (its SQLite connections belong to the parent's threads). With DAGSTER_HOME set
     (as under `pulsemart up`) the runs show in the UI."""
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
 def _lags(settings: Settings, topic: str):
@@ -58,8 +62,9 @@ def _lags(settings: Settings, topic: str):
         consumer.close()
 
 
-def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: PlannedBatch,
-              max_seconds: float) -> dict:
+def run_batch(
+    defs: dg.Definitions, instance: dg.DagsterInstance, batch: PlannedBatch, max_seconds: float
+) -> dict:
     job_name = INGEST_JOBS[batch.topic].name
     request = run_request_for(batch, job_name, max_seconds)
     run_config = {**request.run_config, **_QUIET}
@@ -73,18 +78,26 @@ def run_batch(defs: dg.Definitions, instance: dg.DagsterInstance, batch: Planned
 def run_quality(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     """The quality job, in-process: decides everything landed; returns its decision counts."""
     result = defs.resolve_job_def(DECIDE_QUALITY_JOB.name).execute_in_process(
-        instance=instance, raise_on_error=True, run_config=_QUIET)
-    materialization = next(m for m in result.asset_materializations_for_node("quality_decisions")
-                           if m.asset_key == EVENTS_CLEAN)
+        instance=instance, raise_on_error=True, run_config=_QUIET
+    )
+    materialization = next(
+        m
+        for m in result.asset_materializations_for_node("quality_decisions")
+        if m.asset_key == EVENTS_CLEAN
+    )
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
 def run_serving(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     """The serving job, in-process: folds what quality released; returns its metadata."""
     result = defs.resolve_job_def(REFRESH_SERVING_JOB.name).execute_in_process(
-        instance=instance, raise_on_error=True, run_config=_QUIET)
-    materialization = next(m for m in result.asset_materializations_for_node("serving_tables")
-                           if m.asset_key == SERVING_KEYS["product_state"])
+        instance=instance, raise_on_error=True, run_config=_QUIET
+    )
+    materialization = next(
+        m
+        for m in result.asset_materializations_for_node("serving_tables")
+        if m.asset_key == SERVING_KEYS["product_state"]
+    )
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
@@ -95,9 +108,15 @@ def _batch_in_worker(batch: PlannedBatch, max_seconds: float) -> dict:
     return run_batch(defs, _instance(), batch, max_seconds)
 
 
-def catch_up(settings: Settings, defs: dg.Definitions, topics: list[str],
-             on_batch: Callable[[dict], None] | None = None, decide: bool = True,
-             workers: int | None = None, serve: bool = False) -> CatchUpReport:
+def catch_up(
+    settings: Settings,
+    defs: dg.Definitions,
+    topics: list[str],
+    on_batch: Callable[[dict], None] | None = None,
+    decide: bool = True,
+    workers: int | None = None,
+    serve: bool = False,
+) -> CatchUpReport:
     """Ingest every partition of `topics` until none lags (end offsets plus a peek, see
     pulsemart.stream.observe), then, with `decide`, run the quality job once over it all.
 
@@ -136,23 +155,33 @@ def _catch_up(settings, defs, topics, on_batch, decide, pool) -> CatchUpReport:
         lags = [lag for topic in topics for lag in _lags(settings, topic)]
         lost = [f"{lag.topic}[{lag.partition}]" for lag in lags if lag.missing]
         if lost:
-            raise ReadError(f"the broker no longer holds the last stored records of {', '.join(lost)} "
-                            "(was the in-memory broker restarted?); see docs/ingestion.md")
+            raise ReadError(
+                f"the broker no longer holds the last stored records of {', '.join(lost)} "
+                "(was the in-memory broker restarted?); see docs/ingestion.md"
+            )
         # Catalog partitions first: orders then find the products they name instead of being
         # held until a later pass.
-        lagging = sorted((lag for lag in lags if lag.lag > 0 and fruitless[_key(lag)] < 2),
-                         key=lambda lag: lag.topic != CATALOG_TOPIC)
+        lagging = sorted(
+            (lag for lag in lags if lag.lag > 0 and fruitless[_key(lag)] < 2),
+            key=lambda lag: lag.topic != CATALOG_TOPIC,
+        )
         if not lagging:
             report.ingest_seconds = time.perf_counter() - started
             if decide:
                 report.quality = run_quality(defs, _instance())
             return report
-        batches = [PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
-                   for lag in lagging]
+        batches = [
+            PlannedBatch(lag.topic, lag.partition, lag.committed, settings.max_batch_events, 0)
+            for lag in lagging
+        ]
         if pool:
-            landed = pool.map(_batch_in_worker, batches, [settings.max_batch_seconds] * len(batches))
+            landed = pool.map(
+                _batch_in_worker, batches, [settings.max_batch_seconds] * len(batches)
+            )
         else:
-            landed = (run_batch(defs, _instance(), batch, settings.max_batch_seconds) for batch in batches)
+            landed = (
+                run_batch(defs, _instance(), batch, settings.max_batch_seconds) for batch in batches
+            )
         for lag, metadata in zip(lagging, landed, strict=True):
             if metadata["status"] == "empty":
                 fruitless[_key(lag)] += 1

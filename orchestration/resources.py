@@ -43,8 +43,11 @@ class _SettingsPart(dg.ConfigurableResource):
         return {name: value for name, value in self._fields().items() if value is not None}
 
     def _fields(self) -> dict:
-        return {name: getattr(self, name) for name in type(self).model_fields
-                if name in Environment.model_fields}
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name in Environment.model_fields
+        }
 
     def settings(self) -> Settings:
         return load_settings(overrides=self.overrides())
@@ -80,8 +83,11 @@ def fields_of(*groups: str) -> Callable[[type[_Part]], type[_Part]]:
         def namespace(body: dict[str, Any]) -> None:
             body["__annotations__"] = {name: _config_type(name) | None for name in names}
             body.update({name: Field(None, description=_description(name)) for name in names})
-            body.update(__doc__=declared.__doc__, __module__=declared.__module__,
-                        __qualname__=declared.__qualname__)
+            body.update(
+                __doc__=declared.__doc__,
+                __module__=declared.__module__,
+                __qualname__=declared.__qualname__,
+            )
 
         return types.new_class(declared.__name__, (declared,), exec_body=namespace)
 
@@ -178,17 +184,25 @@ def _configured(part: type[_SettingsPart], environment: dict) -> dict:
     values = {}
     for name in part.model_fields:
         if name in environment:
-            values[name] = (dg.EnvVar(environment[name]) if name in SECRET_FIELDS
-                            else environment[name])
+            values[name] = (
+                dg.EnvVar(environment[name]) if name in SECRET_FIELDS else environment[name]
+            )
     return values
 
 
 @cache  # one set for both code locations, so their definitions merge (orchestration/definitions.py)
 def build_resources() -> dict:
     environment = configured_environment()  # {field: value, or the variable's name for secrets}
-    parts: dict[str, Any] = {key: part(**_configured(part, environment)) for key, part in (
-        ("kafka", KafkaSettings), ("postgres", PostgresSettings), ("object_store", ObjectStoreSettings),
-        ("mlflow", MlflowSettings), ("batch", BatchSizing))}
+    parts: dict[str, Any] = {
+        key: part(**_configured(part, environment))
+        for key, part in (
+            ("kafka", KafkaSettings),
+            ("postgres", PostgresSettings),
+            ("object_store", ObjectStoreSettings),
+            ("mlflow", MlflowSettings),
+            ("batch", BatchSizing),
+        )
+    }
     settings = PulsemartSettings(**_configured(PulsemartSettings, environment), **parts)
     return {
         "pulsemart": settings,

@@ -22,20 +22,30 @@ from pulsemart.ml_store.bootstrap import (
 INTERVAL_S = 20  # the demo waits on it: a first build a few seconds after the threshold
 
 
-def build_bootstrap_sensor(datamart_job, model_job,
-                           thresholds: BootstrapThresholds | None = None) -> dg.SensorDefinition:
+def build_bootstrap_sensor(
+    datamart_job, model_job, thresholds: BootstrapThresholds | None = None
+) -> dg.SensorDefinition:
     thresholds = thresholds or BootstrapThresholds()
 
-    @dg.sensor(name="bootstrap_sensor", jobs=[datamart_job, model_job],
-               minimum_interval_seconds=INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Once each: the first datamart build (at {thresholds.min_clean_events} "
-                           f"clean events) and the first training run (at "
-                           f"{thresholds.min_purchases} clean order lines), then stops asking.")
-    def bootstrap_sensor(context: dg.SensorEvaluationContext,
-                         postgres: PostgresResource) -> dg.SensorResult:
+    @dg.sensor(
+        name="bootstrap_sensor",
+        jobs=[datamart_job, model_job],
+        minimum_interval_seconds=INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Once each: the first datamart build (at {thresholds.min_clean_events} "
+        f"clean events) and the first training run (at "
+        f"{thresholds.min_purchases} clean order lines), then stops asking.",
+    )
+    def bootstrap_sensor(
+        context: dg.SensorEvaluationContext, postgres: PostgresResource
+    ) -> dg.SensorResult:
         requested = set(json.loads(context.cursor)) if context.cursor else set()
-        building = bool(context.instance.get_runs(
-            filters=dg.RunsFilter(tags={"pulsemart/pool": "datamart"}, statuses=IN_FLIGHT), limit=1))
+        building = bool(
+            context.instance.get_runs(
+                filters=dg.RunsFilter(tags={"pulsemart/pool": "datamart"}, statuses=IN_FLIGHT),
+                limit=1,
+            )
+        )
         with postgres.connection() as conn:
             state = read_state(conn, thresholds, datamart_building=building)
         decision = next_step(state, requested, thresholds)
@@ -43,8 +53,13 @@ def build_bootstrap_sensor(datamart_job, model_job,
             return dg.SensorResult(skip_reason=decision.reason, cursor=context.cursor)
         job = datamart_job if decision.step == DATAMART else model_job
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"bootstrap:{decision.step}", job_name=job.name,
-                                        tags={"pulsemart/trigger": "bootstrap"})],
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"bootstrap:{decision.step}",
+                    job_name=job.name,
+                    tags={"pulsemart/trigger": "bootstrap"},
+                )
+            ],
             cursor=json.dumps(sorted(requested | {decision.step})),
         )
 

@@ -7,7 +7,6 @@ nothing, and reads no more than one fetch per partition (the peek of
 stream is.
 """
 
-
 import json
 
 import dagster as dg
@@ -42,8 +41,12 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Plans micro-batches of {topic} from lag; never consumes records itself.",
     )
-    def kafka_sensor(context: dg.SensorEvaluationContext, pulsemart: PulsemartSettings,
-                     kafka: KafkaResource, postgres: PostgresResource) -> dg.SensorResult:
+    def kafka_sensor(
+        context: dg.SensorEvaluationContext,
+        pulsemart: PulsemartSettings,
+        kafka: KafkaResource,
+        postgres: PostgresResource,
+    ) -> dg.SensorResult:
         # Imported at the tick: the Kafka and PostgreSQL clients need not load with the code
         # location in every run process.
         from pulsemart.realtime.status import live_partitions
@@ -67,16 +70,21 @@ def build_kafka_sensor(topic: str, job) -> dg.SensorDefinition:
             lags,
             partitions_busy,
             cursor,
-            PlannerSettings(settings.min_batch_events, settings.max_batch_events,
-                            settings.max_concurrent_batches),
+            PlannerSettings(
+                settings.min_batch_events,
+                settings.max_batch_events,
+                settings.max_concurrent_batches,
+            ),
             pool_busy,
             live,
         )
         if not plan.batches:
             return dg.SensorResult(skip_reason=plan.skip_reason(), cursor=json.dumps(plan.cursor))
         return dg.SensorResult(
-            run_requests=[run_request_for(batch, job.name, settings.max_batch_seconds)
-                          for batch in plan.batches],
+            run_requests=[
+                run_request_for(batch, job.name, settings.max_batch_seconds)
+                for batch in plan.batches
+            ],
             cursor=json.dumps(plan.cursor),
         )
 

@@ -23,6 +23,9 @@ def _waiting(conn) -> dict[str, str]:
 
 def build_quality_sensor(job) -> dg.SensorDefinition:
     return single_run_sensor(
-        "quality_sensor", job,
+        "quality_sensor",
+        job,
         "Requests a quality run when landed raw records wait for their decision.",
-        _waiting, "no raw record waits for a decision")
+        _waiting,
+        "no raw record waits for a decision",
+    )

@@ -18,11 +18,18 @@ def _waiting(conn) -> dict[str, str]:
     pending, newest = conn.execute(PENDING_SQL).fetchone()
     if not pending:
         return {}
-    return {"pulsemart/quality_batches_waiting": str(pending), "pulsemart/up_to_quality_batch": str(newest)}
+    return {
+        "pulsemart/quality_batches_waiting": str(pending),
+        "pulsemart/up_to_quality_batch": str(newest),
+    }
 
 
 def build_serving_sensor(job) -> dg.SensorDefinition:
     return single_run_sensor(
-        "serving_sensor", job,
+        "serving_sensor",
+        job,
         "Requests a serving refresh when quality released batches the serving tables have not folded yet.",
-        _waiting, "no quality batch waits to be folded", also_busy_with=("decide_and_serve",))
+        _waiting,
+        "no quality batch waits to be folded",
+        also_busy_with=("decide_and_serve",),
+    )

@@ -68,10 +68,12 @@ def reset_stream(settings):
     finally:
         admin.close()
     with connect_migrated(settings) as conn:
-        conn.execute("truncate raw.events, ingest.offsets, ingest.batches, quality.progress, "
-                     "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
-                     "quality.quarantine_lines, quality.held, quality.catalog_state, "
-                     "quality.batches cascade")
+        conn.execute(
+            "truncate raw.events, ingest.offsets, ingest.batches, quality.progress, "
+            "quality.events_clean, quality.order_lines_clean, quality.quarantine, "
+            "quality.quarantine_lines, quality.held, quality.catalog_state, "
+            "quality.batches cascade"
+        )
         # The serving fold's state derives from the decisions just emptied: an earlier test's
         # newer price would outrank this test's events.
         reset_fold(conn)

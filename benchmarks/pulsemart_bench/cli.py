@@ -21,47 +21,119 @@ def _command() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
-output_option = click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUTPUT,
-                             show_default=True, help="Report to update (only this benchmark's section).")
+output_option = click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Report to update (only this benchmark's section).",
+)
 
 
 def _produce_options(f):
     from pulsemart_bench.produce import DEFAULT_REPLAY_PATH
 
-    f = click.option("--produce-events", type=click.IntRange(min=1), default=200_000, show_default=True,
-                     help="Simulated events to produce.")(f)
-    f = click.option("--replay-path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=DEFAULT_REPLAY_PATH, show_default=True, help="Transaction file to replay.")(f)
+    f = click.option(
+        "--produce-events",
+        type=click.IntRange(min=1),
+        default=200_000,
+        show_default=True,
+        help="Simulated events to produce.",
+    )(f)
+    f = click.option(
+        "--replay-path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=DEFAULT_REPLAY_PATH,
+        show_default=True,
+        help="Transaction file to replay.",
+    )(f)
     return f
 
 
 def _ingest_options(f):
-    f = click.option("--events", type=click.IntRange(min=1), default=500_000, show_default=True,
-                     help="Backlog of simulated events for the ingest benchmark.")(f)
-    f = click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True,
-                     default=(10_000, 100_000), show_default=True, help="Batch sizes for peak RSS.")(f)
-    f = click.option("--latency-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
-                     help="How long to trickle events under `pulsemart up` (0 skips the latency test).")(f)
-    f = click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
-                     help="Rounds of raw consume + catch_up (each ratio uses its own round's anchor).")(f)
-    f = click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20,
-                     show_default=True, help="Events per second during the latency test.")(f)
+    f = click.option(
+        "--events",
+        type=click.IntRange(min=1),
+        default=500_000,
+        show_default=True,
+        help="Backlog of simulated events for the ingest benchmark.",
+    )(f)
+    f = click.option(
+        "--batch-size",
+        "batch_sizes",
+        type=click.IntRange(min=1),
+        multiple=True,
+        default=(10_000, 100_000),
+        show_default=True,
+        help="Batch sizes for peak RSS.",
+    )(f)
+    f = click.option(
+        "--latency-seconds",
+        type=click.FloatRange(min=0),
+        default=60,
+        show_default=True,
+        help="How long to trickle events under `pulsemart up` (0 skips the latency test).",
+    )(f)
+    f = click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Rounds of raw consume + catch_up (each ratio uses its own round's anchor).",
+    )(f)
+    f = click.option(
+        "--latency-rate",
+        type=click.FloatRange(min=0, min_open=True),
+        default=20,
+        show_default=True,
+        help="Events per second during the latency test.",
+    )(f)
     return f
 
 
 def _serving_options(f):
-    f = click.option("--serving-events", type=click.IntRange(min=1), default=20_000, show_default=True,
-                     help="Simulated events folded into the serving tables before the API load.")(f)
-    f = click.option("--connections", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
-                     help="wrk's keep-alive connections per endpoint.")(f)
-    f = click.option("--seconds", type=click.FloatRange(min=1, max=600), default=20, show_default=True,
-                     help="Measured seconds of load per endpoint.")(f)
-    f = click.option("--single-seconds", type=click.FloatRange(min=0, max=600), default=5, show_default=True,
-                     help="Seconds of one-connection load per endpoint (service time; 0 skips).")(f)
-    f = click.option("--freshness-seconds", type=click.FloatRange(min=0, max=1800), default=60, show_default=True,
-                     help="How long to produce price changes under `pulsemart up` (0 skips freshness).")(f)
-    f = click.option("--freshness-rate", type=click.FloatRange(min=0, min_open=True, max=100), default=2,
-                     show_default=True, help="Price changes per second during the freshness test.")(f)
+    f = click.option(
+        "--serving-events",
+        type=click.IntRange(min=1),
+        default=20_000,
+        show_default=True,
+        help="Simulated events folded into the serving tables before the API load.",
+    )(f)
+    f = click.option(
+        "--connections",
+        type=click.IntRange(min=1, max=1000),
+        default=50,
+        show_default=True,
+        help="wrk's keep-alive connections per endpoint.",
+    )(f)
+    f = click.option(
+        "--seconds",
+        type=click.FloatRange(min=1, max=600),
+        default=20,
+        show_default=True,
+        help="Measured seconds of load per endpoint.",
+    )(f)
+    f = click.option(
+        "--single-seconds",
+        type=click.FloatRange(min=0, max=600),
+        default=5,
+        show_default=True,
+        help="Seconds of one-connection load per endpoint (service time; 0 skips).",
+    )(f)
+    f = click.option(
+        "--freshness-seconds",
+        type=click.FloatRange(min=0, max=1800),
+        default=60,
+        show_default=True,
+        help="How long to produce price changes under `pulsemart up` (0 skips freshness).",
+    )(f)
+    f = click.option(
+        "--freshness-rate",
+        type=click.FloatRange(min=0, min_open=True, max=100),
+        default=2,
+        show_default=True,
+        help="Price changes per second during the freshness test.",
+    )(f)
     return f
 
 
@@ -99,13 +171,32 @@ def produce(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 @_ingest_options
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
-def ingest(events: int, batch_sizes: tuple[int, ...], latency_seconds: float, latency_rate: float,
-           repeats: int, seed: int, output: Path) -> None:
+def ingest(
+    events: int,
+    batch_sizes: tuple[int, ...],
+    latency_seconds: float,
+    latency_rate: float,
+    repeats: int,
+    seed: int,
+    output: Path,
+) -> None:
     """catch_up beside raw consume and COPY; peak RSS per batch size; end-to-end latency."""
     from pulsemart_bench.sections import ingest_section
 
-    _run(output, lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
-                                          latency_seconds, latency_rate, _echo, repeats))
+    _run(
+        output,
+        lambda s: ingest_section(
+            s,
+            _command(),
+            events,
+            seed,
+            list(batch_sizes),
+            latency_seconds,
+            latency_rate,
+            _echo,
+            repeats,
+        ),
+    )
 
 
 @bench.command("quality")
@@ -123,18 +214,44 @@ def quality(produce_events: int, replay_path: Path, seed: int, output: Path) -> 
 @_serving_options
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
-def serving(serving_events: int, connections: int, seconds: float, single_seconds: float, freshness_seconds: float,
-            freshness_rate: float, seed: int, output: Path) -> None:
+def serving(
+    serving_events: int,
+    connections: int,
+    seconds: float,
+    single_seconds: float,
+    freshness_seconds: float,
+    freshness_rate: float,
+    seed: int,
+    output: Path,
+) -> None:
     """The serving API under a bounded local load beside /health; produce → search freshness."""
     from pulsemart_bench.sections import serving_section
 
-    _run(output, lambda s: serving_section(s, _command(), serving_events, seed, connections, seconds, single_seconds,
-                                           freshness_seconds, freshness_rate, _echo))
+    _run(
+        output,
+        lambda s: serving_section(
+            s,
+            _command(),
+            serving_events,
+            seed,
+            connections,
+            seconds,
+            single_seconds,
+            freshness_seconds,
+            freshness_rate,
+            _echo,
+        ),
+    )
 
 
 @bench.command("datamart")
-@click.option("--lines", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Order lines written into the clean layer before the builds.")
+@click.option(
+    "--lines",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Order lines written into the clean layer before the builds.",
+)
 @output_option
 def datamart(lines: int, output: Path) -> None:
     """dbt full and incremental datamart builds beside a bare COPY … TO of the same rows."""
@@ -144,8 +261,13 @@ def datamart(lines: int, output: Path) -> None:
 
 
 @bench.command("training")
-@click.option("--interactions", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Synthetic purchases to train on.")
+@click.option(
+    "--interactions",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Synthetic purchases to train on.",
+)
 @output_option
 def training(interactions: int, output: Path) -> None:
     """Recommender training time, peak memory and batch scoring rate beside the popularity baseline."""
@@ -155,27 +277,62 @@ def training(interactions: int, output: Path) -> None:
 
 
 @bench.command("locations")
-@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Interleaved rounds of fresh interpreters per import.")
-@click.option("--latency-seconds", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Also trickle events under `pulsemart up --rate 0` this long (0 skips).")
-@click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
-              help="Events per second during the latency test.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Interleaved rounds of fresh interpreters per import.",
+)
+@click.option(
+    "--latency-seconds",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also trickle events under `pulsemart up --rate 0` this long (0 skips).",
+)
+@click.option(
+    "--latency-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20,
+    show_default=True,
+    help="Events per second during the latency test.",
+)
 @output_option
 def locations(rounds: int, latency_seconds: float, latency_rate: float, output: Path) -> None:
     """Import time of each Dagster code location beside a bare `import dagster`."""
     from pulsemart_bench import locations as bench_locations
 
-    _run(output, lambda s: bench_locations.section(s, _command(), rounds, latency_seconds, latency_rate, _echo))
+    _run(
+        output,
+        lambda s: bench_locations.section(
+            s, _command(), rounds, latency_seconds, latency_rate, _echo
+        ),
+    )
 
 
 @bench.command("realtime")
-@click.option("--seconds", type=click.FloatRange(min=1, max=1800), default=60, show_default=True,
-              help="How long to produce price-change probes under each `pulsemart up` run.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True, max=100), default=2, show_default=True,
-              help="Price-change probes per second.")
-@click.option("--events", type=click.IntRange(min=0), default=500_000, show_default=True,
-              help="Backlog of simulated events for the catch-up rate (0 skips it).")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1, max=1800),
+    default=60,
+    show_default=True,
+    help="How long to produce price-change probes under each `pulsemart up` run.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True, max=100),
+    default=2,
+    show_default=True,
+    help="Price-change probes per second.",
+)
+@click.option(
+    "--events",
+    type=click.IntRange(min=0),
+    default=500_000,
+    show_default=True,
+    help="Backlog of simulated events for the catch-up rate (0 skips it).",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @output_option
 def realtime(seconds: float, rate: float, events: int, seed: int, output: Path) -> None:
@@ -183,23 +340,50 @@ def realtime(seconds: float, rate: float, events: int, seed: int, output: Path) 
     a worker's catch-up rate beside the rule engine alone."""
     from pulsemart_bench import realtime as bench_realtime
 
-    _run(output, lambda s: bench_realtime.section(s, _command(), seconds, rate, events, seed, _echo))
+    _run(
+        output, lambda s: bench_realtime.section(s, _command(), seconds, rate, events, seed, _echo)
+    )
 
 
 @bench.command("all")
 @_produce_options
 @_ingest_options
 @_serving_options
-@click.option("--datamart-lines", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Order lines for the datamart build benchmark.")
-@click.option("--training-interactions", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Synthetic purchases for the training benchmark.")
+@click.option(
+    "--datamart-lines",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Order lines for the datamart build benchmark.",
+)
+@click.option(
+    "--training-interactions",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Synthetic purchases for the training benchmark.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @output_option
-def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple[int, ...],
-         latency_seconds: float, latency_rate: float, repeats: int, serving_events: int, connections: int,
-         seconds: float, single_seconds: float, freshness_seconds: float, freshness_rate: float,
-         datamart_lines: int, training_interactions: int, seed: int, output: Path) -> None:
+def all_(
+    produce_events: int,
+    replay_path: Path,
+    events: int,
+    batch_sizes: tuple[int, ...],
+    latency_seconds: float,
+    latency_rate: float,
+    repeats: int,
+    serving_events: int,
+    connections: int,
+    seconds: float,
+    single_seconds: float,
+    freshness_seconds: float,
+    freshness_rate: float,
+    datamart_lines: int,
+    training_interactions: int,
+    seed: int,
+    output: Path,
+) -> None:
     """Run every benchmark in one temporary stack and write the report."""
     from pulsemart_bench import datamart as bench_datamart
     from pulsemart_bench import training as bench_training
@@ -212,15 +396,36 @@ def all_(produce_events: int, replay_path: Path, events: int, batch_sizes: tuple
 
     # Ingest last: its latency test runs `pulsemart up`, which stops the services on exit. Serving's
     # freshness test runs it too, and starts the services again when it is done.
-    _run(output,
-         lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
-         lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
-         lambda s: serving_section(s, _command(), serving_events, seed, connections, seconds, single_seconds,
-                                   freshness_seconds, freshness_rate, _echo),
-         lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
-         lambda s: bench_training.section(_command(), training_interactions, _echo),
-         lambda s: ingest_section(s, _command(), events, seed, list(batch_sizes),
-                                  latency_seconds, latency_rate, _echo, repeats))
+    _run(
+        output,
+        lambda s: produce_section(s, _command(), produce_events, seed, replay_path, _echo),
+        lambda s: quality_section(_command(), produce_events, seed, replay_path, _echo),
+        lambda s: serving_section(
+            s,
+            _command(),
+            serving_events,
+            seed,
+            connections,
+            seconds,
+            single_seconds,
+            freshness_seconds,
+            freshness_rate,
+            _echo,
+        ),
+        lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
+        lambda s: bench_training.section(_command(), training_interactions, _echo),
+        lambda s: ingest_section(
+            s,
+            _command(),
+            events,
+            seed,
+            list(batch_sizes),
+            latency_seconds,
+            latency_rate,
+            _echo,
+            repeats,
+        ),
+    )
 
 
 def _echo(message: str) -> None:

@@ -84,8 +84,14 @@ def seed_orders(conn: psycopg.Connection, first: int, last: int, products: bool)
         (batch,) = conn.execute(_BATCH, {"orders": last - first + 1}).fetchone()
         if products:
             conn.execute(_PRODUCTS, {"batch": batch, "products": PRODUCTS})
-        params = {"batch": batch, "first": first, "last": last, "customers": CUSTOMERS,
-                  "products": PRODUCTS, "per_order": LINES_PER_ORDER}
+        params = {
+            "batch": batch,
+            "first": first,
+            "last": last,
+            "customers": CUSTOMERS,
+            "products": PRODUCTS,
+            "per_order": LINES_PER_ORDER,
+        }
         conn.execute(_ORDERS, params)
         return conn.execute(_LINES, params).rowcount
 
@@ -112,8 +118,10 @@ def run(settings: Settings, lines: int, echo) -> DatamartBench:
     with connect_migrated(settings) as conn:
         # A throw-away stack, but `bench all` runs other sections in it first: start empty.
         conn.execute("drop schema if exists marts, snapshots, staging, intermediate cascade")
-        conn.execute("truncate quality.events_clean, quality.order_lines_clean, quality.quarantine, "
-                     "quality.quarantine_lines, quality.held, quality.batches cascade")
+        conn.execute(
+            "truncate quality.events_clean, quality.order_lines_clean, quality.quarantine, "
+            "quality.quarantine_lines, quality.held, quality.batches cascade"
+        )
         conn.commit()
         apply_pii_key(conn, settings.pii_key)
         echo(f"  writing {orders * LINES_PER_ORDER:,} order lines into the clean layer")
@@ -122,19 +130,29 @@ def run(settings: Settings, lines: int, echo) -> DatamartBench:
         conn.execute("analyze quality.order_lines_clean")
         conn.commit()
         echo("  COPY … TO (anchor)")
-        copy_lines = copy_out(conn, "select * from quality.order_lines_clean",
-                              "COPY quality.order_lines_clean TO STDOUT")
-        copy_joined = copy_out(conn, (
-            "select l.*, e.event_time, e.customer_id, e.payload ->> 'country', e.decision, e.confidence "
-            "from quality.order_lines_clean l join quality.events_clean e "
-            'using (topic, "partition", "offset")'), "COPY of the lines joined to their orders TO STDOUT")
+        copy_lines = copy_out(
+            conn,
+            "select * from quality.order_lines_clean",
+            "COPY quality.order_lines_clean TO STDOUT",
+        )
+        copy_joined = copy_out(
+            conn,
+            (
+                "select l.*, e.event_time, e.customer_id, e.payload ->> 'country', e.decision, e.confidence "
+                "from quality.order_lines_clean l join quality.events_clean e "
+                'using (topic, "partition", "offset")'
+            ),
+            "COPY of the lines joined to their orders TO STDOUT",
+        )
         conn.commit()
     echo("  dbt build (full: empty marts)")
     full = timed_build(settings, "dbt build, full (models, snapshot, tests)", written, ["build"])
     with connect_migrated(settings) as conn:
         added = seed_orders(conn, orders + 1, orders + new_orders, products=False)
     echo(f"  dbt build (incremental: {added:,} new lines)")
-    incremental = timed_build(settings, f"dbt build, incremental (+{added:,} lines, 1%)", added, ["build"])
+    incremental = timed_build(
+        settings, f"dbt build, incremental (+{added:,} lines, 1%)", added, ["build"]
+    )
     echo("  dbt build (nothing new)")
     noop = timed_build(settings, "dbt build, nothing new", 0, ["build"])
     return DatamartBench(copy_lines, copy_joined, full, incremental, noop, written, added)
@@ -149,21 +167,44 @@ def section(settings: Settings, command: str, lines: int, echo):
     result = run(settings, lines, echo)
     times = Table(["Build", "Lines", "Seconds", "Share of the full build"])
     for build in (result.full, result.incremental, result.noop):
-        times.rows.append([build.name, f"{build.count:,}", f"{build.seconds:,.1f}",
-                           f"{build.seconds / result.full.seconds:.0%}"])
+        times.rows.append(
+            [
+                build.name,
+                f"{build.count:,}",
+                f"{build.seconds:,.1f}",
+                f"{build.seconds / result.full.seconds:.0%}",
+            ]
+        )
     return Section(
-        key="datamart", title="Datamart: dbt builds vs a bare COPY of the same rows", command=command,
-        date=machine.now(), machine=machine.describe(),
-        intro=(f"{result.lines:,} order lines ({LINES_PER_ORDER} per order, every 50th order a "
-               f"cancellation, {PRODUCTS:,} products, {CUSTOMERS:,} customers) written straight into "
-               "the clean layer; then `pulsemart datamart build` (dbt build: 18 models, the product "
-               "snapshot, every data and unit test) on empty marts, again after 1% more lines in a new "
-               "quality batch, and again with nothing new. The anchor is PostgreSQL writing the same "
-               "lines out with `COPY … TO STDOUT`, read by the client."),
-        tables=[rate_table([(result.copy_lines, None), (result.copy_joined, result.copy_lines),
-                            (result.full, result.copy_lines)]), times],
-        notes=[("Incremental models (the four facts, and the netting by touched customer and "
+        key="datamart",
+        title="Datamart: dbt builds vs a bare COPY of the same rows",
+        command=command,
+        date=machine.now(),
+        machine=machine.describe(),
+        intro=(
+            f"{result.lines:,} order lines ({LINES_PER_ORDER} per order, every 50th order a "
+            f"cancellation, {PRODUCTS:,} products, {CUSTOMERS:,} customers) written straight into "
+            "the clean layer; then `pulsemart datamart build` (dbt build: 18 models, the product "
+            "snapshot, every data and unit test) on empty marts, again after 1% more lines in a new "
+            "quality batch, and again with nothing new. The anchor is PostgreSQL writing the same "
+            "lines out with `COPY … TO STDOUT`, read by the client."
+        ),
+        tables=[
+            rate_table(
+                [
+                    (result.copy_lines, None),
+                    (result.copy_joined, result.copy_lines),
+                    (result.full, result.copy_lines),
+                ]
+            ),
+            times,
+        ],
+        notes=[
+            (
+                "Incremental models (the four facts, and the netting by touched customer and "
                 "product) add only the new batch; the dimensions, aggregates and RFM are rebuilt "
                 "whole, and every data test scans its whole table, which is what an incremental "
-                "build's time is mostly made of.")],
+                "build's time is mostly made of."
+            )
+        ],
     )

@@ -58,7 +58,7 @@ def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
     catalog, seen, pending, results = CatalogState(), set(), None, []
     bare = engine = 0.0
     for start in range(0, len(raw), batch_size):
-        batch = raw.iloc[start:start + batch_size]
+        batch = raw.iloc[start : start + batch_size]
         frames = contract_frames(batch["value"])
         began = time.perf_counter()
         for schema, frame in frames:
@@ -75,8 +75,13 @@ def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
         seen.update(result.quarantine["event_id"].dropna())
         results.append(result)
     n = len(raw)
-    return {"events": n, "batch_size": batch_size, "bare_pandera_events_per_s": round(n / bare),
-            "engine_events_per_s": round(n / engine), "ratio": round(bare / engine, 3)}, results
+    return {
+        "events": n,
+        "batch_size": batch_size,
+        "bare_pandera_events_per_s": round(n / bare),
+        "engine_events_per_s": round(n / engine),
+        "ratio": round(bare / engine, 3),
+    }, results
 
 
 def real_summary(results: list) -> dict:
@@ -86,7 +91,8 @@ def real_summary(results: list) -> dict:
     reasons = Counter(r for text in quarantine["reasons"] for r in json.loads(text))
     total = len(clean) + len(quarantine) + len(results[-1].held)
     return {
-        "lines": len(line_ids), "lines_unique": bool(line_ids.is_unique),
+        "lines": len(line_ids),
+        "lines_unique": bool(line_ids.is_unique),
         "quarantine_rate": round(len(quarantine) / total, 4),
         "quarantined_by_type": quarantine["event_type"].value_counts().to_dict(),
         "top_reasons": reasons.most_common(8),
@@ -96,13 +102,16 @@ def real_summary(results: list) -> dict:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["real"]:
         from pulsemart.stream.replay import replay_events
+
         figures, results = rates(list(replay_events(argv[1])))
         figures.update(real_summary(results))
     else:
         from pulsemart.stream.simulator import generate
         from pulsemart_bench.simcheck import evaluate_stream
-        simulated = list(generate(int(argv[1]) if len(argv) > 1 else 50_000, seed=1,
-                                  dirty_rate=0.1))
+
+        simulated = list(
+            generate(int(argv[1]) if len(argv) > 1 else 50_000, seed=1, dirty_rate=0.1)
+        )
         figures, _ = rates(simulated)
         figures.update(evaluate_stream(simulated, now="2026-11-26T00:00:00Z"))
     print(json.dumps(figures, indent=1, default=str))

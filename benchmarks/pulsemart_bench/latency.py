@@ -44,18 +44,33 @@ def _pulsemart_up(settings: Settings, ui_port: int) -> subprocess.Popen:
     # The child keeps its own copy of the descriptor, so ours can close at once.
     with open(settings.run_dir / "bench-up.log", "ab") as log:
         # No real-time worker: this measures the sensor lane (`bench realtime` measures the other).
-        return subprocess.Popen([exe, "up", "--rate", "0", "--stream-workers", "0", "--ui-port", str(ui_port),
-                                 "--api-port", str(free_port())],
-                                env=dict(os.environ),
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [
+                exe,
+                "up",
+                "--rate",
+                "0",
+                "--stream-workers",
+                "0",
+                "--ui-port",
+                str(ui_port),
+                "--api-port",
+                str(free_port()),
+            ],
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _new_rows(conn, seen_batches: set[int]) -> list[tuple]:
     """Rows of batches not seen before: (batch_id, kafka_timestamp epoch s, ingested_at epoch s)."""
     rows = conn.execute(
         "select batch_id, extract(epoch from kafka_timestamp)::float8, extract(epoch from ingested_at)::float8 "
-        "from raw.events where topic = %s and not (batch_id = any(%s))", (EVENTS_TOPIC, list(seen_batches)),
+        "from raw.events where topic = %s and not (batch_id = any(%s))",
+        (EVENTS_TOPIC, list(seen_batches)),
     ).fetchall()
     conn.rollback()  # end the snapshot so the next poll sees newly committed batches
     return rows
@@ -83,15 +98,20 @@ def _collect(conn, seen: set[int], until: float, want: int, visible: list, inges
         time.sleep(POLL_S)
 
 
-def measure(settings: Settings, seconds: float, rate: float, startup_timeout_s: float = 240) -> LatencyResult:
+def measure(
+    settings: Settings, seconds: float, rate: float, startup_timeout_s: float = 240
+) -> LatencyResult:
     recreate_topics(settings)
     truncate_store(settings)
     ui_port = free_port()
     up = _pulsemart_up(settings, ui_port)
     payload = b'{"event_id":"latency-probe","event_type":"product_viewed","schema_version":"1"}'
     try:
-        wait_until(lambda: port_in_use("127.0.0.1", ui_port) or up.poll() is not None, startup_timeout_s,
-                   "pulsemart up's Dagster UI")
+        wait_until(
+            lambda: port_in_use("127.0.0.1", ui_port) or up.poll() is not None,
+            startup_timeout_s,
+            "pulsemart up's Dagster UI",
+        )
         if up.poll() is not None:
             raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
         producer = make_producer(settings)
@@ -109,19 +129,28 @@ def measure(settings: Settings, seconds: float, rate: float, startup_timeout_s: 
             # Produce from a thread and poll from this one: a row's visibility is only observed
             # while polling, so polling after the trickle would measure the trickle's length.
             failures: list[ProduceError] = []
-            producing = threading.Thread(target=_produce_into, args=(producer, n, payload, rate, failures))
+            producing = threading.Thread(
+                target=_produce_into, args=(producer, n, payload, rate, failures)
+            )
             producing.start()
             _collect(conn, seen, started + seconds + 120, n, visible, ingested)
             producing.join()
             if failures:
                 raise failures[0]
-            batch_s = [row[0] for row in conn.execute(
-                # read + write seconds, not finished_at - started_at: finished_at defaults to now(),
-                # which is the transaction's start, so that difference is always about zero.
-                "select read_seconds + write_seconds from ingest.batches "
-                "where topic = %s and not (batch_id = any(%s))", (EVENTS_TOPIC, list(warm_batches))).fetchall()]
+            batch_s = [
+                row[0]
+                for row in conn.execute(
+                    # read + write seconds, not finished_at - started_at: finished_at defaults to now(),
+                    # which is the transaction's start, so that difference is always about zero.
+                    "select read_seconds + write_seconds from ingest.batches "
+                    "where topic = %s and not (batch_id = any(%s))",
+                    (EVENTS_TOPIC, list(warm_batches)),
+                ).fetchall()
+            ]
         producer.close(timeout=5)
-        return LatencyResult(n, len(visible), visible, ingested, batch_s, rate, time.time() - started)
+        return LatencyResult(
+            n, len(visible), visible, ingested, batch_s, rate, time.time() - started
+        )
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGINT)  # `pulsemart up` stops Dagster and the services itself

@@ -22,7 +22,10 @@ TARGETS = (
     ("bare `import dagster` (anchor)", "import dagster"),
     ("streaming location", "import orchestration.streaming"),
     ("analytics location", "import orchestration.analytics"),
-    ("both locations in one process, as the single location was", "import orchestration.definitions"),
+    (
+        "both locations in one process, as the single location was",
+        "import orchestration.definitions",
+    ),
 )
 ANCHOR = "import dagster"
 
@@ -63,29 +66,60 @@ def section(settings, command: str, rounds: int, latency_seconds: float, latency
     times = import_times(rounds)
     anchor = next(t for t in times if t.statement == ANCHOR)
     start = next(t for t in times if t.statement == "pass")
-    table = Table(["Import", "Rounds", "median s", "min s", "max s", "Ratio to anchor (median)",
-                   "Ratio, interpreter start taken off"])
+    table = Table(
+        [
+            "Import",
+            "Rounds",
+            "median s",
+            "min s",
+            "max s",
+            "Ratio to anchor (median)",
+            "Ratio, interpreter start taken off",
+        ]
+    )
     for t in times:
         net = (t.median - start.median) / (anchor.median - start.median) if t is not start else None
-        table.rows.append([t.name, str(len(t.seconds)), f"{t.median:.2f}", f"{min(t.seconds):.2f}",
-                           f"{max(t.seconds):.2f}", f"{t.median / anchor.median:.2f}×",
-                           f"{net:.2f}×" if net is not None else "—"])
-    tables, notes = [table], [
-        ("Each figure: wall time of `python -c '<import>'` in a fresh interpreter started by the "
-         "benchmark, after one unmeasured warm-up of each; rounds interleave the targets."),
-        "Target: the streaming location at most 1.3× the bare `import dagster`.",
-    ]
+        table.rows.append(
+            [
+                t.name,
+                str(len(t.seconds)),
+                f"{t.median:.2f}",
+                f"{min(t.seconds):.2f}",
+                f"{max(t.seconds):.2f}",
+                f"{t.median / anchor.median:.2f}×",
+                f"{net:.2f}×" if net is not None else "—",
+            ]
+        )
+    tables, notes = (
+        [table],
+        [
+            (
+                "Each figure: wall time of `python -c '<import>'` in a fresh interpreter started by the "
+                "benchmark, after one unmeasured warm-up of each; rounds interleave the targets."
+            ),
+            "Target: the streaming location at most 1.3× the bare `import dagster`.",
+        ],
+    )
     if latency_seconds > 0:
         echo(f"  latency under pulsemart up: {latency_rate:g} events/s for {latency_seconds:g} s")
         result = latency.measure(settings, latency_seconds, latency_rate)
         tables.append(latency_table(result))
-        notes.append(f"Latency: {result.produced} events at {result.rate:g}/s through `pulsemart up "
-                     f"--rate 0 --stream-workers 0` (the sensor lane: each ingest run is a process that "
-                     f"loads the streaming location); {result.seen} seen in {len(result.batch_s)} "
-                     f"ingest batches. The machine's load average is above; it was shared.")
+        notes.append(
+            f"Latency: {result.produced} events at {result.rate:g}/s through `pulsemart up "
+            f"--rate 0 --stream-workers 0` (the sensor lane: each ingest run is a process that "
+            f"loads the streaming location); {result.seen} seen in {len(result.batch_s)} "
+            f"ingest batches. The machine's load average is above; it was shared."
+        )
     return Section(
-        key="locations", title="Code locations: import time of each, beside a bare import dagster",
-        command=command, date=machine.now(), machine=machine.describe(),
-        intro=("A run of a code location begins by importing it. workspace.yaml loads two: "
-               "`streaming` (ingest, quality, serving) and `analytics` (datamart, ML)."),
-        tables=tables, notes=notes)
+        key="locations",
+        title="Code locations: import time of each, beside a bare import dagster",
+        command=command,
+        date=machine.now(),
+        machine=machine.describe(),
+        intro=(
+            "A run of a code location begins by importing it. workspace.yaml loads two: "
+            "`streaming` (ingest, quality, serving) and `analytics` (datamart, ML)."
+        ),
+        tables=tables,
+        notes=notes,
+    )

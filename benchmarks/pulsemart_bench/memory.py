@@ -82,15 +82,37 @@ def prepare_lag(settings: Settings, records: list[tuple]) -> int:
 def measure(max_events: int, lag: int, timeout_s: float = 900) -> PeakRss:
     # The child inherits PULSEMART_HOME and PULSEMART_KAFKA_PORT: the same temporary stack.
     # `; exit $?` makes sh fork Python rather than exec it (see the module docstring).
-    args = ["/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", _CHILD, LAG_TOPIC, str(max_events)]
+    args = [
+        "/bin/sh",
+        "-c",
+        '"$@"; exit $?',
+        "sh",
+        sys.executable,
+        "-c",
+        _CHILD,
+        LAG_TOPIC,
+        str(max_events),
+    ]
     # The harness is not installed: the child finds it where this module sits.
     harness = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [harness, os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(args, env=env,
-                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [harness, os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"memory child (max_events={max_events}) failed:\n{done.stderr[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     kib = 1024
-    return PeakRss(max_events, out["records"], lag, out["baseline_kib"] / kib, out["import_peak_kib"] / kib,
-                   out["peak_kib"] / kib, out["vmhwm_kib"] / kib, out["seconds"])
+    return PeakRss(
+        max_events,
+        out["records"],
+        lag,
+        out["baseline_kib"] / kib,
+        out["import_peak_kib"] / kib,
+        out["peak_kib"] / kib,
+        out["vmhwm_kib"] / kib,
+        out["seconds"],
+    )

@@ -48,8 +48,9 @@ def bare_produce(settings: Settings, name: str, events: list[ProducedEvent]) -> 
     return Measurement(name, len(records), payload_bytes(events), watch.seconds)
 
 
-def pipeline_produce(settings: Settings, name: str, events: Iterable[ProducedEvent],
-                     count: int, size: int) -> Measurement:
+def pipeline_produce(
+    settings: Settings, name: str, events: Iterable[ProducedEvent], count: int, size: int
+) -> Measurement:
     """`produce_events` as the CLI uses it, over `events` (a generator: its work is timed)."""
     recreate_topics(settings)
     producer = make_producer(settings)
@@ -63,25 +64,41 @@ def pipeline_produce(settings: Settings, name: str, events: Iterable[ProducedEve
     return Measurement(name, produced, size, watch.seconds)
 
 
-def run(settings: Settings, n_events: int, seed: int, replay_path: Path) -> list[tuple[Measurement, Measurement | None]]:
+def run(
+    settings: Settings, n_events: int, seed: int, replay_path: Path
+) -> list[tuple[Measurement, Measurement | None]]:
     """(measurement, anchor) pairs, anchors included as their own rows first."""
     with timed() as gen_watch:
         sim = simulated(n_events, seed)
     sim_bytes = payload_bytes(sim)
-    generation = Measurement("simulator generation only (no Kafka)", len(sim), sim_bytes, gen_watch.seconds)
+    generation = Measurement(
+        "simulator generation only (no Kafka)", len(sim), sim_bytes, gen_watch.seconds
+    )
     sim_anchor = bare_produce(settings, "anchor: bare kafka-python producer, simulated bytes", sim)
-    sim_listed = pipeline_produce(settings, "produce_events, pre-generated simulated list",
-                                  iter(sim), len(sim), sim_bytes)
-    sim_live = pipeline_produce(settings, "simulate: generate + produce_events",
-                                (ProducedEvent(e.topic, e.key, e.value) for e in generate(n_events, seed)),
-                                len(sim), sim_bytes)
+    sim_listed = pipeline_produce(
+        settings, "produce_events, pre-generated simulated list", iter(sim), len(sim), sim_bytes
+    )
+    sim_live = pipeline_produce(
+        settings,
+        "simulate: generate + produce_events",
+        (ProducedEvent(e.topic, e.key, e.value) for e in generate(n_events, seed)),
+        len(sim),
+        sim_bytes,
+    )
     del sim
 
     replay = list(replay_events(replay_path))
     replay_bytes = payload_bytes(replay)
-    replay_anchor = bare_produce(settings, "anchor: bare kafka-python producer, replay bytes", replay)
-    replay_live = pipeline_produce(settings, f"replay {replay_path.name}: read + build + produce_events",
-                                   replay_events(replay_path), len(replay), replay_bytes)
+    replay_anchor = bare_produce(
+        settings, "anchor: bare kafka-python producer, replay bytes", replay
+    )
+    replay_live = pipeline_produce(
+        settings,
+        f"replay {replay_path.name}: read + build + produce_events",
+        replay_events(replay_path),
+        len(replay),
+        replay_bytes,
+    )
     return [
         (generation, None),
         (sim_anchor, None),

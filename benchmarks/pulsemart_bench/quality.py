@@ -13,15 +13,25 @@ from pathlib import Path
 from pulsemart_bench.measure import Measurement
 
 
-def engine_vs_pandera(label: str, records: list, batch_size: int = 10_000) -> tuple[Measurement, Measurement, list]:
+def engine_vs_pandera(
+    label: str, records: list, batch_size: int = 10_000
+) -> tuple[Measurement, Measurement, list]:
     from pulsemart_bench.engine_rates import rates
 
     figures, results = rates(records, batch_size)
     n = figures["events"]
-    bare = Measurement(f"anchor: bare Pandera, lazy validation of the contract frames ({label})",
-                       n, 0, n / figures["bare_pandera_events_per_s"])
-    engine = Measurement(f"rule engine: parse, detect, repair, score, decide, validate ({label})",
-                         n, 0, n / figures["engine_events_per_s"])
+    bare = Measurement(
+        f"anchor: bare Pandera, lazy validation of the contract frames ({label})",
+        n,
+        0,
+        n / figures["bare_pandera_events_per_s"],
+    )
+    engine = Measurement(
+        f"rule engine: parse, detect, repair, score, decide, validate ({label})",
+        n,
+        0,
+        n / figures["engine_events_per_s"],
+    )
     return bare, engine, results
 
 

@@ -27,8 +27,10 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
 
     def render(self) -> str:
-        lines = ["| " + " | ".join(self.headers) + " |",
-                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.headers))) + "|"]
+        lines = [
+            "| " + " | ".join(self.headers) + " |",
+            "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.headers))) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         return "\n".join(lines)
 
@@ -68,7 +70,16 @@ def fmt_ratio(value: float | None) -> str:
     return f"{value:.3f}× ({value:.1%})" if value < 0.1 else f"{value:.2f}× ({value:.0%})"
 
 
-RATE_HEADERS = ["Measurement", "Items", "MB", "Seconds", "Items/s", "MB/s", "Anchor", "Ratio to anchor"]
+RATE_HEADERS = [
+    "Measurement",
+    "Items",
+    "MB",
+    "Seconds",
+    "Items/s",
+    "MB/s",
+    "Anchor",
+    "Ratio to anchor",
+]
 
 
 def rate_row(measured: Measurement, anchor: Measurement | None = None) -> list[str]:

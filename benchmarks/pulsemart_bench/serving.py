@@ -54,6 +54,7 @@ WORKERS = default_workers()  # what `pulsemart serve` runs by default
 
 # --- 1. data ---------------------------------------------------------------------------------
 
+
 @dataclass
 class LoadedData:
     produced: int
@@ -72,8 +73,11 @@ def load_data(settings: Settings, n_events: int, seed: int) -> LoadedData:
     truncate_store(settings)
     producer = make_producer(settings)
     try:
-        produced = produce_events(producer, (ProducedEvent(e.topic, e.key, e.value) for e in generate(n_events, seed)),
-                                  flush_timeout_s=120)
+        produced = produce_events(
+            producer,
+            (ProducedEvent(e.topic, e.key, e.value) for e in generate(n_events, seed)),
+            flush_timeout_s=120,
+        )
     finally:
         producer.close(timeout=10)
     started = time.perf_counter()
@@ -81,8 +85,10 @@ def load_data(settings: Settings, n_events: int, seed: int) -> LoadedData:
     seconds = time.perf_counter() - started
     with connect_migrated(settings) as conn:
         count = psycopg.sql.SQL("select count(*) from {}")
-        rows = {t: conn.execute(count.format(psycopg.sql.Identifier("serving", t))).fetchone()[0]
-                for t in ("product_state", "customer_profile", "trending", "session_funnel")}
+        rows = {
+            t: conn.execute(count.format(psycopg.sql.Identifier("serving", t))).fetchone()[0]
+            for t in ("product_state", "customer_profile", "trending", "session_funnel")
+        }
     return LoadedData(produced, seconds, rows)
 
 
@@ -93,8 +99,14 @@ Request = tuple[str, dict]
 _WORD = re.compile(r"[A-Za-z]{4,}")
 
 
-def search_mix(categories: list[str], prices: list[float], descriptions: list[str], product_ids: list[str],
-               n: int, seed: int) -> list[Request]:
+def search_mix(
+    categories: list[str],
+    prices: list[float],
+    descriptions: list[str],
+    product_ids: list[str],
+    n: int,
+    seed: int,
+) -> list[Request]:
     """`n` realistic `/products/search` parameter sets drawn from what the tables hold:
     category + price range + in stock sorted by price (the most common shop filter), text
     queries, category + customizable, price range alone, exact product ids."""
@@ -112,8 +124,13 @@ def search_mix(categories: list[str], prices: list[float], descriptions: list[st
         roll = rng.random()
         if roll < 0.40:
             low, high = price_range()
-            params = {"category": rng.choice(categories), "price_min": low, "price_max": high,
-                      "available": "true", "sort": "price"}
+            params = {
+                "category": rng.choice(categories),
+                "price_min": low,
+                "price_max": high,
+                "available": "true",
+                "sort": "price",
+            }
         elif roll < 0.65:
             params = {"q": rng.choice(words)}
         elif roll < 0.75:
@@ -129,8 +146,9 @@ def search_mix(categories: list[str], prices: list[float], descriptions: list[st
     return mix
 
 
-def recommendation_mix(customer_ids: list[str], n: int, seed: int, unknown_share: float = 0.05,
-                       k: int = 10) -> list[Request]:
+def recommendation_mix(
+    customer_ids: list[str], n: int, seed: int, unknown_share: float = 0.05, k: int = 10
+) -> list[Request]:
     """`n` recommendation requests: known customers, and a share of unknown ones (the trending
     fallback)."""
     rng = random.Random(seed)
@@ -144,15 +162,32 @@ def recommendation_mix(customer_ids: list[str], n: int, seed: int, unknown_share
     return mix
 
 
-def mixes_from_store(settings: Settings, seed: int, n: int = 1000) -> tuple[list[Request], list[Request]]:
+def mixes_from_store(
+    settings: Settings, seed: int, n: int = 1000
+) -> tuple[list[Request], list[Request]]:
     with connect_migrated(settings) as conn:
-        categories = [r[0] for r in conn.execute(
-            "select distinct category from serving.product_state where category is not null order by 1")]
-        products = conn.execute("select product_id, description, unit_price from serving.product_state "
-                                "where unit_price is not null order by product_id").fetchall()
-        customers = [r[0] for r in conn.execute("select customer_id from serving.customer_profile order by 1")]
-    search = search_mix(categories, [p[2] for p in products], [p[1] for p in products],
-                        [p[0] for p in products], n, seed)
+        categories = [
+            r[0]
+            for r in conn.execute(
+                "select distinct category from serving.product_state where category is not null order by 1"
+            )
+        ]
+        products = conn.execute(
+            "select product_id, description, unit_price from serving.product_state "
+            "where unit_price is not null order by product_id"
+        ).fetchall()
+        customers = [
+            r[0]
+            for r in conn.execute("select customer_id from serving.customer_profile order by 1")
+        ]
+    search = search_mix(
+        categories,
+        [p[2] for p in products],
+        [p[1] for p in products],
+        [p[0] for p in products],
+        n,
+        seed,
+    )
     return search, recommendation_mix(customers, n, seed + 1)
 
 
@@ -218,8 +253,15 @@ def wrk_script(requests: list[Request], folder: Path) -> Path:
     return script
 
 
-def wrk(base_url: str, key: str, name: str, requests: list[Request], connections: int, seconds: float,
-        warmup_s: float = 3.0) -> LoadResult:
+def wrk(
+    base_url: str,
+    key: str,
+    name: str,
+    requests: list[Request],
+    connections: int,
+    seconds: float,
+    warmup_s: float = 3.0,
+) -> LoadResult:
     """`wrk` (keep-alive, one thread per core, at most `connections`) for `seconds` over
     `requests`, after an unmeasured warm-up that opens the connections and fills the server's
     pools and caches."""
@@ -229,9 +271,27 @@ def wrk(base_url: str, key: str, name: str, requests: list[Request], connections
 
         def run(duration: float) -> dict:
             done = subprocess.run(
-                [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
-                 "-H", f"X-API-Key: {key}", "-s", str(script), base_url],
-                capture_output=True, text=True, timeout=duration + 60, check=True)
+                [
+                    WRK,
+                    "-t",
+                    str(threads),
+                    "-c",
+                    str(connections),
+                    "-d",
+                    f"{duration:g}s",
+                    "--timeout",
+                    "10s",
+                    "-H",
+                    f"X-API-Key: {key}",
+                    "-s",
+                    str(script),
+                    base_url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=duration + 60,
+                check=True,
+            )
             [line] = [x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")]
             return json.loads(line.removeprefix("WRK_JSON "))
 
@@ -239,22 +299,47 @@ def wrk(base_url: str, key: str, name: str, requests: list[Request], connections
             run(warmup_s)
         load_average = os.getloadavg()
         figures = run(seconds)
-    return LoadResult(name, connections, figures["duration_us"] / 1e6, figures["requests"], figures["bytes"],
-                      figures["non_2xx"], figures["socket_errors"], figures["p50_us"] / 1e6,
-                      figures["p99_us"] / 1e6, figures["max_us"] / 1e6, load_average)
+    return LoadResult(
+        name,
+        connections,
+        figures["duration_us"] / 1e6,
+        figures["requests"],
+        figures["bytes"],
+        figures["non_2xx"],
+        figures["socket_errors"],
+        figures["p50_us"] / 1e6,
+        figures["p99_us"] / 1e6,
+        figures["max_us"] / 1e6,
+        load_average,
+    )
 
 
-def start_server(settings: Settings, key: str, port: int, timeout_s: float = 60,
-                 cache: bool = True) -> subprocess.Popen:
+def start_server(
+    settings: Settings, key: str, port: int, timeout_s: float = 60, cache: bool = True
+) -> subprocess.Popen:
     """`pulsemart serve --port PORT --workers WORKERS` (with `--no-cache` unless `cache`) with
     PULSEMART_API_KEY=key, once /health answers 200."""
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "bench-serve.log", "ab") as log:  # the child keeps its own copy
-        server = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", str(WORKERS), *([] if cache else ["--no-cache"])],
-                                  env=dict(os.environ, PULSEMART_API_KEY=key), stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        server = subprocess.Popen(
+            [
+                exe,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(WORKERS),
+                *([] if cache else ["--no-cache"]),
+            ],
+            env=dict(os.environ, PULSEMART_API_KEY=key),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def healthy() -> bool:
         if server.poll() is not None:
@@ -299,37 +384,47 @@ def seed_propensity(settings: Settings) -> int:
     """A deployed propensity version with a synthetic score for every customer in the serving
     tables, so the propensity read finds its row (the ML platform writes real ones)."""
     with connect_migrated(settings) as conn:
-        conn.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
-                     "values (%s, 'bench', 'pulsemart bench') on conflict (model_name) do update set "
-                     "model_version = excluded.model_version", (PROPENSITY,))
+        conn.execute(
+            "insert into serving.model_deployments (model_name, model_version, deployed_by) "
+            "values (%s, 'bench', 'pulsemart bench') on conflict (model_name) do update set "
+            "model_version = excluded.model_version",
+            (PROPENSITY,),
+        )
         conn.execute("delete from serving.propensity_scores where model_name = %s", (PROPENSITY,))
         rows = conn.execute(
             "insert into serving.propensity_scores (model_name, model_version, customer_key, score) "
             "select %s, 'bench', governance.keyed_hash(customer_id), "
             "(abs(hashtext(customer_id)) %% 1000) / 1000.0 from serving.customer_profile",
-            (PROPENSITY,)).rowcount
+            (PROPENSITY,),
+        ).rowcount
         conn.commit()
     return rows
 
 
 def deployed_version(settings: Settings, model_name: str) -> str | None:
     with connect_migrated(settings) as conn:
-        row = conn.execute("select model_version from serving.model_deployments where model_name = %s",
-                           (model_name,)).fetchone()
+        row = conn.execute(
+            "select model_version from serving.model_deployments where model_name = %s",
+            (model_name,),
+        ).fetchone()
     return row[0] if row else None
 
 
-def api_load(settings: Settings, connections: int, seconds: float, single_seconds: float, seed: int,
-             echo) -> ApiResult:
+def api_load(
+    settings: Settings, connections: int, seconds: float, single_seconds: float, seed: int, echo
+) -> ApiResult:
     if WRK is None:
         raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
     search, recs = mixes_from_store(settings, seed)
     propensity = [(path.removesuffix("/recommendations"), {}) for path, _ in recs]
     propensity_rows = seed_propensity(settings)
     recommender = deployed_version(settings, RECOMMENDER)
-    endpoints = (("GET /health (anchor)", [("/health", {})]), ("GET /products/search", search),
-                 ("GET /customers/{id}/recommendations?k=10", recs), ("GET /customers/{id} (propensity)",
-                                                                       propensity))
+    endpoints = (
+        ("GET /health (anchor)", [("/health", {})]),
+        ("GET /products/search", search),
+        ("GET /customers/{id}/recommendations?k=10", recs),
+        ("GET /customers/{id} (propensity)", propensity),
+    )
     key = secrets.token_urlsafe(24)
     loaded, single, uncached = [], [], []
     for cache, results in ((True, loaded), (False, uncached)):
@@ -338,7 +433,9 @@ def api_load(settings: Settings, connections: int, seconds: float, single_second
         base = f"http://127.0.0.1:{port}"
         try:
             for name, requests in endpoints:
-                echo(f"  {name}{'' if cache else ' (no cache)'}: {connections} connections for {seconds:g} s")
+                echo(
+                    f"  {name}{'' if cache else ' (no cache)'}: {connections} connections for {seconds:g} s"
+                )
                 results.append(wrk(base, key, name, requests, connections, seconds))
             if cache and single_seconds > 0:
                 for name, requests in endpoints:

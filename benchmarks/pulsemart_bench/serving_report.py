@@ -25,25 +25,55 @@ def _ms(value: float | None) -> str:
 def api_table(label: str, rows: list, anchor, targeted: bool) -> Table:
     """Rows are `pulsemart_bench.serving.LoadResult`s (one wrk run each), the anchor among them;
     `label` says which run the table is."""
-    table = Table([f"Endpoint ({label})", "Connections", "Answered", "Non-2xx", "Socket errors", "Seconds",
-                   "Requests/s", "p50 ms", "p99 ms", "max ms", "Target", "Requests/s ratio to /health",
-                   "Load average (1 min)"])
+    table = Table(
+        [
+            f"Endpoint ({label})",
+            "Connections",
+            "Answered",
+            "Non-2xx",
+            "Socket errors",
+            "Seconds",
+            "Requests/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "Target",
+            "Requests/s ratio to /health",
+            "Load average (1 min)",
+        ]
+    )
     for r in rows:
-        table.rows.append([
-            r.name, str(r.connections), fmt_int(r.answered), fmt_int(r.errors), fmt_int(r.failures),
-            f"{r.seconds:.1f}", fmt_int(r.measurement().rate), _ms(r.p(50)), _ms(r.p(99)), _ms(r.max_s),
-            f"p99 ≤ {API_P99_TARGET_MS:.0f} ms, ≥ {API_THROUGHPUT_SHARE:g}× /health" if targeted and r is not anchor
-            else "—",
-            "—" if r is anchor else fmt_ratio(ratio(r.measurement(), anchor.measurement())),
-            f"{r.load_average[0]:.2f}",
-        ])
+        table.rows.append(
+            [
+                r.name,
+                str(r.connections),
+                fmt_int(r.answered),
+                fmt_int(r.errors),
+                fmt_int(r.failures),
+                f"{r.seconds:.1f}",
+                fmt_int(r.measurement().rate),
+                _ms(r.p(50)),
+                _ms(r.p(99)),
+                _ms(r.max_s),
+                f"p99 ≤ {API_P99_TARGET_MS:.0f} ms, ≥ {API_THROUGHPUT_SHARE:g}× /health"
+                if targeted and r is not anchor
+                else "—",
+                "—" if r is anchor else fmt_ratio(ratio(r.measurement(), anchor.measurement())),
+                f"{r.load_average[0]:.2f}",
+            ]
+        )
     return table
 
 
 def met(r, anchor) -> bool:
     share = ratio(r.measurement(), anchor.measurement())
-    return (r.p(99) * 1000 <= API_P99_TARGET_MS and r.errors == 0 and r.failures == 0
-            and share is not None and share >= API_THROUGHPUT_SHARE)
+    return (
+        r.p(99) * 1000 <= API_P99_TARGET_MS
+        and r.errors == 0
+        and r.failures == 0
+        and share is not None
+        and share >= API_THROUGHPUT_SHARE
+    )
 
 
 def _figures(r, anchor) -> str:
@@ -53,64 +83,92 @@ def _figures(r, anchor) -> str:
 def api_tables(api) -> list[Table]:
     """The `--no-cache` run first (it carries the targets), then the cached run at the same
     load and at one connection: `api` is a `pulsemart_bench.serving.ApiResult`."""
-    tables = [api_table("`--no-cache`: every request reads PostgreSQL", api.uncached, api.uncached[0], True),
-              api_table("secondary: response cache on, static mix", api.loaded, api.loaded[0], False)]
+    tables = [
+        api_table(
+            "`--no-cache`: every request reads PostgreSQL", api.uncached, api.uncached[0], True
+        ),
+        api_table("secondary: response cache on, static mix", api.loaded, api.loaded[0], False),
+    ]
     if api.single:
-        tables.append(api_table("secondary: response cache on, static mix, one connection", api.single,
-                                api.single[0], False))
+        tables.append(
+            api_table(
+                "secondary: response cache on, static mix, one connection",
+                api.single,
+                api.single[0],
+                False,
+            )
+        )
     return tables
 
 
 def api_verdict(api, connections: int) -> str:
     """The target and whether search and recommendations met it without the cache; the cached
     figures follow, named for what they are."""
-    uncached, cached = api.uncached[1:3], api.loaded[1:3]  # search and recommendations carry the target
+    uncached, cached = (
+        api.uncached[1:3],
+        api.loaded[1:3],
+    )  # search and recommendations carry the target
     anchor = api.uncached[0]
     overall = "met" if all(met(r, anchor) for r in uncached) else "NOT met"
-    return (f"Target p99 ≤ {API_P99_TARGET_MS:.0f} ms, no errors and ≥ {API_THROUGHPUT_SHARE:g}× /health's "
-            f"requests/s at {connections} connections, judged on the `--no-cache` run: "
-            + "; ".join(f"{_figures(r, anchor)} ({'met' if met(r, anchor) else 'NOT met'})" for r in uncached)
-            + f". Overall: {overall}. With the cache replaying the static mix (secondary, not judged): "
-            + "; ".join(_figures(r, api.loaded[0]) for r in cached) + ".")
+    return (
+        f"Target p99 ≤ {API_P99_TARGET_MS:.0f} ms, no errors and ≥ {API_THROUGHPUT_SHARE:g}× /health's "
+        f"requests/s at {connections} connections, judged on the `--no-cache` run: "
+        + "; ".join(
+            f"{_figures(r, anchor)} ({'met' if met(r, anchor) else 'NOT met'})" for r in uncached
+        )
+        + f". Overall: {overall}. With the cache replaying the static mix (secondary, not judged): "
+        + "; ".join(_figures(r, api.loaded[0]) for r in cached)
+        + "."
+    )
 
 
 def recommendations_measured(api) -> str:
     """Which path of `recommend` the recommendations load exercised."""
     if api.recommender_version is None:
-        return ("No recommender was deployed, so every recommendations answer is the trending fallback "
-                "(re-ranked for a known customer, plain trending for an unknown id): the path that reads a "
-                "model's published scores is not measured here.")
-    return (f"The recommender version '{api.recommender_version}' was deployed: known customers it scored get "
-            "its recommendations, the rest the trending fallback.")
+        return (
+            "No recommender was deployed, so every recommendations answer is the trending fallback "
+            "(re-ranked for a known customer, plain trending for an unknown id): the path that reads a "
+            "model's published scores is not measured here."
+        )
+    return (
+        f"The recommender version '{api.recommender_version}' was deployed: known customers it scored get "
+        "its recommendations, the rest the trending fallback."
+    )
 
 
-def api_notes(data, api, seed: int, connections: int, seconds: float, single_seconds: float,
-              wrk: str | None) -> list[str]:
+def api_notes(
+    data, api, seed: int, connections: int, seconds: float, single_seconds: float, wrk: str | None
+) -> list[str]:
     """The notes under the API tables: the data, the load, the mixes and what they exercised,
     and the verdict (`data` is a `pulsemart_bench.serving.LoadedData`)."""
     return [
         f"Data: {fmt_int(data.produced)} simulated events (seed {seed}) landed, decided and folded by "
         f"`catch_up(..., serve=True)` in {data.seconds:.1f} s; serving tables then held "
-        + ", ".join(f"{name} {fmt_int(n)} rows" for name, n in data.rows.items()) + f", and "
+        + ", ".join(f"{name} {fmt_int(n)} rows" for name, n in data.rows.items())
+        + f", and "
         f"{fmt_int(api.propensity_rows)} synthetic propensity scores under a deployed version 'bench' "
         "(so each propensity read finds its row).",
-        (f"Load: `pulsemart serve --workers {api.workers}` (uvicorn, async routes over psycopg_pool, orjson) in a "
-         f"child process; wrk ({wrk}, threads = cores) with {connections} keep-alive connections for "
-         f"{seconds:g} s per endpoint after a 3 s unmeasured warm-up, against 127.0.0.1 only; latency is wrk's, "
-         "from sending a request to reading its response. Tables in order: `--no-cache` (every request reads "
-         "PostgreSQL; the run the targets are judged on); then, secondary, the response cache on (the "
-         f"default) at the same load and at one connection ({single_seconds:g} s each); each table has its "
-         "own /health anchor in the same server run. Server, wrk and PostgreSQL share the machine's cores "
-         "with the other work on it: the load average is recorded per row."),
-        ("Mixes (wrk cycles through each list from a per-thread offset): search draws from 1,000 parameter "
-         "sets built from the tables (40% category + price range + available, sorted by price; 25% text `q`; "
-         "10% text + available sorted by -price; 10% category + customizable; 10% price range sorted by "
-         "popularity, limit 50; 5% exact product id). Recommendations: 1,000 requests with k=10 over known "
-         "customers from serving.customer_profile, 5% unknown ids; propensity: the same customer ids on "
-         "`/customers/{id}`. The mixes are static and nothing writes to the serving tables during the load: "
-         "with the cache on, wrk cycles through the same 1,000 requests, so after the first pass nearly "
-         "every answer is a copy from memory. That is the cache's ceiling, not a shop's traffic, whose writes invalidate "
-         "entries and whose requests spread wider."),
+        (
+            f"Load: `pulsemart serve --workers {api.workers}` (uvicorn, async routes over psycopg_pool, orjson) in a "
+            f"child process; wrk ({wrk}, threads = cores) with {connections} keep-alive connections for "
+            f"{seconds:g} s per endpoint after a 3 s unmeasured warm-up, against 127.0.0.1 only; latency is wrk's, "
+            "from sending a request to reading its response. Tables in order: `--no-cache` (every request reads "
+            "PostgreSQL; the run the targets are judged on); then, secondary, the response cache on (the "
+            f"default) at the same load and at one connection ({single_seconds:g} s each); each table has its "
+            "own /health anchor in the same server run. Server, wrk and PostgreSQL share the machine's cores "
+            "with the other work on it: the load average is recorded per row."
+        ),
+        (
+            "Mixes (wrk cycles through each list from a per-thread offset): search draws from 1,000 parameter "
+            "sets built from the tables (40% category + price range + available, sorted by price; 25% text `q`; "
+            "10% text + available sorted by -price; 10% category + customizable; 10% price range sorted by "
+            "popularity, limit 50; 5% exact product id). Recommendations: 1,000 requests with k=10 over known "
+            "customers from serving.customer_profile, 5% unknown ids; propensity: the same customer ids on "
+            "`/customers/{id}`. The mixes are static and nothing writes to the serving tables during the load: "
+            "with the cache on, wrk cycles through the same 1,000 requests, so after the first pass nearly "
+            "every answer is a copy from memory. That is the cache's ceiling, not a shop's traffic, whose writes invalidate "
+            "entries and whose requests spread wider."
+        ),
         recommendations_measured(api),
         api_verdict(api, connections),
     ]

@@ -35,16 +35,21 @@ def raw_frame(records: Iterable, start_offset: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RAW_COLUMNS)
 
 
-def run_stream(records: list, batch_size: int = 10_000, now=None,
-               seconds_per_batch: float = 60.0, flush_after_s: float = 86_400.0,
-               rules=None) -> tuple[list[EngineResult], CatalogState]:
+def run_stream(
+    records: list,
+    batch_size: int = 10_000,
+    now=None,
+    seconds_per_batch: float = 60.0,
+    flush_after_s: float = 86_400.0,
+    rules=None,
+) -> tuple[list[EngineResult], CatalogState]:
     """All records in batches; a last empty batch `flush_after_s` later times out holds."""
     raw = raw_frame(records)
     now = pd.Timestamp(now or pd.Timestamp.now(tz="UTC"))
     catalog, seen, pending, results = CatalogState(), set(), None, []
     starts = list(range(0, len(raw), batch_size)) + [len(raw)]
     for number, start in enumerate(starts):
-        batch = raw.iloc[start:start + batch_size] if start < len(raw) else raw.iloc[0:0]
+        batch = raw.iloc[start : start + batch_size] if start < len(raw) else raw.iloc[0:0]
         at = now + pd.Timedelta(seconds=seconds_per_batch * number)
         if start >= len(raw):
             at += pd.Timedelta(seconds=flush_after_s)
@@ -65,7 +70,8 @@ def evaluate_stream(simulated: list, batch_size: int = 10_000, **kwargs) -> dict
     """Metrics of `evaluate` for simulated records (SimulatedEvent: topic, key, value, truth)."""
     results, _ = run_stream(simulated, batch_size, **kwargs)
     truth = [s.truth for s in simulated if s.truth]
-    metrics = evaluate(combined(results, "clean"), combined(results, "quarantine"),
-                       results[-1].held, truth)
+    metrics = evaluate(
+        combined(results, "clean"), combined(results, "quarantine"), results[-1].held, truth
+    )
     metrics["conservation_balanced"] = all(r.conservation["balanced"] for r in results)
     return metrics

@@ -22,8 +22,12 @@ from pulsemart.local import stack
 from pulsemart.store.db import connect_migrated
 
 # Settings that would send the benchmark to someone's real cluster or Dagster instance.
-_CLEARED = ("PULSEMART_DATABASE_URL", "PULSEMART_KAFKA_BOOTSTRAP", "DAGSTER_HOME",
-            "PULSEMART_MAX_BATCH_EVENTS")
+_CLEARED = (
+    "PULSEMART_DATABASE_URL",
+    "PULSEMART_KAFKA_BOOTSTRAP",
+    "DAGSTER_HOME",
+    "PULSEMART_MAX_BATCH_EVENTS",
+)
 
 
 def free_port() -> int:
@@ -35,7 +39,9 @@ def free_port() -> int:
 @contextmanager
 def temporary_stack() -> Iterator[Settings]:
     """Start PostgreSQL and the broker in a fresh temporary home; stop and delete them after."""
-    saved = {name: os.environ.get(name) for name in (*_CLEARED, "PULSEMART_HOME", "PULSEMART_KAFKA_PORT")}
+    saved = {
+        name: os.environ.get(name) for name in (*_CLEARED, "PULSEMART_HOME", "PULSEMART_KAFKA_PORT")
+    }
     home = tempfile.mkdtemp(prefix="pulsemart-bench-")
     for name in _CLEARED:
         os.environ.pop(name, None)
@@ -80,7 +86,8 @@ def truncate_store(settings: Settings) -> None:
     with connect_migrated(settings) as conn:
         tables = conn.execute(
             "select format('%%I.%%I', table_schema, table_name) from information_schema.tables "
-            "where table_type = 'BASE TABLE' and table_schema = any(%s)", (list(_DATA_SCHEMAS),)
+            "where table_type = 'BASE TABLE' and table_schema = any(%s)",
+            (list(_DATA_SCHEMAS),),
         ).fetchall()
         if tables:
             # Names come from the catalog and are quoted by format('%I'), never from input.

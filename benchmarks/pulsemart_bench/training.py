@@ -39,15 +39,20 @@ def synthetic_interactions(n: int, customers: int, products: int, seed: int = 1)
     rank = np.minimum(rng.zipf(1.6, n) - 1, per_category - 1)
     product = category * per_category + rank
     start = pd.Timestamp("2024-01-01", tz="UTC")
-    return pd.DataFrame({
-        "customer_id": pd.Series(customer).map("C{:06d}".format),
-        "product_id": pd.Series(product).map("P{:05d}".format),
-        "event_time": start + pd.to_timedelta(rng.integers(0, 180 * 86_400, n), unit="s"),
-        "event_type": "purchase",
-        "quantity": rng.integers(1, 6, n).astype(float),
-        "unit_price": rng.uniform(0.5, 20, n).round(2),
-        "order_id": None, "session_id": None, "country": None, "description": None,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(customer).map("C{:06d}".format),
+            "product_id": pd.Series(product).map("P{:05d}".format),
+            "event_time": start + pd.to_timedelta(rng.integers(0, 180 * 86_400, n), unit="s"),
+            "event_type": "purchase",
+            "quantity": rng.integers(1, 6, n).astype(float),
+            "unit_price": rng.uniform(0.5, 20, n).round(2),
+            "order_id": None,
+            "session_id": None,
+            "country": None,
+            "description": None,
+        }
+    )
 
 
 def _child(conn, params, frame: pd.DataFrame, k: int) -> None:
@@ -74,7 +79,8 @@ def measure(name: str, params: dict | None, frame: pd.DataFrame, k: int = 10) ->
     fit_s, fit_peak, rows, score_s, score_peak = parent.recv()
     process.join()
     return TrainingFigures(
-        Measurement(f"{name}: fit", len(frame), 0, fit_s, "interactions"), fit_peak,
+        Measurement(f"{name}: fit", len(frame), 0, fit_s, "interactions"),
+        fit_peak,
         Measurement(f"{name}: batch scoring, top {k} for every customer", rows, 0, score_s, "rows"),
         score_peak,
     )
@@ -86,25 +92,49 @@ def section(command: str, interactions: int, echo):
     from pulsemart_bench.report import Section, Table, rate_table
 
     customers, products = max(interactions // 10, 100), max(interactions // 100, 400)
-    echo(f"bench training: {interactions:,} interactions, {customers:,} customers, {products:,} products")
+    echo(
+        f"bench training: {interactions:,} interactions, {customers:,} customers, {products:,} products"
+    )
     frame = synthetic_interactions(interactions, customers, products)
     echo("  popularity baseline (anchor)")
     anchor = measure("popularity baseline", {"model": "popularity"}, frame)
     echo("  default recommender")
     model = measure(f"default recommender ({DEFAULT_PARAMS['model']})", None, frame)
-    peaks = Table(["Model", "Fit s", "Peak RSS after fit MiB", "Score s", "Peak RSS after scoring MiB"])
+    peaks = Table(
+        ["Model", "Fit s", "Peak RSS after fit MiB", "Score s", "Peak RSS after scoring MiB"]
+    )
     for figures in (anchor, model):
-        peaks.rows.append([figures.fit.name.split(":")[0], f"{figures.fit.seconds:.1f}",
-                           f"{figures.fit_peak_mib:,.0f}", f"{figures.score.seconds:.1f}",
-                           f"{figures.score_peak_mib:,.0f}"])
+        peaks.rows.append(
+            [
+                figures.fit.name.split(":")[0],
+                f"{figures.fit.seconds:.1f}",
+                f"{figures.fit_peak_mib:,.0f}",
+                f"{figures.score.seconds:.1f}",
+                f"{figures.score_peak_mib:,.0f}",
+            ]
+        )
     return Section(
-        key="training", title="ML: recommender training and batch scoring", command=command,
-        date=machine.now(), machine=machine.describe(),
-        intro=(f"{interactions:,} synthetic purchases by {customers:,} customers of {products:,} "
-               "products (70% from a favourite category, Zipf popularity within it, six months). "
-               "Each model is fitted and then scores the top 10 for every customer, in a forked "
-               "child whose peak RSS is its own (the parent's frame, shared copy-on-write, counts "
-               "in it). The anchor is the popularity baseline on the same interactions."),
-        tables=[rate_table([(anchor.fit, None), (model.fit, anchor.fit), (anchor.score, None),
-                            (model.score, anchor.score)]), peaks],
+        key="training",
+        title="ML: recommender training and batch scoring",
+        command=command,
+        date=machine.now(),
+        machine=machine.describe(),
+        intro=(
+            f"{interactions:,} synthetic purchases by {customers:,} customers of {products:,} "
+            "products (70% from a favourite category, Zipf popularity within it, six months). "
+            "Each model is fitted and then scores the top 10 for every customer, in a forked "
+            "child whose peak RSS is its own (the parent's frame, shared copy-on-write, counts "
+            "in it). The anchor is the popularity baseline on the same interactions."
+        ),
+        tables=[
+            rate_table(
+                [
+                    (anchor.fit, None),
+                    (model.fit, anchor.fit),
+                    (anchor.score, None),
+                    (model.score, anchor.score),
+                ]
+            ),
+            peaks,
+        ],
     )

@@ -37,6 +37,12 @@ def make_recommender(params: dict[str, Any] | None = None) -> Recommender:
 
 
 __all__ = [
-    "DEFAULT_PARAMS", "MODELS", "RECOMMENDATION_COLUMNS", "ItemKNNRecommender",
-    "PopularityRecommender", "Recommender", "SVDRecommender", "make_recommender",
+    "DEFAULT_PARAMS",
+    "MODELS",
+    "RECOMMENDATION_COLUMNS",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "Recommender",
+    "SVDRecommender",
+    "make_recommender",
 ]

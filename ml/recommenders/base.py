@@ -61,9 +61,7 @@ class Recommender(ABC):
     def products(self) -> pd.Index:
         return self.matrix_.products
 
-    def recommend(
-        self, customer_ids, k: int = 10, exclude_seen: bool = False
-    ) -> pd.DataFrame:
+    def recommend(self, customer_ids, k: int = 10, exclude_seen: bool = False) -> pd.DataFrame:
         """The top `k` products for each customer, best first (rank 1).
 
         Customers unseen in training get the most popular products. With `exclude_seen`,

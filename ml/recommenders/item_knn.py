@@ -62,8 +62,9 @@ class ItemKNNRecommender(Recommender):
         profile = self.weighting.transform(history)
         # similarity_ rows are a product's neighbours; its transpose sums them per target.
         neighbours = (profile @ self.similarity_.T).toarray()
-        return blend(neighbours, history, self.popularity_, self.repurchase_weight,
-                     self.popularity_weight)
+        return blend(
+            neighbours, history, self.popularity_, self.repurchase_weight, self.popularity_weight
+        )
 
     def to_params(self) -> dict[str, Any]:
         return {

@@ -44,8 +44,10 @@ def interaction_matrix(
     frame = interactions[["customer_id", "product_id", "event_type", "event_time", "order_id"]]
     # An order is one occasion however many lines repeat the product; without an order id
     # (the stream's views and carts) each event is its own occasion.
-    occasion = frame["order_id"].astype(object).where(
-        frame["order_id"].notna(), frame["event_time"].astype(str)
+    occasion = (
+        frame["order_id"]
+        .astype(object)
+        .where(frame["order_id"].notna(), frame["event_time"].astype(str))
     )
     keyed = frame.assign(occasion=occasion).drop_duplicates(
         ["customer_id", "product_id", "event_type", "occasion"]
@@ -63,8 +65,9 @@ def interaction_matrix(
     )
     values.sum_duplicates()
     values.eliminate_zeros()
-    return InteractionMatrix(values=values.astype(np.float32), customers=customers,
-                             products=products)
+    return InteractionMatrix(
+        values=values.astype(np.float32), customers=customers, products=products
+    )
 
 
 class Weighting:

@@ -57,8 +57,9 @@ class SVDRecommender(Recommender):
         profile = self.weighting.transform(history)
         users = profile @ self.item_factors_.T  # fold-in: customers x factors
         latent = np.maximum(users @ self.item_factors_, 0.0)
-        return blend(latent, history, self.popularity_, self.repurchase_weight,
-                     self.popularity_weight)
+        return blend(
+            latent, history, self.popularity_, self.repurchase_weight, self.popularity_weight
+        )
 
     def to_params(self) -> dict[str, Any]:
         return {

@@ -17,8 +17,9 @@ def archive() -> None:
 
 def _counts(conn) -> str:
     with conn.transaction():
-        counts = conn.execute("select status, count(*) from ingest.archive_log "
-                              "group by status order by status").fetchall()
+        counts = conn.execute(
+            "select status, count(*) from ingest.archive_log group by status order by status"
+        ).fetchall()
     return ", ".join(f"{status} {n}" for status, n in counts) or "no batches"
 
 
@@ -31,7 +32,9 @@ def status() -> None:
 
 
 @archive.command()
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Copy at most this many batches.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Copy at most this many batches."
+)
 def retry(limit: int | None) -> None:
     """Copy the batches the archive still owes (failed or left pending), oldest first."""
     settings = load_settings()
@@ -39,17 +42,23 @@ def retry(limit: int | None) -> None:
     with connect_migrated(settings) as conn:
         outcomes: list[ArchiveOutcome] = []
         while limit is None or len(outcomes) < limit:
-            step = retry_owed(conn, store, 100 if limit is None else min(100, limit - len(outcomes)))
+            step = retry_owed(
+                conn, store, 100 if limit is None else min(100, limit - len(outcomes))
+            )
             outcomes += step
             # Stop at a failure, and when nothing moved (the rest belongs to a running batch).
-            if not any(o.status in ("archived", "gone") for o in step) or step[-1].status == "failed":
+            if (
+                not any(o.status in ("archived", "gone") for o in step)
+                or step[-1].status == "failed"
+            ):
                 break
         for outcome in outcomes:
             # Every failure, and every batch when there are few; a long retry shows its count.
             if outcome.status == "failed" or len(outcomes) <= 20:
-                click.echo(f"batch {outcome.batch_id}: {outcome.status} {outcome.uri or outcome.error or ''}")
+                click.echo(
+                    f"batch {outcome.batch_id}: {outcome.status} {outcome.uri or outcome.error or ''}"
+                )
         click.echo(f"{len(outcomes)} batches tried")
         click.echo(f"archive ({settings.profile}): {_counts(conn)}")
     if any(o.status == "failed" for o in outcomes):
         raise click.ClickException("some batches could not be archived; see the errors above")
-

@@ -31,7 +31,11 @@ def build(full_refresh: bool, selection: str | None) -> None:
     settings = load_settings()
     with connect_migrated(settings) as conn:
         apply_pii_key(conn, settings.pii_key)
-    args = ["build", *(["--full-refresh"] if full_refresh else []), *(["--select", selection] if selection else [])]
+    args = [
+        "build",
+        *(["--full-refresh"] if full_refresh else []),
+        *(["--select", selection] if selection else []),
+    ]
     _run(args, settings)
 
 

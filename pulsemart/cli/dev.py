@@ -40,4 +40,5 @@ def _missing(args: tuple[str, ...]) -> None:
     raise click.ClickException(
         "pulsemart bench needs a development checkout: the benchmark harness lives in the "
         "repository's benchmarks/ folder and is not installed with the package "
-        "(clone the repository and run `make install`).")
+        "(clone the repository and run `make install`)."
+    )

@@ -15,8 +15,13 @@ from pulsemart.config import load_settings
 from pulsemart.local.processes import ServiceError
 from pulsemart.store.db import DatabaseError, connect_migrated
 
-name_option = click.option("--name", type=click.Choice(MODELS), default=RECOMMENDER,
-                           show_default=True, help="The registered model.")
+name_option = click.option(
+    "--name",
+    type=click.Choice(MODELS),
+    default=RECOMMENDER,
+    show_default=True,
+    help="The registered model.",
+)
 
 
 def _mlflow():
@@ -56,24 +61,36 @@ def status(name: str) -> None:
     except (DatabaseError, ServiceError):
         served = {"deployed": "unknown (database unavailable)", "history": None}
     metric = "ndcg_at_10" if name == RECOMMENDER else "roc_auc"
-    click.echo(f"{name}: champion {info['champion'] or 'none'}, challenger "
-               f"{info['challenger'] or 'none'}, deployed {served['deployed'] or 'none'}")
-    click.echo(f"a rollback restores: {info['previous_champion'] or 'nothing (no earlier champion)'}")
+    click.echo(
+        f"{name}: champion {info['champion'] or 'none'}, challenger "
+        f"{info['challenger'] or 'none'}, deployed {served['deployed'] or 'none'}"
+    )
+    click.echo(
+        f"a rollback restores: {info['previous_champion'] or 'nothing (no earlier champion)'}"
+    )
     click.echo(f"\n  {'version':>7}  {'aliases':<20} {'created':<26} {metric:>10}  gate")
     for v in info["versions"]:
         value = v["metrics"].get(metric)
         shown = f"{value:>10.4f}" if value is not None else f"{'n/a':>10}"
-        click.echo(f"  {v['version']:>7}  {','.join(v['aliases']) or '-':<20} {v['created']:<26} "
-                   f"{shown}  {v['tags'].get('pulsemart.gate', '')}")
+        click.echo(
+            f"  {v['version']:>7}  {','.join(v['aliases']) or '-':<20} {v['created']:<26} "
+            f"{shown}  {v['tags'].get('pulsemart.gate', '')}"
+        )
     click.echo("\nhistory (governance.audit_log, newest first):")
     if served["history"] is None:
         click.echo("  unknown (database unavailable)")
     for at, actor, action, subject, details in served["history"] or []:
-        change = (f" {details.get('from') or 'none'} -> {details['to']}" if "to" in details
-                  else f" {'passed' if details.get('passed') else 'rejected'}" if "passed" in details
-                  else "")
-        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}  {action:<12} {subject}{change}  "
-                   f"{details.get('reason', '')}  ({actor})")
+        change = (
+            f" {details.get('from') or 'none'} -> {details['to']}"
+            if "to" in details
+            else f" {'passed' if details.get('passed') else 'rejected'}"
+            if "passed" in details
+            else ""
+        )
+        click.echo(
+            f"  {at:%Y-%m-%d %H:%M:%S}  {action:<12} {subject}{change}  "
+            f"{details.get('reason', '')}  ({actor})"
+        )
     if served["history"] == []:
         click.echo("  (none yet)")
 
@@ -92,8 +109,9 @@ def promote(version: str, name: str, reason: str) -> None:
             info = promote_version(conn, name, version, "pulsemart model promote", reason)
         except LifecycleError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{name}: version {info['champion']} is the champion and is served from the next "
-               "request")
+    click.echo(
+        f"{name}: version {info['champion']} is the champion and is served from the next request"
+    )
 
 
 @model.command("rollback")
@@ -109,13 +127,19 @@ def rollback(name: str, reason: str) -> None:
             info = rollback_version(conn, name, "pulsemart model rollback", reason)
         except LifecycleError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{name}: rolled back to version {info['champion']}; it is served from the next "
-               "request")
+    click.echo(
+        f"{name}: rolled back to version {info['champion']}; it is served from the next request"
+    )
 
 
 @model.command("evaluate")
-@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="An Online Retail transaction file (CSV, xlsx or Parquet).")
+@click.option(
+    "--data",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="An Online Retail transaction file (CSV, xlsx or Parquet).",
+)
 @name_option
 def evaluate(path: str, name: str) -> None:
     """Popularity, the default recommender and propensity on a 75/25 time split of PATH; and

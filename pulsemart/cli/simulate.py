@@ -32,22 +32,54 @@ def _parse_start_time(ctx, param, value: str | None) -> datetime | None:
 
 
 @click.command("simulate")
-@click.option("--events", "n_events", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Number of records to produce, catalog bootstrap and duplicates included.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Events per second (default: as fast as the broker takes them).")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed; the same seed produces the same bytes.")
-@click.option("--dirty-rate", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Fraction of activity events to corrupt (0 to 1).")
-@click.option("--truth", "truth_path", default=None,
-              type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write one JSON line per corrupted record here.")
-@click.option("--start-time", callback=_parse_start_time, default=None,
-              help="ISO-8601 time of the first event, with zone (default 2024-03-01T00:00:00Z).")
-@click.option("--live", is_flag=True, default=False,
-              help="Date each event with the current time as it is produced (a live shop; "
-                   "`pulsemart up`'s trickle). Cannot be combined with --start-time.")
+@click.option(
+    "--events",
+    "n_events",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Number of records to produce, catalog bootstrap and duplicates included.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Events per second (default: as fast as the broker takes them).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed; the same seed produces the same bytes.",
+)
+@click.option(
+    "--dirty-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Fraction of activity events to corrupt (0 to 1).",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write one JSON line per corrupted record here.",
+)
+@click.option(
+    "--start-time",
+    callback=_parse_start_time,
+    default=None,
+    help="ISO-8601 time of the first event, with zone (default 2024-03-01T00:00:00Z).",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    default=False,
+    help="Date each event with the current time as it is produced (a live shop; "
+    "`pulsemart up`'s trickle). Cannot be combined with --start-time.",
+)
 def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
     """Produce simulated shop events to shop.events and shop.catalog."""
     if live and start_time is not None:
@@ -55,9 +87,12 @@ def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
     settings = load_settings()
     per_topic: Counter[str] = Counter()
     started = time.monotonic()
-    with _truth_writer(truth_path) as write_truth, tqdm(
-        total=n_events, unit="ev", file=sys.stderr, disable=not sys.stderr.isatty()
-    ) as progress:
+    with (
+        _truth_writer(truth_path) as write_truth,
+        tqdm(
+            total=n_events, unit="ev", file=sys.stderr, disable=not sys.stderr.isatty()
+        ) as progress,
+    ):
 
         def records(events: Iterator[SimulatedEvent]) -> Iterator[ProducedEvent]:
             for event in events:
@@ -71,8 +106,11 @@ def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
             try:
                 produced = produce_events(
                     producer,
-                    records(generate(n_events, seed, dirty_rate, start_time,
-                                     clock=_now if live else None)),
+                    records(
+                        generate(
+                            n_events, seed, dirty_rate, start_time, clock=_now if live else None
+                        )
+                    ),
                     rate=rate,
                     on_progress=progress.update,
                 )

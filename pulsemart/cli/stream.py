@@ -10,10 +10,17 @@ from pulsemart.config import TOPIC_PARTITIONS, load_settings
 
 
 @click.command("stream")
-@click.option("--status", "show_status", is_flag=True,
-              help="Show the workers started from this home, partitions owned, lag and last commit.")
-@click.option("--dagster-url", default=None,
-              help="Dagster webserver to report to (default: PULSEMART_DAGSTER_URL; none: not reported).")
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="Show the workers started from this home, partitions owned, lag and last commit.",
+)
+@click.option(
+    "--dagster-url",
+    default=None,
+    help="Dagster webserver to report to (default: PULSEMART_DAGSTER_URL; none: not reported).",
+)
 def stream(show_status: bool, dagster_url: str | None) -> None:
     """Run a real-time worker: joins the consumer group pulsemart-realtime and lands, decides
     and serves each micro-batch in one transaction. Run several, anywhere, to share the

@@ -20,7 +20,12 @@ def trace() -> None:
 
 @trace.command("line")
 @click.argument("line_id")
-@click.option("--order", "order_id", default=None, help="Only lines of this order (simulated line ids repeat).")
+@click.option(
+    "--order",
+    "order_id",
+    default=None,
+    help="Only lines of this order (simulated line ids repeat).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
 def line(line_id: str, order_id: str | None, as_json: bool) -> None:
     """Print the path of order line LINE_ID: source row or Kafka coordinates, the raw record, the
@@ -28,8 +33,11 @@ def line(line_id: str, order_id: str | None, as_json: bool) -> None:
     with connect_migrated(load_settings()) as conn:
         traces = trace_line(conn, line_id, order_id)
     if not traces:
-        raise click.ClickException(f"no order line {line_id!r}"
-                                   + (f" in order {order_id!r}" if order_id else "") + " in the clean layer or quarantine")
+        raise click.ClickException(
+            f"no order line {line_id!r}"
+            + (f" in order {order_id!r}" if order_id else "")
+            + " in the clean layer or quarantine"
+        )
     if as_json:
         click.echo(json.dumps([asdict(t) for t in traces], default=str, indent=2))
         return

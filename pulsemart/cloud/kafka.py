@@ -68,55 +68,80 @@ def eventhubs_bootstrap(connection_string: str) -> str:
     """`<namespace>.servicebus.windows.net:9093` from an Event Hubs connection string."""
     match = _EVENTHUBS_ENDPOINT.search(connection_string)
     if not match:
-        raise KafkaSecurityError("PULSEMART_EVENTHUBS_CONNECTION_STRING has no "
-                                 "'Endpoint=sb://<namespace>.servicebus.windows.net/' part")
+        raise KafkaSecurityError(
+            "PULSEMART_EVENTHUBS_CONNECTION_STRING has no "
+            "'Endpoint=sb://<namespace>.servicebus.windows.net/' part"
+        )
     return f"{match.group(1)}:{EVENTHUBS_PORT}"
 
 
-def resolve_security(protocol: str | None, mechanism: str | None, username: str | None,
-                     password: str | None, eventhubs_connection_string: str | None = None,
-                     cafile: str | None = None) -> KafkaSecurity:
+def resolve_security(
+    protocol: str | None,
+    mechanism: str | None,
+    username: str | None,
+    password: str | None,
+    eventhubs_connection_string: str | None = None,
+    cafile: str | None = None,
+) -> KafkaSecurity:
     """The security the settings describe, defaults applied; the password is registered as a
     secret. Raises KafkaSecurityError naming the setting that is missing or does not fit."""
     if eventhubs_connection_string:
-        for name, value in (("PULSEMART_KAFKA_SASL_MECHANISM", mechanism),
-                            ("PULSEMART_KAFKA_SASL_USERNAME", username),
-                            ("PULSEMART_KAFKA_SASL_PASSWORD", password)):
+        for name, value in (
+            ("PULSEMART_KAFKA_SASL_MECHANISM", mechanism),
+            ("PULSEMART_KAFKA_SASL_USERNAME", username),
+            ("PULSEMART_KAFKA_SASL_PASSWORD", password),
+        ):
             if value:
-                raise KafkaSecurityError(f"{name} and PULSEMART_EVENTHUBS_CONNECTION_STRING "
-                                         "both set: the connection string implies SASL PLAIN; "
-                                         "unset one")
+                raise KafkaSecurityError(
+                    f"{name} and PULSEMART_EVENTHUBS_CONNECTION_STRING "
+                    "both set: the connection string implies SASL PLAIN; "
+                    "unset one"
+                )
         if protocol not in (None, "SASL_SSL"):
-            raise KafkaSecurityError(f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol}: Event Hubs "
-                                     "needs SASL_SSL")
+            raise KafkaSecurityError(
+                f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol}: Event Hubs needs SASL_SSL"
+            )
         register_secret(eventhubs_connection_string)
-        return KafkaSecurity("SASL_SSL", "PLAIN", EVENTHUBS_USERNAME,
-                             SecretStr(eventhubs_connection_string), cafile)
+        return KafkaSecurity(
+            "SASL_SSL", "PLAIN", EVENTHUBS_USERNAME, SecretStr(eventhubs_connection_string), cafile
+        )
     if mechanism:
         mechanism = mechanism.upper()
         if mechanism not in MECHANISMS:
-            raise KafkaSecurityError(f"PULSEMART_KAFKA_SASL_MECHANISM={mechanism!r}: choose one "
-                                     f"of {', '.join(MECHANISMS)}")
+            raise KafkaSecurityError(
+                f"PULSEMART_KAFKA_SASL_MECHANISM={mechanism!r}: choose one "
+                f"of {', '.join(MECHANISMS)}"
+            )
     protocol = (protocol or ("SASL_SSL" if mechanism else "PLAINTEXT")).upper()
     if protocol not in PROTOCOLS:
-        raise KafkaSecurityError(f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol!r}: choose one "
-                                 f"of {', '.join(PROTOCOLS)}")
+        raise KafkaSecurityError(
+            f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol!r}: choose one of {', '.join(PROTOCOLS)}"
+        )
     if protocol.startswith("SASL_") and not mechanism:
-        raise KafkaSecurityError(f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol} needs "
-                                 "PULSEMART_KAFKA_SASL_MECHANISM")
+        raise KafkaSecurityError(
+            f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol} needs PULSEMART_KAFKA_SASL_MECHANISM"
+        )
     if mechanism in PASSWORD_MECHANISMS and protocol.startswith("SASL_"):
-        missing = [name for name, value in (("PULSEMART_KAFKA_SASL_USERNAME", username),
-                                            ("PULSEMART_KAFKA_SASL_PASSWORD", password))
-                   if not value]
+        missing = [
+            name
+            for name, value in (
+                ("PULSEMART_KAFKA_SASL_USERNAME", username),
+                ("PULSEMART_KAFKA_SASL_PASSWORD", password),
+            )
+            if not value
+        ]
         if missing:
-            raise KafkaSecurityError(f"PULSEMART_KAFKA_SASL_MECHANISM={mechanism} needs "
-                                     f"{' and '.join(missing)}")
+            raise KafkaSecurityError(
+                f"PULSEMART_KAFKA_SASL_MECHANISM={mechanism} needs {' and '.join(missing)}"
+            )
     if mechanism == MSK_IAM and protocol != "SASL_SSL":
-        raise KafkaSecurityError(f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol}: "
-                                 f"{MSK_IAM} needs SASL_SSL")
+        raise KafkaSecurityError(
+            f"PULSEMART_KAFKA_SECURITY_PROTOCOL={protocol}: {MSK_IAM} needs SASL_SSL"
+        )
     register_secret(password)
-    return KafkaSecurity(protocol, mechanism, username, SecretStr(password) if password else None,
-                         cafile)
+    return KafkaSecurity(
+        protocol, mechanism, username, SecretStr(password) if password else None, cafile
+    )
 
 
 def kafka_python_config(bootstrap: str, security: KafkaSecurity) -> RedactedConfig:
@@ -139,20 +164,28 @@ class LibrdkafkaConfig(RedactedConfig):
     """librdkafka's properties, printed with its secret properties masked."""
 
     def _masked(self) -> dict:
-        return {key: (MASK if key in LIBRDKAFKA_SECRET_KEYS and value is not None else value)
-                for key, value in self.items()}
+        return {
+            key: (MASK if key in LIBRDKAFKA_SECRET_KEYS and value is not None else value)
+            for key, value in self.items()
+        }
 
 
 def librdkafka_config(bootstrap: str, security: KafkaSecurity) -> LibrdkafkaConfig:
     """Connection properties for confluent-kafka clients, from the same security."""
-    config = LibrdkafkaConfig({"bootstrap.servers": bootstrap,
-                               "security.protocol": security.protocol})
+    config = LibrdkafkaConfig(
+        {"bootstrap.servers": bootstrap, "security.protocol": security.protocol}
+    )
     if security.sasl and security.mechanism == MSK_IAM:
         # librdkafka has no AWS_MSK_IAM: MSK takes the same signed token over OAUTHBEARER.
         config.update({"sasl.mechanism": "OAUTHBEARER", "oauth_cb": msk_iam_token})
     elif security.sasl:
-        config.update({"sasl.mechanism": security.mechanism, "sasl.username": security.username,
-                       "sasl.password": security.plain_password()})
+        config.update(
+            {
+                "sasl.mechanism": security.mechanism,
+                "sasl.username": security.username,
+                "sasl.password": security.plain_password(),
+            }
+        )
     if security.cafile:
         config["ssl.ca.location"] = security.cafile
     return config
@@ -171,8 +204,10 @@ def msk_iam_token(_oauth_config: Any = None) -> tuple[str, float]:
     try:
         region = Session().get_config_variable("region")
         if not region:
-            raise KafkaSecurityError(f"PULSEMART_KAFKA_SASL_MECHANISM={MSK_IAM} needs an AWS "
-                                     "region: set AWS_DEFAULT_REGION (or one in the AWS profile)")
+            raise KafkaSecurityError(
+                f"PULSEMART_KAFKA_SASL_MECHANISM={MSK_IAM} needs an AWS "
+                "region: set AWS_DEFAULT_REGION (or one in the AWS profile)"
+            )
         token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
     except Exception as exc:
         log.error("no MSK IAM token: %s", redact_text(exc))

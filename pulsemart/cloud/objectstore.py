@@ -111,8 +111,11 @@ class LocalStore:
     def list(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
             return []
-        keys = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                if p.is_file() and not p.name.startswith(".tmp-"))
+        keys = (
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
         return sorted(key for key in keys if key.startswith(prefix))
 
     def uri(self, key: str) -> str:
@@ -126,16 +129,21 @@ class S3Store:
     AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_REGION.
     """
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 client=None):
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client=None):
         self.bucket, self.prefix = bucket, prefix.strip("/")
         if client is None:
             import boto3
             from botocore.config import Config
 
-            client = boto3.client("s3", endpoint_url=endpoint_url, config=Config(
-                connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                retries={"max_attempts": RETRIES + 1, "mode": "standard"}))
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                config=Config(
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    read_timeout=READ_TIMEOUT_S,
+                    retries={"max_attempts": RETRIES + 1, "mode": "standard"},
+                ),
+            )
         self.client = client
 
     def _key(self, key: str) -> str:
@@ -163,8 +171,9 @@ class S3Store:
         root = self._key("") + "/" if self.prefix else ""
         keys = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=root + prefix):
-            keys += [item["Key"][len(root):] for item in page.get("Contents", [])]
+            Bucket=self.bucket, Prefix=root + prefix
+        ):
+            keys += [item["Key"][len(root) :] for item in page.get("Contents", [])]
         return sorted(keys)
 
     def uri(self, key: str) -> str:
@@ -179,15 +188,24 @@ class BlobStore:
     workload identity or a managed identity: AZURE_CLIENT_ID and friends).
     """
 
-    def __init__(self, container: str, prefix: str = "", account: str | None = None,
-                 connection_string: str | None = None, access_key: str | None = None,
-                 client=None):
+    def __init__(
+        self,
+        container: str,
+        prefix: str = "",
+        account: str | None = None,
+        connection_string: str | None = None,
+        access_key: str | None = None,
+        client=None,
+    ):
         self.container, self.prefix = container, prefix.strip("/")
         if client is None:
             from azure.storage.blob import BlobServiceClient
 
-            options: dict[str, Any] = {"connection_timeout": CONNECT_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S,
-                       "retry_total": RETRIES}
+            options: dict[str, Any] = {
+                "connection_timeout": CONNECT_TIMEOUT_S,
+                "read_timeout": READ_TIMEOUT_S,
+                "retry_total": RETRIES,
+            }
             if connection_string:
                 client = BlobServiceClient.from_connection_string(connection_string, **options)
             else:
@@ -198,8 +216,9 @@ class BlobStore:
                     from azure.identity import DefaultAzureCredential
 
                     credential = DefaultAzureCredential()
-                client = BlobServiceClient(f"https://{account}.{BLOB_SUFFIX}",
-                                           credential=credential, **options)
+                client = BlobServiceClient(
+                    f"https://{account}.{BLOB_SUFFIX}", credential=credential, **options
+                )
         self.service = client
         self.client = client.get_container_client(container)
         self.account = account or client.account_name
@@ -219,8 +238,10 @@ class BlobStore:
 
     def list(self, prefix: str = "") -> list[str]:
         root = self._key("") + "/" if self.prefix else ""
-        return sorted(blob.name[len(root):]
-                      for blob in self.client.list_blobs(name_starts_with=root + prefix))
+        return sorted(
+            blob.name[len(root) :]
+            for blob in self.client.list_blobs(name_starts_with=root + prefix)
+        )
 
     def uri(self, key: str) -> str:
         # The client's own URL: the real account's endpoint, or Azurite's on loopback.
@@ -242,11 +263,18 @@ def object_store(settings: StoreSettings, prefix: str = ARCHIVE_PREFIX) -> Objec
     if settings.profile == "azure":
         if not settings.adls_container:
             raise ValueError("the azure profile needs a container (PULSEMART_ADLS_CONTAINER)")
-        return BlobStore(settings.adls_container, prefix, account=settings.adls_account,
-                         connection_string=_reveal(settings.azure_storage_connection_string),
-                         access_key=_reveal(settings.azure_storage_access_key))
-    root = (settings.archive_dir or settings.home / ARCHIVE_PREFIX if prefix == ARCHIVE_PREFIX
-            else settings.home / prefix)
+        return BlobStore(
+            settings.adls_container,
+            prefix,
+            account=settings.adls_account,
+            connection_string=_reveal(settings.azure_storage_connection_string),
+            access_key=_reveal(settings.azure_storage_access_key),
+        )
+    root = (
+        settings.archive_dir or settings.home / ARCHIVE_PREFIX
+        if prefix == ARCHIVE_PREFIX
+        else settings.home / prefix
+    )
     return LocalStore(root)
 
 
@@ -262,13 +290,17 @@ def mlflow_artifact_location(settings: StoreSettings) -> str | None:
     if settings.profile == "aws":
         return f"s3://{settings.s3_bucket}/{MLFLOW_PREFIX}"
     if settings.profile == "azure":
-        return (f"wasbs://{settings.adls_container}@{settings.adls_account}.{BLOB_SUFFIX}/"
-                f"{MLFLOW_PREFIX}")
+        return (
+            f"wasbs://{settings.adls_container}@{settings.adls_account}.{BLOB_SUFFIX}/"
+            f"{MLFLOW_PREFIX}"
+        )
     return None
 
 
 def mlflow_options(settings: StoreSettings) -> dict:
     """Keywords for `ml.tracking.configure` beyond (home, tracking URI): the artifact root of
     the profile and, for S3-compatible endpoints, the endpoint."""
-    return {"artifact_location": mlflow_artifact_location(settings),
-            "s3_endpoint_url": settings.s3_endpoint_url if settings.profile == "aws" else None}
+    return {
+        "artifact_location": mlflow_artifact_location(settings),
+        "s3_endpoint_url": settings.s3_endpoint_url if settings.profile == "aws" else None,
+    }

@@ -21,15 +21,17 @@ from collections.abc import Iterable
 MASK = "***"
 
 # kafka-python keywords (and our own) whose values are secrets.
-SECRET_KEYS = frozenset({
-    "sasl_plain_password",
-    "sasl_oauth_token_provider",
-    "ssl_password",
-    "password",
-    "connection_string",
-    "account_key",
-    "access_key",
-})
+SECRET_KEYS = frozenset(
+    {
+        "sasl_plain_password",
+        "sasl_oauth_token_provider",
+        "ssl_password",
+        "password",
+        "connection_string",
+        "account_key",
+        "access_key",
+    }
+)
 
 # Loggers that print client configuration. A logger's filters see only the records logged on
 # that logger (not its children's), so each one is named.
@@ -49,10 +51,16 @@ _FILTER_INSTALLED = False
 
 # Connection-string fields and URL passwords: masked even when the secret was never registered.
 _PATTERNS = [
-    (re.compile(r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig|Password|pwd)=([^;&\s'\"]+)"),
-     lambda m: f"{m.group(1)}={MASK}"),
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s'\"]*):([^@/\s'\"]+)@"),
-     lambda m: f"{m.group(1)}:{MASK}@"),
+    (
+        re.compile(
+            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig|Password|pwd)=([^;&\s'\"]+)"
+        ),
+        lambda m: f"{m.group(1)}={MASK}",
+    ),
+    (
+        re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s'\"]*):([^@/\s'\"]+)@"),
+        lambda m: f"{m.group(1)}:{MASK}@",
+    ),
 ]
 
 
@@ -90,8 +98,10 @@ class RedactedConfig(dict):
     """
 
     def _masked(self) -> dict:
-        return {key: (MASK if key in SECRET_KEYS and value is not None else value)
-                for key, value in self.items()}
+        return {
+            key: (MASK if key in SECRET_KEYS and value is not None else value)
+            for key, value in self.items()
+        }
 
     def __repr__(self) -> str:
         return repr(self._masked())

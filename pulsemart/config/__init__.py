@@ -46,9 +46,18 @@ from pulsemart.config.environment import (
 )
 
 __all__ = [
-    "CATALOG_TOPIC", "DEFAULT_KAFKA_PORT", "EVENTS_TOPIC", "PROFILES", "SECRET_FIELDS",
-    "TOPIC_PARTITIONS", "Environment", "Settings", "SettingsError", "configured_environment",
-    "load_settings", "variable_of",
+    "CATALOG_TOPIC",
+    "DEFAULT_KAFKA_PORT",
+    "EVENTS_TOPIC",
+    "PROFILES",
+    "SECRET_FIELDS",
+    "TOPIC_PARTITIONS",
+    "Environment",
+    "Settings",
+    "SettingsError",
+    "configured_environment",
+    "load_settings",
+    "variable_of",
 ]
 
 PROFILES: tuple[str, ...] = get_args(Environment.model_fields["profile"].annotation)
@@ -72,8 +81,10 @@ class Settings(Environment):
     kafka_bootstrap: str = Field(description="the bootstrap servers clients connect to")
     kafka_security_protocol: str = Field(description="the security protocol clients use")
     archive_dir: Path = Field(description="the local object store's folder")
-    kafka_embedded: bool = Field(description="True when no bootstrap was given: the embedded "
-                                             "broker's, which `pulsemart services up` starts")
+    kafka_embedded: bool = Field(
+        description="True when no bootstrap was given: the embedded "
+        "broker's, which `pulsemart services up` starts"
+    )
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Secrets show as masked (never absent: a reader should see they are set), URLs
@@ -87,9 +98,13 @@ class Settings(Environment):
 
     @property
     def kafka_security(self) -> KafkaSecurity:
-        return KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism,
-                             self.kafka_sasl_username, self.kafka_sasl_password,
-                             self.kafka_ssl_cafile)
+        return KafkaSecurity(
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password,
+            self.kafka_ssl_cafile,
+        )
 
     @property
     def postgres_embedded(self) -> bool:
@@ -124,24 +139,38 @@ def _check_profile(settings: Settings) -> None:
     if settings.database_url is None:
         missing.append("PULSEMART_DATABASE_URL (the managed PostgreSQL: RDS, Azure Database)")
     if settings.kafka_embedded:
-        hint = ("Amazon MSK's bootstrap brokers" if settings.profile == "aws"
-                else "or PULSEMART_EVENTHUBS_CONNECTION_STRING for Event Hubs")
+        hint = (
+            "Amazon MSK's bootstrap brokers"
+            if settings.profile == "aws"
+            else "or PULSEMART_EVENTHUBS_CONNECTION_STRING for Event Hubs"
+        )
         missing.append(f"PULSEMART_KAFKA_BOOTSTRAP ({hint})")
     if settings.profile == "aws" and not settings.s3_bucket:
-        missing.append("PULSEMART_S3_BUCKET (the bucket for the raw archive and MLflow "
-                       "artifacts; credentials come from the AWS chain: task role, AWS_PROFILE "
-                       "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+        missing.append(
+            "PULSEMART_S3_BUCKET (the bucket for the raw archive and MLflow "
+            "artifacts; credentials come from the AWS chain: task role, AWS_PROFILE "
+            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        )
     if settings.profile == "azure":
         if not settings.adls_container:
-            missing.append("PULSEMART_ADLS_CONTAINER (the container or ADLS2 file system for "
-                           "the raw archive and MLflow artifacts)")
+            missing.append(
+                "PULSEMART_ADLS_CONTAINER (the container or ADLS2 file system for "
+                "the raw archive and MLflow artifacts)"
+            )
         if not settings.adls_account:
-            missing.append("PULSEMART_ADLS_ACCOUNT (the storage account; or give "
-                           "AZURE_STORAGE_CONNECTION_STRING)")
-        if not (settings.azure_storage_connection_string or settings.azure_storage_access_key
-                or settings.azure_client_id):
-            missing.append("AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCESS_KEY or "
-                           "AZURE_CLIENT_ID (a managed or workload identity)")
+            missing.append(
+                "PULSEMART_ADLS_ACCOUNT (the storage account; or give "
+                "AZURE_STORAGE_CONNECTION_STRING)"
+            )
+        if not (
+            settings.azure_storage_connection_string
+            or settings.azure_storage_access_key
+            or settings.azure_client_id
+        ):
+            missing.append(
+                "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCESS_KEY or "
+                "AZURE_CLIENT_ID (a managed or workload identity)"
+            )
     if missing:
         raise SettingsError(f"{profile} needs " + "; ".join(missing))
 
@@ -160,13 +189,22 @@ def load_settings(env: dict | None = None, overrides: dict | None = None) -> Set
     eventhubs = reveal(raw.eventhubs_connection_string)
     try:
         security = resolve_security(
-            raw.kafka_security_protocol, raw.kafka_sasl_mechanism, raw.kafka_sasl_username,
-            reveal(raw.kafka_sasl_password), eventhubs, raw.kafka_ssl_cafile)
+            raw.kafka_security_protocol,
+            raw.kafka_sasl_mechanism,
+            raw.kafka_sasl_username,
+            reveal(raw.kafka_sasl_password),
+            eventhubs,
+            raw.kafka_ssl_cafile,
+        )
         bootstrap = raw.kafka_bootstrap or (eventhubs_bootstrap(eventhubs) if eventhubs else "")
     except KafkaSecurityError as exc:
         raise SettingsError(str(exc)) from None
-    for secret in (raw.azure_storage_connection_string, raw.azure_storage_access_key, raw.api_key,
-                   raw.pii_key):
+    for secret in (
+        raw.azure_storage_connection_string,
+        raw.azure_storage_access_key,
+        raw.api_key,
+        raw.pii_key,
+    ):
         register_secret(reveal(secret))
     connection_string = reveal(raw.azure_storage_connection_string)
     resolved = {
@@ -177,7 +215,9 @@ def load_settings(env: dict | None = None, overrides: dict | None = None) -> Set
         "kafka_sasl_mechanism": security.mechanism,
         "kafka_sasl_username": security.username,
         "kafka_sasl_password": security.password,
-        "archive_dir": raw.archive_dir.expanduser().resolve() if raw.archive_dir else home / "archive",
+        "archive_dir": raw.archive_dir.expanduser().resolve()
+        if raw.archive_dir
+        else home / "archive",
         "adls_account": raw.adls_account or _account_from_connection_string(connection_string),
         "dagster_url": (raw.dagster_url or "").rstrip("/") or None,
     }

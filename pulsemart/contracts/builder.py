@@ -95,4 +95,3 @@ def topic_for(event_type: str) -> str:
 def key_for(event: dict) -> str | None:
     """The partitioning key: the value of the type's key field (None for a guest order)."""
     return event.get(contract_for(event["event_type"]).key_field)
-

@@ -46,7 +46,11 @@ _PRODUCT = FieldSpec("product_id", "str", rules=(_ID,))
 _CATEGORY = FieldSpec("category", "str", rules=(_NAME,))
 _PRICE = FieldSpec("unit_price", "float", rules=(gt(0),), doc="price per unit, > 0")
 _CUSTOMIZATION = FieldSpec(
-    "customization", "str", required=False, nullable=True, rules=(_NAME,),
+    "customization",
+    "str",
+    required=False,
+    nullable=True,
+    rules=(_NAME,),
     doc="the customization option chosen, if any",
 )
 _OPTIONS = FieldSpec("customization_options", "str_list", doc="options a buyer may choose")
@@ -81,22 +85,33 @@ def _order_fields(order_doc: str) -> tuple[FieldSpec, ...]:
 
 _CONTRACT_LIST = (
     EventContract(
-        "product_viewed", EVENTS_TOPIC, "customer_id",
+        "product_viewed",
+        EVENTS_TOPIC,
+        "customer_id",
         doc="A customer opened a product page.",
         fields=(
-            _CUSTOMER, _SESSION, _PRODUCT, _CATEGORY,
+            _CUSTOMER,
+            _SESSION,
+            _PRODUCT,
+            _CATEGORY,
             FieldSpec("unit_price", "float", rules=(gt(0),), doc="price shown"),
             FieldSpec(
-                "referrer", "str", required=False, nullable=True,
+                "referrer",
+                "str",
+                required=False,
+                nullable=True,
                 rules=(isin("search", "category", "recommendation", "direct"),),
             ),
         ),
     ),
     EventContract(
-        "search_performed", EVENTS_TOPIC, "customer_id",
+        "search_performed",
+        EVENTS_TOPIC,
+        "customer_id",
         doc="A customer searched; filters are null when not set.",
         fields=(
-            _CUSTOMER, _SESSION,
+            _CUSTOMER,
+            _SESSION,
             FieldSpec("query", "str", rules=(str_length(0, 200),)),
             FieldSpec("filter_price_min", "float", required=False, nullable=True, rules=(ge(0),)),
             FieldSpec("filter_price_max", "float", required=False, nullable=True, rules=(gt(0),)),
@@ -107,44 +122,63 @@ _CONTRACT_LIST = (
         ),
     ),
     EventContract(
-        "cart_updated", EVENTS_TOPIC, "customer_id",
+        "cart_updated",
+        EVENTS_TOPIC,
+        "customer_id",
         doc="A customer added (quantity > 0) or removed (quantity < 0) units of a product.",
         fields=(
-            _CUSTOMER, _SESSION, _PRODUCT,
+            _CUSTOMER,
+            _SESSION,
+            _PRODUCT,
             FieldSpec("quantity", "int", rules=(ne(0),), doc="change in units, never 0"),
-            _PRICE, _CUSTOMIZATION,
+            _PRICE,
+            _CUSTOMIZATION,
         ),
     ),
     EventContract(
-        "order_placed", EVENTS_TOPIC, "customer_id",
+        "order_placed",
+        EVENTS_TOPIC,
+        "customer_id",
         doc="A customer bought the lines of an order.",
         fields=_order_fields("the order's id"),
         line_fields=_order_line_fields(gt(0)),
     ),
     EventContract(
-        "order_cancelled", EVENTS_TOPIC, "customer_id",
+        "order_cancelled",
+        EVENTS_TOPIC,
+        "customer_id",
         doc="An order, or part of one, was cancelled; quantities are negative.",
         fields=_order_fields("the cancellation's own id")
         + (
             FieldSpec(
-                "cancels_order_id", "str", required=False, nullable=True, rules=(_ID,),
+                "cancels_order_id",
+                "str",
+                required=False,
+                nullable=True,
+                rules=(_ID,),
                 doc="the cancelled order, where known",
             ),
         ),
         line_fields=_order_line_fields(lt(0)),
     ),
     EventContract(
-        "price_changed", CATALOG_TOPIC, "product_id",
+        "price_changed",
+        CATALOG_TOPIC,
+        "product_id",
         doc="A product's price changed.",
         fields=(
-            _PRODUCT, _PRICE,
-            FieldSpec("previous_unit_price", "float", required=False, nullable=True,
-                      rules=(gt(0),)),
+            _PRODUCT,
+            _PRICE,
+            FieldSpec(
+                "previous_unit_price", "float", required=False, nullable=True, rules=(gt(0),)
+            ),
             _CURRENCY_FIELD,
         ),
     ),
     EventContract(
-        "availability_changed", CATALOG_TOPIC, "product_id",
+        "availability_changed",
+        CATALOG_TOPIC,
+        "product_id",
         doc="A product's stock changed enough to matter: it sold out or was restocked.",
         fields=(
             _PRODUCT,
@@ -154,20 +188,28 @@ _CONTRACT_LIST = (
         ),
     ),
     EventContract(
-        "product_customized", CATALOG_TOPIC, "product_id",
+        "product_customized",
+        CATALOG_TOPIC,
+        "product_id",
         doc="The customization options offered for a product changed.",
         fields=(_PRODUCT, _OPTIONS),
     ),
     EventContract(
-        "product_upserted", CATALOG_TOPIC, "product_id",
+        "product_upserted",
+        CATALOG_TOPIC,
+        "product_id",
         doc="A product was created or its description changed. A shop that knows only part of a "
-            "product's state (the Online Retail shop knows no category, stock or options) sends "
-            "the rest as null or leaves it out.",
+        "product's state (the Online Retail shop knows no category, stock or options) sends "
+        "the rest as null or leaves it out.",
         fields=(
             _PRODUCT,
             FieldSpec("description", "str", nullable=True, rules=(_NAME,), doc="product name"),
-            _optional(_CATEGORY), _PRICE, _optional(_CURRENCY_FIELD),
-            FieldSpec("stock", "int", required=False, nullable=True, rules=(ge(0),), doc="units in stock"),
+            _optional(_CATEGORY),
+            _PRICE,
+            _optional(_CURRENCY_FIELD),
+            FieldSpec(
+                "stock", "int", required=False, nullable=True, rules=(ge(0),), doc="units in stock"
+            ),
             _optional(_OPTIONS),
         ),
     ),

@@ -23,9 +23,11 @@ from pulsemart.datamart.run import run_dbt
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 # Inline scripts and styles are the page itself (and AngularJS compiles its templates); every
 # fetch, image and font must come from the API that serves it.
-SITE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
-               "connect-src 'self'; base-uri 'none'; form-action 'none'")
+SITE_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
 _HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
@@ -39,7 +41,7 @@ def confined_to_origin(page: str) -> str:
     if head is None:
         raise ValueError("dbt's index.html has no <head>: cannot add its content security policy")
     policy = f'<meta http-equiv="Content-Security-Policy" content="{SITE_POLICY}">'
-    return page[:head.end()] + policy + page[head.end():]
+    return page[: head.end()] + policy + page[head.end() :]
 
 
 def publish_site(generated: Path, target: Path) -> Path:

@@ -18,6 +18,8 @@ def apply_pii_key(conn: psycopg.Connection, key: SecretStr | None = None) -> boo
     if key is None:
         return False
     with conn.transaction():
-        conn.execute("select governance.set_pii_key(%s, %s)",
-                     (key.get_secret_value().encode(), PII_KEY_VARIABLE))
+        conn.execute(
+            "select governance.set_pii_key(%s, %s)",
+            (key.get_secret_value().encode(), PII_KEY_VARIABLE),
+        )
     return True

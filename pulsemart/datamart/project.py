@@ -31,18 +31,22 @@ def dbt_env(settings: Settings, base: dict | None = None, offline: bool = False)
     running, as on a fresh machine during `make install`.
     """
     env = dict(os.environ if base is None else base)
-    env.update({"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    env.update(
+        {"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    )
     if offline:
         return env
     parts = conninfo_to_dict(database_url(settings))
-    env.update({
-        "PULSEMART_DBT_HOST": str(parts.get("host") or "localhost"),
-        "PULSEMART_DBT_PORT": str(parts.get("port") or 5432),
-        "PULSEMART_DBT_USER": str(parts.get("user") or "postgres"),
-        "PULSEMART_DBT_DBNAME": str(parts.get("dbname") or "pulsemart"),
-        "PULSEMART_DBT_SSLMODE": str(parts.get("sslmode") or "prefer"),
-        PASSWORD_VARIABLE: str(parts.get("password") or ""),
-    })
+    env.update(
+        {
+            "PULSEMART_DBT_HOST": str(parts.get("host") or "localhost"),
+            "PULSEMART_DBT_PORT": str(parts.get("port") or 5432),
+            "PULSEMART_DBT_USER": str(parts.get("user") or "postgres"),
+            "PULSEMART_DBT_DBNAME": str(parts.get("dbname") or "pulsemart"),
+            "PULSEMART_DBT_SSLMODE": str(parts.get("sslmode") or "prefer"),
+            PASSWORD_VARIABLE: str(parts.get("password") or ""),
+        }
+    )
     return env
 
 
@@ -52,10 +56,15 @@ def incremental_relations(manifest: Path = MANIFEST) -> list[tuple[str, str]]:
 
     Read from the manifest `make install` parses, so the list follows the models."""
     if not manifest.exists():
-        raise FileNotFoundError(f"{manifest} is missing; run `pulsemart datamart parse` (make install does)")
+        raise FileNotFoundError(
+            f"{manifest} is missing; run `pulsemart datamart parse` (make install does)"
+        )
     nodes = json.loads(manifest.read_text())["nodes"].values()
-    return sorted((node["schema"], node.get("alias") or node["name"]) for node in nodes
-                  if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental")
+    return sorted(
+        (node["schema"], node.get("alias") or node["name"])
+        for node in nodes
+        if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental"
+    )
 
 
 @contextmanager
@@ -63,7 +72,11 @@ def dbt_connection_env(settings: Settings) -> Iterator[None]:
     """The connection variables in this process's environment for the duration of the block
     only, for a dbt started inside it by a library that copies the environment and takes no
     other (dagster-dbt's DbtCliResource); the previous values come back after it."""
-    wanted = {k: v for k, v in dbt_env(settings, base={}).items() if k.startswith(("PULSEMART_DBT_", "DBT_"))}
+    wanted = {
+        k: v
+        for k, v in dbt_env(settings, base={}).items()
+        if k.startswith(("PULSEMART_DBT_", "DBT_"))
+    }
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:

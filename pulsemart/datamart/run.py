@@ -29,12 +29,21 @@ def dbt_command(args: list[str]) -> list[str]:
     return [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR)]
 
 
-def run_dbt(settings: Settings, args: list[str], capture: bool = False,
-            offline: bool = False) -> subprocess.CompletedProcess:
+def run_dbt(
+    settings: Settings, args: list[str], capture: bool = False, offline: bool = False
+) -> subprocess.CompletedProcess:
     """Run one dbt command against pulsemart's database; raise DbtError if it fails."""
-    result = subprocess.run(dbt_command(args), env=dbt_env(settings, offline=offline), cwd=DBT_PROJECT_DIR,
-                            capture_output=capture, text=True, check=False)
+    result = subprocess.run(
+        dbt_command(args),
+        env=dbt_env(settings, offline=offline),
+        cwd=DBT_PROJECT_DIR,
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         tail = (result.stdout or "")[-4000:] if capture else ""
-        raise DbtError(f"`dbt {' '.join(args)}` failed with exit code {result.returncode}\n{tail}".strip())
+        raise DbtError(
+            f"`dbt {' '.join(args)}` failed with exit code {result.returncode}\n{tail}".strip()
+        )
     return result

@@ -90,21 +90,34 @@ class LineTrace:
         return f"{self.line['topic']}[{self.line['partition']}]@{self.line['offset']}"
 
 
-def trace_line(conn: psycopg.Connection, line_id: str, order_id: str | None = None) -> list[LineTrace]:
+def trace_line(
+    conn: psycopg.Connection, line_id: str, order_id: str | None = None
+) -> list[LineTrace]:
     """Every stored line with this id (and order), each with its full path."""
     with conn.cursor(row_factory=dict_row) as cur:
         lines = cur.execute(LINES, {"line_id": line_id, "order_id": order_id}).fetchall()
         traces = []
         for line in lines:
-            where = {"topic": line["topic"], "partition": line["partition"], "offset": line["offset"]}
+            where = {
+                "topic": line["topic"],
+                "partition": line["partition"],
+                "offset": line["offset"],
+            }
             trace = LineTrace(line=line)
             trace.raw = cur.execute(RAW, where).fetchone()
             trace.decision = cur.execute(DECISION, where).fetchone()
             trace.quarantine = cur.execute(QUARANTINE, where).fetchone()
             trace.releases = cur.execute(RELEASE_AUDIT, {"subject": trace.coordinates}).fetchall()
             if line["state"] == "released":
-                trace.marts = _marts(conn, {**where, "line_id": line["line_id"],
-                                            "product_id": line["product_id"], "order_id": line["order_id"]})
+                trace.marts = _marts(
+                    conn,
+                    {
+                        **where,
+                        "line_id": line["line_id"],
+                        "product_id": line["product_id"],
+                        "order_id": line["order_id"],
+                    },
+                )
             traces.append(trace)
     conn.rollback()
     return traces

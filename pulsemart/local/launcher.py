@@ -51,8 +51,15 @@ def dagster_home(settings: Settings) -> Path:
 
 def _spawn(name: str, args: list[str], env: dict, settings: Settings) -> Child:
     with open(settings.run_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy
-        process = subprocess.Popen(args, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return Child(name, process)
 
 
@@ -74,18 +81,39 @@ def _api_key(settings: Settings) -> str:
 
 def trickle_args(rate: float, dirty_rate: float, seed: int) -> list[str]:
     """`pulsemart simulate` arguments for the trickle: endless, paced, dated now, a little dirty."""
-    return ["simulate", "--events", "1000000000", "--rate", str(rate), "--seed", str(seed),
-            "--live", "--dirty-rate", str(dirty_rate)]
+    return [
+        "simulate",
+        "--events",
+        "1000000000",
+        "--rate",
+        str(rate),
+        "--seed",
+        str(seed),
+        "--live",
+        "--dirty-rate",
+        str(dirty_rate),
+    ]
 
 
-def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: int = 8000,
-           dirty_rate: float = TRICKLE_DIRTY_RATE, stream_workers: int = 1) -> None:
+def run_up(
+    settings: Settings,
+    ui_port: int,
+    rate: float,
+    echo=print,
+    api_port: int = 8000,
+    dirty_rate: float = TRICKLE_DIRTY_RATE,
+    stream_workers: int = 1,
+) -> None:
     """Start everything, block until Ctrl-C (or a child dies), then stop everything."""
     if port_in_use("127.0.0.1", ui_port):
-        raise ServiceError(f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`")
+        raise ServiceError(
+            f"port {ui_port} is already in use; choose another with `pulsemart up --ui-port`"
+        )
     if port_in_use("127.0.0.1", api_port):
-        raise ServiceError(f"port {api_port} (the serving API) is already in use; choose another with "
-                           "`pulsemart up --api-port`")
+        raise ServiceError(
+            f"port {api_port} (the serving API) is already in use; choose another with "
+            "`pulsemart up --api-port`"
+        )
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     # Ctrl-C and SIGTERM both mean "stop everything" (a shell may start us with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -95,54 +123,107 @@ def run_up(settings: Settings, ui_port: int, rate: float, echo=print, api_port: 
     bin_dir = Path(sys.executable).parent
     # The venv's bin first on PATH: `make demo` does not activate it, and dagster-dbt looks for
     # `dbt` on PATH when `dagster dev` prepares the dbt manifest.
-    env = dict(os.environ, DAGSTER_HOME=str(dagster_home(settings)), PULSEMART_HOME=str(settings.home),
-               PATH=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(dagster_home(settings)),
+        PULSEMART_HOME=str(settings.home),
+        PATH=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+    )
     children: list[Child] = []
     api_key = _api_key(settings)
     try:
-        children.append(_spawn("dagster", [str(bin_dir / "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-                                           "-h", "127.0.0.1", "-p", str(ui_port)], env, settings))
+        children.append(
+            _spawn(
+                "dagster",
+                [
+                    str(bin_dir / "dagster"),
+                    "dev",
+                    "-w",
+                    str(REPO_ROOT / "workspace.yaml"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(ui_port),
+                ],
+                env,
+                settings,
+            )
+        )
         # The serving API starts while Dagster does.
-        serving = _spawn("serving", [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
-                         dict(env, PULSEMART_API_KEY=api_key), settings)
+        serving = _spawn(
+            "serving",
+            [str(bin_dir / "pulsemart"), "serve", "--port", str(api_port)],
+            dict(env, PULSEMART_API_KEY=api_key),
+            settings,
+        )
         children.append(serving)
         # Real-time workers join the consumer group while Dagster starts; they report runless
         # events to its webserver (docs/lanes.md).
         for n in range(stream_workers):
-            children.append(_spawn(f"stream-{n + 1}", [str(bin_dir / "pulsemart"), "stream"],
-                                   dict(env, PULSEMART_DAGSTER_URL=f"http://127.0.0.1:{ui_port}"), settings))
+            children.append(
+                _spawn(
+                    f"stream-{n + 1}",
+                    [str(bin_dir / "pulsemart"), "stream"],
+                    dict(env, PULSEMART_DAGSTER_URL=f"http://127.0.0.1:{ui_port}"),
+                    settings,
+                )
+            )
         echo("starting Dagster (UI and daemon)…")
-        wait_until(lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
-                   120, "the Dagster UI")
+        wait_until(
+            lambda: port_in_use("127.0.0.1", ui_port) or children[0].process.poll() is not None,
+            120,
+            "the Dagster UI",
+        )
         if children[0].process.poll() is not None:
             raise ServiceError(f"Dagster exited; see {settings.run_dir / 'dagster.log'}")
         if rate > 0:
-            children.append(_spawn("simulator", [str(bin_dir / "pulsemart"),
-                                                 *trickle_args(rate, dirty_rate, int(time.time()))],
-                                   env, settings))
+            children.append(
+                _spawn(
+                    "simulator",
+                    [str(bin_dir / "pulsemart"), *trickle_args(rate, dirty_rate, int(time.time()))],
+                    env,
+                    settings,
+                )
+            )
         echo(f"Dagster UI:        http://127.0.0.1:{ui_port}")
-        wait_until(lambda: port_in_use("127.0.0.1", api_port) or serving.process.poll() is not None,
-                   60, "the serving API")
+        wait_until(
+            lambda: port_in_use("127.0.0.1", api_port) or serving.process.poll() is not None,
+            60,
+            "the serving API",
+        )
         if serving.process.poll() is not None:
             raise ServiceError(f"the serving API exited; see {settings.run_dir / 'serving.log'}")
-        echo(f"serving API:       http://127.0.0.1:{api_port}/docs (X-API-Key: "
-             + ("$PULSEMART_API_KEY)" if settings.api_key else f"in {settings.run_dir / 'api_key'})"))
+        echo(
+            f"serving API:       http://127.0.0.1:{api_port}/docs (X-API-Key: "
+            + ("$PULSEMART_API_KEY)" if settings.api_key else f"in {settings.run_dir / 'api_key'})")
+        )
         # The key rides in the fragment, which the browser never sends to a server or a log.
         shown_key = "<your PULSEMART_API_KEY>" if settings.api_key else api_key
         echo(f"dashboard:         http://127.0.0.1:{api_port}/dashboard#key={shown_key}")
-        echo(f"datamart docs:     http://127.0.0.1:{api_port}/datamart/docs/ (after the first dbt docs "
-             "build; `pulsemart datamart docs` makes it now)")
-        echo(f"real-time lane:    {stream_workers} worker(s) in group pulsemart-realtime "
-             "(`pulsemart stream --status`)" if stream_workers else "real-time lane:    off (--stream-workers 0)")
-        echo(f"events trickle:    {rate:g} events/s into shop.events and shop.catalog, dated now, "
-             f"{dirty_rate:.0%} dirty" if rate > 0
-             else "events trickle:    off (--rate 0)")
+        echo(
+            f"datamart docs:     http://127.0.0.1:{api_port}/datamart/docs/ (after the first dbt docs "
+            "build; `pulsemart datamart docs` makes it now)"
+        )
+        echo(
+            f"real-time lane:    {stream_workers} worker(s) in group pulsemart-realtime "
+            "(`pulsemart stream --status`)"
+            if stream_workers
+            else "real-time lane:    off (--stream-workers 0)"
+        )
+        echo(
+            f"events trickle:    {rate:g} events/s into shop.events and shop.catalog, dated now, "
+            f"{dirty_rate:.0%} dirty"
+            if rate > 0
+            else "events trickle:    off (--rate 0)"
+        )
         echo(f"logs:              {settings.run_dir}")
         echo("press Ctrl-C to stop everything")
         while all(child.process.poll() is None for child in children):
             time.sleep(0.5)
         dead = next(child for child in children if child.process.poll() is not None)
-        echo(f"{dead.name} exited with code {dead.process.returncode}; see {settings.run_dir / (dead.name + '.log')}")
+        echo(
+            f"{dead.name} exited with code {dead.process.returncode}; see {settings.run_dir / (dead.name + '.log')}"
+        )
     except KeyboardInterrupt:
         echo("\nstopping…")
     finally:

@@ -64,21 +64,29 @@ def start(settings: Settings) -> str:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:
             log = settings.pgdata / "log"
             tail = log.read_text()[-2000:] if log.exists() else "(no log)"
-            raise ServiceError(f"PostgreSQL failed to start in {settings.pgdata}: {exc}\n{tail}") from exc
+            raise ServiceError(
+                f"PostgreSQL failed to start in {settings.pgdata}: {exc}\n{tail}"
+            ) from exc
         info = _postmaster(settings.pgdata)
         if info is None:
             log = settings.pgdata / "log"
             tail = log.read_text()[-1500:] if log.exists() else "(no log)"
-            raise ServiceError(f"PostgreSQL in {settings.pgdata} did not stay up; the end of {log}:\n{tail}")
+            raise ServiceError(
+                f"PostgreSQL in {settings.pgdata} did not stay up; the end of {log}:\n{tail}"
+            )
     _ensure_database(info)
     return _url(info)
 
 
 def _ensure_database(info) -> None:
     with psycopg.connect(_url(info, "postgres"), autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE_NAME,)).fetchone()
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (DATABASE_NAME,)
+        ).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(DATABASE_NAME)))
+            conn.execute(
+                psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(DATABASE_NAME))
+            )
 
 
 def stop(settings: Settings) -> bool:

@@ -45,6 +45,10 @@ def status(settings: Settings) -> list[dict]:
     if not pg["running"] and not settings.postgres_embedded:
         pg = {"service": "postgres", "running": None, "external": True}
     if not kafka["running"] and not settings.kafka_embedded:
-        kafka = {"service": "kafka", "running": None, "external": True, "bootstrap": settings.kafka_bootstrap}
+        kafka = {
+            "service": "kafka",
+            "running": None,
+            "external": True,
+            "bootstrap": settings.kafka_bootstrap,
+        }
     return [pg, kafka]
-

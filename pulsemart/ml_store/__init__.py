@@ -24,4 +24,6 @@ def configure_mlflow(settings) -> str:
     from ml import registry
     from pulsemart.cloud.objectstore import mlflow_options
 
-    return registry.configure(settings.home, settings.mlflow_tracking_uri, **mlflow_options(settings))
+    return registry.configure(
+        settings.home, settings.mlflow_tracking_uri, **mlflow_options(settings)
+    )

@@ -49,8 +49,11 @@ class BootstrapDecision:
     reason: str
 
 
-def next_step(state: BootstrapState, requested: frozenset[str] | set[str],
-              thresholds: BootstrapThresholds = BootstrapThresholds()) -> BootstrapDecision:
+def next_step(
+    state: BootstrapState,
+    requested: frozenset[str] | set[str],
+    thresholds: BootstrapThresholds = BootstrapThresholds(),
+) -> BootstrapDecision:
     """What to request now, given the store and the steps already requested (never twice)."""
     unknown = set(requested) - set(STEPS)
     if unknown:
@@ -59,40 +62,64 @@ def next_step(state: BootstrapState, requested: frozenset[str] | set[str],
         return BootstrapDecision(None, "done: a recommender has been evaluated")
     if not state.mart_built:
         if DATAMART in requested:
-            return BootstrapDecision(None, "the first datamart build was requested; waiting for "
-                                           "the mart (if that run failed, run datamart_build)")
+            return BootstrapDecision(
+                None,
+                "the first datamart build was requested; waiting for "
+                "the mart (if that run failed, run datamart_build)",
+            )
         if state.clean_events < thresholds.min_clean_events:
-            return BootstrapDecision(None, f"{state.clean_events} clean events; the first datamart "
-                                           f"build waits for {thresholds.min_clean_events}")
+            return BootstrapDecision(
+                None,
+                f"{state.clean_events} clean events; the first datamart "
+                f"build waits for {thresholds.min_clean_events}",
+            )
         return BootstrapDecision(DATAMART, f"{state.clean_events} clean events and no datamart yet")
     if MODEL in requested:
-        return BootstrapDecision(None, "the first training run was requested; waiting for its "
-                                       "evaluation (if that run failed, run ml_train)")
+        return BootstrapDecision(
+            None,
+            "the first training run was requested; waiting for its "
+            "evaluation (if that run failed, run ml_train)",
+        )
     if state.datamart_building:
-        return BootstrapDecision(None, "a datamart build is in flight; the first training waits "
-                                       "for it to finish")
+        return BootstrapDecision(
+            None, "a datamart build is in flight; the first training waits for it to finish"
+        )
     if state.purchases < thresholds.min_purchases:
-        return BootstrapDecision(None, f"{state.purchases} purchases in the mart; the first "
-                                       f"training waits for {thresholds.min_purchases}")
+        return BootstrapDecision(
+            None,
+            f"{state.purchases} purchases in the mart; the first "
+            f"training waits for {thresholds.min_purchases}",
+        )
     return BootstrapDecision(MODEL, f"{state.purchases} purchases in the mart and no model yet")
 
 
 # Counts stop at the threshold: the sensor never scans a large table.
 CLEAN_EVENTS = "select count(*) from (select 1 from quality.events_clean limit %s) e"
-PURCHASES = ("select count(*) from (select 1 from marts.fct_product_interactions "
-             "where interaction = 'purchase' limit %s) p")
+PURCHASES = (
+    "select count(*) from (select 1 from marts.fct_product_interactions "
+    "where interaction = 'purchase' limit %s) p"
+)
 MART_BUILT = "select to_regclass('marts.fct_product_interactions') is not null"
-EVALUATED = ("select exists (select 1 from governance.model_evaluations where model_name = %s "
-             "and role = 'challenger')")
+EVALUATED = (
+    "select exists (select 1 from governance.model_evaluations where model_name = %s "
+    "and role = 'challenger')"
+)
 
 
-def read_state(conn: psycopg.Connection, thresholds: BootstrapThresholds,
-               datamart_building: bool = False) -> BootstrapState:
+def read_state(
+    conn: psycopg.Connection, thresholds: BootstrapThresholds, datamart_building: bool = False
+) -> BootstrapState:
     """The store's answer to each question `next_step` asks (a read-only transaction);
     `datamart_building` comes from the orchestrator."""
     with conn.transaction():
         model_evaluated = one_row(conn.execute(EVALUATED, (RECOMMENDER,)))[0]
         mart_built = one_row(conn.execute(MART_BUILT))[0]
-        clean = 0 if mart_built else one_row(conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)))[0]
-        purchases = one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0] if mart_built else 0
+        clean = (
+            0
+            if mart_built
+            else one_row(conn.execute(CLEAN_EVENTS, (thresholds.min_clean_events,)))[0]
+        )
+        purchases = (
+            one_row(conn.execute(PURCHASES, (thresholds.min_purchases,)))[0] if mart_built else 0
+        )
     return BootstrapState(clean, purchases, mart_built, model_evaluated, datamart_building)

@@ -69,16 +69,18 @@ class DriftObservation:
     buyers: int = 0
 
 
-def observe(conn: psycopg.Connection, model_name: str, window_days: float,
-            limit: int = 50_000) -> DriftObservation:
+def observe(
+    conn: psycopg.Connection, model_name: str, window_days: float, limit: int = 50_000
+) -> DriftObservation:
     """What the drift sensor compares, read in one transaction that ends before it returns (no
     snapshot is held between ticks)."""
     with conn.transaction():
         return _observe(conn, model_name, window_days, limit)
 
 
-def _observe(conn: psycopg.Connection, model_name: str, window_days: float,
-             limit: int) -> DriftObservation:
+def _observe(
+    conn: psycopg.Connection, model_name: str, window_days: float, limit: int
+) -> DriftObservation:
     version = deployed_version(conn, model_name)
     if version is None:
         raise NothingToCompare(f"no {model_name} version is deployed yet")
@@ -86,8 +88,14 @@ def _observe(conn: psycopg.Connection, model_name: str, window_days: float,
     if stored is None:
         raise NothingToCompare(f"{model_name} v{version} has no training profile to compare with")
     window, reference = stored
-    params = {"since": pd.Timestamp(window["cutoff"]).to_pydatetime(), "days": window_days,
-              "limit": limit, "name": model_name, "version": version, "k": K}
+    params = {
+        "since": pd.Timestamp(window["cutoff"]).to_pydatetime(),
+        "days": window_days,
+        "limit": limit,
+        "name": model_name,
+        "version": version,
+        "k": K,
+    }
     recent = query_frame(conn, RECENT_SQL, params)
     for column in ("unit_price", "quantity"):
         recent[column] = pd.to_numeric(recent[column], errors="coerce")
@@ -98,7 +106,10 @@ def _observe(conn: psycopg.Connection, model_name: str, window_days: float,
     expected = latest_metric(conn, model_name, version, f"precision_at_{K}")
     newest = one_row(conn.execute("select max(event_time) from marts.fct_product_interactions"))[0]
     return DriftObservation(
-        model_name=model_name, version=version, since=str(window["cutoff"]), rows=len(recent),
+        model_name=model_name,
+        version=version,
+        since=str(window["cutoff"]),
+        rows=len(recent),
         newest=newest.isoformat() if newest else None,
         psi=psi_by_feature(reference, current) if len(recent) else {},
         counts={name: len(values) for name, values in current["features"].items()},

@@ -77,8 +77,10 @@ def dataset_summary(dataset: Dataset) -> dict:
 def holdout_size(split: TimeSplit) -> dict[str, int]:
     """What the holdout can measure: its purchases and the customers who made them."""
     truth = purchases(split.test)
-    return {"holdout_purchases": len(truth),
-            "holdout_customers": int(truth["customer_id"].nunique())}
+    return {
+        "holdout_purchases": len(truth),
+        "holdout_customers": int(truth["customer_id"].nunique()),
+    }
 
 
 def recommender_metrics(recommend: Recommend, split: TimeSplit, k: int = K) -> dict[str, float]:

@@ -35,8 +35,13 @@ class GateDecision:
     reason: str
 
 
-def gate(challenger_metrics: dict[str, float], champion_metrics: dict[str, float] | None,
-         baseline_metrics: dict[str, float], metric: str, margin: float = 0.0) -> GateDecision:
+def gate(
+    challenger_metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    baseline_metrics: dict[str, float],
+    metric: str,
+    margin: float = 0.0,
+) -> GateDecision:
     """Pass only if the challenger beats the baseline, and the champion by `margin` (if any).
 
     "Beats" is strictly greater: a tie keeps the model already serving.
@@ -50,16 +55,22 @@ def gate(challenger_metrics: dict[str, float], champion_metrics: dict[str, float
     if not value > baseline:
         return GateDecision(False, f"{metric} {value:.4f} does not beat baseline {baseline:.4f}")
     if champion_metrics is None:
-        return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f}; "
-                                  "no champion yet")
+        return GateDecision(
+            True, f"{metric} {value:.4f} beats baseline {baseline:.4f}; no champion yet"
+        )
     champion = champion_metrics.get(metric)
     if champion is None:  # cannot compare: keep what serves, a person can still promote
         return GateDecision(False, f"champion has no {metric} to compare with")
     if not value > champion + margin:
-        return GateDecision(False, f"{metric} {value:.4f} does not beat champion "
-                                   f"{champion:.4f} by more than {margin:g}")
-    return GateDecision(True, f"{metric} {value:.4f} beats baseline {baseline:.4f} and champion "
-                              f"{champion:.4f} by more than {margin:g}")
+        return GateDecision(
+            False,
+            f"{metric} {value:.4f} does not beat champion {champion:.4f} by more than {margin:g}",
+        )
+    return GateDecision(
+        True,
+        f"{metric} {value:.4f} beats baseline {baseline:.4f} and champion "
+        f"{champion:.4f} by more than {margin:g}",
+    )
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,9 @@ class GateOutcome:
         return self.champion_after == self.challenger != self.champion_before
 
 
-def gate_and_promote(conn: psycopg.Connection, model_name: str, results: dict, metric: str,
-                     margin: float, actor: str) -> GateOutcome:
+def gate_and_promote(
+    conn: psycopg.Connection, model_name: str, results: dict, metric: str, margin: float, actor: str
+) -> GateOutcome:
     """Gate the challenger in `results` ({role: {"version", "metrics"}}, measured on one
     holdout) and make it the champion if it passes; audited. Serving follows at the next
     `publish` (the recommendations asset scores the champion first)."""
@@ -85,64 +97,102 @@ def gate_and_promote(conn: psycopg.Connection, model_name: str, results: dict, m
     evaluated = results.get("champion")
     before = registry.alias_version(model_name, registry.CHAMPION)
     if before != (evaluated["version"] if evaluated else None):
-        decision = GateDecision(False, f"the champion changed to {before} after the evaluation; "
-                                       "evaluate again")
+        decision = GateDecision(
+            False, f"the champion changed to {before} after the evaluation; evaluate again"
+        )
     else:
-        decision = gate(challenger["metrics"], evaluated["metrics"] if evaluated else None,
-                        results["baseline"]["metrics"], metric, margin)
+        decision = gate(
+            challenger["metrics"],
+            evaluated["metrics"] if evaluated else None,
+            results["baseline"]["metrics"],
+            metric,
+            margin,
+        )
     version = str(challenger["version"])
     registry.record_gate(model_name, version, decision.passed, decision.reason)
     if decision.passed:
         registry.set_champion(model_name, version, decision.reason)
     subject = f"{model_name}/{version}"
     with conn.transaction():
-        audit(conn, actor, "ml.gate", subject, {
-            "passed": decision.passed, "reason": decision.reason, "metric": metric,
-            "margin": margin, "champion": before,
-            "values": {role: r["metrics"].get(metric) for role, r in results.items()}})
+        audit(
+            conn,
+            actor,
+            "ml.gate",
+            subject,
+            {
+                "passed": decision.passed,
+                "reason": decision.reason,
+                "metric": metric,
+                "margin": margin,
+                "champion": before,
+                "values": {role: r["metrics"].get(metric) for role, r in results.items()},
+            },
+        )
         if decision.passed:
-            audit(conn, actor, "ml.promote", subject,
-                  {"from": before, "to": version, "reason": decision.reason})
-    return GateOutcome(decision, version, before, version if decision.passed else before,
-                       metric, margin)
+            audit(
+                conn,
+                actor,
+                "ml.promote",
+                subject,
+                {"from": before, "to": version, "reason": decision.reason},
+            )
+    return GateOutcome(
+        decision, version, before, version if decision.passed else before, metric, margin
+    )
 
 
-def promote_version(conn: psycopg.Connection, model_name: str, version: str, actor: str,
-                    reason: str = "manual") -> dict:
+def promote_version(
+    conn: psycopg.Connection, model_name: str, version: str, actor: str, reason: str = "manual"
+) -> dict:
     """Make `version` the champion and serve it. Returns the registry status."""
     version = str(version)
     known = [v["version"] for v in model_status(model_name)["versions"]]
     if version not in known:
-        raise LifecycleError(f"{model_name} has no version {version!r}; versions: "
-                             f"{', '.join(known) or 'none'}")
+        raise LifecycleError(
+            f"{model_name} has no version {version!r}; versions: {', '.join(known) or 'none'}"
+        )
     _ensure_scored(conn, model_name, version, actor)
     before = registry.set_champion(model_name, version, reason)
     with conn.transaction():
-        audit(conn, actor, "ml.promote", f"{model_name}/{version}",
-              {"from": before, "to": version, "reason": reason})
+        audit(
+            conn,
+            actor,
+            "ml.promote",
+            f"{model_name}/{version}",
+            {"from": before, "to": version, "reason": reason},
+        )
         publish(conn, model_name, actor)
     return model_status(model_name)
 
 
-def rollback_version(conn: psycopg.Connection, model_name: str, actor: str,
-                     reason: str = "manual") -> dict:
+def rollback_version(
+    conn: psycopg.Connection, model_name: str, actor: str, reason: str = "manual"
+) -> dict:
     """Restore the previous champion (ml.registry.previous_champion) and serve it."""
     before = model_status(model_name)
     restored = before["previous_champion"]
     if restored is None:
-        raise LifecycleError(f"{model_name}: no previous champion to roll back to "
-                             f"(champion: {before['champion'] or 'none'})")
+        raise LifecycleError(
+            f"{model_name}: no previous champion to roll back to "
+            f"(champion: {before['champion'] or 'none'})"
+        )
     _ensure_scored(conn, model_name, restored, actor)
     replaced, restored = registry.roll_back(model_name)
     with conn.transaction():
-        audit(conn, actor, "ml.rollback", f"{model_name}/{restored}",
-              {"from": replaced, "to": restored, "reason": reason})
+        audit(
+            conn,
+            actor,
+            "ml.rollback",
+            f"{model_name}/{restored}",
+            {"from": replaced, "to": restored, "reason": reason},
+        )
         publish(conn, model_name, actor)
     return model_status(model_name)
 
 
-def publish(conn: psycopg.Connection, model_name: str, actor: str,
-            rescore: bool = False) -> tuple[str | None, ScoreReport | None]:
+def publish(
+    conn: psycopg.Connection, model_name: str, actor: str, rescore: bool = False
+) -> tuple[str | None, ScoreReport | None]:
     """Serve the registry's champion: score it when it has no scores (or always, with
     `rescore`), then switch serving.model_deployments to it; one transaction, audited when the
     version served changes. Returns (the champion or None, the scoring report or None)."""
@@ -155,8 +205,13 @@ def publish(conn: psycopg.Connection, model_name: str, actor: str,
             report = score_version(conn, model_name, version)
         previous = set_deployment(conn, model_name, version, actor)
         if previous != version:
-            audit(conn, actor, "ml.deploy", f"{model_name}/{version}",
-                  {"from": previous, "to": version, **({"rows": report.rows} if report else {})})
+            audit(
+                conn,
+                actor,
+                "ml.deploy",
+                f"{model_name}/{version}",
+                {"from": previous, "to": version, **({"rows": report.rows} if report else {})},
+            )
         prune(conn, model_name, keep={version} | ({previous} if previous else set()))
     return version, report
 
@@ -168,8 +223,13 @@ def _ensure_scored(conn: psycopg.Connection, model_name: str, version: str, acto
         if has_scores(conn, model_name, version):
             return
         report = score_version(conn, model_name, version)
-        audit(conn, actor, "ml.score", f"{model_name}/{version}",
-              {"rows": report.rows, "customers": report.customers, "seconds": report.seconds})
+        audit(
+            conn,
+            actor,
+            "ml.score",
+            f"{model_name}/{version}",
+            {"rows": report.rows, "customers": report.customers, "seconds": report.seconds},
+        )
 
 
 def champion_version(model_name: str) -> str | None:
@@ -193,12 +253,15 @@ def model_status(model_name: str) -> dict:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        raise LifecycleError(f"no registered model named {model_name!r} yet: run the ml_train "
-                             "job first") from exc
+        raise LifecycleError(
+            f"no registered model named {model_name!r} yet: run the ml_train job first"
+        ) from exc
 
 
 def serving_status(conn: psycopg.Connection, model_name: str, limit: int = 15) -> dict:
     """What the API serves and the model's latest audited lifecycle steps, newest first."""
     with conn.transaction():
-        return {"deployed": deployed_version(conn, model_name),
-                "history": recent_audit(conn, model_name, limit)}
+        return {
+            "deployed": deployed_version(conn, model_name),
+            "history": recent_audit(conn, model_name, limit),
+        }

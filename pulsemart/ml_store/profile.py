@@ -26,8 +26,9 @@ NUMERIC = ("unit_price", "basket_units")
 FEATURES = CATEGORICAL + NUMERIC
 
 
-def feature_profile(frame: pd.DataFrame, top_products: list[str] | None = None,
-                    sample: int = SAMPLE, seed: int = 0) -> dict:
+def feature_profile(
+    frame: pd.DataFrame, top_products: list[str] | None = None, sample: int = SAMPLE, seed: int = 0
+) -> dict:
     """{"rows", "top_products", "features": {name: [values]}} for interactions in `frame`.
 
     `top_products` names the products kept by name (the others become OTHER); by default the
@@ -48,8 +49,9 @@ def feature_profile(frame: pd.DataFrame, top_products: list[str] | None = None,
         "basket_units": baskets,
     }
     rng = np.random.default_rng(seed)
-    features = {name: _sample(values, sample, rng, name in NUMERIC)
-                for name, values in columns.items()}
+    features = {
+        name: _sample(values, sample, rng, name in NUMERIC) for name, values in columns.items()
+    }
     return {"rows": len(frame), "top_products": list(top_products), "features": features}
 
 

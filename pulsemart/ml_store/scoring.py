@@ -27,11 +27,17 @@ BLOCK = 10_000  # customers per predict call: memory stays flat however many are
 KEEP_VERSIONS = 5
 
 Recommend = Callable[[Sequence[str], int], pd.DataFrame]  # (customer keys, k) -> recs frame
-COPY_SQL = ("copy serving.recommendations (model_name, model_version, customer_key, product_id, "
-            "rank, score) from stdin")
-PROPENSITY_COPY_SQL = ("copy serving.propensity_scores (model_name, model_version, customer_key, score) "
-                       "from stdin")
-SCORE_TABLES = {RECOMMENDER: "recommendations", PROPENSITY: "propensity_scores"}  # in schema serving
+COPY_SQL = (
+    "copy serving.recommendations (model_name, model_version, customer_key, product_id, "
+    "rank, score) from stdin"
+)
+PROPENSITY_COPY_SQL = (
+    "copy serving.propensity_scores (model_name, model_version, customer_key, score) from stdin"
+)
+SCORE_TABLES = {
+    RECOMMENDER: "recommendations",
+    PROPENSITY: "propensity_scores",
+}  # in schema serving
 
 
 def rank_available(recs: pd.DataFrame, unavailable: set[str], k: int) -> pd.DataFrame:
@@ -48,25 +54,43 @@ def unavailable_products(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def write_recommendations(conn: psycopg.Connection, model_name: str, version: str,
-                          recommend: Recommend, customers: Sequence[str],
-                          k: int = SCORED_PER_CUSTOMER, block: int = BLOCK) -> int:
+def write_recommendations(
+    conn: psycopg.Connection,
+    model_name: str,
+    version: str,
+    recommend: Recommend,
+    customers: Sequence[str],
+    k: int = SCORED_PER_CUSTOMER,
+    block: int = BLOCK,
+) -> int:
     """Replace a version's recommendations for `customers`; returns the rows written.
 
     Runs in the caller's transaction: readers keep seeing the previous rows until it commits.
     """
     unavailable = unavailable_products(conn)
     fetch = k + min(len(unavailable), (FETCH_FACTOR - 1) * k)
-    conn.execute("delete from serving.recommendations where model_name = %s and model_version = %s",
-                 (model_name, str(version)))
+    conn.execute(
+        "delete from serving.recommendations where model_name = %s and model_version = %s",
+        (model_name, str(version)),
+    )
     written = 0
     with conn.cursor() as cur:
         for start in range(0, len(customers), block):
-            recs = rank_available(recommend(customers[start:start + block], fetch), unavailable, k)
+            recs = rank_available(
+                recommend(customers[start : start + block], fetch), unavailable, k
+            )
             with cur.copy(COPY_SQL) as copy:
                 for row in recs.itertuples(index=False):
-                    copy.write_row((model_name, str(version), row.customer_id, row.product_id,
-                                    int(row.rank), float(row.score)))
+                    copy.write_row(
+                        (
+                            model_name,
+                            str(version),
+                            row.customer_id,
+                            row.product_id,
+                            int(row.rank),
+                            float(row.score),
+                        )
+                    )
             written += len(recs)
     return written
 
@@ -78,16 +102,21 @@ def propensity_now(model, interactions: pd.DataFrame, train_cutoff: pd.Timestamp
     times = interactions["event_time"]
     end = times.max() + pd.Timedelta(1, "ns")
     window_days = (pd.Timestamp(train_cutoff) - times.min()) / pd.Timedelta(days=1)
-    features = build_propensity_dataset(interactions, end, label_days=0,
-                                        feature_days=max(window_days, 1.0)).features
+    features = build_propensity_dataset(
+        interactions, end, label_days=0, feature_days=max(window_days, 1.0)
+    ).features
     return predict_propensity(model, features)
 
 
-def write_propensity(conn: psycopg.Connection, model_name: str, version: str, scores: pd.Series) -> int:
+def write_propensity(
+    conn: psycopg.Connection, model_name: str, version: str, scores: pd.Series
+) -> int:
     """Replace a version's scores with `scores` (customer key -> probability); returns the rows
     written. Runs in the caller's transaction."""
-    conn.execute("delete from serving.propensity_scores where model_name = %s and model_version = %s",
-                 (model_name, str(version)))
+    conn.execute(
+        "delete from serving.propensity_scores where model_name = %s and model_version = %s",
+        (model_name, str(version)),
+    )
     with conn.cursor() as cur, cur.copy(PROPENSITY_COPY_SQL) as copy:
         for customer_key, score in scores.items():
             copy.write_row((model_name, str(version), str(customer_key), float(score)))
@@ -106,8 +135,9 @@ def has_scores(conn: psycopg.Connection, model_name: str, version: str) -> bool:
 
 
 def deployed_version(conn: psycopg.Connection, model_name: str) -> str | None:
-    row = conn.execute("select model_version from serving.model_deployments where model_name = %s",
-                       (model_name,)).fetchone()
+    row = conn.execute(
+        "select model_version from serving.model_deployments where model_name = %s", (model_name,)
+    ).fetchone()
     return None if row is None else row[0]
 
 
@@ -119,20 +149,25 @@ def set_deployment(conn: psycopg.Connection, model_name: str, version: str, by: 
             "insert into serving.model_deployments (model_name, model_version, deployed_by) "
             "values (%s, %s, %s) on conflict (model_name) do update set model_version = "
             "excluded.model_version, deployed_at = now(), deployed_by = excluded.deployed_by",
-            (model_name, str(version), by))
+            (model_name, str(version), by),
+        )
     return previous
 
 
-def prune(conn: psycopg.Connection, model_name: str, keep: set[str],
-          keep_versions: int = KEEP_VERSIONS) -> int:
+def prune(
+    conn: psycopg.Connection, model_name: str, keep: set[str], keep_versions: int = KEEP_VERSIONS
+) -> int:
     """Delete the scores of versions other than `keep` and the `keep_versions` most recently
     scored; returns the rows deleted."""
-    return conn.execute(sql.SQL(
-        """
+    return conn.execute(
+        sql.SQL(
+            """
         delete from {table} r
         where r.model_name = %(name)s and r.model_version <> all(%(keep)s)
           and r.model_version not in (
               select model_version from {table} where model_name = %(name)s
               group by model_version order by max(scored_at) desc limit %(n)s)
-        """).format(table=_table(model_name)),
-        {"name": model_name, "keep": sorted(keep), "n": keep_versions}).rowcount
+        """
+        ).format(table=_table(model_name)),
+        {"name": model_name, "keep": sorted(keep), "n": keep_versions},
+    ).rowcount

@@ -40,11 +40,15 @@ def read_interactions(conn: psycopg.Connection) -> pd.DataFrame:
         with conn.transaction():  # a missing mart rolls it back, leaving the connection usable
             frame = query_frame(conn, INTERACTIONS_SQL)
     except psycopg.errors.UndefinedTable as exc:
-        raise NoTrainingData("marts.fct_product_interactions does not exist: build the datamart "
-                             "first (job datamart_build, or `pulsemart datamart build`)") from exc
+        raise NoTrainingData(
+            "marts.fct_product_interactions does not exist: build the datamart "
+            "first (job datamart_build, or `pulsemart datamart build`)"
+        ) from exc
     if frame.empty:
-        raise NoTrainingData("marts.fct_product_interactions is empty: no known customer has "
-                             "viewed, carted or bought anything yet")
+        raise NoTrainingData(
+            "marts.fct_product_interactions is empty: no known customer has "
+            "viewed, carted or bought anything yet"
+        )
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
     for column in ("quantity", "unit_price"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -53,6 +57,7 @@ def read_interactions(conn: psycopg.Connection) -> pd.DataFrame:
 
 def known_customers(conn: psycopg.Connection) -> list[str]:
     """Every customer key in the interactions mart: who batch scoring ranks products for."""
-    rows = conn.execute("select distinct customer_key from marts.fct_product_interactions "
-                        "order by 1").fetchall()
+    rows = conn.execute(
+        "select distinct customer_key from marts.fct_product_interactions order by 1"
+    ).fetchall()
     return [row[0] for row in rows]

@@ -48,18 +48,22 @@ def load_recommend(model_name: str, version: str) -> Recommend:
     return recommend
 
 
-def score_version(conn: psycopg.Connection, model_name: str, version: str,
-                  recommend: Recommend | None = None) -> ScoreReport:
+def score_version(
+    conn: psycopg.Connection, model_name: str, version: str, recommend: Recommend | None = None
+) -> ScoreReport:
     """Score every known customer with `version` (in the caller's transaction)."""
     started = time.perf_counter()
     if model_name == PROPENSITY:
-        rows = write_propensity(conn, model_name, str(version), score_propensity(conn, model_name, version))
+        rows = write_propensity(
+            conn, model_name, str(version), score_propensity(conn, model_name, version)
+        )
         return ScoreReport(model_name, str(version), rows, rows, time.perf_counter() - started)
     recommend = recommend or load_recommend(model_name, version)
     customers = known_customers(conn)
     rows = write_recommendations(conn, model_name, str(version), recommend, customers)
-    return ScoreReport(model_name, str(version), len(customers), rows,
-                       time.perf_counter() - started)
+    return ScoreReport(
+        model_name, str(version), len(customers), rows, time.perf_counter() - started
+    )
 
 
 def score_propensity(conn: psycopg.Connection, model_name: str, version: str) -> pd.Series:

@@ -12,6 +12,17 @@ from pulsemart.quality.result import EngineResult
 from pulsemart.quality.rules import RuleSet, RuleSetError, load_rules
 
 __all__ = [
-    "ACCEPTED", "FIXED", "HELD", "QUARANTINED", "RAW_COLUMNS", "CatalogState", "EngineResult",
-    "ProductState", "RuleSet", "RuleSetError", "load_rules", "quarantined_lines", "run_batch",
+    "ACCEPTED",
+    "FIXED",
+    "HELD",
+    "QUARANTINED",
+    "RAW_COLUMNS",
+    "CatalogState",
+    "EngineResult",
+    "ProductState",
+    "RuleSet",
+    "RuleSetError",
+    "load_rules",
+    "quarantined_lines",
+    "run_batch",
 ]

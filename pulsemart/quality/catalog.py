@@ -33,10 +33,12 @@ class CatalogState:
     products: dict[str, ProductState] = field(default_factory=dict)
 
     def copy(self) -> CatalogState:
-        return CatalogState({
-            pid: dataclasses.replace(p, recent_prices=list(p.recent_prices))
-            for pid, p in self.products.items()
-        })
+        return CatalogState(
+            {
+                pid: dataclasses.replace(p, recent_prices=list(p.recent_prices))
+                for pid, p in self.products.items()
+            }
+        )
 
     def knows(self, ids: pd.Series) -> pd.Series:
         return ids.isin(self.products.keys())
@@ -68,8 +70,11 @@ class CatalogState:
         if not _positive(price):
             return
         product = self.products.setdefault(product_id, ProductState(product_id))
-        if product.price_time is None or moment is None or pd.isna(moment) or (
-            moment >= product.price_time
+        if (
+            product.price_time is None
+            or moment is None
+            or pd.isna(moment)
+            or (moment >= product.price_time)
         ):
             product.unit_price = float(price)
             product.price_time = None if moment is None or pd.isna(moment) else moment
@@ -80,8 +85,10 @@ class CatalogState:
         product = self.products.get(product_id)
         if product is None or not _positive(price):
             return
-        if moment is not None and not pd.isna(moment) and (
-            product.price_time is None or moment >= product.price_time
+        if (
+            moment is not None
+            and not pd.isna(moment)
+            and (product.price_time is None or moment >= product.price_time)
         ):
             product.unit_price, product.price_time = float(price), moment
         product.recent_prices.append(float(price))
@@ -93,10 +100,13 @@ class CatalogState:
         """One JSON-friendly dict per product (times as ISO strings)."""
         return [
             {
-                "product_id": p.product_id, "description": p.description,
-                "category": p.category, "unit_price": p.unit_price,
+                "product_id": p.product_id,
+                "description": p.description,
+                "category": p.category,
+                "unit_price": p.unit_price,
                 "price_time": None if p.price_time is None else p.price_time.isoformat(),
-                "currency": p.currency, "stock": p.stock,
+                "currency": p.currency,
+                "stock": p.stock,
                 "recent_prices": list(p.recent_prices),
             }
             for p in self.products.values()
@@ -115,8 +125,12 @@ class CatalogState:
 
 
 def _positive(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def stability(prices: list[float], single_price: float) -> float:

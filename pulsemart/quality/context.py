@@ -45,8 +45,11 @@ class BatchContext:
         if field != "event_time" or frame.attrs.get("scope") == "line":
             return to_utc(frame[field] if field in frame else pd.Series(None, frame.index))
         if self._times is None:
-            self._times = to_utc(self.events["event_time"]) if "event_time" in self.events \
+            self._times = (
+                to_utc(self.events["event_time"])
+                if "event_time" in self.events
                 else pd.Series(pd.NaT, index=self.events.index, dtype="datetime64[ns, UTC]")
+            )
         return self._times.reindex(frame.index)
 
     def changed(self, field: str) -> None:
@@ -81,7 +84,10 @@ class BatchContext:
         timed = query[known_time].reset_index().sort_values("time")
         if len(timed):
             merged = pd.merge_asof(
-                timed, points.sort_values("time"), on="time", by="product_id",
+                timed,
+                points.sort_values("time"),
+                on="time",
+                by="product_id",
                 direction="backward",
             )
             out.loc[merged["index"].to_numpy()] = merged["price"].astype(float).to_numpy()
@@ -97,8 +103,11 @@ class BatchContext:
         known = self.catalog.attribute(products, name)
         if name in self.events.columns and known.isna().any():
             upserts = self.events[self.events["_event_type"] == "product_upserted"]
-            upserts = upserts[is_text(upserts["product_id"])] if "product_id" in upserts \
+            upserts = (
+                upserts[is_text(upserts["product_id"])]
+                if "product_id" in upserts
                 else upserts.iloc[0:0]
+            )
             values = upserts[name][is_text(upserts[name])]
             latest = dict(zip(upserts.loc[values.index, "product_id"], values, strict=True))
             known = known.where(known.notna(), products.map(latest))
@@ -121,9 +130,13 @@ class BatchContext:
         if self._price_points is not None:
             return self._price_points
         state = [
-            (pid, p.price_time if p.price_time is not None else pd.Timestamp.min.tz_localize("UTC"),
-             p.unit_price)
-            for pid, p in self.catalog.products.items() if p.unit_price is not None
+            (
+                pid,
+                p.price_time if p.price_time is not None else pd.Timestamp.min.tz_localize("UTC"),
+                p.unit_price,
+            )
+            for pid, p in self.catalog.products.items()
+            if p.unit_price is not None
         ]
         frame = pd.DataFrame(state, columns=["product_id", "time", "price"])
         frame["_batch"] = False
@@ -133,10 +146,20 @@ class BatchContext:
             prices = as_float(batch["unit_price"])
             times = self.times(batch, "event_time")
             good = (prices > 0) & times.notna() & is_text(batch["product_id"])
-            frame = pd.concat([frame, pd.DataFrame({
-                "product_id": batch.loc[good, "product_id"], "time": times[good],
-                "price": prices[good], "_batch": True,
-            })], ignore_index=True)
+            frame = pd.concat(
+                [
+                    frame,
+                    pd.DataFrame(
+                        {
+                            "product_id": batch.loc[good, "product_id"],
+                            "time": times[good],
+                            "price": prices[good],
+                            "_batch": True,
+                        }
+                    ),
+                ],
+                ignore_index=True,
+            )
         frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
         frame["product_id"] = frame["product_id"].astype(object)
         frame["price"] = frame["price"].astype(float)

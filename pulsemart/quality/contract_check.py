@@ -72,8 +72,14 @@ def check_lines(lines: pd.DataFrame, exempt: dict) -> pd.DataFrame:
         frame = _select(lines.loc[index], ["event_id", *names], ["event_id", *required])
         schema = _lines_schema(event_type, tuple(n for n in signature.split(",") if n))
         cases = _validate(schema, frame)
-        parts.append(_rows(cases, index, f"{event_type}.lines",
-                           lambda i: (int(pairs.at[i, "_row"]), int(pairs.at[i, "_pos"]))))
+        parts.append(
+            _rows(
+                cases,
+                index,
+                f"{event_type}.lines",
+                lambda i: (int(pairs.at[i, "_row"]), int(pairs.at[i, "_pos"])),
+            )
+        )
     return _concat(parts)
 
 
@@ -88,13 +94,15 @@ def _lines_schema(event_type: str, waived: tuple[str, ...]):
 
 def _rows(cases: pd.DataFrame, index, schema: str, locate) -> pd.DataFrame:
     out = []
-    for column, check, case, i in zip(cases["column"], cases["check"], cases["failure_case"],
-                                      cases["index"], strict=True):
+    for column, check, case, i in zip(
+        cases["column"], cases["check"], cases["failure_case"], cases["index"], strict=True
+    ):
         targets = [i] if pd.notna(i) else list(index)  # frame-level: every row of the frame
         for target in targets:
             row, pos = locate(int(target))
-            out.append((row, pos, schema, column if pd.notna(column) else None, str(check),
-                        _short(case)))
+            out.append(
+                (row, pos, schema, column if pd.notna(column) else None, str(check), _short(case))
+            )
     return pd.DataFrame(out, columns=FAILURE_COLUMNS)
 
 

@@ -11,8 +11,14 @@ from pulsemart.quality.rules import RuleSet
 ACCEPTED, FIXED, QUARANTINED, HELD = "accepted", "fixed", "quarantined", "held"
 
 
-def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
-           first_held: pd.Series, now: pd.Timestamp, rules: RuleSet) -> pd.DataFrame:
+def decide(
+    rows: pd.Index,
+    findings: pd.DataFrame,
+    failures: pd.DataFrame,
+    first_held: pd.Series,
+    now: pd.Timestamp,
+    rules: RuleSet,
+) -> pd.DataFrame:
     """One row per event row: decision, score, confidence, reasons (list of codes)."""
     errors = findings[findings["severity"] == "error"]
     # A rule counts once per record however many lines or fields it fired on.
@@ -28,8 +34,9 @@ def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
     reasons: dict[int, list[str]] = {row: [] for row in rows}
     for row, rule_id in zip(hard["row"], hard["rule_id"], strict=True):
         _add(reasons[row], rule_id)
-    for row, schema, column, check in zip(failures["row"], failures["schema"],
-                                          failures["column"], failures["check"], strict=True):
+    for row, schema, column, check in zip(
+        failures["row"], failures["schema"], failures["column"], failures["check"], strict=True
+    ):
         _add(reasons[row], f"contract:{schema}:{column}:{check}")
     held_rules = holds.groupby("row")["rule_id"].agg(list).to_dict()
     repaired_rows = set(errors.loc[errors["repaired"].astype(bool), "row"])
@@ -56,10 +63,15 @@ def decide(rows: pd.Index, findings: pd.DataFrame, failures: pd.DataFrame,
             decisions.append(QUARANTINED if reasons[row] else FIXED)
         else:
             decisions.append(ACCEPTED)
-    return pd.DataFrame({
-        "decision": decisions, "score": score.to_numpy(), "confidence": confidence.to_numpy(),
-        "reasons": [reasons[row] for row in rows],
-    }, index=rows)
+    return pd.DataFrame(
+        {
+            "decision": decisions,
+            "score": score.to_numpy(),
+            "confidence": confidence.to_numpy(),
+            "reasons": [reasons[row] for row in rows],
+        },
+        index=rows,
+    )
 
 
 def _add(items: list, item: str) -> None:

@@ -78,9 +78,7 @@ def out_of_order(frame, field, ctx):
     order = coords.sort_values(["topic", "partition", "offset"]).index
     ordered = moments.loc[order]
     groups = [coords.loc[order, "topic"], coords.loc[order, "partition"]]
-    previous = ordered.groupby(groups, dropna=False).transform(
-        lambda s: s.cummax().shift(1)
-    )
+    previous = ordered.groupby(groups, dropna=False).transform(lambda s: s.cummax().shift(1))
     return (ordered < previous).fillna(False).reindex(frame.index)
 
 
@@ -183,8 +181,11 @@ def extra_fields(frame, field, ctx, allowed=(), only=None):
     for event_type, index in frame.groupby("_event_type").groups.items():
         declared = ctx.declared_fields(event_type, frame.attrs.get("scope", "event"))
         extras = [
-            name for name in frame.columns
-            if not name.startswith("_") and name not in declared and name not in allowed
+            name
+            for name in frame.columns
+            if not name.startswith("_")
+            and name not in declared
+            and name not in allowed
             and not (name == "event_id" and frame.attrs.get("scope") == "line")
             and (only is None or name in only)
         ]

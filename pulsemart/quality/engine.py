@@ -74,7 +74,9 @@ def _run(records, catalog, seen_event_ids, now, rules) -> EngineResult:
     events["_event_type"] = events["event_type"]
     events.attrs["scope"] = "event"
     ctx = BatchContext(
-        now=now, settings=rules.settings, catalog=catalog,
+        now=now,
+        settings=rules.settings,
+        catalog=catalog,
         known_products=_known(catalog, events),
         keys=records.loc[live, "key"].map(_key_text),
         coordinates=records.loc[live, ["topic", "partition", "offset"]],
@@ -87,21 +89,45 @@ def _run(records, catalog, seen_event_ids, now, rules) -> EngineResult:
     line_exempt: dict = {}
     marks: list = []
     found.append(run_rules(lines, rules.rules, ctx, "line", line_exempt, marks))
-    findings = pd.concat([f for f in found if len(f)] or [pd.DataFrame(columns=FINDING_COLUMNS)],
-                         ignore_index=True)
-    failures = pd.concat([check_events(events), check_lines(lines, line_exempt)],
-                         ignore_index=True)
+    findings = pd.concat(
+        [f for f in found if len(f)] or [pd.DataFrame(columns=FINDING_COLUMNS)], ignore_index=True
+    )
+    failures = pd.concat([check_events(events), check_lines(lines, line_exempt)], ignore_index=True)
     decisions = decide(live, findings, failures, records["first_held_at"], now, rules)
     if early:
         rows = sorted(early)
-        decisions = pd.concat([decisions, pd.DataFrame({
-            "decision": QUARANTINED, "score": 0.0, "confidence": 0.0,
-            "reasons": [early[i] for i in rows]}, index=rows)])
+        decisions = pd.concat(
+            [
+                decisions,
+                pd.DataFrame(
+                    {
+                        "decision": QUARANTINED,
+                        "score": 0.0,
+                        "confidence": 0.0,
+                        "reasons": [early[i] for i in rows],
+                    },
+                    index=rows,
+                ),
+            ]
+        )
     decisions = decisions.sort_index()
-    new_catalog = update_catalog(catalog, events, lines, decisions, findings, line_exempt,
-                                 rules.settings)
-    return assemble(records, parsed, events, lines, as_found, findings, failures, decisions,
-                    new_catalog, now, rules, marks)
+    new_catalog = update_catalog(
+        catalog, events, lines, decisions, findings, line_exempt, rules.settings
+    )
+    return assemble(
+        records,
+        parsed,
+        events,
+        lines,
+        as_found,
+        findings,
+        failures,
+        decisions,
+        new_catalog,
+        now,
+        rules,
+        marks,
+    )
 
 
 def _engine_failure(records, catalog, now, rules, error) -> EngineResult:
@@ -109,13 +135,30 @@ def _engine_failure(records, catalog, now, rules, error) -> EngineResult:
     the fix decides them again."""
     parsed = parse_values(records["value"].tolist(), rules.settings.max_payload_bytes)
     reason = f"engine_error:{type(error).__name__}"
-    decisions = pd.DataFrame({"decision": QUARANTINED, "score": 0.0, "confidence": 0.0,
-                              "reasons": [[reason] for _ in range(len(records))]},
-                             index=records.index)
+    decisions = pd.DataFrame(
+        {
+            "decision": QUARANTINED,
+            "score": 0.0,
+            "confidence": 0.0,
+            "reasons": [[reason] for _ in range(len(records))],
+        },
+        index=records.index,
+    )
     events = pd.DataFrame(columns=["event_type", "_event_type"], dtype=object)
     lines = line_frame(events)
-    return assemble(records, parsed, events, lines, None, pd.DataFrame(columns=FINDING_COLUMNS),
-                    pd.DataFrame(columns=FAILURE_COLUMNS), decisions, catalog.copy(), now, rules)
+    return assemble(
+        records,
+        parsed,
+        events,
+        lines,
+        None,
+        pd.DataFrame(columns=FINDING_COLUMNS),
+        pd.DataFrame(columns=FAILURE_COLUMNS),
+        decisions,
+        catalog.copy(),
+        now,
+        rules,
+    )
 
 
 def line_frame(events: pd.DataFrame) -> pd.DataFrame:
@@ -123,19 +166,37 @@ def line_frame(events: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if "lines" in events.columns:
         orders = events[events["_event_type"].isin(("order_placed", "order_cancelled"))]
-        for row, event_id, event_type, lines in zip(orders.index, orders["event_id"],
-                                                    orders["_event_type"], orders["lines"],
-                                                    strict=True):
+        for row, event_id, event_type, lines in zip(
+            orders.index, orders["event_id"], orders["_event_type"], orders["lines"], strict=True
+        ):
             if not isinstance(lines, list):
                 continue
             for pos, line in enumerate(lines):
                 if isinstance(line, dict):
-                    rows.append({**line, "_row": row, "_pos": pos, "_event_type": event_type,
-                                 "event_id": event_id})
+                    rows.append(
+                        {
+                            **line,
+                            "_row": row,
+                            "_pos": pos,
+                            "_event_type": event_type,
+                            "event_id": event_id,
+                        }
+                    )
     frame = pd.DataFrame(rows, dtype=object)
     if frame.empty:
-        frame = pd.DataFrame(columns=["_row", "_pos", "_event_type", "event_id", "quantity",
-                                      "unit_price", "product_id", "line_id"], dtype=object)
+        frame = pd.DataFrame(
+            columns=[
+                "_row",
+                "_pos",
+                "_event_type",
+                "event_id",
+                "quantity",
+                "unit_price",
+                "product_id",
+                "line_id",
+            ],
+            dtype=object,
+        )
     frame.attrs["scope"] = "line"
     return frame
 

@@ -35,18 +35,26 @@ def load_truth(path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def evaluate(clean: pd.DataFrame, quarantine: pd.DataFrame, held: pd.DataFrame | None,
-             truth: Iterable[dict], fix_threshold: float = 0.8, buckets: int = 10) -> dict:
+def evaluate(
+    clean: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    held: pd.DataFrame | None,
+    truth: Iterable[dict],
+    fix_threshold: float = 0.8,
+    buckets: int = 10,
+) -> dict:
     truth_by_id: dict[str, list[dict]] = defaultdict(list)
     for record in truth:
         truth_by_id[record["event_id"]].append(record)
     released = defaultdict(list)
     for row in clean[["event_id", "confidence", "repairs", "flags", "decision"]].itertuples(
-            index=False):
+        index=False
+    ):
         released[row.event_id].append(row)
     stopped = Counter(quarantine["event_id"].dropna())
     dup_stopped = Counter(
-        e for e, r in zip(quarantine["event_id"], quarantine["reasons"], strict=True)
+        e
+        for e, r in zip(quarantine["event_id"], quarantine["reasons"], strict=True)
         if isinstance(e, str) and "duplicate" in json.loads(r)
     )
     if held is not None and len(held):
@@ -81,8 +89,9 @@ def evaluate(clean: pd.DataFrame, quarantine: pd.DataFrame, held: pd.DataFrame |
         original = dirty[0]["original"] if dirty else (records[0]["original"] if records else None)
         for n, r in enumerate(rel):
             entries = [e for e in json.loads(r.repairs) if e.get("after") is not None]
-            checks = [_equal(e, original) if dirty and original is not None else False
-                      for e in entries]
+            checks = [
+                _equal(e, original) if dirty and original is not None else False for e in entries
+            ]
             for entry, ok in zip(entries, checks, strict=True):
                 if entry["confidence"] is not None and entry["confidence"] >= fix_threshold:
                     repairs_total += 1
@@ -115,11 +124,20 @@ def calibration(pairs: list[tuple[float, bool]], buckets: int = 10) -> dict:
         table[b][1] += confidence
         table[b][2] += correct
     n = sum(v[0] for v in table.values())
-    rows: list[dict[str, Any]] = [{"bucket": f"[{b / buckets:.1f}, {(b + 1) / buckets:.1f}]", "records": c,
-             "mean_confidence": s / c, "share_correct": k / c}
-            for b, (c, s, k) in sorted(table.items())]
-    ece = sum(r["records"] / n * abs(r["mean_confidence"] - r["share_correct"])
-              for r in rows) if n else math.nan
+    rows: list[dict[str, Any]] = [
+        {
+            "bucket": f"[{b / buckets:.1f}, {(b + 1) / buckets:.1f}]",
+            "records": c,
+            "mean_confidence": s / c,
+            "share_correct": k / c,
+        }
+        for b, (c, s, k) in sorted(table.items())
+    ]
+    ece = (
+        sum(r["records"] / n * abs(r["mean_confidence"] - r["share_correct"]) for r in rows)
+        if n
+        else math.nan
+    )
     return {"calibration": rows, "ece": ece}
 
 

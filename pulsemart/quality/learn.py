@@ -20,9 +20,15 @@ RELEASED = (ACCEPTED, FIXED)
 UNTRUSTED_RULES = ("text.suspicious",)
 
 
-def update_catalog(catalog: CatalogState, events: pd.DataFrame, lines: pd.DataFrame,
-                   decisions: pd.DataFrame, findings: pd.DataFrame, line_exempt: dict,
-                   settings) -> CatalogState:
+def update_catalog(
+    catalog: CatalogState,
+    events: pd.DataFrame,
+    lines: pd.DataFrame,
+    decisions: pd.DataFrame,
+    findings: pd.DataFrame,
+    line_exempt: dict,
+    settings,
+) -> CatalogState:
     state = catalog.copy()
     if events.empty:
         return state
@@ -30,8 +36,9 @@ def update_catalog(catalog: CatalogState, events: pd.DataFrame, lines: pd.DataFr
     decision = decisions["decision"].reindex(events.index)
     released = decision.isin(RELEASED)
     untrusted = set(findings.loc[findings["rule_id"].isin(UNTRUSTED_RULES), "row"])
-    catalog_rows = events[events["_event_type"].isin(
-        ("product_upserted", "price_changed", "availability_changed"))].copy()
+    catalog_rows = events[
+        events["_event_type"].isin(("product_upserted", "price_changed", "availability_changed"))
+    ].copy()
     catalog_rows["_time"] = to_utc(column(catalog_rows, "event_time"))
     catalog_rows = catalog_rows.sort_values("_time", kind="stable")
     for row, item in zip(catalog_rows.index, catalog_rows.to_dict("records"), strict=True):
@@ -41,11 +48,16 @@ def update_catalog(catalog: CatalogState, events: pd.DataFrame, lines: pd.DataFr
         moment = None if pd.isna(moment) else moment
         if kind == "product_upserted":
             description = item.get("description")
-            attrs = {"description": description if _text(description) else None,
-                     "unit_price": item.get("unit_price")}
+            attrs = {
+                "description": description if _text(description) else None,
+                "unit_price": item.get("unit_price"),
+            }
             if released[row]:
-                attrs.update(category=item.get("category"), currency=item.get("currency"),
-                             stock=item.get("stock"))
+                attrs.update(
+                    category=item.get("category"),
+                    currency=item.get("currency"),
+                    stock=item.get("stock"),
+                )
             state.learn_product(pid, moment, **attrs)
         elif not released[row] or pid not in state.products:
             continue
@@ -72,8 +84,13 @@ def _observe(state: CatalogState, rows: pd.DataFrame, history: int, times=None) 
     good = (prices > 0) & is_text(products) & products.isin(state.products.keys())
     if not good.any():
         return
-    seen = pd.DataFrame({"product_id": products[good], "price": prices[good],
-                         "time": times.reindex(rows.index)[good] if times is not None else pd.NaT})
+    seen = pd.DataFrame(
+        {
+            "product_id": products[good],
+            "price": prices[good],
+            "time": times.reindex(rows.index)[good] if times is not None else pd.NaT,
+        }
+    )
     # Only each product's last `history` prices matter; pandas cuts the rest before the loop.
     recent = seen.groupby("product_id", sort=False).tail(history)
     for pid, price in zip(recent["product_id"].tolist(), recent["price"].tolist(), strict=True):

@@ -10,16 +10,24 @@ import json
 
 import pandas as pd
 
-COLUMNS = ["topic", "partition", "offset", "event_id", "line_id", "product_id",
-           "quantity", "unit_price", "reasons"]
+COLUMNS = [
+    "topic",
+    "partition",
+    "offset",
+    "event_id",
+    "line_id",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "reasons",
+]
 
 
 def quarantined_lines(quarantine: pd.DataFrame) -> pd.DataFrame:
     """One row per order line of each quarantined record whose payload still parses."""
     rows = []
     for q in quarantine.itertuples(index=False):
-        if q.payload_encoding != "utf-8" or q.event_type not in ("order_placed",
-                                                                 "order_cancelled"):
+        if q.payload_encoding != "utf-8" or q.event_type not in ("order_placed", "order_cancelled"):
             continue
         try:
             event = json.loads(q.payload)
@@ -36,7 +44,17 @@ def quarantined_lines(quarantine: pd.DataFrame) -> pd.DataFrame:
         for line in lines:
             if isinstance(line, dict):
                 line_id = line.get("line_id")
-                rows.append((q.topic, q.partition, q.offset, q.event_id,
-                             None if line_id is None else str(line_id), line.get("product_id"),
-                             line.get("quantity"), line.get("unit_price"), q.reasons))
+                rows.append(
+                    (
+                        q.topic,
+                        q.partition,
+                        q.offset,
+                        q.event_id,
+                        None if line_id is None else str(line_id),
+                        line.get("product_id"),
+                        line.get("quantity"),
+                        line.get("unit_price"),
+                        q.reasons,
+                    )
+                )
     return pd.DataFrame(rows, columns=COLUMNS)

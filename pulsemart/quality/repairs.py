@@ -115,9 +115,11 @@ def from_key(frame, field, mask, ctx):
 @repair
 def constant(frame, field, mask, ctx, value):
     index = frame.index[mask]
-    return pd.Series([value] * len(index), index=index, dtype=object), pd.Series(
-        True, index=index
-    ), None
+    return (
+        pd.Series([value] * len(index), index=index, dtype=object),
+        pd.Series(True, index=index),
+        None,
+    )
 
 
 @repair

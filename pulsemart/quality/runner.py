@@ -20,14 +20,29 @@ class Mark(NamedTuple):
     severity: str
     index: pd.Index
 
+
 # row: the event's row; pos/line: the line's position in the order and its row in the line
 # frame (-1 for event fields); name: the field, field: its path ("lines[2].unit_price").
-FINDING_COLUMNS = ["row", "pos", "line", "rule_id", "name", "field", "before", "after",
-                   "confidence", "repaired", "severity", "weight", "hold"]
+FINDING_COLUMNS = [
+    "row",
+    "pos",
+    "line",
+    "rule_id",
+    "name",
+    "field",
+    "before",
+    "after",
+    "confidence",
+    "repaired",
+    "severity",
+    "weight",
+    "hold",
+]
 
 
-def run_rules(frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict,
-              marks: list | None = None) -> pd.DataFrame:
+def run_rules(
+    frame: pd.DataFrame, rules, ctx, scope: str, exempt: dict, marks: list | None = None
+) -> pd.DataFrame:
     """Apply each rule of `scope` in file order; later rules see earlier repairs.
 
     `exempt` maps a field to the rows (frame index) rules and contract must leave alone; an
@@ -95,14 +110,23 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
         rows, pos, lines = index.to_numpy(dtype=np.int64), np.full(n, -1), np.full(n, -1)
         paths = np.full(n, field, dtype=object)
     # Object arrays, not pandas' inferred string dtype: findings are read back row by row.
-    return pd.DataFrame({
-        "row": rows, "pos": pos, "line": lines, "rule_id": np.full(n, rule.id, dtype=object),
-        "name": np.full(n, field, dtype=object), "field": paths,
-        "before": before.to_numpy(dtype=object), "after": after.to_numpy(dtype=object),
-        "confidence": confidence.to_numpy(), "repaired": repaired.to_numpy(),
-        "severity": np.full(n, rule.severity, dtype=object), "weight": rule.weight,
-        "hold": rule.hold,
-    })
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "pos": pos,
+            "line": lines,
+            "rule_id": np.full(n, rule.id, dtype=object),
+            "name": np.full(n, field, dtype=object),
+            "field": paths,
+            "before": before.to_numpy(dtype=object),
+            "after": after.to_numpy(dtype=object),
+            "confidence": confidence.to_numpy(),
+            "repaired": repaired.to_numpy(),
+            "severity": np.full(n, rule.severity, dtype=object),
+            "weight": rule.weight,
+            "hold": rule.hold,
+        }
+    )
 
 
 def _confidence(spec, aux, index) -> pd.Series:

@@ -25,8 +25,14 @@ TEXT_FORMATS: dict[str, tuple[str, str | None]] = {
 # Epoch milliseconds between 1973 and 2286: a number outside is not read as a time.
 EPOCH_MS_RANGE = (1e11, 1e13)
 # Precision each format records, so an evaluation can compare at the precision that was sent.
-PRECISION = {"us_short": "min", "us_long": "s", "iso_space_no_zone": "s", "iso_no_zone": "s",
-             "epoch_millis": "ms", "iso": "us"}
+PRECISION = {
+    "us_short": "min",
+    "us_long": "s",
+    "iso_space_no_zone": "s",
+    "iso_no_zone": "s",
+    "epoch_millis": "ms",
+    "iso": "us",
+}
 
 
 # Up to this many values, a loop over compiled patterns beats pandas' string methods, whose
@@ -78,8 +84,9 @@ def classify(values: pd.Series) -> pd.Series:
     return out
 
 
-def to_utc(values: pd.Series, formats: pd.Series | None = None,
-           assume_timezone: str = "UTC") -> pd.Series:
+def to_utc(
+    values: pd.Series, formats: pd.Series | None = None, assume_timezone: str = "UTC"
+) -> pd.Series:
     """Each value as a tz-aware UTC timestamp (NaT when unreadable)."""
     formats = classify(values) if formats is None else formats
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
@@ -91,8 +98,9 @@ def to_utc(values: pd.Series, formats: pd.Series | None = None,
         if name == "iso":
             parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
         else:
-            naive = pd.to_datetime(text, format=fmt or ("mixed" if name == "us_long" else
-                                   "ISO8601"), errors="coerce")
+            naive = pd.to_datetime(
+                text, format=fmt or ("mixed" if name == "us_long" else "ISO8601"), errors="coerce"
+            )
             parsed = _localise(naive, assume_timezone)
         out.loc[idx] = parsed.astype("datetime64[ns, UTC]")
     idx = formats.index[formats == "epoch_millis"]

@@ -44,9 +44,14 @@ def conservation_gaps_in(conn: psycopg.Connection, ranges: dict) -> list[dict]:
     if not ranges:
         return []
     keys = sorted(ranges)
-    rows = conn.execute(_GAPS_SQL, {
-        "topics": [t for t, _ in keys], "partitions": [p for _, p in keys],
-        "starts": [ranges[k][0] for k in keys], "ends": [ranges[k][1] for k in keys],
-    }).fetchall()
+    rows = conn.execute(
+        _GAPS_SQL,
+        {
+            "topics": [t for t, _ in keys],
+            "partitions": [p for _, p in keys],
+            "starts": [ranges[k][0] for k in keys],
+            "ends": [ranges[k][1] for k in keys],
+        },
+    ).fetchall()
     conn.commit()
     return [{"topic": t, "partition": p, "records_out_of_balance": n} for t, p, n in rows]

@@ -54,8 +54,9 @@ def as_record(message: Message) -> Record:
         stamp_type = 0 if kind == TIMESTAMP_CREATE_TIME else 1
     headers = message.headers()  # a list of pairs when consumed; the stubs also allow a dict
     pairs = list(headers.items()) if isinstance(headers, dict) else headers
-    return Record(topic, partition, offset, message.key(), message.value(), pairs, millis,
-                  stamp_type)
+    return Record(
+        topic, partition, offset, message.key(), message.value(), pairs, millis, stamp_type
+    )
 
 
 def librdkafka_config(settings: Settings) -> dict[str, Any]:
@@ -64,8 +65,12 @@ def librdkafka_config(settings: Settings) -> dict[str, Any]:
     return kafka.librdkafka_config(settings.kafka_bootstrap, settings.kafka_security)
 
 
-def make_group_consumer(settings: Settings, client_id: str, session_timeout_ms: int = 10_000,
-                        error_cb: Callable[[KafkaError], None] | None = None) -> Consumer:
+def make_group_consumer(
+    settings: Settings,
+    client_id: str,
+    session_timeout_ms: int = 10_000,
+    error_cb: Callable[[KafkaError], None] | None = None,
+) -> Consumer:
     config = dict(
         librdkafka_config(settings),
         **{
@@ -88,7 +93,13 @@ def make_group_consumer(settings: Settings, client_id: str, session_timeout_ms: 
     return Consumer(config)
 
 
-def positioned(partitions: list[TopicPartition], stored: dict[tuple[str, int], int]) -> list[TopicPartition]:
+def positioned(
+    partitions: list[TopicPartition], stored: dict[tuple[str, int], int]
+) -> list[TopicPartition]:
     """The assigned partitions with the offsets PostgreSQL stored (the beginning if none)."""
-    return [TopicPartition(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING))
-            for tp in partitions]
+    return [
+        TopicPartition(
+            tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        )
+        for tp in partitions
+    ]

@@ -29,14 +29,23 @@ order by a.xact_start
 """
 
 
-def bound_session(conn: psycopg.Connection, application_name: str, lock_timeout_s: float,
-                  statement_timeout_s: float) -> None:
+def bound_session(
+    conn: psycopg.Connection,
+    application_name: str,
+    lock_timeout_s: float,
+    statement_timeout_s: float,
+) -> None:
     """Name the session (pg_stat_activity shows which worker a backend serves) and bound its
     waits; session-wide, so they hold for every transaction on `conn`."""
-    conn.execute("select set_config('application_name', %s, false), "
-                 "set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
-                 (application_name[:63], f"{int(lock_timeout_s * 1000)}ms",
-                  f"{int(statement_timeout_s * 1000)}ms"))
+    conn.execute(
+        "select set_config('application_name', %s, false), "
+        "set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (
+            application_name[:63],
+            f"{int(lock_timeout_s * 1000)}ms",
+            f"{int(statement_timeout_s * 1000)}ms",
+        ),
+    )
     conn.commit()
 
 
@@ -50,8 +59,10 @@ def describe_lock_holders(conn: psycopg.Connection) -> str:
         return f"(could not list the holders: {exc})"
     if not rows:
         return "no backend holds the offset rows now"
-    return "; ".join(f"pid {pid} {name or '?'} {state} for {age:.0f}s: {query!r}"
-                     for pid, name, state, age, query in rows)
+    return "; ".join(
+        f"pid {pid} {name or '?'} {state} for {age:.0f}s: {query!r}"
+        for pid, name, state, age, query in rows
+    )
 
 
 class SlowBatchWatchdog:
@@ -85,5 +96,8 @@ class SlowBatchWatchdog:
             running = time.monotonic() - started
             if running >= self.after_s:
                 self._warned = True
-                log.warning("batch still running after %.1fs: waiting on PostgreSQL (%s)",
-                            running, self.describe())
+                log.warning(
+                    "batch still running after %.1fs: waiting on PostgreSQL (%s)",
+                    running,
+                    self.describe(),
+                )

@@ -55,7 +55,9 @@ class BatchOutcome:
         return sum(part.records for part in self.landed)
 
 
-def group_by_partition(records, positions: Mapping[TopicPartitionKey, int | None]) -> dict[TopicPartitionKey, list]:
+def group_by_partition(
+    records, positions: Mapping[TopicPartitionKey, int | None]
+) -> dict[TopicPartitionKey, list]:
     """Records per partition in offset order, less any below the partition's position (a
     fetch that began before a seek may still deliver them: they are stored already)."""
     parts: dict[TopicPartitionKey, list] = defaultdict(list)
@@ -70,9 +72,14 @@ def group_by_partition(records, positions: Mapping[TopicPartitionKey, int | None
     return dict(sorted(parts.items()))
 
 
-def apply_batch(conn: psycopg.Connection, parts: dict[TopicPartitionKey, list],
-                positions: Mapping[TopicPartitionKey, int | None], run_id: str,
-                decide_limit: int = 50_000, include_held: bool = True) -> BatchOutcome:
+def apply_batch(
+    conn: psycopg.Connection,
+    parts: dict[TopicPartitionKey, list],
+    positions: Mapping[TopicPartitionKey, int | None],
+    run_id: str,
+    decide_limit: int = 50_000,
+    include_held: bool = True,
+) -> BatchOutcome:
     """Land, decide and fold `parts` in one transaction; raise raw.OffsetConflict (nothing
     stored) when a partition's stored offset is not the worker's position. With
     `include_held`, the records held for the catalog are decided again too."""
@@ -91,8 +98,9 @@ def apply_batch(conn: psycopg.Connection, parts: dict[TopicPartitionKey, list],
     return outcome
 
 
-def _land(conn, topic: str, partition: int, start: int, records: list, run_id: str,
-          started_at: datetime) -> Landed:
+def _land(
+    conn, topic: str, partition: int, start: int, records: list, run_id: str, started_at: datetime
+) -> Landed:
     raw.lock_offset(conn, topic, partition, start)
     batch_id = raw.new_batch_id(conn)
     with conn.cursor() as cur, cur.copy(raw.COPY_SQL) as copy:
@@ -101,6 +109,19 @@ def _land(conn, topic: str, partition: int, start: int, records: list, run_id: s
     raw.advance_offset(conn, topic, partition, start, next_offset)
     # Owed to the archive like every landed batch; the worker copies owed batches off the
     # hot path (pulsemart.stream.archive.retry_owed).
-    raw.record_batch(conn, batch_id, topic, partition, start, next_offset, len(records), len(records),
-                     size, run_id, 0.0, 0.0, started_at)
+    raw.record_batch(
+        conn,
+        batch_id,
+        topic,
+        partition,
+        start,
+        next_offset,
+        len(records),
+        len(records),
+        size,
+        run_id,
+        0.0,
+        0.0,
+        started_at,
+    )
     return Landed(topic, partition, start, next_offset, len(records), size, batch_id)

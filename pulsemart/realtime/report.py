@@ -68,7 +68,9 @@ class Window:
         self.batches += 1
         for part in outcome.landed:
             self.records[part.topic] += part.records
-            span = self.ranges.setdefault((part.topic, part.partition), [part.start_offset, part.next_offset])
+            span = self.ranges.setdefault(
+                (part.topic, part.partition), [part.start_offset, part.next_offset]
+            )
             span[0], span[1] = min(span[0], part.start_offset), max(span[1], part.next_offset)
         if len(self.batch_seconds) < MAX_SAMPLES:
             self.batch_seconds.append(outcome.seconds)
@@ -95,17 +97,21 @@ class Window:
             self.serving = {
                 "events_folded": self.serving.get("events_folded", 0) + served.events,
                 "last_quality_batch": served.to_batch,
-                "max_event_time": served.max_event_time.isoformat() if served.max_event_time else None,
+                "max_event_time": served.max_event_time.isoformat()
+                if served.max_event_time
+                else None,
                 "event_time_lag_seconds": served.event_time_lag_s(),
             }
 
     def latency_metadata(self) -> dict:
-        return {"batches": self.batches,
-                "batch_seconds_p50": _percentile(self.batch_seconds, 50),
-                "batch_seconds_p95": _percentile(self.batch_seconds, 95),
-                "freshness_seconds_p50": _percentile(self.freshness_seconds, 50),
-                "freshness_seconds_p95": _percentile(self.freshness_seconds, 95),
-                "lane": "real-time"}
+        return {
+            "batches": self.batches,
+            "batch_seconds_p50": _percentile(self.batch_seconds, 50),
+            "batch_seconds_p95": _percentile(self.batch_seconds, 95),
+            "freshness_seconds_p50": _percentile(self.freshness_seconds, 50),
+            "freshness_seconds_p95": _percentile(self.freshness_seconds, 95),
+            "lane": "real-time",
+        }
 
     def events(self, gaps: list[dict]) -> tuple[list[dict], list[dict]]:
         """(materializations, check evaluations) as the webserver's JSON bodies. `gaps`: the
@@ -115,32 +121,82 @@ class Window:
         for topic in TOPIC_PARTITIONS:
             if not self.records[topic]:
                 continue
-            ranges = {f"{p}": f"{s}..{n}" for (t, p), (s, n) in sorted(self.ranges.items()) if t == topic}
+            ranges = {
+                f"{p}": f"{s}..{n}" for (t, p), (s, n) in sorted(self.ranges.items()) if t == topic
+            }
             lag = sum(v for (t, _), v in self.lag.items() if t == topic)
-            materializations.append({"asset_key": raw_asset(topic), "metadata": {
-                **common, "records": self.records[topic], "offset_ranges": ranges, "lag": lag}})
-        decisions = {"new_records": self.new_records, **{n: self.decided[n] for n in FINAL}, "held": self.held}
+            materializations.append(
+                {
+                    "asset_key": raw_asset(topic),
+                    "metadata": {
+                        **common,
+                        "records": self.records[topic],
+                        "offset_ranges": ranges,
+                        "lag": lag,
+                    },
+                }
+            )
+        decisions = {
+            "new_records": self.new_records,
+            **{n: self.decided[n] for n in FINAL},
+            "held": self.held,
+        }
         if self.new_records or any(self.decided.values()):
-            materializations.append({"asset_key": ["quality", "events_clean"], "metadata": {
-                **common, **decisions, "rule_counts": dict(self.rule_counts)}})
-            materializations.append({"asset_key": ["quality", "order_lines_clean"], "metadata": common})
-            materializations.append({"asset_key": ["quality", "quarantine"], "metadata": {
-                **common, "quarantined": self.decided["quarantined"],
-                "quarantined_by_contract": dict(self.quarantined_by_contract)}})
+            materializations.append(
+                {
+                    "asset_key": ["quality", "events_clean"],
+                    "metadata": {**common, **decisions, "rule_counts": dict(self.rule_counts)},
+                }
+            )
+            materializations.append(
+                {"asset_key": ["quality", "order_lines_clean"], "metadata": common}
+            )
+            materializations.append(
+                {
+                    "asset_key": ["quality", "quarantine"],
+                    "metadata": {
+                        **common,
+                        "quarantined": self.decided["quarantined"],
+                        "quarantined_by_contract": dict(self.quarantined_by_contract),
+                    },
+                }
+            )
         if self.serving:
             for name in SERVING_ASSETS:
-                materializations.append({"asset_key": ["serving", name], "metadata": {**common, **self.serving}})
+                materializations.append(
+                    {"asset_key": ["serving", name], "metadata": {**common, **self.serving}}
+                )
         checks = []
         if self.new_records or any(self.decided.values()):
             failures, samples = contract_failures(self.payloads)
-            checks.append({"asset_key": ["quality", "events_clean"], "check_name": "contract",
-                           "passed": not failures, "severity": "ERROR",
-                           "metadata": {"failure_counts": failures, "samples": samples,
-                                        "events_checked": len(self.payloads), "lane": "real-time"}})
-            checks.append({"asset_key": ["quality", "events_clean"], "check_name": "conservation",
-                           "passed": not gaps and not self.unbalanced, "severity": "ERROR",
-                           "metadata": {**decisions, "partitions_out_of_balance": gaps,
-                                        "unbalanced_engine_results": self.unbalanced, "lane": "real-time"}})
+            checks.append(
+                {
+                    "asset_key": ["quality", "events_clean"],
+                    "check_name": "contract",
+                    "passed": not failures,
+                    "severity": "ERROR",
+                    "metadata": {
+                        "failure_counts": failures,
+                        "samples": samples,
+                        "events_checked": len(self.payloads),
+                        "lane": "real-time",
+                    },
+                }
+            )
+            checks.append(
+                {
+                    "asset_key": ["quality", "events_clean"],
+                    "check_name": "conservation",
+                    "passed": not gaps and not self.unbalanced,
+                    "severity": "ERROR",
+                    "metadata": {
+                        **decisions,
+                        "partitions_out_of_balance": gaps,
+                        "unbalanced_engine_results": self.unbalanced,
+                        "lane": "real-time",
+                    },
+                }
+            )
         return materializations, checks
 
 
@@ -162,7 +218,9 @@ class DagsterReporter:
         try:
             self._queue.put_nowait((window, gaps))
         except queue.Full:
-            log.warning("Dagster reports are %d windows behind; dropping this one", self._queue.qsize())
+            log.warning(
+                "Dagster reports are %d windows behind; dropping this one", self._queue.qsize()
+            )
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -185,7 +243,9 @@ class DagsterReporter:
                 self._client.post("/report_asset_check/", json=body).raise_for_status()
         except httpx.HTTPError as exc:
             if not self._failing:
-                log.warning("cannot report to Dagster at %s (%s); the lane carries on", self.url, exc)
+                log.warning(
+                    "cannot report to Dagster at %s (%s); the lane carries on", self.url, exc
+                )
             self._failing = True
             return False
         if self._failing:

@@ -73,13 +73,16 @@ def live_partitions(conn: psycopg.Connection, topic: str, within_s: float) -> se
     """Partitions of `topic` a real-time worker committed within the last `within_s` seconds:
     a worker is keeping them, and the sensor lane leaves them alone. Only the newest batches
     are looked at (by primary key), so a sensor tick stays cheap however long the table."""
-    rows = conn.execute("""
+    rows = conn.execute(
+        """
         select distinct "partition" from (
             select "partition", run_id, started_at from ingest.batches
             where topic = %s order by batch_id desc limit 500
         ) recent
         where run_id like 'realtime:%%' and started_at > now() - make_interval(secs => %s)
-    """, (topic, within_s)).fetchall()
+    """,
+        (topic, within_s),
+    ).fetchall()
     return {row[0] for row in rows}
 
 
@@ -91,14 +94,18 @@ def render(statuses: list[dict], partitions: list[tuple], ends: dict[tuple[str, 
         owned = ", ".join(s.get("partitions", [])) or "none"
         last = s.get("last_commit_at")
         ago = f"{time.time() - last:.1f}s ago" if last else "never"
-        lines.append(f"worker {s['worker_id']} (pid {s['pid']}): {s['state']}; partitions {owned}; "
-                     f"lag {s.get('lag', '?')}; last commit {ago}; batches {s.get('batches', 0)}, "
-                     f"records {s.get('records', 0)}")
+        lines.append(
+            f"worker {s['worker_id']} (pid {s['pid']}): {s['state']}; partitions {owned}; "
+            f"lag {s.get('lag', '?')}; last commit {ago}; batches {s.get('batches', 0)}, "
+            f"records {s.get('records', 0)}"
+        )
     lines.append("partition            stored   decided   end*    lag  last commit")
     for topic, partition, stored, decided, age in partitions:
         end = ends.get((topic, partition))
         lag = "?" if end is None else max(0, end - stored)
-        lines.append(f"{topic}[{partition}]".ljust(18) + f"{stored:>9} {decided:>9} "
-                     f"{'?' if end is None else end:>6} {lag:>6}  {float(age):.1f}s ago")
+        lines.append(
+            f"{topic}[{partition}]".ljust(18) + f"{stored:>9} {decided:>9} "
+            f"{'?' if end is None else end:>6} {lag:>6}  {float(age):.1f}s ago"
+        )
     lines.append("* end offsets from the broker (a lower bound on the embedded broker)")
     return "\n".join(lines)

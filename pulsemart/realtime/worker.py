@@ -57,8 +57,12 @@ class Worker:
         self.consumer: Consumer | None = None
         self.window = Window()
         self.reporter = DagsterReporter(settings.dagster_url) if settings.dagster_url else None
-        self.stats: dict[str, Any] = {"batches": 0, "records": 0, "last_commit_at": None,
-                                      "state": "starting"}
+        self.stats: dict[str, Any] = {
+            "batches": 0,
+            "records": 0,
+            "last_commit_at": None,
+            "state": "starting",
+        }
         self.watchdog: SlowBatchWatchdog | None = None
         self._kafka_down = False
         self._held_checked_at = 0.0
@@ -83,14 +87,25 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.watchdog = SlowBatchWatchdog(
-            SLOW_BATCH_LOG_S, lambda: f"lock_timeout {self.settings.realtime_lock_timeout_s:g}s, "
-                                      f"statement_timeout {self.settings.realtime_statement_timeout_s:g}s")
+            SLOW_BATCH_LOG_S,
+            lambda: (
+                f"lock_timeout {self.settings.realtime_lock_timeout_s:g}s, "
+                f"statement_timeout {self.settings.realtime_statement_timeout_s:g}s"
+            ),
+        )
         self._connect_until_up()
-        self.consumer = kafka.make_group_consumer(self.settings, self.worker_id,
-                                                  self.settings.realtime_session_timeout_ms,
-                                                  error_cb=self._kafka_error)
-        self.consumer.subscribe(list(TOPIC_PARTITIONS), on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self.consumer = kafka.make_group_consumer(
+            self.settings,
+            self.worker_id,
+            self.settings.realtime_session_timeout_ms,
+            error_cb=self._kafka_error,
+        )
+        self.consumer.subscribe(
+            list(TOPIC_PARTITIONS),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         self._set_state("running")
         log.info("worker %s joined group %s", self.worker_id, kafka.GROUP_ID)
         next_report = time.monotonic() + self.settings.realtime_report_interval_s
@@ -125,11 +140,17 @@ class Worker:
 
     # -- Kafka -------------------------------------------------------------------------------
     def _kafka_error(self, error: KafkaError) -> None:
-        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT) and not self._kafka_down:
+        if (
+            error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT)
+            and not self._kafka_down
+        ):
             self._kafka_down = True
             self._set_state("waiting for Kafka")
-            log.warning("Kafka unreachable at %s (%s); retrying, nothing is lost",
-                        self.settings.kafka_bootstrap, error.str())
+            log.warning(
+                "Kafka unreachable at %s (%s); retrying, nothing is lost",
+                self.settings.kafka_bootstrap,
+                error.str(),
+            )
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
@@ -187,7 +208,9 @@ class Worker:
 
     # -- PostgreSQL --------------------------------------------------------------------------
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
-        rows = self.db.execute('select topic, "partition", next_offset from ingest.offsets').fetchall()
+        rows = self.db.execute(
+            'select topic, "partition", next_offset from ingest.offsets'
+        ).fetchall()
         self.db.commit()
         return {(t, p): o for t, p, o in rows}
 
@@ -196,16 +219,21 @@ class Worker:
         while not self.stopping:
             try:
                 self.conn = connect_migrated(self.settings)
-                bound_session(self.conn, f"pulsemart-worker {self.worker_id}",
-                              self.settings.realtime_lock_timeout_s,
-                              self.settings.realtime_statement_timeout_s)
+                bound_session(
+                    self.conn,
+                    f"pulsemart-worker {self.worker_id}",
+                    self.settings.realtime_lock_timeout_s,
+                    self.settings.realtime_statement_timeout_s,
+                )
                 if attempt:
                     log.warning("PostgreSQL reachable again")
                 return
             except (DatabaseError, psycopg.OperationalError) as exc:
                 if attempt == 0:
                     self._set_state("waiting for PostgreSQL")
-                    log.warning("PostgreSQL unreachable (%s); retrying with backoff, nothing is lost", exc)
+                    log.warning(
+                        "PostgreSQL unreachable (%s); retrying with backoff, nothing is lost", exc
+                    )
                 time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
                 attempt += 1
 
@@ -221,7 +249,9 @@ class Worker:
             offset = stored.get(key)
             self.positions[key] = offset
             try:
-                self.kafka.seek(TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset))
+                self.kafka.seek(
+                    TopicPartition(*key, OFFSET_BEGINNING if offset is None else offset)
+                )
             except KafkaException as exc:  # revoked meanwhile: its next owner seeks it
                 log.info("could not seek %s[%s]: %s", *key, exc)
         paused = [TopicPartition(*key) for key in self.unpositioned]
@@ -242,29 +272,41 @@ class Worker:
 
     # -- the batch ---------------------------------------------------------------------------
     def _process(self, records: list) -> None:
-        parts = group_by_partition([r for r in records if (r.topic, r.partition) in self.positions],
-                                   self.positions)
+        parts = group_by_partition(
+            [r for r in records if (r.topic, r.partition) in self.positions], self.positions
+        )
         if not parts:
             return
-        include_held = (any(topic == CATALOG_TOPIC for topic, _ in parts)
-                        or time.monotonic() - self._held_checked_at >= HELD_RECHECK_S)
+        include_held = (
+            any(topic == CATALOG_TOPIC for topic, _ in parts)
+            or time.monotonic() - self._held_checked_at >= HELD_RECHECK_S
+        )
         conn = self.db
         if self.watchdog is not None:
             self.watchdog.started()
         try:
-            outcome = apply_batch(conn, parts, self.positions, self.run_id, include_held=include_held)
+            outcome = apply_batch(
+                conn, parts, self.positions, self.run_id, include_held=include_held
+            )
         except raw.OffsetConflict as conflict:
-            log.info("offsets moved under this worker (%s); seeking to the stored offsets", conflict)
+            log.info(
+                "offsets moved under this worker (%s); seeking to the stored offsets", conflict
+            )
             self._read_again(conn)
             return
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
             conn.rollback()
-            log.warning("batch gave up waiting (%s); lock holders: %s; reading it again",
-                        str(exc).strip().splitlines()[0], describe_lock_holders(conn))
+            log.warning(
+                "batch gave up waiting (%s); lock holders: %s; reading it again",
+                str(exc).strip().splitlines()[0],
+                describe_lock_holders(conn),
+            )
             self._read_again(conn)
             return
         except psycopg.OperationalError as exc:
-            log.warning("PostgreSQL unreachable (%s); the batch is read again after it returns", exc)
+            log.warning(
+                "PostgreSQL unreachable (%s); the batch is read again after it returns", exc
+            )
             self._recover_database()
             return
         except psycopg.Error as exc:  # deadlock or serialization: harmless, read again
@@ -289,7 +331,9 @@ class Worker:
             committed.append(TopicPartition(part.topic, part.partition, part.next_offset))
         self._mirror(committed)
         # Freshness of the batch is that of its oldest record: the one that waited longest.
-        oldest = min((r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None)
+        oldest = min(
+            (r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None
+        )
         self.window.add(outcome, time.time() - oldest / 1000 if oldest else None)
         self.stats["batches"] += 1
         self.stats["records"] += outcome.records
@@ -337,9 +381,13 @@ class Worker:
         if self.window.empty:
             return
         latency = self.window.latency_metadata()
-        log.info("%d batches, %d records; batch p95 %ss, produce to commit p95 %ss",
-                 self.window.batches, sum(self.window.records.values()),
-                 latency["batch_seconds_p95"], latency["freshness_seconds_p95"])
+        log.info(
+            "%d batches, %d records; batch p95 %ss, produce to commit p95 %ss",
+            self.window.batches,
+            sum(self.window.records.values()),
+            latency["batch_seconds_p95"],
+            latency["freshness_seconds_p95"],
+        )
         window, self.window = self.window, Window()
         if self.reporter is None:
             return
@@ -361,6 +409,14 @@ class Worker:
 
     def _write_status(self) -> None:
         lag = self._lag() if self.consumer is not None else {}
-        write_status(self.settings, self.worker_id, {
-            "worker_id": self.worker_id, "pid": os.getpid(), **self.stats,
-            "partitions": [f"{t}[{p}]" for t, p in sorted(self.positions)], "lag": sum(lag.values())})
+        write_status(
+            self.settings,
+            self.worker_id,
+            {
+                "worker_id": self.worker_id,
+                "pid": os.getpid(),
+                **self.stats,
+                "partitions": [f"{t}[{p}]" for t, p in sorted(self.positions)],
+                "lag": sum(lag.values()),
+            },
+        )

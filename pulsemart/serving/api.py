@@ -53,8 +53,9 @@ class ServingConfigError(RuntimeError):
     """The API cannot start as configured; the message says what to set."""
 
 
-_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False,
-                        description="Equal to the server's PULSEMART_API_KEY.")
+_API_KEY = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Equal to the server's PULSEMART_API_KEY."
+)
 
 
 # Dependencies are `async def`: FastAPI runs a plain `def` one on its thread pool, and that
@@ -64,9 +65,12 @@ def _authorizer(expected: str | None):
         if expected is None:
             return
         if not key:
-            raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
+            raise HTTPException(
+                401, "missing X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"}
+            )
         if not hmac.compare_digest(key.encode(), expected.encode()):
             raise HTTPException(403, "invalid API key")
+
     return authorize
 
 
@@ -76,8 +80,16 @@ async def reject_unknown_query(request: Request) -> None:
     documented = {param.alias for param in request.scope["route"].dependant.query_params}
     unknown = sorted(set(request.query_params) - documented)
     if unknown:
-        raise RequestValidationError([{"loc": ("query", name), "msg": "unknown query parameter",
-                                       "type": "extra_forbidden"} for name in unknown])
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )
 
 
 def _default(value):
@@ -99,28 +111,40 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return json_response(json_body({"detail": str(exc.detail), "errors": []}), exc.status_code,
-                             getattr(exc, "headers", None))
+        return json_response(
+            json_body({"detail": str(exc.detail), "errors": []}),
+            exc.status_code,
+            getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         fields = ", ".join(str(e["loc"][-1]) for e in errors)
-        return json_response(json_body({"detail": f"invalid parameter: {fields}", "errors": errors}), 422)
+        return json_response(
+            json_body({"detail": f"invalid parameter: {fields}", "errors": errors}), 422
+        )
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)
     async def unavailable(request: Request, exc: Exception) -> Response:
-        return json_response(json_body({"detail": f"database unavailable: {type(exc).__name__}",
-                                        "errors": []}), 503)
+        return json_response(
+            json_body({"detail": f"database unavailable: {type(exc).__name__}", "errors": []}), 503
+        )
 
 
-def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
-               cache: ResponseCache | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    insecure_no_auth: bool = False,
+    pool=None,
+    cache: ResponseCache | None = None,
+) -> FastAPI:
     """The app; `pool` (an AsyncConnectionPool by default) is opened and closed with it."""
     if not settings.api_key and not insecure_no_auth:
-        raise ServingConfigError("PULSEMART_API_KEY is not set: set it, or start with --insecure-no-auth "
-                                 "to serve without authentication (development only)")
+        raise ServingConfigError(
+            "PULSEMART_API_KEY is not set: set it, or start with --insecure-no-auth "
+            "to serve without authentication (development only)"
+        )
     pool = pool or make_pool(settings)
     cache = cache or ResponseCache()
 
@@ -138,9 +162,15 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
 
     # FastAPI's /docs and /redoc load their scripts from a CDN: install_reference serves them
     # from the package instead, so they render without internet.
-    app = FastAPI(title="pulsemart serving API", version="2", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Real-time product search, recommendations, purchase propensity and "
-                              "metrics over `serving.*`. Errors: one body, `Error`.")
+    app = FastAPI(
+        title="pulsemart serving API",
+        version="2",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Real-time product search, recommendations, purchase propensity and "
+        "metrics over `serving.*`. Errors: one body, `Error`.",
+    )
     app.state.pool, app.state.cache = pool, cache
     _install_errors(app)
     install_reference(app)
@@ -160,54 +190,98 @@ def create_app(settings: Settings, insecure_no_auth: bool = False, pool=None,
             cache.put(key, version, body)
         return json_response(body)
 
-    @app.get("/health", tags=["ops"], response_model=schema.Health, dependencies=[Depends(reject_unknown_query)],
-             responses=schema.error_responses(422, 503))
+    @app.get(
+        "/health",
+        tags=["ops"],
+        response_model=schema.Health,
+        dependencies=[Depends(reject_unknown_query)],
+        responses=schema.error_responses(422, 503),
+    )
     async def health() -> Response:
         """200 when the database answers; no key needed."""
         async with pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
             await conn.execute("select 1")
         return json_response(b'{"status":"ok"}')
 
-    @app.get("/products/search", tags=["products"], dependencies=secured,
-             response_model=schema.SearchResult, responses=errors(422))
+    @app.get(
+        "/products/search",
+        tags=["products"],
+        dependencies=secured,
+        response_model=schema.SearchResult,
+        responses=errors(422),
+    )
     async def search(
-        q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
-                                       description="Text in the description, or a product id")] = None,
+        q: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                pattern=NO_NUL,
+                description="Text in the description, or a product id",
+            ),
+        ] = None,
         category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
-        price_min: Annotated[float | None, Query(ge=0, description=(
-            "Lowest unit price. Above `price_max`, nothing matches: an empty result."))] = None,
+        price_min: Annotated[
+            float | None,
+            Query(
+                ge=0,
+                description=(
+                    "Lowest unit price. Above `price_max`, nothing matches: an empty result."
+                ),
+            ),
+        ] = None,
         price_max: Annotated[float | None, Query(gt=0)] = None,
         available: bool | None = None,
         customizable: bool | None = None,
         sort: Literal["price", "-price", "popularity"] = "popularity",
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Response:
-        filters = SearchFilters(q or None, category or None, price_min, price_max, available, customizable,
-                                sort, limit)
+        filters = SearchFilters(
+            q or None, category or None, price_min, price_max, available, customizable, sort, limit
+        )
 
         async def read(conn):
             items = await search_products(conn, filters)
             return {"count": len(items), "items": items}
+
         return await cached(("search", filters), read)
 
-    @app.get("/customers/{customer_id}", tags=["customers"], dependencies=secured,
-             response_model=schema.Customer, responses=errors(422))
+    @app.get(
+        "/customers/{customer_id}",
+        tags=["customers"],
+        dependencies=secured,
+        response_model=schema.Customer,
+        responses=errors(422),
+    )
     async def customer(
         customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
     ) -> Response:
         """The deployed propensity model's score for this customer (null when it has none)."""
-        return await cached(("customer", customer_id), lambda conn: customer_propensity(conn, customer_id))
+        return await cached(
+            ("customer", customer_id), lambda conn: customer_propensity(conn, customer_id)
+        )
 
-    @app.get("/customers/{customer_id}/recommendations", tags=["customers"], dependencies=secured,
-             response_model=schema.Recommendations, responses=errors(422))
+    @app.get(
+        "/customers/{customer_id}/recommendations",
+        tags=["customers"],
+        dependencies=secured,
+        response_model=schema.Recommendations,
+        responses=errors(422),
+    )
     async def recommendations(
         customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> Response:
-        return await cached(("recommendations", customer_id, k), lambda conn: recommend(conn, customer_id, k))
+        return await cached(
+            ("recommendations", customer_id, k), lambda conn: recommend(conn, customer_id, k)
+        )
 
-    @app.get("/metrics/realtime", tags=["ops"], dependencies=secured,
-             response_model=schema.RealtimeMetrics, responses=errors(422))
+    @app.get(
+        "/metrics/realtime",
+        tags=["ops"],
+        dependencies=secured,
+        response_model=schema.RealtimeMetrics,
+        responses=errors(422),
+    )
     async def metrics() -> Response:
         """Live figures: never cached."""
         async with pool.connection() as conn:

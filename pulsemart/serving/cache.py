@@ -42,8 +42,12 @@ MAX_ENTRIES = 4096
 class ResponseCache:
     """Bodies keyed by request, each tagged with the data version it was read under."""
 
-    def __init__(self, max_staleness_s: float = MAX_STALENESS_S, max_entries: int = MAX_ENTRIES,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        max_staleness_s: float = MAX_STALENESS_S,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.max_staleness_s = max_staleness_s
         self.max_entries = max_entries
         self._clock = clock

@@ -38,8 +38,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 # service, no inline script that an injected product description could become.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
@@ -55,10 +55,14 @@ DQ_SERIES = ("accepted", "fixed", "quarantined")
 ROLE_ORDER = ("champion", "challenger", "baseline")
 TOP_RULES = 10
 
-NOT_BUILT = ("The datamart is not built yet ({detail}). Run `pulsemart datamart build`, or "
-             "materialize the datamart assets in Dagster, then reload this page.")
-NO_MODEL = ("No model evaluated yet: the ML platform writes governance.model_evaluations "
-            "when it evaluates a model.")
+NOT_BUILT = (
+    "The datamart is not built yet ({detail}). Run `pulsemart datamart build`, or "
+    "materialize the datamart assets in Dagster, then reload this page."
+)
+NO_MODEL = (
+    "No model evaluated yet: the ML platform writes governance.model_evaluations "
+    "when it evaluates a model."
+)
 
 
 def money(value) -> float:
@@ -93,8 +97,10 @@ def totals_chart(row: dict) -> dict:
 
 
 def sales_by_day_chart(rows: list[dict]) -> dict:
-    points = sorted(({"x": iso(r["order_date"]), "y": money(r["net_revenue"])} for r in rows),
-                    key=lambda p: p["x"] or "")
+    points = sorted(
+        ({"x": iso(r["order_date"]), "y": money(r["net_revenue"])} for r in rows),
+        key=lambda p: p["x"] or "",
+    )
     return {"points": points}
 
 
@@ -106,9 +112,15 @@ def top_products_chart(rows: list[dict]) -> dict:
     bars = []
     for r in rows:
         name = r.get("description") or "(no description)"
-        bars.append({"label": f"{name} ({r['product_id']})", "value": money(r["net_revenue"]),
-                     "product_id": r["product_id"], "category": r.get("category"),
-                     "units": number(r.get("units"))})
+        bars.append(
+            {
+                "label": f"{name} ({r['product_id']})",
+                "value": money(r["net_revenue"]),
+                "product_id": r["product_id"],
+                "category": r.get("category"),
+                "units": number(r.get("units")),
+            }
+        )
     return {"bars": bars}
 
 
@@ -117,9 +129,15 @@ def funnel_chart(row: dict) -> dict:
     steps, previous = [], sessions
     for key, label in FUNNEL_STEPS:
         value = number(row.get(key))
-        steps.append({"key": key, "label": label, "value": value,
-                      "share_of_sessions": round(value / sessions, 4) if sessions else 0.0,
-                      "share_of_previous": round(value / previous, 4) if previous else 0.0})
+        steps.append(
+            {
+                "key": key,
+                "label": label,
+                "value": value,
+                "share_of_sessions": round(value / sessions, 4) if sessions else 0.0,
+                "share_of_previous": round(value / previous, 4) if previous else 0.0,
+            }
+        )
         previous = value
     return {"steps": steps if sessions else []}
 
@@ -163,16 +181,28 @@ def model_performance_chart(rows: list[dict] | None, served: dict[str, str] | No
             by_metric = {r["metric"]: r for r in mine if r["role"] == role}
             latest = max(by_metric.values(), key=lambda r: r["evaluated_at"])
             values = [by_metric[m]["value"] if m in by_metric else None for m in metrics]
-            series.append({"name": role, "version": latest["model_version"],
-                           "values": [None if v is None else float(v) for v in values]})
-        models.append({"model_name": name, "metrics": metrics, "series": series,
-                       "served_version": (served or {}).get(name),
-                       "evaluated_at": iso(max(r["evaluated_at"] for r in mine))})
+            series.append(
+                {
+                    "name": role,
+                    "version": latest["model_version"],
+                    "values": [None if v is None else float(v) for v in values],
+                }
+            )
+        models.append(
+            {
+                "model_name": name,
+                "metrics": metrics,
+                "series": series,
+                "served_version": (served or {}).get(name),
+                "evaluated_at": iso(max(r["evaluated_at"] for r in mine)),
+            }
+        )
     return {"available": True, "message": None, "models": models}
 
 
-def shape_dashboard(marts: MartRows, evaluations: list[dict] | None,
-                    served: dict[str, str] | None = None) -> dict:
+def shape_dashboard(
+    marts: MartRows, evaluations: list[dict] | None, served: dict[str, str] | None = None
+) -> dict:
     return {
         "available": True,
         "message": None,
@@ -204,7 +234,8 @@ async def dashboard_data(conn: psycopg.AsyncConnection) -> dict:
     shaped = shape_dashboard(marts, evaluations, served)
     if unreadable:
         shaped["model_performance"]["message"] = (
-            f"governance.model_evaluations cannot be read: {unreadable}")
+            f"governance.model_evaluations cannot be read: {unreadable}"
+        )
     return shaped
 
 
@@ -212,8 +243,10 @@ class DocsSite:
     """The published dbt docs under `directory`, looked up on every request: the folder may
     appear (or be swapped by `pulsemart datamart docs`) while the API runs."""
 
-    MISSING = ("The dbt docs site is not generated yet: run `pulsemart datamart docs`, "
-               "then reload this page.\n")
+    MISSING = (
+        "The dbt docs site is not generated yet: run `pulsemart datamart docs`, "
+        "then reload this page.\n"
+    )
 
     def __init__(self, directory: Path):
         self.directory = directory

@@ -55,14 +55,17 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
     started = time.perf_counter()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_SERVING_LOCK,))
-        row = conn.execute("select quality_batch_id, max_event_time from serving.progress").fetchone()
+        row = conn.execute(
+            "select quality_batch_id, max_event_time from serving.progress"
+        ).fetchone()
         last, max_time = (row[0], row[1]) if row else (0, None)
         # Batch ids are allocated under the quality layer's decide lock, so no batch with a
         # smaller id can commit after this one: folding up to the newest committed id misses none.
         (upper,) = one_row(conn.execute(q.NEXT_BATCH, {"last": last, "limit": max_batches}))
         if upper is None:
-            return RefreshReport(last, last, max_event_time=max_time,
-                                 seconds=time.perf_counter() - started)
+            return RefreshReport(
+                last, last, max_event_time=max_time, seconds=time.perf_counter() - started
+            )
         bounds = {"last": last, "upper": upper}
         conn.execute(q.CREATE_STAGE)
         events = conn.execute(q.STAGE_EVENTS, bounds).rowcount
@@ -76,8 +79,9 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         conn.execute("delete from serving.trending")
         rows["trending"] = conn.execute(q.TRENDING, {"as_of": max_time}).rowcount if max_time else 0
         conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})
-    return RefreshReport(last, upper, int(batches), events, lines, rows, max_time,
-                         time.perf_counter() - started)
+    return RefreshReport(
+        last, upper, int(batches), events, lines, rows, max_time, time.perf_counter() - started
+    )
 
 
 def reset_fold(conn: psycopg.Connection) -> None:
@@ -87,4 +91,6 @@ def reset_fold(conn: psycopg.Connection) -> None:
     a second time."""
     conn.execute("select pg_advisory_xact_lock(%s)", (_SERVING_LOCK,))
     for table in FOLDED_TABLES:
-        conn.execute(psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier("serving", table)))
+        conn.execute(
+            psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier("serving", table))
+        )

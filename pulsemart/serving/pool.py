@@ -40,7 +40,9 @@ class _Migrations:
                 self._done = True
 
 
-def make_pool(settings: Settings, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> AsyncConnectionPool:
+def make_pool(
+    settings: Settings, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE
+) -> AsyncConnectionPool:
     """A closed pool; the app opens it at start-up (`await pool.open()`) and closes it on exit.
 
     The URL is resolved when the pool opens its first connection, so building the app needs no
@@ -49,7 +51,13 @@ def make_pool(settings: Settings, min_size: int = MIN_SIZE, max_size: int = MAX_
     async def conninfo() -> str:
         return database_url(settings)
 
-    return AsyncConnectionPool(conninfo, open=False, min_size=min_size, max_size=max_size,
-                               timeout=WAIT_TIMEOUT_S, name="pulsemart-serving",
-                               kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
-                               configure=_Migrations(settings))
+    return AsyncConnectionPool(
+        conninfo,
+        open=False,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=WAIT_TIMEOUT_S,
+        name="pulsemart-serving",
+        kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
+        configure=_Migrations(settings),
+    )

@@ -40,8 +40,10 @@ where p.unit_price is not null
 order by {order}
 limit %(limit)s
 """)
-SEARCH = {name: _SEARCH.format(columns=sql.SQL(_PRODUCT_COLUMNS), order=order)
-          for name, order in SORTS.items()}
+SEARCH = {
+    name: _SEARCH.format(columns=sql.SQL(_PRODUCT_COLUMNS), order=order)
+    for name, order in SORTS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ select * from scored order by score desc, product_id limit %(k)s
 
 
 async def has_profile(conn: AsyncConnection, customer_id: str) -> bool:
-    cur = await conn.execute("select 1 from serving.customer_profile where customer_id = %s",
-                             (customer_id,))
+    cur = await conn.execute(
+        "select 1 from serving.customer_profile where customer_id = %s", (customer_id,)
+    )
     return await cur.fetchone() is not None
 
 
@@ -124,21 +127,37 @@ async def recommend(conn: AsyncConnection, customer_id: str, k: int) -> dict:
     """The deployed model's recommendations when it scored this customer; otherwise trending
     products, re-ranked for a known customer. Says which source it used."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id, "k": k})
+        await cur.execute(
+            MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id, "k": k}
+        )
         items = await cur.fetchall()
     if items:
         first = items[0]
-        return {"customer_id": customer_id, "source": "model", "model_version": first["model_version"],
-                "as_of": first["scored_at"],
-                "items": [{key: value for key, value in item.items()
-                           if key not in ("model_version", "scored_at")} for item in items]}
+        return {
+            "customer_id": customer_id,
+            "source": "model",
+            "model_version": first["model_version"],
+            "as_of": first["scored_at"],
+            "items": [
+                {
+                    key: value
+                    for key, value in item.items()
+                    if key not in ("model_version", "scored_at")
+                }
+                for item in items
+            ],
+        }
     personal = await has_profile(conn, customer_id)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k})
         items = await cur.fetchall()
     as_of = await (await conn.execute("select max_event_time from serving.progress")).fetchone()
-    return {"customer_id": customer_id, "source": "personalized_trending" if personal else "trending",
-            "as_of": as_of[0] if as_of else None, "items": items}
+    return {
+        "customer_id": customer_id,
+        "source": "personalized_trending" if personal else "trending",
+        "as_of": as_of[0] if as_of else None,
+        "items": items,
+    }
 
 
 METRICS = {
@@ -188,10 +207,18 @@ async def realtime_metrics(conn: AsyncConnection) -> dict:
         partitions = await cur.fetchall()
         decisions = await _one(cur, METRICS["quality_last_5m"])
         freshness = await _one(cur, METRICS["freshness"]) or {
-            "max_event_time": None, "last_quality_batch_folded": None, "event_time_lag_seconds": None,
-            "seconds_since_refresh": None, "quality_batches_waiting": None}
-    return {"events_per_second": events_per_second, "partitions": partitions,
-            "quality_last_5m": decisions, "freshness": freshness}
+            "max_event_time": None,
+            "last_quality_batch_folded": None,
+            "event_time_lag_seconds": None,
+            "seconds_since_refresh": None,
+            "quality_batches_waiting": None,
+        }
+    return {
+        "events_per_second": events_per_second,
+        "partitions": partitions,
+        "quality_last_5m": decisions,
+        "freshness": freshness,
+    }
 
 
 # The deployed propensity version's batch score for this customer (serving.model_deployments
@@ -211,4 +238,8 @@ async def customer_propensity(conn: AsyncConnection, customer_id: str) -> dict:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(PROPENSITY_SCORE, {"model": PROPENSITY, "customer_id": customer_id})
         score = await cur.fetchone()
-    return {"customer_id": customer_id, "known": await has_profile(conn, customer_id), "propensity": score}
+    return {
+        "customer_id": customer_id,
+        "known": await has_profile(conn, customer_id),
+        "propensity": score,
+    }

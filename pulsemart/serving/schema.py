@@ -17,22 +17,26 @@ from pydantic import BaseModel, Field
 
 
 class FieldError(BaseModel):
-    loc: list[str | int] = Field(description="Where the bad value is, e.g. [\"query\", \"limit\"].")
+    loc: list[str | int] = Field(description='Where the bad value is, e.g. ["query", "limit"].')
     msg: str
     type: str
 
 
 class Error(BaseModel):
     detail: str = Field(description="What went wrong, for a person.")
-    errors: list[FieldError] = Field(default_factory=list,
-                                     description="One entry per invalid field (422 only).")
+    errors: list[FieldError] = Field(
+        default_factory=list, description="One entry per invalid field (422 only)."
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for `statuses`, all with the one error body."""
-    text = {401: "No X-API-Key header.", 403: "The X-API-Key header holds another key.",
-            422: "A parameter is invalid; `errors` names each one.",
-            503: "The database cannot be reached."}
+    text = {
+        401: "No X-API-Key header.",
+        403: "The X-API-Key header holds another key.",
+        422: "A parameter is invalid; `errors` names each one.",
+        503: "The database cannot be reached.",
+    }
     return {status: {"model": Error, "description": text[status]} for status in statuses}
 
 
@@ -46,7 +50,9 @@ class Product(BaseModel):
     category: str | None
     unit_price: float
     currency: str | None
-    available: bool | None = Field(description="null: no availability event seen yet (sold as available).")
+    available: bool | None = Field(
+        description="null: no availability event seen yet (sold as available)."
+    )
     stock: int | None
     customization_options: list[Any] | dict[str, Any]
     customizable: bool | None
@@ -66,8 +72,9 @@ class RecommendedProduct(BaseModel):
     product_id: str
     description: str | None
     category: str | None
-    unit_price: float | None = Field(description="null only for a model-ranked product the serving "
-                                                 "tables do not know yet.")
+    unit_price: float | None = Field(
+        description="null only for a model-ranked product the serving tables do not know yet."
+    )
     currency: str | None
     available: bool | None
     stock: int | None
@@ -81,16 +88,23 @@ class Recommendations(BaseModel):
     customer_id: str
     source: Literal["model", "personalized_trending", "trending"] = Field(
         description="`model`: the deployed recommender scored this customer; otherwise trending "
-                    "products, re-ranked for a customer the serving tables know.")
-    model_version: str | None = Field(None, description="The deployed recommender's version (source `model`).")
+        "products, re-ranked for a customer the serving tables know."
+    )
+    model_version: str | None = Field(
+        None, description="The deployed recommender's version (source `model`)."
+    )
     as_of: datetime | None
     items: list[RecommendedProduct]
 
 
 class Propensity(BaseModel):
-    score: float = Field(ge=0, le=1, description="P(the customer buys in the model's label window).")
+    score: float = Field(
+        ge=0, le=1, description="P(the customer buys in the model's label window)."
+    )
     model_name: str
-    model_version: str = Field(description="The deployed (champion) version that scored this customer.")
+    model_version: str = Field(
+        description="The deployed (champion) version that scored this customer."
+    )
     scored_at: datetime
 
 
@@ -99,7 +113,8 @@ class Customer(BaseModel):
     known: bool = Field(description="The serving tables have seen this customer's activity.")
     propensity: Propensity | None = Field(
         description="The deployed propensity model's batch score; null when no version is deployed "
-                    "or it did not score this customer (unknown customers: always null).")
+        "or it did not score this customer (unknown customers: always null)."
+    )
 
 
 class Partition(BaseModel):

@@ -63,9 +63,16 @@ where excluded.{time_column} >= coalesce(s.{time_column}, '-infinity'::timestamp
 
 def _latest(columns: dict[str, str], time_column: str, condition: str, keep_known: bool) -> str:
     assignments = ", ".join(
-        f"{c} = coalesce(excluded.{c}, s.{c})" if keep_known else f"{c} = excluded.{c}" for c in columns)
-    return _LATEST.format(columns=", ".join(columns), values=", ".join(columns.values()),
-                          time_column=time_column, condition=condition, assignments=assignments)
+        f"{c} = coalesce(excluded.{c}, s.{c})" if keep_known else f"{c} = excluded.{c}"
+        for c in columns
+    )
+    return _LATEST.format(
+        columns=", ".join(columns),
+        values=", ".join(columns.values()),
+        time_column=time_column,
+        condition=condition,
+        assignments=assignments,
+    )
 
 
 def _number(name: str, cast: str = "double precision") -> str:
@@ -74,23 +81,43 @@ def _number(name: str, cast: str = "double precision") -> str:
 
 PRODUCT_UPSERTS = (
     # Description, category and currency: an upsert that omits one keeps what is known.
-    _latest({"description": "payload->>'description'", "category": "payload->>'category'",
-             "currency": "payload->>'currency'"},
-            "info_event_time", "event_type = 'product_upserted'", keep_known=True),
-    _latest({"unit_price": _number("unit_price")}, "price_event_time",
-            "event_type in ('product_upserted', 'price_changed') "
-            "and jsonb_typeof(payload->'unit_price') = 'number'", keep_known=False),
-    _latest({"stock": _number("stock", "numeric::integer"),
-             "available": "case when event_type = 'availability_changed' "
-                          "and jsonb_typeof(payload->'available') = 'boolean' "
-                          "then (payload->>'available')::boolean "
-                          "else (payload->>'stock')::numeric > 0 end"},
-            "availability_event_time",
-            "event_type = 'availability_changed' or (event_type = 'product_upserted' "
-            "and jsonb_typeof(payload->'stock') = 'number')", keep_known=False),
-    _latest({"customization_options": "payload->'customization_options'"}, "options_event_time",
-            "event_type in ('product_customized', 'product_upserted') "
-            "and jsonb_typeof(payload->'customization_options') = 'array'", keep_known=False),
+    _latest(
+        {
+            "description": "payload->>'description'",
+            "category": "payload->>'category'",
+            "currency": "payload->>'currency'",
+        },
+        "info_event_time",
+        "event_type = 'product_upserted'",
+        keep_known=True,
+    ),
+    _latest(
+        {"unit_price": _number("unit_price")},
+        "price_event_time",
+        "event_type in ('product_upserted', 'price_changed') "
+        "and jsonb_typeof(payload->'unit_price') = 'number'",
+        keep_known=False,
+    ),
+    _latest(
+        {
+            "stock": _number("stock", "numeric::integer"),
+            "available": "case when event_type = 'availability_changed' "
+            "and jsonb_typeof(payload->'available') = 'boolean' "
+            "then (payload->>'available')::boolean "
+            "else (payload->>'stock')::numeric > 0 end",
+        },
+        "availability_event_time",
+        "event_type = 'availability_changed' or (event_type = 'product_upserted' "
+        "and jsonb_typeof(payload->'stock') = 'number')",
+        keep_known=False,
+    ),
+    _latest(
+        {"customization_options": "payload->'customization_options'"},
+        "options_event_time",
+        "event_type in ('product_customized', 'product_upserted') "
+        "and jsonb_typeof(payload->'customization_options') = 'array'",
+        keep_known=False,
+    ),
     # Popularity: views, cart additions and purchased lines add up whatever their order.
     f"""
     insert into serving.product_state as s (product_id, views, carts, purchases)

@@ -13,7 +13,9 @@ from pulsemart.contracts import CONTRACTS, events_frame
 from pulsemart.quality.contract_check import check_events
 
 
-def contract_failures(payloads: list[str], sample_size: int = 5) -> tuple[dict[str, int], list[dict]]:
+def contract_failures(
+    payloads: list[str], sample_size: int = 5
+) -> tuple[dict[str, int], list[dict]]:
     """Failure counts by `<schema>:<column>:<check>` and a few samples, over stored payloads.
 
     Events are checked the way the engine checks them: each type against its contract's
@@ -29,7 +31,9 @@ def contract_failures(payloads: list[str], sample_size: int = 5) -> tuple[dict[s
     if unknown.any():
         counts["envelope:event_type:known"] = int(unknown.sum())
     failures = check_events(events[~unknown])
-    for (schema, column, check), n in failures.groupby(["schema", "column", "check"], dropna=False).size().items():
+    for (schema, column, check), n in (
+        failures.groupby(["schema", "column", "check"], dropna=False).size().items()
+    ):
         counts[f"{schema}:{column}:{check}"] = int(n)
     samples = failures.head(sample_size)[["schema", "column", "check", "failure_case"]].astype(str)
     return counts, samples.to_dict("records")
@@ -60,4 +64,6 @@ def conservation_gaps(conn) -> pd.DataFrame:
         from decided d left join decisions x using (topic, "partition")
         where d.raw_records <> coalesce(x.decisions, 0) or coalesce(x.decisions, 0) <> coalesce(x.distinct_offsets, 0)
     """).fetchall()
-    return pd.DataFrame(rows, columns=["topic", "partition", "raw_records", "decisions", "distinct_offsets"])
+    return pd.DataFrame(
+        rows, columns=["topic", "partition", "raw_records", "decisions", "distinct_offsets"]
+    )

@@ -52,12 +52,18 @@ def database_url(settings: Settings) -> str:
     return url
 
 
-def connect(settings: Settings, autocommit: bool = False, connect_timeout_s: int = 10) -> psycopg.Connection:
+def connect(
+    settings: Settings, autocommit: bool = False, connect_timeout_s: int = 10
+) -> psycopg.Connection:
     url = database_url(settings)
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout_s)
     except psycopg.OperationalError as exc:
-        where = "PULSEMART_DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.pgdata}"
+        where = (
+            "PULSEMART_DATABASE_URL"
+            if settings.database_url
+            else f"embedded PostgreSQL in {settings.pgdata}"
+        )
         raise DatabaseError(f"cannot connect to PostgreSQL ({where}): {exc}".strip()) from exc
 
 

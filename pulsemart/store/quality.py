@@ -48,8 +48,9 @@ def query_frame(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
     """A query's rows as a frame of plain Python values (object columns)."""
     with conn.cursor() as cur:
         cur.execute(sql, params)
-        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description or ()],
-                            dtype=object)
+        return pd.DataFrame(
+            cur.fetchall(), columns=[c.name for c in cur.description or ()], dtype=object
+        )
 
 
 def raw_records(conn: psycopg.Connection, sql: str, params=()) -> pd.DataFrame:
@@ -65,15 +66,20 @@ def load_undecided(conn: psycopg.Connection, limit: int) -> pd.DataFrame:
 
 
 def load_held(conn: psycopg.Connection) -> pd.DataFrame:
-    return raw_records(conn, """
+    return raw_records(
+        conn,
+        """
         select r.topic, r."partition", r."offset", r.key, r.value, h.first_held_at
         from quality.held h join raw.events r using (topic, "partition", "offset")
         order by h.topic, h."partition", h."offset"
-    """)
+    """,
+    )
 
 
 def load_catalog(conn: psycopg.Connection) -> CatalogState:
-    return CatalogState.from_records(row[0] for row in conn.execute("select state from quality.catalog_state"))
+    return CatalogState.from_records(
+        row[0] for row in conn.execute("select state from quality.catalog_state")
+    )
 
 
 def seen_ids(conn: psycopg.Connection, include_quarantine: bool = True):
@@ -84,16 +90,24 @@ def seen_ids(conn: psycopg.Connection, include_quarantine: bool = True):
     if include_quarantine:
         # A copy quarantined as a duplicate does not make its original a duplicate: the
         # original may still be held, waiting for the catalog, and must be decided on its own.
-        sql += (" union select event_id from quality.quarantine where event_id = any(%(ids)s)"
-                " and not reasons ? 'duplicate'")
+        sql += (
+            " union select event_id from quality.quarantine where event_id = any(%(ids)s)"
+            " and not reasons ? 'duplicate'"
+        )
 
     def lookup(ids: list[str]) -> set[str]:
         return {row[0] for row in conn.execute(sql, {"ids": list(ids)})}
+
     return lookup
 
 
-def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: str | None = None,
-                       now=None, include_held: bool = True) -> DecidedBatch:
+def decide_new_records(
+    conn: psycopg.Connection,
+    limit: int = 50_000,
+    run_id: str | None = None,
+    now=None,
+    include_held: bool = True,
+) -> DecidedBatch:
     """Decide up to `limit` undecided raw records (and, with `include_held`, every held one);
     store the outcome. Held records wait for products the catalog does not know yet, so a
     caller deciding many passes in a row re-decides them once, after the last pass."""
@@ -110,8 +124,12 @@ def decide_new_records(conn: psycopg.Connection, limit: int = 50_000, run_id: st
     return DecidedBatch(batch_id, result, time.perf_counter() - started, len(raw))
 
 
-def decide_until_done(conn: psycopg.Connection, limit: int, run_id: str | None,
-                      on_batch: Callable[[DecidedBatch], None]) -> None:
+def decide_until_done(
+    conn: psycopg.Connection,
+    limit: int,
+    run_id: str | None,
+    on_batch: Callable[[DecidedBatch], None],
+) -> None:
     """Bounded passes until every stored raw record is decided, then one pass that decides
     the held records again, when the catalog knows the most. `on_batch` sees each pass."""
     while (batch := decide_new_records(conn, limit, run_id, include_held=False)).result is not None:
@@ -121,32 +139,57 @@ def decide_until_done(conn: psycopg.Connection, limit: int, run_id: str | None,
         on_batch(final)
 
 
-def _store(conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds) -> int:
+def _store(
+    conn: psycopg.Connection, result: EngineResult, raw: pd.DataFrame, run_id, seconds
+) -> int:
     c = result.conservation
-    (batch_id,) = one_row(conn.execute(
-        "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
-        "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, %s) returning quality_batch_id",
-        (run_id, result.rule_set_version, c["in"], c["accepted"], c["fixed"], c["quarantined"],
-         c["held"], seconds),
-    ))
+    (batch_id,) = one_row(
+        conn.execute(
+            "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
+            "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, %s) returning quality_batch_id",
+            (
+                run_id,
+                result.rule_set_version,
+                c["in"],
+                c["accepted"],
+                c["fixed"],
+                c["quarantined"],
+                c["held"],
+                seconds,
+            ),
+        )
+    )
     copy_clean(conn, result.clean, batch_id)
     copy_order_lines(conn, result.order_lines, result.clean)
     _copy_quarantine(conn, result.quarantine, batch_id)
     if result.conservation["in"] > len(raw):  # held records were re-decided: replace them all
         conn.execute("delete from quality.held")
-    _copy(conn, "quality.held", ["topic", "partition", "offset", "event_id", "reasons", "first_held_at"],
-          result.held.itertuples(index=False),
-          lambda h: (h.topic, h.partition, h.offset, h.event_id, h.reasons, h.first_held_at))
+    _copy(
+        conn,
+        "quality.held",
+        ["topic", "partition", "offset", "event_id", "reasons", "first_held_at"],
+        result.held.itertuples(index=False),
+        lambda h: (h.topic, h.partition, h.offset, h.event_id, h.reasons, h.first_held_at),
+    )
     _save_catalog(conn, result.catalog)
     with conn.cursor() as cur:
         cur.executemany(
             "insert into quality.rule_runs (quality_batch_id, rule_id, decision, records) values (%s, %s, %s, %s)",
-            [(batch_id, r.rule_id, r.decision, int(r.records)) for r in result.rule_counts.itertuples()],
+            [
+                (batch_id, r.rule_id, r.decision, int(r.records))
+                for r in result.rule_counts.itertuples()
+            ],
         )
     _advance_progress(conn, raw)
-    analyze_grown(conn, {"raw.events": len(raw), "quality.events_clean": len(result.clean),
-                         "quality.order_lines_clean": len(result.order_lines),
-                         "quality.quarantine": len(result.quarantine)})
+    analyze_grown(
+        conn,
+        {
+            "raw.events": len(raw),
+            "quality.events_clean": len(result.clean),
+            "quality.order_lines_clean": len(result.order_lines),
+            "quality.quarantine": len(result.quarantine),
+        },
+    )
     return batch_id
 
 
@@ -154,7 +197,8 @@ def _copy(conn, table: str, columns: list[str], rows, to_tuple) -> None:
     names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
     schema, name = table.split(".")
     statement = psycopg.sql.SQL("copy {}.{} ({}) from stdin").format(
-        psycopg.sql.Identifier(schema), psycopg.sql.Identifier(name), names)
+        psycopg.sql.Identifier(schema), psycopg.sql.Identifier(name), names
+    )
     rows = list(rows)  # written twice if the first attempt meets a NUL
     try:
         with conn.transaction():  # a savepoint, so a refused row does not abort the pass
@@ -207,16 +251,49 @@ def _none(value):
 
 
 def copy_clean(conn, clean: pd.DataFrame, batch_id: int) -> None:
-    columns = ["topic", "partition", "offset", "event_id", "event_type", "event_time", "customer_id",
-               "product_id", "payload", "score", "confidence", "decision", "repairs", "flags",
-               "rule_set_version", "quality_batch_id"]
+    columns = [
+        "topic",
+        "partition",
+        "offset",
+        "event_id",
+        "event_type",
+        "event_time",
+        "customer_id",
+        "product_id",
+        "payload",
+        "score",
+        "confidence",
+        "decision",
+        "repairs",
+        "flags",
+        "rule_set_version",
+        "quality_batch_id",
+    ]
     times = [None if pd.isna(t) else t.to_pydatetime() for t in clean["event_time"]]
-    _copy(conn, "quality.events_clean", columns, zip(clean.itertuples(index=False), times, strict=True),
-          lambda pair: (pair[0].topic, pair[0].partition, pair[0].offset, pair[0].event_id, pair[0].event_type,
-                        pair[1], pair[0].customer_id, pair[0].product_id, pair[0].payload,
-                        pair[0].score, pair[0].confidence, pair[0].decision, pair[0].repairs,
-                        pair[0].flags,
-                        pair[0].rule_set_version, batch_id))
+    _copy(
+        conn,
+        "quality.events_clean",
+        columns,
+        zip(clean.itertuples(index=False), times, strict=True),
+        lambda pair: (
+            pair[0].topic,
+            pair[0].partition,
+            pair[0].offset,
+            pair[0].event_id,
+            pair[0].event_type,
+            pair[1],
+            pair[0].customer_id,
+            pair[0].product_id,
+            pair[0].payload,
+            pair[0].score,
+            pair[0].confidence,
+            pair[0].decision,
+            pair[0].repairs,
+            pair[0].flags,
+            pair[0].rule_set_version,
+            batch_id,
+        ),
+    )
 
 
 def copy_order_lines(conn, lines: pd.DataFrame, clean: pd.DataFrame) -> None:
@@ -225,34 +302,105 @@ def copy_order_lines(conn, lines: pd.DataFrame, clean: pd.DataFrame) -> None:
     source = clean.set_index("event_id")[["topic", "partition", "offset"]]
     source = source[~source.index.duplicated()]
     located = lines.join(source, on="event_id")
-    columns = ["topic", "partition", "offset", "event_id", "order_id", "line_id", "product_id",
-               "quantity_as_found", "quantity_as_found_text", "unit_price_as_found",
-               "unit_price_as_found_text", "quantity", "unit_price", "is_cancellation", "flags"]
-    _copy(conn, "quality.order_lines_clean", columns, located.itertuples(index=False),
-          lambda r: tuple(_none(getattr(r, c)) for c in columns))
+    columns = [
+        "topic",
+        "partition",
+        "offset",
+        "event_id",
+        "order_id",
+        "line_id",
+        "product_id",
+        "quantity_as_found",
+        "quantity_as_found_text",
+        "unit_price_as_found",
+        "unit_price_as_found_text",
+        "quantity",
+        "unit_price",
+        "is_cancellation",
+        "flags",
+    ]
+    _copy(
+        conn,
+        "quality.order_lines_clean",
+        columns,
+        located.itertuples(index=False),
+        lambda r: tuple(_none(getattr(r, c)) for c in columns),
+    )
 
 
 def _copy_quarantine(conn, quarantine: pd.DataFrame, batch_id: int) -> None:
-    columns = ["topic", "partition", "offset", "event_id", "event_type", "payload", "payload_encoding",
-               "reasons", "explanation", "score", "confidence", "rule_set_version", "quarantined_at",
-               "quality_batch_id"]
-    _copy(conn, "quality.quarantine", columns, quarantine.itertuples(index=False),
-          lambda q: (*(_as_found(getattr(q, c)) if c in ("event_id", "event_type", "payload")
-                       else _none(getattr(q, c)) for c in columns[:-1]), batch_id))
+    columns = [
+        "topic",
+        "partition",
+        "offset",
+        "event_id",
+        "event_type",
+        "payload",
+        "payload_encoding",
+        "reasons",
+        "explanation",
+        "score",
+        "confidence",
+        "rule_set_version",
+        "quarantined_at",
+        "quality_batch_id",
+    ]
+    _copy(
+        conn,
+        "quality.quarantine",
+        columns,
+        quarantine.itertuples(index=False),
+        lambda q: (
+            *(
+                _as_found(getattr(q, c))
+                if c in ("event_id", "event_type", "payload")
+                else _none(getattr(q, c))
+                for c in columns[:-1]
+            ),
+            batch_id,
+        ),
+    )
     lines = quarantined_lines(quarantine)
-    _copy(conn, "quality.quarantine_lines",
-          ["topic", "partition", "offset", "event_id", "line_id", "product_id", "quantity", "unit_price"],
-          lines.itertuples(index=False),
-          lambda r: (r.topic, r.partition, r.offset, _as_found(r.event_id), _as_found(r.line_id),
-                     _as_found(r.product_id),
-                     _json_value(r.quantity), _json_value(r.unit_price)))
+    _copy(
+        conn,
+        "quality.quarantine_lines",
+        [
+            "topic",
+            "partition",
+            "offset",
+            "event_id",
+            "line_id",
+            "product_id",
+            "quantity",
+            "unit_price",
+        ],
+        lines.itertuples(index=False),
+        lambda r: (
+            r.topic,
+            r.partition,
+            r.offset,
+            _as_found(r.event_id),
+            _as_found(r.line_id),
+            _as_found(r.product_id),
+            _json_value(r.quantity),
+            _json_value(r.unit_price),
+        ),
+    )
 
 
 def _save_catalog(conn, catalog: CatalogState) -> None:
     conn.execute("delete from quality.catalog_state")
     # Unknown attributes may arrive as NaN, which JSON (and jsonb) cannot hold: stored as null.
-    _copy(conn, "quality.catalog_state", ["product_id", "state"], catalog.to_records(),
-          lambda p: (p["product_id"], json.dumps({k: _none(v) for k, v in p.items()}, allow_nan=False)))
+    _copy(
+        conn,
+        "quality.catalog_state",
+        ["product_id", "state"],
+        catalog.to_records(),
+        lambda p: (
+            p["product_id"],
+            json.dumps({k: _none(v) for k, v in p.items()}, allow_nan=False),
+        ),
+    )
 
 
 def _advance_progress(conn, raw: pd.DataFrame) -> None:
@@ -262,20 +410,28 @@ def _advance_progress(conn, raw: pd.DataFrame) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             'insert into quality.progress (topic, "partition", next_offset) values (%s, %s, %s) '
-            "on conflict (topic, \"partition\") do update set next_offset = excluded.next_offset",
-            [(topic, int(partition), int(offset) + 1) for (topic, partition), offset in ends.items()],
+            'on conflict (topic, "partition") do update set next_offset = excluded.next_offset',
+            [
+                (topic, int(partition), int(offset) + 1)
+                for (topic, partition), offset in ends.items()
+            ],
         )
 
 
 def waiting_for_decision(conn: psycopg.Connection, hold_timeout_s: float) -> tuple[int, int]:
     """(raw records not yet decided, held records past their timeout): what a quality run
     would have to do now. Cheap enough for a sensor tick."""
-    (undecided,) = one_row(conn.execute("""
+    (undecided,) = one_row(
+        conn.execute("""
         select coalesce(sum(greatest(o.next_offset - coalesce(p.next_offset, 0), 0)), 0)
         from ingest.offsets o
         left join quality.progress p on p.topic = o.topic and p."partition" = o."partition"
-    """))
-    (expired,) = one_row(conn.execute(
-        "select count(*) from quality.held where first_held_at < now() - make_interval(secs => %s)",
-        (hold_timeout_s,)))
+    """)
+    )
+    (expired,) = one_row(
+        conn.execute(
+            "select count(*) from quality.held where first_held_at < now() - make_interval(secs => %s)",
+            (hold_timeout_s,),
+        )
+    )
     return int(undecided), int(expired)

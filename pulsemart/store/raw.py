@@ -52,10 +52,12 @@ def lock_offset(conn: psycopg.Connection, topic: str, partition: int, start: int
         "on conflict do nothing",
         (topic, partition, start),
     )
-    (found,) = one_row(conn.execute(
-        'select next_offset from ingest.offsets where topic = %s and "partition" = %s for update',
-        (topic, partition),
-    ))
+    (found,) = one_row(
+        conn.execute(
+            'select next_offset from ingest.offsets where topic = %s and "partition" = %s for update',
+            (topic, partition),
+        )
+    )
     if found != start:
         raise OffsetConflict(topic, partition, start, found)
 
@@ -99,15 +101,28 @@ def copy_records(copy, records, batch_id: int) -> int:
     for r in records:
         if r.timestamp != last_millis:
             last_millis, last_time = r.timestamp, _timestamp(r.timestamp)
-        write_row((r.topic, r.partition, r.offset, r.key, r.value, headers_jsonb(r.headers),
-                   last_time, r.timestamp_type, batch_id))
+        write_row(
+            (
+                r.topic,
+                r.partition,
+                r.offset,
+                r.key,
+                r.value,
+                headers_jsonb(r.headers),
+                last_time,
+                r.timestamp_type,
+                batch_id,
+            )
+        )
         written += len(r.value or b"") + len(r.key or b"")
     return written
 
 
-def advance_offset(conn: psycopg.Connection, topic: str, partition: int, start: int, next_offset: int) -> None:
+def advance_offset(
+    conn: psycopg.Connection, topic: str, partition: int, start: int, next_offset: int
+) -> None:
     cur = conn.execute(
-        'update ingest.offsets set next_offset = %s, updated_at = now() '
+        "update ingest.offsets set next_offset = %s, updated_at = now() "
         'where topic = %s and "partition" = %s and next_offset = %s',
         (next_offset, topic, partition, start),
     )
@@ -115,16 +130,40 @@ def advance_offset(conn: psycopg.Connection, topic: str, partition: int, start: 
         raise OffsetConflict(topic, partition, start, -1)
 
 
-def record_batch(conn: psycopg.Connection, batch_id: int, topic: str, partition: int, start: int,
-                 next_offset: int, max_events: int, records: int, size: int, run_id: str | None,
-                 read_seconds: float, write_seconds: float, started_at: datetime) -> None:
+def record_batch(
+    conn: psycopg.Connection,
+    batch_id: int,
+    topic: str,
+    partition: int,
+    start: int,
+    next_offset: int,
+    max_events: int,
+    records: int,
+    size: int,
+    run_id: str | None,
+    read_seconds: float,
+    write_seconds: float,
+    started_at: datetime,
+) -> None:
     """Inside the landing transaction: the batch's row in `ingest.batches`, and its entry in the
     archive's ledger (the batch is owed to the lake, see pulsemart.stream.archive)."""
     conn.execute(
         'insert into ingest.batches (batch_id, topic, "partition", start_offset, next_offset, '
         "max_events, records, bytes, run_id, read_seconds, write_seconds, started_at) "
         "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (batch_id, topic, partition, start, next_offset, max_events, records, size, run_id,
-         read_seconds, write_seconds, started_at),
+        (
+            batch_id,
+            topic,
+            partition,
+            start,
+            next_offset,
+            max_events,
+            records,
+            size,
+            run_id,
+            read_seconds,
+            write_seconds,
+            started_at,
+        ),
     )
     conn.execute("insert into ingest.archive_log (batch_id) values (%s)", (batch_id,))

@@ -25,41 +25,77 @@ class ReleaseReport:
     rule_set_version: str
 
 
-def replay_quarantine(conn: psycopg.Connection, rules: RuleSet | None = None, reason: str | None = None,
-                      actor: str = "pulsemart quarantine replay") -> ReleaseReport:
+def replay_quarantine(
+    conn: psycopg.Connection,
+    rules: RuleSet | None = None,
+    reason: str | None = None,
+    actor: str = "pulsemart quarantine replay",
+) -> ReleaseReport:
     rules = rules or load_rules()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (store.DECIDE_LOCK,))
-        raw = store.raw_records(conn, """
+        raw = store.raw_records(
+            conn,
+            """
             select r.topic, r."partition", r."offset", r.key, r.value
             from quality.quarantine q join raw.events r using (topic, "partition", "offset")
             where q.released_at is null and (%s::text is null or q.reasons ? %s::text)
             order by r.topic <> 'shop.catalog', r.topic, r."partition", r."offset"
-        """, (reason, reason))
+        """,
+            (reason, reason),
+        )
         if raw.empty:
             return ReleaseReport(0, 0, 0, rules.version)
-        result = run_batch(raw, store.load_catalog(conn), store.seen_ids(conn, include_quarantine=False),
-                           rules=rules)
+        result = run_batch(
+            raw,
+            store.load_catalog(conn),
+            store.seen_ids(conn, include_quarantine=False),
+            rules=rules,
+        )
         released = result.clean
-        (batch_id,) = one_row(conn.execute(
-            "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
-            "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, 0) returning quality_batch_id",
-            (actor, rules.version, len(raw), int((released["decision"] == "accepted").sum()),
-             int((released["decision"] == "fixed").sum()), len(raw) - len(released), 0),
-        ))
+        (batch_id,) = one_row(
+            conn.execute(
+                "insert into quality.batches (run_id, rule_set_version, records_in, accepted, fixed, "
+                "quarantined, held, seconds) values (%s, %s, %s, %s, %s, %s, %s, 0) returning quality_batch_id",
+                (
+                    actor,
+                    rules.version,
+                    len(raw),
+                    int((released["decision"] == "accepted").sum()),
+                    int((released["decision"] == "fixed").sum()),
+                    len(raw) - len(released),
+                    0,
+                ),
+            )
+        )
         store.copy_clean(conn, released, batch_id)
         store.copy_order_lines(conn, result.order_lines, released)
         with conn.cursor() as cur:
             cur.executemany(
                 "update quality.quarantine set released_at = now(), released_by_rule_set_version = %s "
                 'where topic = %s and "partition" = %s and "offset" = %s and released_at is null',
-                [(rules.version, r.topic, int(r.partition), int(r.offset)) for r in released.itertuples()],
+                [
+                    (rules.version, r.topic, int(r.partition), int(r.offset))
+                    for r in released.itertuples()
+                ],
             )
             cur.executemany(
                 "insert into governance.audit_log (actor, action, subject, details) values (%s, %s, %s, %s)",
-                [(actor, "quarantine_release", f"{r.topic}[{r.partition}]@{r.offset}",
-                  json.dumps({"event_id": r.event_id, "decision": r.decision, "confidence": float(r.confidence),
-                              "rule_set_version": rules.version}))
-                 for r in released.itertuples()],
+                [
+                    (
+                        actor,
+                        "quarantine_release",
+                        f"{r.topic}[{r.partition}]@{r.offset}",
+                        json.dumps(
+                            {
+                                "event_id": r.event_id,
+                                "decision": r.decision,
+                                "confidence": float(r.confidence),
+                                "rule_set_version": rules.version,
+                            }
+                        ),
+                    )
+                    for r in released.itertuples()
+                ],
             )
     return ReleaseReport(len(raw), len(released), len(raw) - len(released), rules.version)

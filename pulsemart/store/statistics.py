@@ -53,6 +53,8 @@ def analyze_grown(conn: psycopg.Connection, written: Mapping[str, int]) -> list[
     analyzed = []
     for name, schema, table, believed, modified in conn.execute(_STATE, (candidates,)).fetchall():
         if stale(float(believed), int(modified), written.get(name, 0)):
-            conn.execute(psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(schema, table)))
+            conn.execute(
+                psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(schema, table))
+            )
             analyzed.append(name)
     return analyzed

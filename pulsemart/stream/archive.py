@@ -48,24 +48,37 @@ RETRY_AFTER_S = 60  # a younger pending row belongs to a run that is still copyi
 OWED = "status in ('pending', 'failed')"
 
 # Columns of raw.events, less the partition keys the path already holds (topic, date).
-ARCHIVE_SCHEMA = pa.schema([
-    ("partition", pa.int32()),
-    ("offset", pa.int64()),
-    ("key", pa.binary()),
-    ("value", pa.binary()),
-    ("headers", pa.string()),  # JSON, header values base64 (as in raw.events)
-    ("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
-    ("timestamp_type", pa.int8()),
-    ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ("batch_id", pa.int64()),
-])
+ARCHIVE_SCHEMA = pa.schema(
+    [
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+        ("headers", pa.string()),  # JSON, header values base64 (as in raw.events)
+        ("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
+        ("timestamp_type", pa.int8()),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+        ("batch_id", pa.int64()),
+    ]
+)
 # Timestamps travel as epoch integers (ms, µs): Arrow builds those arrays without a Python
 # datetime per record, which made copying a batch as slow as landing it.
-_COLUMNS = ('"partition", "offset", key, value, headers::text, '
-            "(extract(epoch from kafka_timestamp) * 1000)::int8, timestamp_type::int2, "
-            "(extract(epoch from ingested_at) * 1000000)::int8, batch_id")
-_WIRE_TYPES = [pa.int32(), pa.int64(), pa.binary(), pa.binary(), pa.string(), pa.int64(),
-               pa.int8(), pa.int64(), pa.int64()]
+_COLUMNS = (
+    '"partition", "offset", key, value, headers::text, '
+    "(extract(epoch from kafka_timestamp) * 1000)::int8, timestamp_type::int2, "
+    "(extract(epoch from ingested_at) * 1000000)::int8, batch_id"
+)
+_WIRE_TYPES = [
+    pa.int32(),
+    pa.int64(),
+    pa.binary(),
+    pa.binary(),
+    pa.string(),
+    pa.int64(),
+    pa.int8(),
+    pa.int64(),
+    pa.int64(),
+]
 
 
 @dataclass(frozen=True)
@@ -84,22 +97,27 @@ def archive_key(topic: str, day: date, batch_id: int) -> str:
 def batch_table(conn: psycopg.Connection, batch_id: int) -> tuple[str, pa.Table] | None:
     """The batch's object key and its records as an Arrow table; None when its raw rows are
     gone. Reads by the batch's offset range (the primary key's order) and its id."""
-    found = conn.execute('select topic, "partition", start_offset, next_offset from ingest.batches '
-                         "where batch_id = %s", (batch_id,)).fetchone()
+    found = conn.execute(
+        'select topic, "partition", start_offset, next_offset from ingest.batches '
+        "where batch_id = %s",
+        (batch_id,),
+    ).fetchone()
     if found is None:
         return None
     topic, partition, start, end = found
     with conn.cursor(binary=True) as cur:
         rows = cur.execute(
-            f"select {_COLUMNS} from raw.events where topic = %s and \"partition\" = %s "  # noqa: S608 - constant
+            f'select {_COLUMNS} from raw.events where topic = %s and "partition" = %s '  # noqa: S608 - constant
             'and "offset" >= %s and "offset" < %s and batch_id = %s order by "offset"',
             (topic, partition, start, end, batch_id),
         ).fetchall()
     if not rows:
         return None
     columns = list(zip(*rows, strict=True))
-    arrays = [pa.array(values, type=wire).cast(field.type) for values, wire, field
-              in zip(columns, _WIRE_TYPES, ARCHIVE_SCHEMA, strict=True)]
+    arrays = [
+        pa.array(values, type=wire).cast(field.type)
+        for values, wire, field in zip(columns, _WIRE_TYPES, ARCHIVE_SCHEMA, strict=True)
+    ]
     table = pa.Table.from_arrays(arrays, schema=ARCHIVE_SCHEMA)
     day = datetime.fromtimestamp(rows[0][7] / 1_000_000, tz=UTC).date()
     return archive_key(topic, day, batch_id), table
@@ -116,10 +134,14 @@ def archive_batch(conn: psycopg.Connection, store: ObjectStore, batch_id: int) -
     failures (a database failure is returned as `failed` too, with nothing recorded)."""
     try:
         with conn.transaction():
-            conn.execute("insert into ingest.archive_log (batch_id) values (%s) on conflict do nothing",
-                         (batch_id,))
-            row = conn.execute("select status from ingest.archive_log where batch_id = %s "
-                               "for update skip locked", (batch_id,)).fetchone()
+            conn.execute(
+                "insert into ingest.archive_log (batch_id) values (%s) on conflict do nothing",
+                (batch_id,),
+            )
+            row = conn.execute(
+                "select status from ingest.archive_log where batch_id = %s for update skip locked",
+                (batch_id,),
+            ).fetchone()
             if row is None:
                 return ArchiveOutcome(batch_id, "busy")
             if row[0] in ("archived", "gone"):
@@ -133,17 +155,26 @@ def archive_batch(conn: psycopg.Connection, store: ObjectStore, batch_id: int) -
                 raise
             except Exception as exc:  # noqa: BLE001 - any store failure: record it, retry later
                 error = _describe(exc)
-                conn.execute("update ingest.archive_log set status = 'failed', attempts = attempts + 1, "
-                             "last_error = %s, updated_at = now() where batch_id = %s", (error, batch_id))
+                conn.execute(
+                    "update ingest.archive_log set status = 'failed', attempts = attempts + 1, "
+                    "last_error = %s, updated_at = now() where batch_id = %s",
+                    (error, batch_id),
+                )
                 return ArchiveOutcome(batch_id, "failed", error=error)
             if found is None:
-                conn.execute("update ingest.archive_log set status = 'gone', attempts = attempts + 1, "
-                             "last_error = 'raw rows deleted before the copy', updated_at = now() "
-                             "where batch_id = %s", (batch_id,))
+                conn.execute(
+                    "update ingest.archive_log set status = 'gone', attempts = attempts + 1, "
+                    "last_error = 'raw rows deleted before the copy', updated_at = now() "
+                    "where batch_id = %s",
+                    (batch_id,),
+                )
                 return ArchiveOutcome(batch_id, "gone")
-            conn.execute("update ingest.archive_log set status = 'archived', attempts = attempts + 1, "
-                         "object_uri = %s, records = %s, last_error = null, updated_at = now() "
-                         "where batch_id = %s", (uri, table.num_rows, batch_id))
+            conn.execute(
+                "update ingest.archive_log set status = 'archived', attempts = attempts + 1, "
+                "object_uri = %s, records = %s, last_error = null, updated_at = now() "
+                "where batch_id = %s",
+                (uri, table.num_rows, batch_id),
+            )
             return ArchiveOutcome(batch_id, "archived", uri, table.num_rows)
     except psycopg.Error as exc:
         return ArchiveOutcome(batch_id, "failed", error=_describe(exc))
@@ -167,8 +198,11 @@ def owed_count(conn: psycopg.Connection) -> int:
         return one_row(conn.execute(owed))[0]
 
 
-def retry_owed(conn: psycopg.Connection, store: ObjectStore, limit: int | None = None,
-               ) -> list[ArchiveOutcome]:
+def retry_owed(
+    conn: psycopg.Connection,
+    store: ObjectStore,
+    limit: int | None = None,
+) -> list[ArchiveOutcome]:
     """Copy owed batches until `limit` or the first failure (the store is likely down)."""
     outcomes = []
     for batch_id in owed_batches(conn, limit):
@@ -185,8 +219,12 @@ def _store(settings: Settings, pid: int) -> ObjectStore:
     return object_store(settings)
 
 
-def archive_after_ingest(settings: Settings, conn: psycopg.Connection, batch_id: int | None,
-                         retries: int = RETRIES_PER_RUN) -> dict:
+def archive_after_ingest(
+    settings: Settings,
+    conn: psycopg.Connection,
+    batch_id: int | None,
+    retries: int = RETRIES_PER_RUN,
+) -> dict:
     """The ingest run's archive step: its own batch, then a few owed ones. Returns metadata
     (`archive_status`, `archive_uri`, `archive_owed`, and `archive_error` on failure); never
     raises, since the batch it follows has already committed."""
@@ -197,9 +235,11 @@ def archive_after_ingest(settings: Settings, conn: psycopg.Connection, batch_id:
         own = archive_batch(conn, store, batch_id) if batch_id is not None else None
         if own is None or own.status != "failed":
             retry_owed(conn, store, retries)
-        meta = {"archive_status": own.status if own else "nothing to copy",
-                "archive_uri": (own.uri or "") if own else "",
-                "archive_owed": owed_count(conn)}
+        meta = {
+            "archive_status": own.status if own else "nothing to copy",
+            "archive_uri": (own.uri or "") if own else "",
+            "archive_owed": owed_count(conn),
+        }
         if own is not None and own.error:
             meta["archive_error"] = own.error
         return meta

@@ -46,7 +46,9 @@ class BatchResult:
         return asdict(self)
 
 
-def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: str | None = None) -> BatchResult:
+def ingest_batch(
+    conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: str | None = None
+) -> BatchResult:
     """Store the records of `plan`'s range; safe to run again for the same plan."""
     started_at = datetime.now(UTC)
     read_s = write_s = 0.0
@@ -57,9 +59,17 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
             raw.lock_offset(conn, plan.topic, plan.partition, plan.start_offset)
             batch_id = raw.new_batch_id(conn)
             with conn.cursor() as cur, cur.copy(raw.COPY_SQL) as copy:
-                chunks = prefetch(read_range(consumer, plan.topic, plan.partition, plan.start_offset,
-                                             plan.max_events, max_seconds=plan.max_seconds,
-                                             progress=progress))
+                chunks = prefetch(
+                    read_range(
+                        consumer,
+                        plan.topic,
+                        plan.partition,
+                        plan.start_offset,
+                        plan.max_events,
+                        max_seconds=plan.max_seconds,
+                        progress=progress,
+                    )
+                )
                 while True:
                     t0 = time.perf_counter()
                     chunk = next(chunks, None)
@@ -77,14 +87,47 @@ def ingest_batch(conn: psycopg.Connection, consumer, plan: BatchPlan, run_id: st
             if next_offset > plan.start_offset:
                 raw.advance_offset(conn, plan.topic, plan.partition, plan.start_offset, next_offset)
             if records:
-                raw.record_batch(conn, batch_id, plan.topic, plan.partition, plan.start_offset, next_offset,
-                                 plan.max_events, records, size, run_id, read_s, write_s, started_at)
+                raw.record_batch(
+                    conn,
+                    batch_id,
+                    plan.topic,
+                    plan.partition,
+                    plan.start_offset,
+                    next_offset,
+                    plan.max_events,
+                    records,
+                    size,
+                    run_id,
+                    read_s,
+                    write_s,
+                    started_at,
+                )
                 write_s += time.perf_counter() - t0
     except raw.OffsetConflict as conflict:
         if conflict.found > plan.start_offset:
-            return BatchResult(plan.topic, plan.partition, plan.start_offset, conflict.found, 0, 0, None,
-                               read_s, write_s, "already_stored")
+            return BatchResult(
+                plan.topic,
+                plan.partition,
+                plan.start_offset,
+                conflict.found,
+                0,
+                0,
+                None,
+                read_s,
+                write_s,
+                "already_stored",
+            )
         raise
     status = "stored" if records else "markers" if next_offset > plan.start_offset else "empty"
-    return BatchResult(plan.topic, plan.partition, plan.start_offset, next_offset, records, size,
-                       batch_id if records else None, read_s, write_s, status)
+    return BatchResult(
+        plan.topic,
+        plan.partition,
+        plan.start_offset,
+        next_offset,
+        records,
+        size,
+        batch_id if records else None,
+        read_s,
+        write_s,
+        status,
+    )

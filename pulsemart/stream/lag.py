@@ -29,8 +29,12 @@ class PartitionLag:
         return 0 if self.marker_tail else max(0, self.end - self.committed)
 
 
-def partition_lags(topic: str, committed: dict[int, int], ends: dict[int, int],
-                   beginnings: dict[int, int] | None = None) -> list[PartitionLag]:
+def partition_lags(
+    topic: str,
+    committed: dict[int, int],
+    ends: dict[int, int],
+    beginnings: dict[int, int] | None = None,
+) -> list[PartitionLag]:
     """Lag of each partition the broker knows; an uncommitted one starts at its beginning."""
     beginnings = beginnings or {}
     return [
@@ -45,8 +49,12 @@ def batch_size_for(lag: int, min_events: int, max_events: int) -> int:
     return max(min_events, min(max_events, lag))
 
 
-def with_hidden_lag(lags: list[PartitionLag], unread: set[int], missing: set[int],
-                    positions: dict[int, int] | None = None) -> list[PartitionLag]:
+def with_hidden_lag(
+    lags: list[PartitionLag],
+    unread: set[int],
+    missing: set[int],
+    positions: dict[int, int] | None = None,
+) -> list[PartitionLag]:
     """Apply a peek: raise the end offset of partitions whose stale end offset hid records,
     mark those whose stored records the broker lost, and those whose tail is only markers
     (`positions`: where the peek's consumer stood, having found no unread record)."""

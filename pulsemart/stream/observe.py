@@ -29,18 +29,27 @@ class Peek:
     positions: dict[int, int] = field(default_factory=dict)
 
 
-def observe_lags(consumer: KafkaConsumer, topic: str, committed: dict[int, int]) -> list[PartitionLag]:
+def observe_lags(
+    consumer: KafkaConsumer, topic: str, committed: dict[int, int]
+) -> list[PartitionLag]:
     """Lag per partition; `missing` is set on partitions whose stored records the broker lost,
     and `marker_tail` on those whose only entries past the committed offset are markers."""
-    lags = partition_lags(topic, committed, end_offsets(consumer, topic), beginning_offsets(consumer, topic))
+    lags = partition_lags(
+        topic, committed, end_offsets(consumer, topic), beginning_offsets(consumer, topic)
+    )
     # Every partition is peeked, lagging ones too: a restarted broker whose new stream already
     # passed the old committed offset shows lag, yet reading on would skip its first records.
     seen = peek(consumer, topic, {lag.partition: lag.committed for lag in lags})
     return with_hidden_lag(lags, seen.unread, seen.missing, seen.positions)
 
 
-def peek(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
-         poll_timeout_ms: int = 300, empty_polls_to_stop: int = 2) -> Peek:
+def peek(
+    consumer: KafkaConsumer,
+    topic: str,
+    committed: dict[int, int],
+    poll_timeout_ms: int = 300,
+    empty_polls_to_stop: int = 2,
+) -> Peek:
     """Look at the last stored record of each partition and what follows it, in one fetch.
 
     Nothing is stored or committed; on Kafka, whose end offsets are exact, `unread` adds
@@ -83,7 +92,9 @@ def peek(consumer: KafkaConsumer, topic: str, committed: dict[int, int],
         raise ReadError(f"peeking at {topic} failed: {exc}") from exc
     finally:
         consumer.resume(*consumer.paused())
-    result.missing = {tp.partition for tp, offset in tps.items() if offset > 0 and tp.partition not in seen}
+    result.missing = {
+        tp.partition for tp, offset in tps.items() if offset > 0 and tp.partition not in seen
+    }
     return result
 
 

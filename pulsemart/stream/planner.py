@@ -108,8 +108,13 @@ def plan_batches(
                 "ingest runs, fix the cause, then reset this sensor's cursor"
             )
             continue
-        batch = PlannedBatch(lag.topic, lag.partition, lag.committed,
-                             batch_size_for(lag.lag, settings.min_events, settings.max_events), attempt)
+        batch = PlannedBatch(
+            lag.topic,
+            lag.partition,
+            lag.committed,
+            batch_size_for(lag.lag, settings.min_events, settings.max_events),
+            attempt,
+        )
         plan.batches.append(batch)
         plan.cursor[str(lag.partition)] = {"start": batch.start_offset, "attempt": attempt}
         free_slots -= 1

@@ -56,7 +56,9 @@ def prefetch(chunks: Iterator, depth: int = 4) -> Iterator:
                 try:  # it may have put its last item just before ending
                     item = buffer.get_nowait()
                 except queue.Empty:
-                    raise RuntimeError("the Kafka read-ahead thread ended without a result") from None
+                    raise RuntimeError(
+                        "the Kafka read-ahead thread ended without a result"
+                    ) from None
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

@@ -29,7 +29,9 @@ class ProduceError(RuntimeError):
     """Producing failed; the message says where and why."""
 
 
-def make_producer(settings: Settings, connect_timeout_s: float = 10.0, **overrides) -> KafkaProducer:
+def make_producer(
+    settings: Settings, connect_timeout_s: float = 10.0, **overrides
+) -> KafkaProducer:
     """A producer for the configured cluster that fails fast when the broker is unreachable."""
     config = dict(
         settings.kafka_client_config(),

@@ -42,8 +42,10 @@ def require_codecs() -> None:
     missing = [(name, package) for name, (available, package) in CODECS.items() if not available()]
     if missing:
         wanted = ", ".join(f"{name} (install the {package!r} package)" for name, package in missing)
-        raise MissingCodecError(f"Kafka compression codecs cannot be decoded: {wanted}; "
-                                "reinstall pulsemart with its dependencies")
+        raise MissingCodecError(
+            f"Kafka compression codecs cannot be decoded: {wanted}; "
+            "reinstall pulsemart with its dependencies"
+        )
 
 
 def consumer_config(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> dict:
@@ -65,7 +67,9 @@ def consumer_config(settings: Settings, request_timeout_s: float = 15.0, **overr
     return config
 
 
-def make_consumer(settings: Settings, request_timeout_s: float = 15.0, **overrides) -> KafkaConsumer:
+def make_consumer(
+    settings: Settings, request_timeout_s: float = 15.0, **overrides
+) -> KafkaConsumer:
     require_codecs()
     config = consumer_config(settings, request_timeout_s, **overrides)
     try:
@@ -79,7 +83,9 @@ def end_offsets(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            raise ReadError(f"topic {topic!r} does not exist on {consumer.config['bootstrap_servers']}")
+            raise ReadError(
+                f"topic {topic!r} does not exist on {consumer.config['bootstrap_servers']}"
+            )
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
     except KafkaError as exc:
@@ -138,7 +144,9 @@ def read_range(
         allowed_empty = empty_polls_to_stop
         deadline = time.monotonic() + max_seconds if max_seconds else float("inf")
         while remaining > 0 and empty < allowed_empty and time.monotonic() < deadline:
-            polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=min(chunk_records, remaining))
+            polled = consumer.poll(
+                timeout_ms=poll_timeout_ms, max_records=min(chunk_records, remaining)
+            )
             records = polled.get(tp, [])
             if not records:
                 empty += 1
@@ -152,13 +160,16 @@ def read_range(
         if progress is not None and empty >= allowed_empty:
             # Caught up: every poll's records were yielded whole, and poll() moves the position
             # past each record it returns and each control or aborted batch it skips.
-            progress.next_offset = max(progress.next_offset, consumer.position(tp, timeout_ms=5000) or 0)
+            progress.next_offset = max(
+                progress.next_offset, consumer.position(tp, timeout_ms=5000) or 0
+            )
     except KafkaError as exc:
         raise ReadError(f"reading {topic}[{partition}] from offset {start} failed: {exc}") from exc
 
 
-def holds_offset(consumer: KafkaConsumer, topic: str, partition: int, offset: int,
-                 timeout_ms: int = 3000) -> bool:
+def holds_offset(
+    consumer: KafkaConsumer, topic: str, partition: int, offset: int, timeout_ms: int = 3000
+) -> bool:
     """Whether the broker still holds `offset`: a record there, or a transaction marker the
     consumer steps over (end offsets cannot tell on the development broker, which
     under-reports them)."""

@@ -19,16 +19,24 @@ from pulsemart.store.reset import check_replayable, reset_topic
 from pulsemart.stream.reader import beginning_offsets, holds_offset, make_consumer
 
 
-def reset_to_earliest(conn: psycopg.Connection, settings: Settings, topic: str,
-                      derived: Sequence[tuple[str, str]] = ()) -> int:
+def reset_to_earliest(
+    conn: psycopg.Connection,
+    settings: Settings,
+    topic: str,
+    derived: Sequence[tuple[str, str]] = (),
+) -> int:
     """Delete `topic`'s raw rows and decisions, drop the `derived` tables built from them (the
     datamart's incremental models: pulsemart.datamart.project.incremental_relations), rewind
     its offsets and the serving fold (refolded from the clean events that remain, then from
     the replay); return the raw rows deleted."""
     consumer = make_consumer(settings)
     try:
-        check_replayable(conn, topic, beginning_offsets(consumer, topic),
-                         lambda partition, offset: holds_offset(consumer, topic, partition, offset))
+        check_replayable(
+            conn,
+            topic,
+            beginning_offsets(consumer, topic),
+            lambda partition, offset: holds_offset(consumer, topic, partition, offset),
+        )
         return reset_topic(conn, topic, derived, reset_derived=reset_fold)
     finally:
         consumer.close()

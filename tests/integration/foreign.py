@@ -20,9 +20,15 @@ def producer(settings, **config) -> Producer:
 
 def read_committed(settings, topic: str, partitions: int, idle_polls: int = 4) -> list:
     """Every message a read_committed librdkafka consumer is handed, from the beginning."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "pulsemart-tests",
-                         "isolation.level": "read_committed", "enable.auto.commit": False,
-                         "fetch.message.max.bytes": 8 * 1024 * 1024})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "pulsemart-tests",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "fetch.message.max.bytes": 8 * 1024 * 1024,
+        }
+    )
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         messages, empty = [], 0
@@ -42,12 +48,24 @@ def read_committed(settings, topic: str, partitions: int, idle_polls: int = 4) -
 
 def run_cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
     """`pulsemart ...` as a user runs it: its own process, this checkout first on the path."""
-    return subprocess.run(cli_command(*args), cwd=ROOT, env=cli_env(), capture_output=True, text=True, check=False,
-                          timeout=timeout)
+    return subprocess.run(
+        cli_command(*args),
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from pulsemart.cli.main import cli; cli(prog_name='pulsemart')", *args]
+    return [
+        sys.executable,
+        "-c",
+        "from pulsemart.cli.main import cli; cli(prog_name='pulsemart')",
+        *args,
+    ]
 
 
 def cli_env(**extra: str) -> dict:

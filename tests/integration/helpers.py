@@ -17,11 +17,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def produce_raw(settings, topic: str, values: list[bytes], keys: list[str | None] | None = None) -> None:
+def produce_raw(
+    settings, topic: str, values: list[bytes], keys: list[str | None] | None = None
+) -> None:
     keys = keys or [f"k{i % 101}" for i in range(len(values))]
     producer = make_producer(settings)
     try:
-        produce_events(producer, (ProducedEvent(topic, k, v) for k, v in zip(keys, values, strict=True)))
+        produce_events(
+            producer, (ProducedEvent(topic, k, v) for k, v in zip(keys, values, strict=True))
+        )
     finally:
         producer.close(timeout=5)
 
@@ -36,7 +40,9 @@ def produce_simulated(settings, events) -> None:
 
 def read_topic(settings, topic: str, idle_polls: int = 3) -> list:
     """Every record of `topic`, read until polls come back empty (never trusting end offsets)."""
-    consumer = KafkaConsumer(**settings.kafka_client_config(), group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        **settings.kafka_client_config(), group_id=None, enable_auto_commit=False
+    )
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(tps)
@@ -57,7 +63,8 @@ def read_topic(settings, topic: str, idle_polls: int = 3) -> list:
 
 def stored_triples(conn, topic: str) -> list[tuple]:
     return conn.execute(
-        'select topic, "partition", "offset" from raw.events where topic = %s order by 2, 3', (topic,)
+        'select topic, "partition", "offset" from raw.events where topic = %s order by 2, 3',
+        (topic,),
     ).fetchall()
 
 

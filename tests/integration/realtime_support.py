@@ -18,27 +18,56 @@ SERVING_TABLES = ("product_state", "customer_profile", "trending", "session_funn
 
 
 def spawn_worker(log_path: Path, **env) -> subprocess.Popen:
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), PULSEMART_ARCHIVE="off",
-                       PULSEMART_REALTIME_SESSION_TIMEOUT_MS="3000",
-                       PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS="1", **env)
+    environment = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        PULSEMART_ARCHIVE="off",
+        PULSEMART_REALTIME_SESSION_TIMEOUT_MS="3000",
+        PULSEMART_REALTIME_REPORT_INTERVAL_SECONDS="1",
+        **env,
+    )
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-c", "from pulsemart.cli.main import cli; cli()", "stream"],
-                                cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-c", "from pulsemart.cli.main import cli; cli()", "stream"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def simulate(events: int, rate: float | None, seed: int = 5, dirty: float = 0.1) -> subprocess.Popen:
-    args = [sys.executable, "-c", "from pulsemart.cli.main import cli; cli()", "simulate",
-            "--events", str(events), "--seed", str(seed), "--dirty-rate", str(dirty)]
+def simulate(
+    events: int, rate: float | None, seed: int = 5, dirty: float = 0.1
+) -> subprocess.Popen:
+    args = [
+        sys.executable,
+        "-c",
+        "from pulsemart.cli.main import cli; cli()",
+        "simulate",
+        "--events",
+        str(events),
+        "--seed",
+        str(seed),
+        "--dirty-rate",
+        str(dirty),
+    ]
     if rate:
         args += ["--rate", str(rate)]
-    return subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stored_total(conn: psycopg.Connection) -> tuple[int, int]:
     """(records landed, records decided) by the offsets (contiguous: nothing is transactional)."""
     landed = conn.execute("select coalesce(sum(next_offset), 0) from ingest.offsets").fetchone()[0]
-    decided = conn.execute("select coalesce(sum(next_offset), 0) from quality.progress").fetchone()[0]
+    decided = conn.execute("select coalesce(sum(next_offset), 0) from quality.progress").fetchone()[
+        0
+    ]
     conn.commit()
     return int(landed), int(decided)
 
@@ -50,19 +79,29 @@ def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.3):
         if value:
             return value
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}")
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}"
+    )
 
 
-KEYS = {"product_state": ("product_id",), "customer_profile": ("customer_id",),
-        "trending": ("window", "product_id"), "session_funnel": ("session_id",)}
+KEYS = {
+    "product_state": ("product_id",),
+    "customer_profile": ("customer_id",),
+    "trending": ("window", "product_id"),
+    "session_funnel": ("session_id",),
+}
 
 
 def _tables(conn: psycopg.Connection) -> dict:
     """Each serving table as {primary key: row}, less write times."""
     query = psycopg.sql.SQL("select to_jsonb(s) - 'updated_at' from {} s")
-    return {table: {tuple(row[k] for k in KEYS[table]): row
-                    for (row,) in conn.execute(query.format(psycopg.sql.Identifier("serving", table)))}
-            for table in SERVING_TABLES}
+    return {
+        table: {
+            tuple(row[k] for k in KEYS[table]): row
+            for (row,) in conn.execute(query.format(psycopg.sql.Identifier("serving", table)))
+        }
+        for table in SERVING_TABLES
+    }
 
 
 def serving_snapshot(conn: psycopg.Connection) -> dict:
@@ -74,7 +113,11 @@ def serving_snapshot(conn: psycopg.Connection) -> dict:
 def same(a, b) -> bool:
     """Equal, floats within rounding (sums added in another order differ in the last bits)."""
     if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-9)
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=1e-9)
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -86,7 +129,9 @@ def rebuilt_snapshot(conn: psycopg.Connection) -> dict:
     """The serving tables folded from scratch over every quality batch, in a transaction that
     is rolled back (the worker's tables stay as they were)."""
     with conn.transaction(force_rollback=True):
-        conn.execute("truncate serving.product_state, serving.customer_profile, serving.trending, "
-                     "serving.session_funnel, serving.progress")
+        conn.execute(
+            "truncate serving.product_state, serving.customer_profile, serving.trending, "
+            "serving.session_funnel, serving.progress"
+        )
         refresh_serving(conn)
         return _tables(conn)

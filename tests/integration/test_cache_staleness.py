@@ -29,16 +29,21 @@ WATCH_S = 1.0  # reads after each commit: well past the bound
 
 
 def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
-    db.execute("truncate serving.product_state, serving.customer_profile, serving.trending, "
-               "serving.session_funnel, serving.progress")
+    db.execute(
+        "truncate serving.product_state, serving.customer_profile, serving.trending, "
+        "serving.session_funnel, serving.progress"
+    )
     db.commit()
     produce_simulated(fresh_stream, list(generate(400, seed=23)))
     catch_up(fresh_stream, defs, TOPICS, serve=True)
-    product = db.execute("select product_id from serving.product_state where unit_price is not null "
-                         "order by product_id limit 1").fetchone()[0]
+    product = db.execute(
+        "select product_id from serving.product_state where unit_price is not null "
+        "order by product_id limit 1"
+    ).fetchone()[0]
     app = create_app(fresh_stream.model_copy(update={"api_key": SecretStr(KEY)}))
     stale_ages, hits_before = [], 0
     with TestClient(app, headers={"X-API-Key": KEY}) as client:
+
         def price() -> float:
             [item] = client.get("/products/search", params={"q": product}).json()["items"]
             return item["unit_price"]
@@ -49,9 +54,18 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
             old = price()
             assert price() == old and app.state.cache.hits > hits_before  # served from the cache
             hits_before = app.state.cache.hits
-            produce_events(fresh_stream, [catalog_event(
-                "price_changed", latest_event_time(db) + timedelta(minutes=1), product_id=product,
-                unit_price=new_price, currency="GBP")])
+            produce_events(
+                fresh_stream,
+                [
+                    catalog_event(
+                        "price_changed",
+                        latest_event_time(db) + timedelta(minutes=1),
+                        product_id=product,
+                        unit_price=new_price,
+                        currency="GBP",
+                    )
+                ],
+            )
             db.rollback()
             catch_up(fresh_stream, defs, TOPICS, serve=True)
             committed = time.monotonic()  # just after the fold's commit

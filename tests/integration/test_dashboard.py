@@ -33,11 +33,27 @@ TOPICS = ["shop.catalog", "shop.events"]
 KEY = "test-key"
 CHROMIUM = "/usr/bin/chromium"
 # Flags this closed network needs: no background fetches, no QUIC, no first-run work.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--virtual-time-budget=10000"]
-CHARTS = ("sales-by-day", "sales-by-country", "funnel", "top-products", "top-categories", "dq-scorecard",
-          "dq-top-rules", "model-performance")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+]
+CHARTS = (
+    "sales-by-day",
+    "sales-by-country",
+    "funnel",
+    "top-products",
+    "top-categories",
+    "dq-scorecard",
+    "dq-top-rules",
+    "model-performance",
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +75,11 @@ class Node:
             yield from child.walk()
 
     def find(self, **attrs) -> list[Node]:
-        return [n for n in self.walk() if all(n.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+        return [
+            n
+            for n in self.walk()
+            if all(n.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
 
     def count(self, tag: str) -> int:
         return sum(1 for n in self.walk() if n.tag == tag)
@@ -72,7 +92,19 @@ class Node:
 class DomParser(HTMLParser):
     """The dumped DOM as a tree (Chromium writes an end tag for every non-void element)."""
 
-    VOID: ClassVar[set[str]] = {"meta", "link", "br", "img", "input", "hr", "source", "wbr", "area", "base", "col"}
+    VOID: ClassVar[set[str]] = {
+        "meta",
+        "link",
+        "br",
+        "img",
+        "input",
+        "hr",
+        "source",
+        "wbr",
+        "area",
+        "base",
+        "col",
+    }
 
     def __init__(self):
         super().__init__()
@@ -101,8 +133,13 @@ class DomParser(HTMLParser):
 def render(browser: str, url: str) -> Node:
     profile = tempfile.mkdtemp(prefix="pulsemart-chromium-")
     try:
-        result = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert result.returncode == 0 and "<body" in result.stdout, result.stderr[-2000:]
@@ -136,14 +173,29 @@ def expected_points(db) -> dict:
     """What each chart should draw, from the marts themselves."""
     return {
         "sales-by-day": scalar(db, "select count(distinct order_date) from marts.agg_sales_daily"),
-        "sales-by-country": min(10, scalar(db, "select count(distinct country) from marts.agg_sales_daily")),
+        "sales-by-country": min(
+            10, scalar(db, "select count(distinct country) from marts.agg_sales_daily")
+        ),
         "funnel": 5,
-        "top-products": min(10, scalar(db, "select count(distinct product_id) from marts.fct_order_lines")),
-        "top-categories": min(10, scalar(db, "select count(distinct category) from marts.agg_sales_daily")),
-        "dq-scorecard": scalar(db, "select coalesce(sum((accepted > 0)::int + (fixed > 0)::int "
-                                   "+ (quarantined > 0)::int), 0) from marts.dq_scorecard_daily"),
-        "dq-top-rules": min(10, scalar(db, "select count(distinct r->>'rule_id') from marts.dq_scorecard_daily, "
-                                           "jsonb_array_elements(top_rules) r")),
+        "top-products": min(
+            10, scalar(db, "select count(distinct product_id) from marts.fct_order_lines")
+        ),
+        "top-categories": min(
+            10, scalar(db, "select count(distinct category) from marts.agg_sales_daily")
+        ),
+        "dq-scorecard": scalar(
+            db,
+            "select coalesce(sum((accepted > 0)::int + (fixed > 0)::int "
+            "+ (quarantined > 0)::int), 0) from marts.dq_scorecard_daily",
+        ),
+        "dq-top-rules": min(
+            10,
+            scalar(
+                db,
+                "select count(distinct r->>'rule_id') from marts.dq_scorecard_daily, "
+                "jsonb_array_elements(top_rules) r",
+            ),
+        ),
     }
 
 
@@ -153,7 +205,9 @@ def charts(dom: Node) -> dict[str, Node]:
     return found
 
 
-def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, db, server, browser):
+def test_the_dashboard_renders_every_chart_with_the_marts_numbers(
+    fresh_stream, db, server, browser
+):
     # Before the datamart exists the data endpoint says so, with a 200.
     before = httpx.get(f"{server}/dashboard/data", headers={"X-API-Key": KEY})
     assert before.status_code == 200 and before.json()["available"] is False
@@ -164,7 +218,9 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
     assert all(chart.attrs["data-points"] == "0" for chart in charts(empty).values())
 
     # 5,000 events from 22:00: the orders fall on two days. Some dirt, so rules fire.
-    events = list(generate(5000, seed=7, dirty_rate=0.03, start_time=datetime(2024, 3, 1, 22, tzinfo=UTC)))
+    events = list(
+        generate(5000, seed=7, dirty_rate=0.03, start_time=datetime(2024, 3, 1, 22, tzinfo=UTC))
+    )
     produce_simulated(fresh_stream, events)
     catch_up(fresh_stream, defs, TOPICS)
     apply_pii_key(db)
@@ -178,7 +234,10 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
         assert points > 0, f"the simulated data should give {name} something to draw"
         assert int(found[name].attrs["data-points"]) == points, name
         if name != "dq-top-rules":
-            assert found[name].count("svg") == 1 and found[name].count("rect") + found[name].count("circle") >= points
+            assert (
+                found[name].count("svg") == 1
+                and found[name].count("rect") + found[name].count("circle") >= points
+            )
     assert expected_points(db)["sales-by-day"] >= 2 and found["sales-by-day"].count("path") == 1
     assert found["dq-top-rules"].count("tr") == expected_points(db)["dq-top-rules"] + 1
 
@@ -189,9 +248,12 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
     assert f"total {net:,.2f}" in found["sales-by-day"].text
     top_country, top_country_revenue = db.execute(
         "select country, round(sum(net_revenue), 2) from marts.agg_sales_daily group by 1 order by 2 desc, 1 "
-        "limit 1").fetchone()
-    assert top_country in found["sales-by-country"].text and f"{top_country_revenue:,.2f}" in found[
-        "sales-by-country"].text
+        "limit 1"
+    ).fetchone()
+    assert (
+        top_country in found["sales-by-country"].text
+        and f"{top_country_revenue:,.2f}" in found["sales-by-country"].text
+    )
     sessions = scalar(db, "select sum(sessions) from marts.agg_funnel_daily")
     assert f"{sessions:,} (100.0%)" in found["funnel"].text
 
@@ -216,17 +278,21 @@ def test_the_dashboard_renders_every_chart_with_the_marts_numbers(fresh_stream, 
 
 def _show_evaluations(db, browser, server) -> None:
     """Evaluations appear as grouped bars, and the served model is named as such."""
-    db.execute("insert into governance.model_evaluations (evaluated_at, model_name, model_version, role, "
-               "metric, value) values "
-               "(now(), 'dashboard-test', '2', 'champion', 'ndcg@10', 0.3), "
-               "(now(), 'dashboard-test', '2', 'champion', 'hit_rate@10', 0.5), "
-               "(now(), 'dashboard-test', '3', 'challenger', 'ndcg@10', 0.35)")
+    db.execute(
+        "insert into governance.model_evaluations (evaluated_at, model_name, model_version, role, "
+        "metric, value) values "
+        "(now(), 'dashboard-test', '2', 'champion', 'ndcg@10', 0.3), "
+        "(now(), 'dashboard-test', '2', 'champion', 'hit_rate@10', 0.5), "
+        "(now(), 'dashboard-test', '3', 'challenger', 'ndcg@10', 0.35)"
+    )
     db.commit()
     models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
     assert int(models.attrs["data-points"]) >= 3 and models.count("svg") >= 1
     assert "dashboard-test (not served," in models.text
-    db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
-               "values ('dashboard-test', '2', 'test_dashboard')")
+    db.execute(
+        "insert into serving.model_deployments (model_name, model_version, deployed_by) "
+        "values ('dashboard-test', '2', 'test_dashboard')"
+    )
     db.commit()
     models = charts(render(browser, f"{server}/dashboard#key={KEY}"))["model-performance"]
     assert "dashboard-test (serving v2," in models.text  # the served model, not the newest

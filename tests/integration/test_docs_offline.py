@@ -29,8 +29,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["browser"]  # the Chromium fixture, shared with the dashboard's test
 # Chromium's own services (time, autofill, component and account checks), which the dashboard's flags do
 # not all silence, sent to a closed local port: whatever the proxy records came from the page.
-QUIET_BROWSER = ["--disable-features=NetworkTimeServiceQuerying,AutofillServerCommunication", "--component-updater=url-source=http://127.0.0.1:9/",
-                 "--gaia-url=http://127.0.0.1:9/"]
+QUIET_BROWSER = [
+    "--disable-features=NetworkTimeServiceQuerying,AutofillServerCommunication",
+    "--component-updater=url-source=http://127.0.0.1:9/",
+    "--gaia-url=http://127.0.0.1:9/",
+]
 ROUTES = ("/products/search", "/customers/{customer_id}/recommendations", "/metrics/realtime")
 
 
@@ -47,7 +50,9 @@ class RecordingProxy(socketserver.ThreadingTCPServer):
     class Refuse(socketserver.StreamRequestHandler):
         def handle(self):
             self.server.attempts.append(self.rfile.readline(4096).decode(errors="replace").strip())
-            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.wfile.write(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +68,20 @@ def render_offline(browser: str, proxy: RecordingProxy, url: str) -> Node:
     """The DOM `url` renders to, with names resolving to nothing and every request for another
     host sent to `proxy`."""
     proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
-    offline = [*QUIET_BROWSER, f"--proxy-server={proxy_url}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    offline = [
+        *QUIET_BROWSER,
+        f"--proxy-server={proxy_url}",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ]
     profile = tempfile.mkdtemp(prefix="pulsemart-chromium-")
     try:
-        result = subprocess.run([browser, *CHROMIUM_FLAGS, *offline, f"--user-data-dir={profile}", "--dump-dom",
-                                 url], capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, *offline, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert result.returncode == 0 and "<body" in result.stdout, result.stderr[-2000:]
@@ -83,8 +97,13 @@ def classes(node: Node) -> set[str]:
 @pytest.fixture(scope="module")
 def server(settings, tmp_path_factory):
     """The serving API under uvicorn, with a home of its own for the dbt docs site."""
-    own = load_settings({"PULSEMART_HOME": str(tmp_path_factory.mktemp("docs-home")),
-                         "PULSEMART_DATABASE_URL": database_url(settings), "PULSEMART_API_KEY": "k"})
+    own = load_settings(
+        {
+            "PULSEMART_HOME": str(tmp_path_factory.mktemp("docs-home")),
+            "PULSEMART_DATABASE_URL": database_url(settings),
+            "PULSEMART_API_KEY": "k",
+        }
+    )
     app = create_app(own)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -119,7 +138,9 @@ def test_redoc_renders_every_route_without_the_network(server, browser, outside)
     assert all(route in dom.text for route in ROUTES), "ReDoc did not render the operations"
 
 
-def test_the_dbt_docs_site_stays_on_its_origin_even_with_tracking_on(server, browser, outside, tmp_path):
+def test_the_dbt_docs_site_stays_on_its_origin_even_with_tracking_on(
+    server, browser, outside, tmp_path
+):
     """dbt's page loads dbt Labs' usage tracker from a CDN when the manifest allows it; the
     published site must not reach out even then. The page is the one `dbt docs generate`
     copies into the target folder; the manifest is the project's own."""
@@ -128,8 +149,9 @@ def test_the_dbt_docs_site_stays_on_its_origin_even_with_tracking_on(server, bro
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     manifest["metadata"]["send_anonymous_usage_stats"] = True
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    (tmp_path / "catalog.json").write_text(json.dumps({"metadata": manifest["metadata"], "nodes": {},
-                                                       "sources": {}, "errors": None}))
+    (tmp_path / "catalog.json").write_text(
+        json.dumps({"metadata": manifest["metadata"], "nodes": {}, "sources": {}, "errors": None})
+    )
     assert {p.name for p in tmp_path.iterdir()} == set(DOCS_FILES)
     publish_site(tmp_path, docs_dir(own))
     outside.attempts.clear()

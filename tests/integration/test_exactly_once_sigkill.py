@@ -26,24 +26,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn(request) -> subprocess.Popen:
-    payload = json.dumps({"job_name": request.job_name, "run_config": request.run_config, "tags": request.tags})
-    return subprocess.Popen([sys.executable, str(ROOT / "tests/integration/run_batch_process.py"), payload],
-                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    payload = json.dumps(
+        {"job_name": request.job_name, "run_config": request.run_config, "tags": request.tags}
+    )
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/integration/run_batch_process.py"), payload],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_sigkilled_runs_lose_nothing_and_store_nothing_twice(fresh_stream, db, monkeypatch):
     monkeypatch.setenv("PULSEMART_MAX_BATCH_EVENTS", "4000")
     rng = random.Random(11)
-    values = [json.dumps({"event_id": f"e{i}", "pad": "x" * rng.randint(10, 300)}).encode() for i in range(EVENTS)]
-    produce_raw(fresh_stream, TOPIC, values, keys=[f"c{rng.randint(0, 5000)}" for _ in range(EVENTS)])
+    values = [
+        json.dumps({"event_id": f"e{i}", "pad": "x" * rng.randint(10, 300)}).encode()
+        for i in range(EVENTS)
+    ]
+    produce_raw(
+        fresh_stream, TOPIC, values, keys=[f"c{rng.randint(0, 5000)}" for _ in range(EVENTS)]
+    )
     sensor = build_kafka_sensor(TOPIC, INGEST_JOBS[TOPIC])
 
     kills, cursor, waves = 0, None, 0
     with dg.instance_for_test() as instance:
         while waves < 60:
             waves += 1
-            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=build_resources()) as ctx:
+            with dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=build_resources()
+            ) as ctx:
                 result = sensor(ctx)
             cursor = result.cursor
             if not result.run_requests:
@@ -70,6 +83,9 @@ def test_sigkilled_runs_lose_nothing_and_store_nothing_twice(fresh_stream, db, m
     last = {}
     for _, partition, offset in produced:
         last[partition] = max(last.get(partition, -1), offset)
-    offsets = dict(db.execute('select "partition", next_offset from ingest.offsets where topic = %s',
-                              (TOPIC,)).fetchall())
+    offsets = dict(
+        db.execute(
+            'select "partition", next_offset from ingest.offsets where topic = %s', (TOPIC,)
+        ).fetchall()
+    )
     assert offsets == {p: o + 1 for p, o in last.items()}

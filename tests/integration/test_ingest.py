@@ -40,7 +40,11 @@ def test_catch_up_stores_every_record_exactly_once(fresh_stream, db):
     assert len(produced) == 5_000
     assert stored_triples(db, TOPIC) == produced
     assert report.records == 5_000
-    offsets = dict(db.execute('select "partition", next_offset from ingest.offsets where topic = %s', (TOPIC,)).fetchall())
+    offsets = dict(
+        db.execute(
+            'select "partition", next_offset from ingest.offsets where topic = %s', (TOPIC,)
+        ).fetchall()
+    )
     last = {}
     for _, partition, offset in produced:
         last[partition] = max(last.get(partition, -1), offset)
@@ -88,18 +92,26 @@ def test_bad_records_land_exactly_as_received(fresh_stream, db):
 def test_broker_down_fails_cleanly_and_moves_no_offset(fresh_stream, db):
     produce_raw(fresh_stream, TOPIC, [b"a", b"b"], keys=["k", "k"])
     partition = read_topic(fresh_stream, TOPIC)[0].partition
-    broken = load_settings({"PULSEMART_HOME": str(fresh_stream.home),
-                            "PULSEMART_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
+    broken = load_settings(
+        {
+            "PULSEMART_HOME": str(fresh_stream.home),
+            "PULSEMART_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        }
+    )
     with pytest.raises(ReadError, match="cannot reach Kafka|failed"):
         consumer = make_consumer(broken, request_timeout_s=3)
         ingest_batch(db, consumer, BatchPlan(TOPIC, partition, 0, 100))
-    assert db.execute("select count(*) from ingest.offsets where next_offset > 0").fetchone()[0] == 0
+    assert (
+        db.execute("select count(*) from ingest.offsets where next_offset > 0").fetchone()[0] == 0
+    )
     # The next run, with the broker reachable, recovers everything.
     catch_up(fresh_stream, defs, [TOPIC])
     assert len(stored_triples(db, TOPIC)) == 2
 
 
-def test_database_down_fails_the_run_cleanly_and_the_next_run_recovers(fresh_stream, db, monkeypatch):
+def test_database_down_fails_the_run_cleanly_and_the_next_run_recovers(
+    fresh_stream, db, monkeypatch
+):
     from orchestration.catch_up import run_batch
     from pulsemart.store.db import DatabaseError
     from pulsemart.stream.planner import PlannedBatch
@@ -108,7 +120,9 @@ def test_database_down_fails_the_run_cleanly_and_the_next_run_recovers(fresh_str
     partition = read_topic(fresh_stream, TOPIC)[0].partition
     batch = PlannedBatch(TOPIC, partition, 0, 100, 0)
     with dg.instance_for_test() as instance:
-        monkeypatch.setenv("PULSEMART_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+        monkeypatch.setenv(
+            "PULSEMART_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+        )
         with pytest.raises(DatabaseError, match="PULSEMART_DATABASE_URL"):
             run_batch(defs, instance, batch, max_seconds=2)
         monkeypatch.delenv("PULSEMART_DATABASE_URL")
@@ -122,14 +136,18 @@ def test_reset_to_earliest_rebuilds_the_raw_layer(fresh_stream, db):
     catch_up(fresh_stream, defs, [TOPIC])
     before = stored_triples(db, TOPIC)
     # A table built from the decisions (as the datamart's incremental models are) is dropped.
-    db.execute("create schema if not exists marts; create table if not exists marts.reset_probe (x int)")
+    db.execute(
+        "create schema if not exists marts; create table if not exists marts.reset_probe (x int)"
+    )
     db.commit()
     deleted = reset_to_earliest(db, fresh_stream, TOPIC, derived=[("marts", "reset_probe")])
     assert deleted == 400 and stored_triples(db, TOPIC) == []
     assert db.execute("select to_regclass('marts.reset_probe')").fetchone()[0] is None
     catch_up(fresh_stream, defs, [TOPIC])
     assert stored_triples(db, TOPIC) == before
-    audit = db.execute("select action, subject from governance.audit_log order by audit_id desc").fetchone()
+    audit = db.execute(
+        "select action, subject from governance.audit_log order by audit_id desc"
+    ).fetchone()
     assert audit == ("reset_to_earliest", TOPIC)
 
 
@@ -151,7 +169,9 @@ def test_reset_to_earliest_rebuilds_the_serving_tables_exactly(fresh_stream, db)
 def test_reset_refuses_when_the_broker_lost_records(fresh_stream, db):
     produce_raw(fresh_stream, TOPIC, [b"a"] * 10, keys=["k"] * 10)
     catch_up(fresh_stream, defs, [TOPIC])
-    db.execute("update ingest.offsets set next_offset = next_offset + 1000 where topic = %s", (TOPIC,))
+    db.execute(
+        "update ingest.offsets set next_offset = next_offset + 1000 where topic = %s", (TOPIC,)
+    )
     db.commit()
     with pytest.raises(ResetRefused, match="fewer records than were stored"):
         reset_to_earliest(db, fresh_stream, TOPIC)

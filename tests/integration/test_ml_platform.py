@@ -26,7 +26,8 @@ from tests.integration.test_datamart import build_datamart
 from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [
-    pytest.mark.integration, pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.slow,
     # Raised inside MLflow itself (SQLAlchemy loader options, a pandas 3 deprecation).
     pytest.mark.filterwarnings("ignore::DeprecationWarning:mlflow.*"),
     pytest.mark.filterwarnings("ignore:.*noload.*"),
@@ -37,8 +38,10 @@ KEY = "test-key-ml"
 # 200 customers rather than the simulator's 2,000: in 5,000 events most customers then come
 # back after the training cutoff, so the holdout has buyers to measure on.
 CUSTOMERS = 200
-ML_TABLES = ("serving.recommendations, serving.propensity_scores, serving.model_deployments, "
-             "governance.training_profiles")
+ML_TABLES = (
+    "serving.recommendations, serving.propensity_scores, serving.model_deployments, "
+    "governance.training_profiles"
+)
 
 
 @pytest.fixture
@@ -61,7 +64,8 @@ def ml_store(fresh_stream, db, tmp_path, monkeypatch):
 def train(db, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     db.rollback()
     result = defs.resolve_job_def("ml_train").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {})
+        instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {}
+    )
     assert result.success
     return result
 
@@ -72,15 +76,19 @@ def metadata(result, name: str) -> dict:
 
 
 def audits(db, action: str) -> list[tuple]:
-    return db.execute("select actor, subject, details from governance.audit_log where action = %s "
-                      "order by audit_id", (action,)).fetchall()
+    return db.execute(
+        "select actor, subject, details from governance.audit_log where action = %s "
+        "order by audit_id",
+        (action,),
+    ).fetchall()
 
 
 def drift_sensor_says(db):
     db.rollback()
     sensor = next(s for s in defs.sensors if s.name == "ml_drift_sensor")
-    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(),
-                                 resources=build_resources()) as ctx:
+    with dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources=build_resources()
+    ) as ctx:
         return sensor(ctx)
 
 
@@ -90,11 +98,13 @@ def sales_file(db, path):
         "select o.order_id, o.product_id, o.quantity, "
         "to_char(e.event_time at time zone 'UTC', 'MM/DD/YYYY HH24:MI'), o.unit_price, e.customer_id "
         "from quality.order_lines_clean o join quality.events_clean e using (event_id) "
-        "where not o.is_cancellation and e.customer_id is not null").fetchall()
+        "where not o.is_cancellation and e.customer_id is not null"
+    ).fetchall()
     db.rollback()
-    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice",
-                                "CustomerID"]).assign(Description="item", Country="United Kingdom"
-                                                      ).to_csv(path, index=False)
+    pd.DataFrame(
+        rows,
+        columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"],
+    ).assign(Description="item", Country="United Kingdom").to_csv(path, index=False)
     return path
 
 
@@ -113,20 +123,28 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     assert "### pulsemart-recommender version 1" in gate["model_card"]
     scored = metadata(first, "recommendations")
     assert scored["model_version"] == "1" and scored["rows"] >= 10 * scored["customers"] > 0
-    checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in first.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in first.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert checks == {"holdout_not_empty": True, "recommendations_exclude_unavailable": True}
     assert registry.status(registry.RECOMMENDER)["champion"] == "1"
 
     customer = db.execute(
         "select customer_id from quality.events_clean where customer_id is not null and "
         "governance.keyed_hash(customer_id) in (select customer_key from serving.recommendations) "
-        "order by customer_id limit 1").fetchone()[0]
+        "order by customer_id limit 1"
+    ).fetchone()[0]
     db.rollback()
     # Without the response cache: each switch below is read at once, and the cache may answer
     # up to its staleness bound (0.25 s) late by design (test_cache_staleness.py).
-    app = create_app(settings.model_copy(update={"api_key": SecretStr(KEY)}), cache=ResponseCache(max_staleness_s=0))
+    app = create_app(
+        settings.model_copy(update={"api_key": SecretStr(KEY)}),
+        cache=ResponseCache(max_staleness_s=0),
+    )
     with TestClient(app, headers={"X-API-Key": KEY}) as api:
+
         def served(who: str = customer) -> dict:
             return api.get(f"/customers/{who}/recommendations", params={"k": 10}).json()
 
@@ -136,17 +154,35 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         assert served("nobody-knows-me")["source"] == "trending"
 
         # Second run: a popularity "challenger" cannot beat the popularity baseline.
-        second = train(db, {"ops": {"ml__recommender_challenger": {"config": {
-            "params_json": json.dumps({"model": "popularity"})}}}})
+        second = train(
+            db,
+            {
+                "ops": {
+                    "ml__recommender_challenger": {
+                        "config": {"params_json": json.dumps({"model": "popularity"})}
+                    }
+                }
+            },
+        )
         rejected = metadata(second, "recommender_champion")
         assert not rejected["passed"] and "does not beat baseline" in rejected["reason"]
-        assert rejected["champion"] == "1" and metadata(second, "recommendations")["model_version"] == "1"
-        [(actor, _, details)] = [a for a in audits(db, "ml.gate") if a[1] == "pulsemart-recommender/2"]
+        assert (
+            rejected["champion"] == "1"
+            and metadata(second, "recommendations")["model_version"] == "1"
+        )
+        [(actor, _, details)] = [
+            a for a in audits(db, "ml.gate") if a[1] == "pulsemart-recommender/2"
+        ]
         assert actor.startswith("dagster:") and not details["passed"]
         assert "does not beat baseline" in details["reason"]
-        roles = dict(db.execute("select role, model_version from governance.model_evaluations where "
-                                "model_name = 'pulsemart-recommender' and dagster_run_id = %s "
-                                "group by 1, 2", (second.run_id,)).fetchall())
+        roles = dict(
+            db.execute(
+                "select role, model_version from governance.model_evaluations where "
+                "model_name = 'pulsemart-recommender' and dagster_run_id = %s "
+                "group by 1, 2",
+                (second.run_id,),
+            ).fetchall()
+        )
         assert roles == {"challenger": "2", "champion": "1", "baseline": "popularity"}
         assert served()["model_version"] == "1"
 
@@ -167,32 +203,43 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
             return api.get(f"/customers/{who}").json()["propensity"]
 
         def stored(who: str, version: str) -> float:
-            return db.execute("select score from serving.propensity_scores where model_version = %s "
-                              "and customer_key = governance.keyed_hash(%s)", (version, who)).fetchone()[0]
+            return db.execute(
+                "select score from serving.propensity_scores where model_version = %s "
+                "and customer_key = governance.keyed_hash(%s)",
+                (version, who),
+            ).fetchone()[0]
 
         name = ["--name", registry.PROPENSITY]
         assert runner.invoke(cli, ["model", "promote", "1", *name]).exit_code == 0
-        scored = db.execute("select customer_id from quality.events_clean where governance.keyed_hash("
-                            "customer_id) in (select customer_key from serving.propensity_scores) "
-                            "order by customer_id limit 1").fetchone()[0]
+        scored = db.execute(
+            "select customer_id from quality.events_clean where governance.keyed_hash("
+            "customer_id) in (select customer_key from serving.propensity_scores) "
+            "order by customer_id limit 1"
+        ).fetchone()[0]
         db.rollback()
         p1 = propensity(scored)
         assert p1["model_name"] == registry.PROPENSITY and p1["model_version"] == "1"
         assert 0 <= p1["score"] <= 1 and p1["score"] == stored(scored, "1")
-        assert runner.invoke(cli, ["model", "promote", "2", *name]).exit_code == 0  # scored on the way
+        assert (
+            runner.invoke(cli, ["model", "promote", "2", *name]).exit_code == 0
+        )  # scored on the way
         p2 = propensity(scored)
         assert p2["model_version"] == "2" and p2["score"] == stored(scored, "2")
         assert runner.invoke(cli, ["model", "rollback", *name]).exit_code == 0
         assert propensity(scored) == p1
         assert api.get("/customers/nobody-knows-me").json() == {
-            "customer_id": "nobody-knows-me", "known": False, "propensity": None}
+            "customer_id": "nobody-knows-me",
+            "known": False,
+            "propensity": None,
+        }
         db.rollback()
 
     def recommender_audits(action: str) -> list[tuple]:
         return [a for a in audits(db, action) if a[1].startswith(registry.RECOMMENDER)]
 
     assert [(a, s, d["from"], d["to"]) for a, s, d in recommender_audits("ml.rollback")] == [
-        ("pulsemart model rollback", "pulsemart-recommender/1", "2", "1")]
+        ("pulsemart model rollback", "pulsemart-recommender/1", "2", "1")
+    ]
     assert recommender_audits("ml.promote")[-1][2]["reason"] == "test override"
     status = runner.invoke(cli, ["model", "status"])
     assert "champion 1, challenger none, deployed 1" in status.output
@@ -203,7 +250,9 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     assert again.exit_code == 1 and "no previous champion" in again.output
     unknown = runner.invoke(cli, ["model", "promote", "99"])
     assert unknown.exit_code == 1 and "has no version '99'" in unknown.output
-    offline = runner.invoke(cli, ["model", "evaluate", "--data", str(sales_file(db, tmp_path / "sales.csv"))])
+    offline = runner.invoke(
+        cli, ["model", "evaluate", "--data", str(sales_file(db, tmp_path / "sales.csv"))]
+    )
     assert offline.exit_code == 0, offline.output
     assert "NDCG@10 ratio default / popularity" in offline.output
     assert "champion pulsemart-recommender v1 on the same split" in offline.output
@@ -213,12 +262,24 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     assert isinstance(quiet, dg.SkipReason) and "no drift" in quiet.skip_message
     last = db.execute("select max(event_time) from marts.fct_product_interactions").fetchone()[0]
     db.rollback()
-    produce_simulated(settings, list(generate(2500, seed=99, n_customers=CUSTOMERS, n_products=4,
-                                    start_time=last + timedelta(hours=1))))
+    produce_simulated(
+        settings,
+        list(
+            generate(
+                2500,
+                seed=99,
+                n_customers=CUSTOMERS,
+                n_products=4,
+                start_time=last + timedelta(hours=1),
+            )
+        ),
+    )
     catch_up(settings, defs, TOPICS, serve=True)
     build_datamart(db)
     request = drift_sensor_says(db)
     assert isinstance(request, dg.RunRequest), request
-    assert request.job_name == "ml_train" and request.run_key.startswith("ml_drift:pulsemart-recommender:1:")
+    assert request.job_name == "ml_train" and request.run_key.startswith(
+        "ml_drift:pulsemart-recommender:1:"
+    )
     assert "PSI category" in request.tags["pulsemart/drift_reasons"]
     assert json.loads(request.tags["pulsemart/drift_psi"])["category"] > 0.25

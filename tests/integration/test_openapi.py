@@ -32,14 +32,22 @@ def seed_served_models(db, customer_id: str, product_id: str) -> None:
     """A deployed recommender and propensity version with scores for one customer, so the
     model-sourced bodies are checked too."""
     for name, version in MODELS.items():
-        db.execute("insert into serving.model_deployments (model_name, model_version, deployed_by) "
-                   "values (%s, %s, 'test_openapi') on conflict (model_name) do update set "
-                   "model_version = excluded.model_version", (name, version))
-    db.execute("insert into serving.recommendations (model_name, model_version, customer_key, product_id, "
-               "rank, score) values ('pulsemart-recommender', 'test-1', governance.keyed_hash(%s), %s, 1, 0.9)",
-               (customer_id, product_id))
-    db.execute("insert into serving.propensity_scores (model_name, model_version, customer_key, score) "
-               "values ('pulsemart-propensity', 'test-1', governance.keyed_hash(%s), 0.42)", (customer_id,))
+        db.execute(
+            "insert into serving.model_deployments (model_name, model_version, deployed_by) "
+            "values (%s, %s, 'test_openapi') on conflict (model_name) do update set "
+            "model_version = excluded.model_version",
+            (name, version),
+        )
+    db.execute(
+        "insert into serving.recommendations (model_name, model_version, customer_key, product_id, "
+        "rank, score) values ('pulsemart-recommender', 'test-1', governance.keyed_hash(%s), %s, 1, 0.9)",
+        (customer_id, product_id),
+    )
+    db.execute(
+        "insert into serving.propensity_scores (model_name, model_version, customer_key, score) "
+        "values ('pulsemart-propensity', 'test-1', governance.keyed_hash(%s), 0.42)",
+        (customer_id,),
+    )
     db.commit()
 
 
@@ -47,8 +55,11 @@ def remove_served_models(db) -> None:
     """Other tests expect no deployed model (the trending sources)."""
     db.rollback()
     for table in ("model_deployments", "recommendations", "propensity_scores"):
-        db.execute(sql.SQL("delete from serving.{} where model_version = 'test-1'").format(
-            sql.Identifier(table)))
+        db.execute(
+            sql.SQL("delete from serving.{} where model_version = 'test-1'").format(
+                sql.Identifier(table)
+            )
+        )
     db.commit()
 
 
@@ -63,15 +74,29 @@ def served(settings):
     produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
     with psycopg.connect(database_url(settings)) as db:
-        customer = db.execute("select customer_id from serving.customer_profile order by views desc, "
-                              "customer_id limit 1").fetchone()[0]
-        product = db.execute("select product_id from serving.product_state where unit_price > 0 "
-                             "order by product_id limit 1").fetchone()[0]
+        customer = db.execute(
+            "select customer_id from serving.customer_profile order by views desc, "
+            "customer_id limit 1"
+        ).fetchone()[0]
+        product = db.execute(
+            "select product_id from serving.product_state where unit_price > 0 "
+            "order by product_id limit 1"
+        ).fetchone()[0]
         seed_served_models(db, customer, product)
         port = free_port()
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "pulsemart"), "serve", "--port", str(port), "--workers", "1"],
-            env={**os.environ, "PULSEMART_API_KEY": KEY}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                str(Path(sys.executable).parent / "pulsemart"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env={**os.environ, "PULSEMART_API_KEY": KEY},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until(lambda: _healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
@@ -104,22 +129,34 @@ schema = schemathesis.openapi.from_dict(description())
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=40, derandomize=True, deadline=None, database=None,
-                     suppress_health_check=list(HealthCheck))
+@hypothesis_settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_every_route_keeps_its_description(case, served):
     base, _ = served
     if case.headers and "X-API-Key" in case.headers:  # a generated key: use the real one; cases
-        case.headers["X-API-Key"] = KEY  # without the header check the 401 (and ignored_auth the 403)
+        case.headers["X-API-Key"] = (
+            KEY  # without the header check the 401 (and ignored_auth the 403)
+        )
     case.call_and_validate(base_url=base, timeout=10)
 
 
-@pytest.mark.parametrize("path", ["/customers/{customer_id}", "/customers/{customer_id}/recommendations"])
+@pytest.mark.parametrize(
+    "path", ["/customers/{customer_id}", "/customers/{customer_id}/recommendations"]
+)
 def test_model_sourced_bodies_keep_their_schema(served, path):
     base, customer = served
     case = schema[path]["GET"].Case(path_parameters={"customer_id": customer})
     response = case.call_and_validate(base_url=base, headers={"X-API-Key": KEY}, timeout=10)
     body = response.json()
-    assert body.get("source", "model") == "model" and body.get("propensity", {"score": 1})["score"] >= 0
+    assert (
+        body.get("source", "model") == "model"
+        and body.get("propensity", {"score": 1})["score"] >= 0
+    )
     assert "test-1" in response.text
 
 

@@ -41,8 +41,10 @@ TOPICS = ("shop.catalog", "shop.events")
 @pytest.fixture
 def lane(fresh_stream, db):
     """Empty topics, raw, quality and serving layers."""
-    db.execute("truncate serving.product_state, serving.customer_profile, serving.trending, "
-               "serving.session_funnel, serving.progress")
+    db.execute(
+        "truncate serving.product_state, serving.customer_profile, serving.trending, "
+        "serving.session_funnel, serving.progress"
+    )
     db.commit()
     return fresh_stream
 
@@ -57,22 +59,29 @@ def assert_exactly_once(settings, db, produced_total: int) -> None:
         assert stored == produced
     assert stored_total(db) == (produced_total, produced_total)
     assert conservation_gaps(db).empty
-    (decisions,) = db.execute("select (select count(*) from quality.events_clean)"
-                              " + (select count(*) from quality.quarantine where released_at is null)"
-                              " + (select count(*) from quality.held)").fetchone()
+    (decisions,) = db.execute(
+        "select (select count(*) from quality.events_clean)"
+        " + (select count(*) from quality.quarantine where released_at is null)"
+        " + (select count(*) from quality.held)"
+    ).fetchone()
     assert decisions == produced_total
     live, rebuilt = serving_snapshot(db), rebuilt_snapshot(db)
     for table, rows in live.items():
         assert rows.keys() == rebuilt[table].keys(), table
-        differing = [(key, row, rebuilt[table][key]) for key, row in rows.items()
-                     if not same(row, rebuilt[table][key])]
+        differing = [
+            (key, row, rebuilt[table][key])
+            for key, row in rows.items()
+            if not same(row, rebuilt[table][key])
+        ]
         assert (table, differing[:2]) == (table, [])
 
 
 def backends_of(db, pid: int) -> list[int]:
     """PostgreSQL backends still serving the worker process `pid` (named by the worker)."""
-    rows = db.execute("select pid from pg_stat_activity where application_name like %s",
-                      (f"pulsemart-worker %-{pid}-%",)).fetchall()
+    rows = db.execute(
+        "select pid from pg_stat_activity where application_name like %s",
+        (f"pulsemart-worker %-{pid}-%",),
+    ).fetchall()
     db.commit()
     return [r[0] for r in rows]
 
@@ -83,7 +92,9 @@ def owned_by(settings, pid: int) -> int:
 
 
 def worker_batches(db) -> int:
-    (n,) = db.execute("select count(*) from ingest.batches where run_id like 'realtime:%'").fetchone()
+    (n,) = db.execute(
+        "select count(*) from ingest.batches where run_id like 'realtime:%'"
+    ).fetchone()
     db.commit()
     return n
 
@@ -104,8 +115,11 @@ def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lan
         kills += 1
         # Its backend may run on to the end of its statement, holding the offset rows; the
         # statement timeout bounds that, so the next worker never waits on it for long.
-        wait_for(lambda pid=worker.pid: not backends_of(db, pid), STATEMENT_TIMEOUT_S + 10,
-                 "the killed worker's backend to end")
+        wait_for(
+            lambda pid=worker.pid: not backends_of(db, pid),
+            STATEMENT_TIMEOUT_S + 10,
+            "the killed worker's backend to end",
+        )
     assert producer.wait(120) == 0
     worker = spawn_worker(tmp_path / "worker.log")
     wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
@@ -140,16 +154,22 @@ def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(lan
     watcher.start()
     producer = simulate(events, rate=1200, seed=8)
     try:
-        owners = wait_for(lambda: _owners(db) if len(_owners(db)) == 2 else None, 60,
-                          "both workers to commit batches")
+        owners = wait_for(
+            lambda: _owners(db) if len(_owners(db)) == 2 else None,
+            60,
+            "both workers to commit batches",
+        )
         assert sum(len(parts) for parts in owners.values()) <= 6
         assert not set.intersection(*owners.values())  # each partition has one owner at a time
         killed_at = time.monotonic()
         second.send_signal(signal.SIGKILL)
         second.wait(10)
         assert set(owners) == {first.pid, second.pid}
-        wait_for(lambda: len(_recent_partitions(db, first.pid, killed_at)) == 6, 45,
-                 "the survivor to own every partition")
+        wait_for(
+            lambda: len(_recent_partitions(db, first.pid, killed_at)) == 6,
+            45,
+            "the survivor to own every partition",
+        )
         assert producer.wait(60) == 0
         wait_for(lambda: stored_total(db) == (events, events), 60, "the survivor to catch up")
     finally:
@@ -169,20 +189,26 @@ def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(lan
 
 def _owners(db) -> dict[int, set]:
     """Partitions each worker (by pid) has landed batches of."""
-    rows = db.execute("select run_id, topic || '[' || \"partition\" || ']' from ingest.batches "
-                      "where run_id like 'realtime:%'").fetchall()
+    rows = db.execute(
+        "select run_id, topic || '[' || \"partition\" || ']' from ingest.batches "
+        "where run_id like 'realtime:%'"
+    ).fetchall()
     db.commit()
     owners: dict[int, set] = {}
     for run_id, partition in rows:
-        owners.setdefault(int(re.search(r"-(\d+)-[0-9a-f]{6}$", run_id).group(1)), set()).add(partition)
+        owners.setdefault(int(re.search(r"-(\d+)-[0-9a-f]{6}$", run_id).group(1)), set()).add(
+            partition
+        )
     return owners
 
 
 def _recent_partitions(db, pid: int, since_monotonic: float) -> set:
     age = time.monotonic() - since_monotonic
-    rows = db.execute("select distinct topic || '[' || \"partition\" || ']' from ingest.batches "
-                      "where run_id like %s and started_at > now() - make_interval(secs => %s)",
-                      (f"realtime:%-{pid}-%", age)).fetchall()
+    rows = db.execute(
+        "select distinct topic || '[' || \"partition\" || ']' from ingest.batches "
+        "where run_id like %s and started_at > now() - make_interval(secs => %s)",
+        (f"realtime:%-{pid}-%", age),
+    ).fetchall()
     db.commit()
     return {r[0] for r in rows}
 
@@ -203,11 +229,13 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
     assert simulate(2_000, rate=None, seed=9).wait(60) == 0
+
     # For two sensor intervals after a worker's last commit its partitions stay the worker's.
     def left_alone():
         live = [live_partitions(db, topic, 2 * lane.sensor_interval_s) for topic in TOPICS]
         db.commit()
         return not any(live)
+
     wait_for(left_alone, 30, "the worker's partitions to pass to the sensor lane")
     from orchestration.catch_up import run_batch, run_quality, run_serving
     from orchestration.streaming import defs
@@ -219,8 +247,15 @@ def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_pa
                 with dg.build_sensor_context(instance=instance, resources=build_resources()) as ctx:
                     for request in sensor(ctx).run_requests or []:
                         config = next(iter(request.run_config["ops"].values()))["config"]
-                        batches.append(PlannedBatch(topic, config["partition"], config["start_offset"],
-                                                    config["max_events"], 0))
+                        batches.append(
+                            PlannedBatch(
+                                topic,
+                                config["partition"],
+                                config["start_offset"],
+                                config["max_events"],
+                                0,
+                            )
+                        )
             if not batches:
                 break
             for batch in batches:
@@ -240,8 +275,13 @@ def test_a_worker_waiting_on_a_lock_says_who_holds_it_and_goes_on_once_released(
             (holder_pid,) = holder.execute("select pg_backend_pid()").fetchone()
             holder.execute("select * from ingest.offsets for update")  # every partition's row
             assert simulate(1_000, rate=None, seed=9).wait(60) == 0
-            wait_for(lambda: f"pid {holder_pid}" in log_path.read_text(), LOCK_TIMEOUT_S + 30,
-                     lambda: f"the worker to name the lock holder; its log ends: {log_path.read_text()[-2000:]}")
+            wait_for(
+                lambda: f"pid {holder_pid}" in log_path.read_text(),
+                LOCK_TIMEOUT_S + 30,
+                lambda: (
+                    f"the worker to name the lock holder; its log ends: {log_path.read_text()[-2000:]}"
+                ),
+            )
             assert stored_total(db) == (1_000, 1_000)  # nothing landed past the held rows
             holder.rollback()
         wait_for(lambda: stored_total(db) == (2_000, 2_000), 60, "the worker to land the rest")
@@ -264,14 +304,21 @@ def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(l
         for _ in range(3):
             time.sleep(3)
             # Every other client's connection: the worker's, wherever it is in its loop.
-            (n,) = db.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                              "where backend_type = 'client backend' and pid <> pg_backend_pid() "
-                              "and datname = current_database()").fetchone()
+            (n,) = db.execute(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where backend_type = 'client backend' and pid <> pg_backend_pid() "
+                "and datname = current_database()"
+            ).fetchone()
             db.commit()
             drops += n
         assert producer.wait(60) == 0
-        wait_for(lambda: stored_total(db) == (6_000, 6_000), 90,
-                 lambda: f"the worker to catch up; its log ends: {(tmp_path / 'worker.log').read_text()[-3000:]}")
+        wait_for(
+            lambda: stored_total(db) == (6_000, 6_000),
+            90,
+            lambda: (
+                f"the worker to catch up; its log ends: {(tmp_path / 'worker.log').read_text()[-3000:]}"
+            ),
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(10) == 0

@@ -32,10 +32,24 @@ def webserver(tmp_path):
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT))
     bin_dir = Path(sys.executable).parent
     with open(tmp_path / "webserver.log", "wb") as log:
-        process = subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                                    "-m", "orchestration.streaming", "-a", "defs"],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [
+                str(bin_dir / "dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-m",
+                "orchestration.streaming",
+                "-a",
+                "defs",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
 
     def answers():
@@ -43,6 +57,7 @@ def webserver(tmp_path):
             return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
     try:
         wait_for(answers, 120, "the Dagster webserver", interval_s=1)
         yield url, home
@@ -51,8 +66,9 @@ def webserver(tmp_path):
         process.wait(20)
 
 
-def test_worker_reports_materializations_and_checks_to_dagster(lane_for_dagster, db, webserver, tmp_path,
-                                                               monkeypatch):
+def test_worker_reports_materializations_and_checks_to_dagster(
+    lane_for_dagster, db, webserver, tmp_path, monkeypatch
+):
     url, home = webserver
     worker = spawn_worker(tmp_path / "worker.log", PULSEMART_DAGSTER_URL=url)
     try:
@@ -63,9 +79,12 @@ def test_worker_reports_materializations_and_checks_to_dagster(lane_for_dagster,
             # Windows are reported every second, asynchronously: wait until every record has
             # been reported, then stop the worker and read again (its last report must not add
             # any record a second time).
-            found, checks = wait_for(lambda: _reported(instance, complete_at=2_000), 60,
-                                     lambda: f"every record reported: {_reported(instance)}",
-                                     interval_s=1)
+            found, checks = wait_for(
+                lambda: _reported(instance, complete_at=2_000),
+                60,
+                lambda: f"every record reported: {_reported(instance)}",
+                interval_s=1,
+            )
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(15) == 0
             found, checks = _reported(instance)
@@ -73,11 +92,19 @@ def test_worker_reports_materializations_and_checks_to_dagster(lane_for_dagster,
         worker.send_signal(signal.SIGTERM)
         worker.wait(15)
     # Runless: no run behind any of them.
-    assert all(r.run_id == "" for records in found.values() for r in records)  # Dagster's runless id
+    assert all(
+        r.run_id == "" for records in found.values() for r in records
+    )  # Dagster's runless id
     for record in found[RAW_EVENTS]:
         metadata = record.asset_materialization.metadata
-        assert {"records", "offset_ranges", "lag", "batch_seconds_p50", "batch_seconds_p95",
-                "freshness_seconds_p95"} <= set(metadata)
+        assert {
+            "records",
+            "offset_ranges",
+            "lag",
+            "batch_seconds_p50",
+            "batch_seconds_p95",
+            "freshness_seconds_p95",
+        } <= set(metadata)
     assert _records(found) == 2_000  # every record reported once, aggregated over windows
     decisions = found[EVENTS_CLEAN][0].asset_materialization.metadata
     assert {"accepted", "fixed", "quarantined", "held", "rule_counts"} <= set(decisions)
@@ -86,15 +113,22 @@ def test_worker_reports_materializations_and_checks_to_dagster(lane_for_dagster,
 
 
 def _records(found: dict) -> int:
-    return sum(r.asset_materialization.metadata["records"].value
-               for key in (RAW_EVENTS, RAW_CATALOG) for r in found[key])
+    return sum(
+        r.asset_materialization.metadata["records"].value
+        for key in (RAW_EVENTS, RAW_CATALOG)
+        for r in found[key]
+    )
 
 
 def _reported(instance, complete_at: int | None = None):
     """(materializations by key, check executions by name); with `complete_at`, None until
     every key and check has been reported and the raw materializations count that many records."""
-    checks = {name: instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(EVENTS_CLEAN, name)]) for name in ("contract", "conservation")}
+    checks = {
+        name: instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(EVENTS_CLEAN, name)]
+        )
+        for name in ("contract", "conservation")
+    }
     keys = [RAW_EVENTS, RAW_CATALOG, EVENTS_CLEAN, dg.AssetKey(["serving", "product_state"])]
     found = {key: instance.fetch_materializations(key, limit=500).records for key in keys}
     if complete_at is None:
@@ -105,7 +139,9 @@ def _reported(instance, complete_at: int | None = None):
 
 @pytest.fixture
 def lane_for_dagster(fresh_stream, db):
-    db.execute("truncate serving.product_state, serving.customer_profile, serving.trending, "
-               "serving.session_funnel, serving.progress")
+    db.execute(
+        "truncate serving.product_state, serving.customer_profile, serving.trending, "
+        "serving.session_funnel, serving.progress"
+    )
     db.commit()
     return fresh_stream

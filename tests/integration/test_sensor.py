@@ -23,7 +23,9 @@ def sensor():
 
 
 def evaluate(sensor, instance, cursor=None):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=build_resources()) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=build_resources()
+    ) as context:
         return sensor(context)
 
 
@@ -38,7 +40,9 @@ def lagging_partitions(settings):
 
 
 def test_plans_a_batch_per_lagging_partition(fresh_stream, sensor):
-    produce_raw(fresh_stream, TOPIC, [b"e%d" % i for i in range(400)], keys=[f"c{i}" for i in range(400)])
+    produce_raw(
+        fresh_stream, TOPIC, [b"e%d" % i for i in range(400)], keys=[f"c{i}" for i in range(400)]
+    )
     with dg.instance_for_test() as instance:
         result = evaluate(sensor, instance)
     partitions = lagging_partitions(fresh_stream)
@@ -47,8 +51,10 @@ def test_plans_a_batch_per_lagging_partition(fresh_stream, sensor):
         partition = partition_of(request)
         assert request.run_key == f"{TOPIC}:{partition}:0:0"
         # Two tags (the runs list stays readable): the pool and the one-run-per-partition key.
-        assert request.tags == {"pulsemart/pool": "ingest",
-                                "pulsemart/topic_partition": f"{TOPIC}:{partition}"}
+        assert request.tags == {
+            "pulsemart/pool": "ingest",
+            "pulsemart/topic_partition": f"{TOPIC}:{partition}",
+        }
         config = request.run_config["ops"]["raw__shop_events"]["config"]
         assert config["start_offset"] == 0 and config["partition"] == int(partition)
     cursor = json.loads(result.cursor)
@@ -63,9 +69,11 @@ def test_skips_with_a_reason_when_nothing_lags(fresh_stream, sensor):
 
 
 def _in_flight_run(instance, partition):
-    run = DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.STARTED,
-                     tags={"pulsemart/topic_partition": f"{TOPIC}:{partition}",
-                           "pulsemart/pool": "ingest"})
+    run = DagsterRun(
+        job_name=INGEST_JOBS[TOPIC].name,
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"pulsemart/topic_partition": f"{TOPIC}:{partition}", "pulsemart/pool": "ingest"},
+    )
     instance.add_run(run)
 
 
@@ -74,18 +82,29 @@ def test_in_flight_runs_are_told_apart_by_topic_and_partition():
 
     with dg.instance_for_test() as instance:
         for tag in ("shop.events:3", "shop.catalog:0", "shop.events:11"):
-            instance.add_run(DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.STARTED,
-                                        tags={"pulsemart/topic_partition": tag, "pulsemart/pool": "ingest"}))
-        instance.add_run(DagsterRun(job_name=INGEST_JOBS[TOPIC].name, status=dg.DagsterRunStatus.SUCCESS,
-                                    tags={"pulsemart/topic_partition": "shop.events:5",
-                                          "pulsemart/pool": "ingest"}))
+            instance.add_run(
+                DagsterRun(
+                    job_name=INGEST_JOBS[TOPIC].name,
+                    status=dg.DagsterRunStatus.STARTED,
+                    tags={"pulsemart/topic_partition": tag, "pulsemart/pool": "ingest"},
+                )
+            )
+        instance.add_run(
+            DagsterRun(
+                job_name=INGEST_JOBS[TOPIC].name,
+                status=dg.DagsterRunStatus.SUCCESS,
+                tags={"pulsemart/topic_partition": "shop.events:5", "pulsemart/pool": "ingest"},
+            )
+        )
         assert runs_in_flight(instance, TOPIC) == ({3, 11}, 3)
         assert runs_in_flight(instance, "shop.catalog") == ({0}, 3)
 
 
 def test_skips_when_the_pool_is_full(fresh_stream, sensor, monkeypatch):
     monkeypatch.setenv("PULSEMART_MAX_CONCURRENT_BATCHES", "1")
-    produce_raw(fresh_stream, TOPIC, [b"e%d" % i for i in range(200)], keys=[f"c{i}" for i in range(200)])
+    produce_raw(
+        fresh_stream, TOPIC, [b"e%d" % i for i in range(200)], keys=[f"c{i}" for i in range(200)]
+    )
     busy = lagging_partitions(fresh_stream)[0]
     with dg.instance_for_test() as instance:
         _in_flight_run(instance, busy)
@@ -113,7 +132,8 @@ def test_after_a_successful_run_the_next_range_starts_where_it_ended(fresh_strea
         first = evaluate(sensor, instance)
         request = first.run_requests[0]
         result = DEFS.resolve_job_def(request.job_name).execute_in_process(
-            run_config=request.run_config, instance=instance, tags=request.tags)
+            run_config=request.run_config, instance=instance, tags=request.tags
+        )
         assert result.success
         produce_raw(fresh_stream, TOPIC, [b"z"] * 5, keys=["one"] * 5)
         second = evaluate(sensor, instance, cursor=first.cursor)
@@ -121,20 +141,22 @@ def test_after_a_successful_run_the_next_range_starts_where_it_ended(fresh_strea
     assert [r.run_key for r in second.run_requests] == [f"{TOPIC}:{partition}:30:0"]
 
 
-
-
-
 def test_says_so_when_the_broker_lost_the_stored_records(fresh_stream, sensor, db):
     produce_raw(fresh_stream, TOPIC, [b"w"] * 20, keys=["one"] * 20)
     (partition,) = lagging_partitions(fresh_stream)
     # As after a restart of the in-memory broker: the store remembers more than the stream has.
-    db.execute('insert into ingest.offsets (topic, "partition", next_offset) values (%s, %s, 5000)',
-               (TOPIC, partition))
+    db.execute(
+        'insert into ingest.offsets (topic, "partition", next_offset) values (%s, %s, 5000)',
+        (TOPIC, partition),
+    )
     db.commit()
     with dg.instance_for_test() as instance:
         result = evaluate(sensor, instance)
     assert not result.run_requests
-    assert f"{TOPIC}[{partition}]: the broker no longer holds offset 4999" in result.skip_reason.skip_message
+    assert (
+        f"{TOPIC}[{partition}]: the broker no longer holds offset 4999"
+        in result.skip_reason.skip_message
+    )
 
 
 def test_quality_sensor_requests_a_run_only_when_records_wait(fresh_stream, db):
@@ -146,10 +168,15 @@ def test_quality_sensor_requests_a_run_only_when_records_wait(fresh_stream, db):
         idle = evaluate(quality, instance)
         produce_raw(fresh_stream, TOPIC, [b"q"] * 10, keys=["one"] * 10)
         ingest = evaluate(build_kafka_sensor(TOPIC, INGEST_JOBS[TOPIC]), instance).run_requests[0]
-        assert DEFS.resolve_job_def(ingest.job_name).execute_in_process(
-            run_config=ingest.run_config, instance=instance).success
+        assert (
+            DEFS.resolve_job_def(ingest.job_name)
+            .execute_in_process(run_config=ingest.run_config, instance=instance)
+            .success
+        )
         waiting = evaluate(quality, instance)
-        assert DEFS.resolve_job_def("decide_and_serve").execute_in_process(instance=instance).success
+        assert (
+            DEFS.resolve_job_def("decide_and_serve").execute_in_process(instance=instance).success
+        )
         done = evaluate(quality, instance, cursor=waiting.cursor)
     assert not idle.run_requests and "no raw record waits" in idle.skip_reason.skip_message
     assert [r.job_name for r in waiting.run_requests] == ["decide_and_serve"]

@@ -34,7 +34,9 @@ def test_busy_port_names_the_port_and_the_setting(tmp_path):
 
 
 def test_stale_pid_file_does_not_block_start_and_down_leaves_no_process(tmp_path):
-    other = load_settings({"PULSEMART_HOME": str(tmp_path), "PULSEMART_KAFKA_PORT": str(free_port())})
+    other = load_settings(
+        {"PULSEMART_HOME": str(tmp_path), "PULSEMART_KAFKA_PORT": str(free_port())}
+    )
     other.run_dir.mkdir(parents=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -50,7 +52,9 @@ def test_stale_pid_file_does_not_block_start_and_down_leaves_no_process(tmp_path
 
 
 def test_producing_to_a_down_broker_fails_fast_with_a_clear_error(tmp_path):
-    nowhere = load_settings({"PULSEMART_HOME": str(tmp_path), "PULSEMART_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
+    nowhere = load_settings(
+        {"PULSEMART_HOME": str(tmp_path), "PULSEMART_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    )
     started = time.monotonic()
     with pytest.raises(ProduceError, match="cannot reach Kafka|not acknowledged|failed"):
         producer = make_producer(nowhere, connect_timeout_s=5)

@@ -25,8 +25,13 @@ def start_ingest(stderr_path) -> subprocess.Popen:
     # Small batches, so the run is still reading when the signal comes.
     env = cli_env(PULSEMART_MAX_BATCH_EVENTS="3000")
     with open(stderr_path, "w") as stderr:
-        return subprocess.Popen(cli_command("ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC),
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        return subprocess.Popen(
+            cli_command("ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 def wait_for_landing(process: subprocess.Popen, stderr_path, timeout_s: float = 120) -> None:
@@ -41,7 +46,9 @@ def wait_for_landing(process: subprocess.Popen, stderr_path, timeout_s: float = 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(fresh_stream, db, tmp_path, signum):
+def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(
+    fresh_stream, db, tmp_path, signum
+):
     values = [json.dumps({"event_id": f"s{i}", "pad": "x" * 200}).encode() for i in range(EVENTS)]
     produce_raw(fresh_stream, EVENTS_TOPIC, values)
     log = tmp_path / "ingest.err"
@@ -66,13 +73,16 @@ def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(fre
     db.rollback()
     assert landed_before < EVENTS  # it was stopped mid-read, not after
 
-    rerun = run_cli("ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC, timeout=300)
+    rerun = run_cli(
+        "ingest", "--until-caught-up", "--no-decide", "--topic", EVENTS_TOPIC, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert stored_triples(db, EVENTS_TOPIC) == topic_triples(read_topic(fresh_stream, EVENTS_TOPIC))
     (batches_overlapping,) = db.execute(
         "select count(*) from ingest.batches a join ingest.batches b on a.topic = b.topic "
         'and a."partition" = b."partition" and a.batch_id < b.batch_id '
-        "and a.start_offset < b.next_offset and b.start_offset < a.next_offset").fetchone()
+        "and a.start_offset < b.next_offset and b.start_offset < a.next_offset"
+    ).fetchone()
     assert batches_overlapping == 0  # no partial batch was left to be landed again
 
 
@@ -84,18 +94,24 @@ def started_run(dagster_home, job_name: str) -> bool:
     if not (dagster_home / "storage").exists():
         return False
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        return bool(instance.get_run_records(dg.RunsFilter(job_name=job_name,
-                                                           statuses=[dg.DagsterRunStatus.STARTED])))
+        return bool(
+            instance.get_run_records(
+                dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.STARTED])
+            )
+        )
 
 
 def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_record_once(
-        fresh_stream, db, tmp_path):
+    fresh_stream, db, tmp_path
+):
     from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
     from pulsemart.stream.simulator import generate
 
     producer = make_producer(fresh_stream)
     try:
-        produce_events(producer, (ProducedEvent(e.topic, e.key, e.value) for e in generate(40_000, 3, 0.05)))
+        produce_events(
+            producer, (ProducedEvent(e.topic, e.key, e.value) for e in generate(40_000, 3, 0.05))
+        )
     finally:
         producer.close(timeout=10)
     landing = run_cli("ingest", "--until-caught-up", "--no-decide", timeout=300)
@@ -105,9 +121,13 @@ def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_r
     dagster_home.mkdir()
     log = tmp_path / "decide.err"
     with open(log, "w") as stderr:
-        process = subprocess.Popen(cli_command("ingest", "--until-caught-up"), cwd=ROOT,
-                                   env=cli_env(DAGSTER_HOME=str(dagster_home)),
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            cli_command("ingest", "--until-caught-up"),
+            cwd=ROOT,
+            env=cli_env(DAGSTER_HOME=str(dagster_home)),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     family = [process.pid]
     try:
         deadline = time.monotonic() + 120
@@ -129,9 +149,12 @@ def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_r
     rerun = run_cli("ingest", "--until-caught-up", timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     raw = Counter(db.execute('select topic, "partition", "offset" from raw.events').fetchall())
-    decided = Counter(db.execute(
-        'select topic, "partition", "offset" from quality.events_clean '
-        'union all select topic, "partition", "offset" from quality.quarantine '
-        'union all select topic, "partition", "offset" from quality.held').fetchall())
+    decided = Counter(
+        db.execute(
+            'select topic, "partition", "offset" from quality.events_clean '
+            'union all select topic, "partition", "offset" from quality.quarantine '
+            'union all select topic, "partition", "offset" from quality.held'
+        ).fetchall()
+    )
     assert decided == raw and len(raw) == 40_000
     assert decided_before < len(raw)  # the interrupted run had not finished deciding

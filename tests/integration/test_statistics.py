@@ -28,17 +28,24 @@ TABLES = [("raw", "events"), ("quality", "events_clean"), ("quality", "order_lin
 @pytest.fixture
 def no_autovacuum(db):
     for table in TABLES:
-        db.execute(sql.SQL("alter table {} set (autovacuum_enabled = false)").format(sql.Identifier(*table)))
+        db.execute(
+            sql.SQL("alter table {} set (autovacuum_enabled = false)").format(
+                sql.Identifier(*table)
+            )
+        )
     db.commit()
     yield
     for table in TABLES:
-        db.execute(sql.SQL("alter table {} reset (autovacuum_enabled)").format(sql.Identifier(*table)))
+        db.execute(
+            sql.SQL("alter table {} reset (autovacuum_enabled)").format(sql.Identifier(*table))
+        )
     db.commit()
 
 
 def believed_rows(db, schema: str, table: str) -> float:
-    (rows,) = db.execute("select reltuples from pg_class where oid = %s::regclass",
-                         (f"{schema}.{table}",)).fetchone()
+    (rows,) = db.execute(
+        "select reltuples from pg_class where oid = %s::regclass", (f"{schema}.{table}",)
+    ).fetchone()
     return float(rows)
 
 
@@ -63,7 +70,9 @@ def test_a_replay_after_a_reset_is_planned_on_the_rows_it_wrote(fresh_stream, db
     catch_up(fresh_stream, defs, TOPICS)  # the replay: land, decide
 
     for schema, table in TABLES:
-        (actual,) = db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()
+        (actual,) = db.execute(
+            sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        ).fetchone()
         assert actual >= MIN_ROWS
         assert believed_rows(db, schema, table) >= (1 - GROWTH_SHARE) * actual, (schema, table)
         # What the planner uses: a scan estimated at the table's size, not at one row (which
@@ -71,12 +80,18 @@ def test_a_replay_after_a_reset_is_planned_on_the_rows_it_wrote(fresh_stream, db
         scan = sql.SQL("select * from {}").format(sql.Identifier(schema, table))
         assert planned_rows(db, scan) >= (1 - GROWTH_SHARE) * actual, (schema, table)
 
-@pytest.mark.parametrize(("believed", "modified", "written", "expected"), [
-    (-1, 0, MIN_ROWS, True),            # never analyzed, loaded
-    (0, 0, MIN_ROWS, True),             # analyzed while empty, then loaded
-    (0, 0, MIN_ROWS - 1, False),        # too few rows to matter
-    (100_000, 10_000, 5_000, False),    # grown by 15%: the density still holds
-    (100_000, 15_000, 5_001, True),     # grown past the share
-])
-def test_statistics_are_stale_once_the_table_has_grown_by_a_share(believed, modified, written, expected):
+
+@pytest.mark.parametrize(
+    ("believed", "modified", "written", "expected"),
+    [
+        (-1, 0, MIN_ROWS, True),  # never analyzed, loaded
+        (0, 0, MIN_ROWS, True),  # analyzed while empty, then loaded
+        (0, 0, MIN_ROWS - 1, False),  # too few rows to matter
+        (100_000, 10_000, 5_000, False),  # grown by 15%: the density still holds
+        (100_000, 15_000, 5_001, True),  # grown past the share
+    ],
+)
+def test_statistics_are_stale_once_the_table_has_grown_by_a_share(
+    believed, modified, written, expected
+):
     assert stale(believed, modified, written) is expected

@@ -27,6 +27,7 @@ def test_simulate_produces_exactly_n_events_deterministically(fresh_stream):
     assert len(ids) == 10_000  # clean run: no duplicates
 
     from pulsemart.stream.simulator import generate
+
     again = sorted(event.value for event in generate(10_000, seed=1))
     assert sorted(r.value for r in first) == again
 

@@ -28,8 +28,11 @@ def listening(port: int) -> bool:
 
 
 def asset_nodes(port: int) -> list:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=QUERY.encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=QUERY.encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["data"]["assetNodes"]
 
@@ -39,9 +42,23 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
     ui_port, api_port, kafka_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSEMART_", "DAGSTER_"))}
     env.update(PULSEMART_HOME=home, PULSEMART_KAFKA_PORT=str(kafka_port))
-    up = subprocess.Popen([str(Path(sys.executable).parent / "pulsemart"), "up", "--ui-port", str(ui_port),
-                           "--api-port", str(api_port), "--rate", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+    up = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "pulsemart"),
+            "up",
+            "--ui-port",
+            str(ui_port),
+            "--api-port",
+            str(api_port),
+            "--rate",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 150
         nodes = None
@@ -55,7 +72,10 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
         assert groups["kafka/shop_events"] == "ingest" and groups["kafka/shop_catalog"] == "ingest"
         # The whole code location loaded under `dagster dev` (which re-parses the dbt project).
-        assert groups["datamart/fct_order_lines"] == "datamart" and groups["ml/recommendations"] == "ml"
+        assert (
+            groups["datamart/fct_order_lines"] == "datamart"
+            and groups["ml/recommendations"] == "ml"
+        )
         descendants = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=90)
@@ -69,10 +89,18 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
             except subprocess.TimeoutExpired:
                 up.kill()
     assert up.returncode == 0, output
-    assert "Dagster UI:" in output and "stopped: simulator, stream-1, serving, dagster, kafka, postgres" in output
+    assert (
+        "Dagster UI:" in output
+        and "stopped: simulator, stream-1, serving, dagster, kafka, postgres" in output
+    )
     time.sleep(1)
-    assert not [pid for pid in descendants if psutil.pid_exists(pid)
-                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        pid
+        for pid in descendants
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert not listening(ui_port) and not listening(api_port) and not listening(kafka_port)
-    assert not [p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])
+    ]
     shutil.rmtree(home, ignore_errors=True)

@@ -32,10 +32,15 @@ TOPICS = ["shop.catalog", "shop.events"]
 
 def catch_up_process(extra_env: dict | None = None) -> subprocess.Popen:
     """`pulsemart ingest --until-caught-up` in a process of its own, to be faulted."""
-    return subprocess.Popen([str(Path(sys.executable).parent / "pulsemart"), "ingest", "--until-caught-up"],
-                            cwd=ROOT, env={**os.environ, **(extra_env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "pulsemart"), "ingest", "--until-caught-up"],
+        cwd=ROOT,
+        env={**os.environ, **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -72,8 +77,10 @@ def wait_for(settings, sql: str, timeout_s: float = 60.0) -> None:
 
 
 FIRST_BATCH_LANDED = "select exists (select 1 from ingest.batches)"
-QUALITY_PASS_RUNNING = ("select exists (select 1 from pg_locks where locktype = 'advisory' "  # noqa: S608 - a constant
-                        f"and objid = {DECIDE_LOCK} and granted)")
+QUALITY_PASS_RUNNING = (
+    "select exists (select 1 from pg_locks where locktype = 'advisory' "  # noqa: S608 - a constant
+    f"and objid = {DECIDE_LOCK} and granted)"
+)
 
 
 def finish(settings) -> None:
@@ -86,27 +93,43 @@ def assert_conserved(settings, db) -> dict:
     db.rollback()
     for topic in TOPICS:
         in_topic = sorted((r.partition, r.offset) for r in read_topic(settings, topic))
-        stored = db.execute('select "partition", "offset" from raw.events where topic = %s order by 1, 2',
-                            (topic,)).fetchall()
-        assert [tuple(row) for row in stored] == in_topic, f"{topic}: raw.events differs from the topic"
+        stored = db.execute(
+            'select "partition", "offset" from raw.events where topic = %s order by 1, 2', (topic,)
+        ).fetchall()
+        assert [tuple(row) for row in stored] == in_topic, (
+            f"{topic}: raw.events differs from the topic"
+        )
     gaps = conservation_gaps(db)
     assert gaps.empty, gaps.to_string()
     undecided = db.execute("""
         select count(*) from raw.events r join quality.progress p using (topic, "partition")
         where r."offset" >= p.next_offset""").fetchone()[0]
     assert undecided == 0
-    counts = dict(zip(["raw", "clean", "quarantined", "held"], db.execute("""
+    counts = dict(
+        zip(
+            ["raw", "clean", "quarantined", "held"],
+            db.execute("""
         select (select count(*) from raw.events), (select count(*) from quality.events_clean),
                (select count(*) from quality.quarantine where released_at is null),
-               (select count(*) from quality.held)""").fetchone(), strict=True))
+               (select count(*) from quality.held)""").fetchone(),
+            strict=True,
+        )
+    )
     assert counts["clean"] + counts["quarantined"] + counts["held"] == counts["raw"]
     db.rollback()  # dbt swaps tables in: no read transaction may be open
-    result = defs.resolve_job_def("datamart_build").execute_in_process(instance=dg.DagsterInstance.ephemeral())
-    failed = [e.event_specific_data.check_name for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    result = defs.resolve_job_def("datamart_build").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    failed = [
+        e.event_specific_data.check_name
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
     assert result.success and failed == []
-    lines = db.execute("select (select count(*) from quality.order_lines_clean), "
-                       "(select count(*) from marts.fct_order_lines)").fetchone()
+    lines = db.execute(
+        "select (select count(*) from quality.order_lines_clean), "
+        "(select count(*) from marts.fct_order_lines)"
+    ).fetchone()
     assert lines[0] == lines[1]
     db.rollback()
     return {**counts, "order_lines": lines[0]}

@@ -59,7 +59,9 @@ def test_quality_pass_sigkilled_mid_decision_decides_every_record_once(fresh_str
             kill_group(process)
             kills += 1
     assert kills == 3  # every kill landed mid-pass, not after it
-    assert db.execute("select count(*) from quality.events_clean").fetchone()[0] == 0  # all rolled back
+    assert (
+        db.execute("select count(*) from quality.events_clean").fetchone()[0] == 0
+    )  # all rolled back
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == produced
@@ -79,15 +81,22 @@ def test_postgres_restarted_mid_batch_loses_and_doubles_nothing(fresh_stream, db
     # reports success on half a batch.
     assert in_flight
     assert process.returncode != 0 and "caught up" not in output
-    assert "cannot connect to PostgreSQL" in output or "PostgreSQL" in output.strip().splitlines()[-1]
+    assert (
+        "cannot connect to PostgreSQL" in output or "PostgreSQL" in output.strip().splitlines()[-1]
+    )
     finish(fresh_stream)
     from pulsemart.store.db import connect_migrated
 
     with connect_migrated(fresh_stream) as conn:
         counts = assert_conserved(fresh_stream, conn)
     assert counts["raw"] == produced
-    report("PostgreSQL restarted mid-batch", faulted_run_exit=process.returncode, produced=produced,
-           faulted_run_said=output.strip().splitlines()[-1][:120] if output.strip() else "", **counts)
+    report(
+        "PostgreSQL restarted mid-batch",
+        faulted_run_exit=process.returncode,
+        produced=produced,
+        faulted_run_said=output.strip().splitlines()[-1][:120] if output.strip() else "",
+        **counts,
+    )
 
 
 def longest_stall_s(db) -> float:
@@ -117,7 +126,12 @@ def test_broker_paused_mid_batch_then_resumed(fresh_stream, db):
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == produced
-    report("broker paused 4 s mid-batch", faulted_run_exit=process.returncode, produced=produced, **counts)
+    report(
+        "broker paused 4 s mid-batch",
+        faulted_run_exit=process.returncode,
+        produced=produced,
+        **counts,
+    )
 
 
 def test_duplicate_delivery_is_decided_once_and_quarantined_as_duplicate(fresh_stream, db):
@@ -128,9 +142,13 @@ def test_duplicate_delivery_is_decided_once_and_quarantined_as_duplicate(fresh_s
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == len(events) + len(shop)
-    once = db.execute("select count(*), count(distinct event_id) from quality.events_clean").fetchone()
+    once = db.execute(
+        "select count(*), count(distinct event_id) from quality.events_clean"
+    ).fetchone()
     assert once[0] == once[1]
-    duplicates = db.execute("select count(*) from quality.quarantine where reasons ? 'duplicate'").fetchone()[0]
+    duplicates = db.execute(
+        "select count(*) from quality.quarantine where reasons ? 'duplicate'"
+    ).fetchone()[0]
     assert duplicates == len(shop)
     report("duplicate delivery", resent=len(shop), quarantined_as_duplicate=duplicates, **counts)
 
@@ -138,21 +156,45 @@ def test_duplicate_delivery_is_decided_once_and_quarantined_as_duplicate(fresh_s
 def test_out_of_order_events_keep_the_newest_state(fresh_stream, db):
     produce(fresh_stream, generate(2_000, seed=35))
     finish(fresh_stream)
-    product = db.execute("select product_id from quality.events_clean where event_type = 'product_upserted' "
-                         "order by product_id limit 1").fetchone()[0]
+    product = db.execute(
+        "select product_id from quality.events_clean where event_type = 'product_upserted' "
+        "order by product_id limit 1"
+    ).fetchone()[0]
     base = db.execute("select max(event_time) from quality.events_clean").fetchone()[0]
-    prices = [(base + timedelta(minutes=m), price) for m, price in ((30, 9.5), (10, 1.5), (20, 4.5))]
-    values = [encode_event(build_event("price_changed", event_time=at, source="test", product_id=product,
-                                       unit_price=price, currency="GBP")) for at, price in prices]
+    prices = [
+        (base + timedelta(minutes=m), price) for m, price in ((30, 9.5), (10, 1.5), (20, 4.5))
+    ]
+    values = [
+        encode_event(
+            build_event(
+                "price_changed",
+                event_time=at,
+                source="test",
+                product_id=product,
+                unit_price=price,
+                currency="GBP",
+            )
+        )
+        for at, price in prices
+    ]
     produce_raw(fresh_stream, "shop.catalog", values, keys=[product] * len(values))  # newest first
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == 2_000 + len(values)
-    served = db.execute("select unit_price from serving.product_state where product_id = %s", (product,)).fetchone()
-    current = db.execute("select unit_price from marts.dim_product where product_id = %s and is_current",
-                         (product,)).fetchone()
+    served = db.execute(
+        "select unit_price from serving.product_state where product_id = %s", (product,)
+    ).fetchone()
+    current = db.execute(
+        "select unit_price from marts.dim_product where product_id = %s and is_current", (product,)
+    ).fetchone()
     assert served == (9.5,) and current == (9.5,)
-    report("out-of-order prices", sent="newest first", served=served[0], dim_product_current=current[0], **counts)
+    report(
+        "out-of-order prices",
+        sent="newest first",
+        served=served[0],
+        dim_product_current=current[0],
+        **counts,
+    )
 
 
 def test_burst_at_ten_times_the_rate_is_absorbed(fresh_stream, db, monkeypatch):
@@ -166,8 +208,12 @@ def test_burst_at_ten_times_the_rate_is_absorbed(fresh_stream, db, monkeypatch):
     def producer():
         for chunk, per_second in ((normal, 1_000), (burst, 10_000)):
             for start in range(0, len(chunk), per_second // 10):
-                produce_raw(fresh_stream, "shop.events", [e.value for e in chunk[start:start + per_second // 10]],
-                            keys=[e.key for e in chunk[start:start + per_second // 10]])
+                produce_raw(
+                    fresh_stream,
+                    "shop.events",
+                    [e.value for e in chunk[start : start + per_second // 10]],
+                    keys=[e.key for e in chunk[start : start + per_second // 10]],
+                )
                 time.sleep(0.1)
 
     thread = threading.Thread(target=producer)
@@ -178,7 +224,17 @@ def test_burst_at_ten_times_the_rate_is_absorbed(fresh_stream, db, monkeypatch):
     finish(fresh_stream)
     counts = assert_conserved(fresh_stream, db)
     assert counts["raw"] == len(catalog) + len(normal) + len(burst)
-    sizes = [row[0] for row in db.execute("select records from ingest.batches where topic = 'shop.events' "
-                                          "order by batch_id").fetchall()]
+    sizes = [
+        row[0]
+        for row in db.execute(
+            "select records from ingest.batches where topic = 'shop.events' order by batch_id"
+        ).fetchall()
+    ]
     assert max(sizes) > 2 * min(sizes)  # batches grew with the lag the burst built up
-    report("10x burst", batches=len(sizes), smallest_batch=min(sizes), largest_batch=max(sizes), **counts)
+    report(
+        "10x burst",
+        batches=len(sizes),
+        smallest_batch=min(sizes),
+        largest_batch=max(sizes),
+        **counts,
+    )

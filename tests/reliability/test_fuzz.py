@@ -35,6 +35,8 @@ EXPLORE = int(os.environ.get("PULSEMART_FUZZ_EXAMPLES", "0"))
 
 def budget(default: int) -> dict:
     return {"max_examples": EXPLORE or default, "derandomize": not EXPLORE, "deadline": None}
+
+
 SAMPLE = [json.loads(e.value) for e in generate(600, seed=41)]
 CATALOG = [e for e in SAMPLE if e["event_type"] == "product_upserted"]
 BY_TYPE = {t: [e for e in SAMPLE if e["event_type"] == t] for t in EVENT_TYPES}
@@ -42,7 +44,9 @@ SEEDS = [events[0] for events in BY_TYPE.values() if events]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -69,19 +73,30 @@ def mutated(draw) -> bytes:
 
 
 def frame(values: list[bytes], start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"topic": "shop.events", "partition": 0, "offset": range(start, start + len(values)),
-                         "key": [None] * len(values), "value": values})
+    return pd.DataFrame(
+        {
+            "topic": "shop.events",
+            "partition": 0,
+            "offset": range(start, start + len(values)),
+            "key": [None] * len(values),
+            "value": values,
+        }
+    )
 
 
 def assert_decided_and_explained(result, n: int) -> None:
     assert result.conservation["balanced"] and result.conservation["in"] == n
-    offsets = sorted([*result.clean["offset"], *result.quarantine["offset"], *result.held["offset"]])
+    offsets = sorted(
+        [*result.clean["offset"], *result.quarantine["offset"], *result.held["offset"]]
+    )
     assert offsets == list(range(n))
     for reasons in result.quarantine["reasons"]:
         reasons = json.loads(reasons)
         assert reasons and not any(r.startswith("engine_error") for r in reasons)
     assert result.clean["decision"].isin(["accepted", "fixed"]).all()
-    assert result.clean["confidence"].between(0, 1).all() and result.clean["score"].between(0, 1).all()
+    assert (
+        result.clean["confidence"].between(0, 1).all() and result.clean["score"].between(0, 1).all()
+    )
     fixed = result.clean[result.clean["decision"] == "fixed"]
     assert all(json.loads(r) for r in fixed["repairs"])  # a fix always names its repairs
 
@@ -105,23 +120,32 @@ def test_unmutated_events_of_every_contract_are_released():
     assert_decided_and_explained(result, len(values))
     assert len(result.quarantine) == 0 and len(result.held) == 0
     assert set(BY_TYPE) - {"product_upserted"} <= set(result.clean["event_type"]) | {
-        t for t, events in BY_TYPE.items() if not events}
+        t for t, events in BY_TYPE.items() if not events
+    }
 
 
 @pytest.mark.integration
-@settings(**budget(6), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    **budget(6), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(values=st.lists(mutated(), min_size=20, max_size=60))
-def test_mutated_events_through_kafka_and_postgres_are_stored_and_decided_once(fresh_stream, db, values):
+def test_mutated_events_through_kafka_and_postgres_are_stored_and_decided_once(
+    fresh_stream, db, values
+):
     db.rollback()
     before = db.execute("select count(*) from raw.events").fetchone()[0]
     produce_raw(fresh_stream, "shop.events", values)
     catch_up(fresh_stream, defs, ["shop.events"])
     assert db.execute("select count(*) from raw.events").fetchone()[0] == before + len(values)
     assert conservation_gaps(db).empty
-    undecided = db.execute('select count(*) from raw.events r left join quality.progress p using (topic, "partition") '
-                           'where r."offset" >= coalesce(p.next_offset, 0)').fetchone()[0]
+    undecided = db.execute(
+        'select count(*) from raw.events r left join quality.progress p using (topic, "partition") '
+        'where r."offset" >= coalesce(p.next_offset, 0)'
+    ).fetchone()[0]
     assert undecided == 0
-    unexplained = db.execute("select count(*) from quality.quarantine where jsonb_array_length(reasons) = 0 "
-                             "or reasons::text like '%engine_error%'").fetchone()[0]
+    unexplained = db.execute(
+        "select count(*) from quality.quarantine where jsonb_array_length(reasons) = 0 "
+        "or reasons::text like '%engine_error%'"
+    ).fetchone()[0]
     assert unexplained == 0
     db.rollback()

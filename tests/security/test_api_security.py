@@ -34,7 +34,9 @@ def client(settings):
     events = list(generate(1_500, seed=51))
     produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
-    with TestClient(create_app(settings.model_copy(update={"api_key": SecretStr(KEY)}))) as test_client:
+    with TestClient(
+        create_app(settings.model_copy(update={"api_key": SecretStr(KEY)}))
+    ) as test_client:
         yield test_client
 
 
@@ -53,12 +55,16 @@ def test_injection_strings_are_searched_for_as_text(client, db, text):
         assert response.status_code in (200, 422), response.text
         if response.status_code == 200:
             assert response.json()["items"] == []  # matched nothing: no clause was injected
-    response = client.get(f"/customers/{quote(text, safe='')}/recommendations", headers={"X-API-Key": KEY})
+    response = client.get(
+        f"/customers/{quote(text, safe='')}/recommendations", headers={"X-API-Key": KEY}
+    )
     assert response.status_code in (200, 404, 422), response.text
     assert state(db) == before
 
 
-@pytest.mark.parametrize("key", ["", " ", KEY + " ", KEY.upper(), "' or '1'='1", KEY[:-1], "x" * 4096])
+@pytest.mark.parametrize(
+    "key", ["", " ", KEY + " ", KEY.upper(), "' or '1'='1", KEY[:-1], "x" * 4096]
+)
 def test_only_the_exact_key_is_accepted(client, key):
     response = client.get("/products/search", headers={"X-API-Key": key})
     assert response.status_code in (401, 403), key

@@ -27,10 +27,15 @@ KAFKA_PASSWORD = "Kafka-pw-77b2ad"
 API_KEY = "Api-key-0c4e91"
 
 
-def test_passwords_never_appear_in_logs_runs_or_metadata(fresh_stream, db, monkeypatch, tmp_path, capfd):
+def test_passwords_never_appear_in_logs_runs_or_metadata(
+    fresh_stream, db, monkeypatch, tmp_path, capfd
+):
     url = db.info.dsn  # the embedded server's connection string, with a password added
     socket_dir = dict(part.split("=", 1) for part in url.split() if "=" in part)["host"]
-    monkeypatch.setenv("PULSEMART_DATABASE_URL", f"postgresql://postgres:{DB_PASSWORD}@/pulsemart?host={socket_dir}")
+    monkeypatch.setenv(
+        "PULSEMART_DATABASE_URL",
+        f"postgresql://postgres:{DB_PASSWORD}@/pulsemart?host={socket_dir}",
+    )
     monkeypatch.setenv("PULSEMART_KAFKA_SASL_PASSWORD", KAFKA_PASSWORD)
     monkeypatch.setenv("PULSEMART_API_KEY", API_KEY)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
@@ -53,9 +58,14 @@ def test_passwords_never_appear_in_logs_runs_or_metadata(fresh_stream, db, monke
     haystacks = {}
     for run in runs:
         haystacks[f"run {run.job_name} {run.run_id}"] = serialize_value(run) + "".join(
-            serialize_value(event) for event in instance.all_logs(run.run_id))
-    for path in [*(tmp_path / "dagster").rglob("*"), *DBT_PROJECT_DIR.joinpath("logs").rglob("*"),
-                 *DBT_PROJECT_DIR.joinpath("target").glob("*.json"), *settings.home.rglob("*.log")]:
+            serialize_value(event) for event in instance.all_logs(run.run_id)
+        )
+    for path in [
+        *(tmp_path / "dagster").rglob("*"),
+        *DBT_PROJECT_DIR.joinpath("logs").rglob("*"),
+        *DBT_PROJECT_DIR.joinpath("target").glob("*.json"),
+        *settings.home.rglob("*.log"),
+    ]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes().decode("utf-8", errors="replace")
     captured = capfd.readouterr()

@@ -15,9 +15,21 @@ PACKAGES = ["pulsemart", "orchestration", "sensors", "ml"]
 def sql_splices(*paths: str | Path) -> list[tuple[str, int]]:
     """(file name, line) of every S608 finding under the project's ruff configuration."""
     result = subprocess.run(
-        [str(RUFF), "check", "--select", "S608", "--output-format", "json", "--no-cache",
-         *map(str, paths)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(RUFF),
+            "check",
+            "--select",
+            "S608",
+            "--output-format",
+            "json",
+            "--no-cache",
+            *map(str, paths),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode in (0, 1), result.stderr  # 1: findings; anything else: ruff failed
     return [(Path(f["filename"]).name, f["location"]["row"]) for f in json.loads(result.stdout)]

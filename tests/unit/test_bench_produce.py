@@ -18,6 +18,13 @@ def test_the_default_replay_is_the_committed_extract():
 def test_the_default_is_found_from_another_working_directory(tmp_path):
     script = "from pulsemart_bench.produce import DEFAULT_REPLAY_PATH as p; print(p.is_file(), p)"
     benchmarks = RETAIL_SAMPLE.parents[2] / "benchmarks"
-    found = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=60, check=True, env={**os.environ, "PYTHONPATH": str(benchmarks)})
+    found = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(benchmarks)},
+    )
     assert found.stdout.split() == ["True", str(RETAIL_SAMPLE)]

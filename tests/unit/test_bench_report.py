@@ -49,7 +49,16 @@ def test_fmt_ratio_shows_factor_and_percent():
 def test_rate_row_puts_the_anchor_beside_the_figure():
     anchor = m("anchor: bare", count=1000, seconds=1.0)
     row = rate_row(m("ingest", count=1000, size=3_000_000, seconds=2.0, unit="records"), anchor)
-    assert row == ["ingest", "1,000 records", "3.0", "2.00", "500", "1.5", "anchor: bare", "0.50× (50%)"]
+    assert row == [
+        "ingest",
+        "1,000 records",
+        "3.0",
+        "2.00",
+        "500",
+        "1.5",
+        "anchor: bare",
+        "0.50× (50%)",
+    ]
     assert rate_row(anchor)[-2:] == ["—", "—"]
 
 
@@ -70,15 +79,27 @@ def test_percentile_of_nothing_is_none():
 
 
 def section(key="produce", body_note="first"):
-    return Section(key=key, title=f"{key} title", command="pulsemart bench all", date="2024-01-01 00:00 UTC",
-                   machine={"CPU": "Test CPU", "Cores": "2"}, tables=[Table(["A", "B"], [["x", "1"]])],
-                   notes=[body_note])
+    return Section(
+        key=key,
+        title=f"{key} title",
+        command="pulsemart bench all",
+        date="2024-01-01 00:00 UTC",
+        machine={"CPU": "Test CPU", "Cores": "2"},
+        tables=[Table(["A", "B"], [["x", "1"]])],
+        notes=[body_note],
+    )
 
 
 def test_section_names_date_command_and_machine():
     text = section().render()
-    for expected in ("## produce title", "- Date: 2024-01-01 00:00 UTC", "- Command: `pulsemart bench all`",
-                     "- CPU: Test CPU", "| x | 1 |", "- first"):
+    for expected in (
+        "## produce title",
+        "- Date: 2024-01-01 00:00 UTC",
+        "- Command: `pulsemart bench all`",
+        "- CPU: Test CPU",
+        "| x | 1 |",
+        "- first",
+    ):
         assert expected in text
 
 
@@ -112,14 +133,30 @@ def test_write_sections_updates_the_file_in_place(tmp_path):
 
 # --- bench serving: request mixes and load figures (pure, nothing timed) ---------------------
 
+
 def test_search_mix_is_deterministic_and_uses_only_valid_parameters():
     from pulsemart_bench.serving import search_mix
 
-    args = (["home_decor", "kitchen"], [1.25, 2.5, 9.99, 20.0], ["RED RETROSPOT BAG", "WHITE MUG"],
-            ["P00001", "P00002"], 300, 7)
+    args = (
+        ["home_decor", "kitchen"],
+        [1.25, 2.5, 9.99, 20.0],
+        ["RED RETROSPOT BAG", "WHITE MUG"],
+        ["P00001", "P00002"],
+        300,
+        7,
+    )
     mix = search_mix(*args)
     assert mix == search_mix(*args) and len(mix) == 300
-    allowed = {"q", "category", "price_min", "price_max", "available", "customizable", "sort", "limit"}
+    allowed = {
+        "q",
+        "category",
+        "price_min",
+        "price_max",
+        "available",
+        "customizable",
+        "sort",
+        "limit",
+    }
     for path, params in mix:
         assert path == "/products/search" and set(params) <= allowed
         if "price_min" in params:
@@ -143,7 +180,9 @@ def test_recommendation_mix_has_known_and_a_few_unknown_customers():
 def test_wrk_script_cycles_through_the_requests_quoted_and_encoded(tmp_path):
     from pulsemart_bench.serving import LoadResult, wrk_script
 
-    script = wrk_script([("/products/search", {"q": 'say "hi"', "limit": 5}), ("/health", {})], tmp_path)
+    script = wrk_script(
+        [("/products/search", {"q": 'say "hi"', "limit": 5}), ("/health", {})], tmp_path
+    )
     lua = script.read_text()
     assert '"/products/search?q=say+%22hi%22&limit=5", "/health"}' in lua
     assert "function request()" in lua and "WRK_JSON" in lua

@@ -11,7 +11,9 @@ import time
 from pulsemart_bench.stack_cpu import MachineCpu, busy_cpu_seconds
 
 # Burns one CPU second of its own, however long a busy machine makes that take.
-BUSY_LOOP = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n"
+BUSY_LOOP = (
+    "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n"
+)
 
 
 def _children_cpu_seconds() -> float:
@@ -22,7 +24,9 @@ def _children_cpu_seconds() -> float:
 def test_the_machine_measure_sees_cpu_burned_by_an_unrelated_process():
     before = _children_cpu_seconds()
     cpu = MachineCpu()
-    subprocess.run([sys.executable, "-c", BUSY_LOOP], check=True, timeout=60, start_new_session=True)
+    subprocess.run(
+        [sys.executable, "-c", BUSY_LOOP], check=True, timeout=60, start_new_session=True
+    )
     cores = cpu.cores()
     busy = cores * (time.monotonic() - cpu.started)
     burned = _children_cpu_seconds() - before

@@ -59,8 +59,9 @@ def test_a_stream_growing_tick_by_tick_requests_each_step_exactly_once():
     asked = []
     mart = evaluated = False
     for tick in range(40):
-        decision = next_step(state(clean=tick * 20, purchases=tick, mart=mart, evaluated=evaluated),
-                             requested, LOW)
+        decision = next_step(
+            state(clean=tick * 20, purchases=tick, mart=mart, evaluated=evaluated), requested, LOW
+        )
         if decision.step:
             asked.append((tick, decision.step))
             requested.add(decision.step)

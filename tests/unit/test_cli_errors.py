@@ -6,8 +6,10 @@ from click.testing import CliRunner
 from pulsemart.cli.main import cli
 
 
-@pytest.mark.parametrize("args", [["trace", "line", "1"], ["archive", "status"], ["datamart", "build"],
-                                  ["quarantine", "list"]])
+@pytest.mark.parametrize(
+    "args",
+    [["trace", "line", "1"], ["archive", "status"], ["datamart", "build"], ["quarantine", "list"]],
+)
 def test_commands_without_services_fail_with_one_clear_line(tmp_path, args):
     env = {"PULSEMART_HOME": str(tmp_path / "home"), "PULSEMART_DATABASE_URL": ""}
     result = CliRunner().invoke(cli, args, env=env)

@@ -23,16 +23,34 @@ EXPECTED_LAUNCHER = {
     "azure": "dagster_k8s.launcher.K8sRunLauncher",
 }
 # What the tasks or pods put in the environment; only the names matter to validation.
-ENV = ["DAGSTER_PG_HOST", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB",
-       "PULSEMART_S3_BUCKET", "PULSEMART_DATABASE_URL_SECRET_ARN",
-       "PULSEMART_KAFKA_SASL_PASSWORD_SECRET_ARN", "DAGSTER_PG_PASSWORD_SECRET_ARN",
-       "PULSEMART_IMAGE", "PULSEMART_ADLS_ACCOUNT", "PULSEMART_ADLS_CONTAINER"]
+ENV = [
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+    "PULSEMART_S3_BUCKET",
+    "PULSEMART_DATABASE_URL_SECRET_ARN",
+    "PULSEMART_KAFKA_SASL_PASSWORD_SECRET_ARN",
+    "DAGSTER_PG_PASSWORD_SECRET_ARN",
+    "PULSEMART_IMAGE",
+    "PULSEMART_ADLS_ACCOUNT",
+    "PULSEMART_ADLS_CONTAINER",
+]
 
 
 def _class_data(ref: InstanceRef) -> dict[str, ConfigurableClassData]:
-    return {name: getattr(ref, f"{name}_data") for name in (
-        "storage", "run_launcher", "run_coordinator", "compute_logs", "local_artifact_storage",
-        "scheduler") if getattr(ref, f"{name}_data", None) is not None}
+    return {
+        name: getattr(ref, f"{name}_data")
+        for name in (
+            "storage",
+            "run_launcher",
+            "run_coordinator",
+            "compute_logs",
+            "local_artifact_storage",
+            "scheduler",
+        )
+        if getattr(ref, f"{name}_data", None) is not None
+    }
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -58,10 +76,13 @@ def test_instance_config_validates_and_every_class_accepts_its_config(name, tmp_
         assert "postgres" in config["storage"]
 
 
-@pytest.mark.parametrize(("name", "part", "broken"), [
-    ("aws", "run_launcher", {"not_an_option": 1}),
-    ("azure", "run_launcher", {"job_namespace": ["not", "a", "string"]}),
-])
+@pytest.mark.parametrize(
+    ("name", "part", "broken"),
+    [
+        ("aws", "run_launcher", {"not_an_option": 1}),
+        ("azure", "run_launcher", {"job_namespace": ["not", "a", "string"]}),
+    ],
+)
 def test_the_validation_catches_a_broken_launcher_config(name, part, broken, tmp_path, monkeypatch):
     for variable in ENV:
         monkeypatch.setenv(variable, "x")
@@ -80,8 +101,10 @@ def test_the_deployment_workspace_validates(monkeypatch):
     monkeypatch.setenv("PULSEMART_ANALYTICS_HOST", "pulsemart-analytics")
     result = process_workspace_config(yaml.safe_load((ROOT / "deploy/workspace.yaml").read_text()))
     assert result.success, [error.message for error in result.errors]
-    servers = {entry["grpc_server"]["location_name"]: entry["grpc_server"]
-               for entry in result.value["load_from"]}
+    servers = {
+        entry["grpc_server"]["location_name"]: entry["grpc_server"]
+        for entry in result.value["load_from"]
+    }
     assert servers["streaming"]["host"] == "pulsemart-streaming"
     assert servers["analytics"]["host"] == "pulsemart-analytics"
     assert servers["streaming"]["port"] != servers["analytics"]["port"]
@@ -92,7 +115,9 @@ def test_the_deployment_workspace_validates(monkeypatch):
 
 def test_the_cloud_configs_keep_the_ingest_pool_of_the_local_one():
     def limits(path):
-        return yaml.safe_load(path.read_text())["run_coordinator"]["config"]["tag_concurrency_limits"]
+        return yaml.safe_load(path.read_text())["run_coordinator"]["config"][
+            "tag_concurrency_limits"
+        ]
 
     assert limits(CONFIGS["aws"]) == limits(CONFIGS["local"]) == limits(CONFIGS["azure"])
 
@@ -103,15 +128,21 @@ def test_no_secret_is_written_in_the_deploy_configs():
             text = path.read_text()
             # A password, secret or key given as a literal, rather than {env: ...}, null or a
             # list of Secret names.
-            literal = re.search(r"(?im)^[ \t-]*\w*(password|secret|access_key|account_key)\w*"
-                                r"[ \t]*:[ \t]*(?!\{env|null|\[|$)\S", text)
+            literal = re.search(
+                r"(?im)^[ \t-]*\w*(password|secret|access_key|account_key)\w*"
+                r"[ \t]*:[ \t]*(?!\{env|null|\[|$)\S",
+                text,
+            )
             assert not literal, (path, literal and literal.group(0))
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    return [tuple(line.split(None, 1)) for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        tuple(line.split(None, 1))
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_dockerfile_copies_only_what_exists_and_runs_the_code_location():
@@ -121,8 +152,11 @@ def test_dockerfile_copies_only_what_exists_and_runs_the_code_location():
     assert copies
     for args in copies:
         sources = [a for a in args[:-1] if not a.startswith("--")]
-        ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-                   if line.strip() and not line.startswith("#")}
+        ignored = {
+            line.strip().rstrip("/")
+            for line in (ROOT / ".dockerignore").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        }
         for source in sources:
             assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
             assert source.rstrip("/") not in ignored, f"COPY {source}: excluded by .dockerignore"

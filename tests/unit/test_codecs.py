@@ -10,10 +10,18 @@ from pulsemart.stream.reader import MissingCodecError, ReadError, consumer_confi
 
 @pytest.mark.parametrize("name", ["gzip", "snappy", "lz4", "zstd"])
 def test_every_codec_round_trips_through_kafka_python(name):
-    encode = {"gzip": kafka_codec.gzip_encode, "snappy": kafka_codec.snappy_encode,
-              "lz4": kafka_codec.lz4_encode, "zstd": kafka_codec.zstd_encode}[name]
-    decode = {"gzip": kafka_codec.gzip_decode, "snappy": kafka_codec.snappy_decode,
-              "lz4": kafka_codec.lz4_decode, "zstd": kafka_codec.zstd_decode}[name]
+    encode = {
+        "gzip": kafka_codec.gzip_encode,
+        "snappy": kafka_codec.snappy_encode,
+        "lz4": kafka_codec.lz4_encode,
+        "zstd": kafka_codec.zstd_encode,
+    }[name]
+    decode = {
+        "gzip": kafka_codec.gzip_decode,
+        "snappy": kafka_codec.snappy_decode,
+        "lz4": kafka_codec.lz4_decode,
+        "zstd": kafka_codec.zstd_decode,
+    }[name]
     payload = b'{"event_id": "e1", "event_type": "product_view"}' * 2_000
     assert decode(encode(payload)) == payload
 
@@ -46,4 +54,7 @@ def test_consumers_are_refused_before_they_connect_when_a_codec_is_missing(monke
 def test_consumers_read_committed_records_only():
     config = consumer_config(load_settings())
     assert config["isolation_level"] == "read_committed"
-    assert consumer_config(load_settings(), group_id="pulsemart-realtime")["group_id"] == "pulsemart-realtime"
+    assert (
+        consumer_config(load_settings(), group_id="pulsemart-realtime")["group_id"]
+        == "pulsemart-realtime"
+    )

@@ -26,32 +26,81 @@ from pulsemart.contracts import (
 )
 
 TIME = "2024-03-01T10:00:00.000Z"
-LINE = {"line_id": 1, "product_id": "P00001", "quantity": 2, "unit_price": 2.55,
-        "customization": None}
-ORDER = {"order_id": "SO1", "customer_id": "C000001", "session_id": "S1", "lines": [LINE],
-         "country": "United Kingdom", "currency": "GBP"}
+LINE = {
+    "line_id": 1,
+    "product_id": "P00001",
+    "quantity": 2,
+    "unit_price": 2.55,
+    "customization": None,
+}
+ORDER = {
+    "order_id": "SO1",
+    "customer_id": "C000001",
+    "session_id": "S1",
+    "lines": [LINE],
+    "country": "United Kingdom",
+    "currency": "GBP",
+}
 # A valid instance of every event type; a new contract fails `test_every_contract_has_example`
 # until it gets one here, so every contract is exercised by the tests below.
 EXAMPLES = {
-    "product_viewed": {"customer_id": "C000001", "session_id": "S1", "product_id": "P00001",
-                       "category": "kitchen", "unit_price": 2.55, "referrer": "search"},
-    "search_performed": {"customer_id": "C000001", "session_id": "S1", "query": "mug",
-                         "filter_price_min": None, "filter_price_max": 5.0,
-                         "filter_category": "kitchen", "filter_customization": None,
-                         "filter_in_stock": True, "result_product_ids": ["P00001"]},
-    "cart_updated": {"customer_id": "C000001", "session_id": "S1", "product_id": "P00001",
-                     "quantity": -1, "unit_price": 2.55, "customization": "gift_wrap"},
+    "product_viewed": {
+        "customer_id": "C000001",
+        "session_id": "S1",
+        "product_id": "P00001",
+        "category": "kitchen",
+        "unit_price": 2.55,
+        "referrer": "search",
+    },
+    "search_performed": {
+        "customer_id": "C000001",
+        "session_id": "S1",
+        "query": "mug",
+        "filter_price_min": None,
+        "filter_price_max": 5.0,
+        "filter_category": "kitchen",
+        "filter_customization": None,
+        "filter_in_stock": True,
+        "result_product_ids": ["P00001"],
+    },
+    "cart_updated": {
+        "customer_id": "C000001",
+        "session_id": "S1",
+        "product_id": "P00001",
+        "quantity": -1,
+        "unit_price": 2.55,
+        "customization": "gift_wrap",
+    },
     "order_placed": ORDER,
-    "order_cancelled": {**ORDER, "order_id": "CSO1", "customer_id": None,
-                        "lines": [{**LINE, "quantity": -2}], "cancels_order_id": "SO1"},
-    "price_changed": {"product_id": "P00001", "unit_price": 2.95, "previous_unit_price": 2.55,
-                      "currency": "GBP"},
-    "availability_changed": {"product_id": "P00001", "stock": 0, "available": False,
-                             "reason": "sold_out"},
+    "order_cancelled": {
+        **ORDER,
+        "order_id": "CSO1",
+        "customer_id": None,
+        "lines": [{**LINE, "quantity": -2}],
+        "cancels_order_id": "SO1",
+    },
+    "price_changed": {
+        "product_id": "P00001",
+        "unit_price": 2.95,
+        "previous_unit_price": 2.55,
+        "currency": "GBP",
+    },
+    "availability_changed": {
+        "product_id": "P00001",
+        "stock": 0,
+        "available": False,
+        "reason": "sold_out",
+    },
     "product_customized": {"product_id": "P00001", "customization_options": ["engraving"]},
-    "product_upserted": {"product_id": "P00001", "description": "RETRO MUG",
-                         "category": "kitchen", "unit_price": 2.55, "currency": "GBP",
-                         "stock": 12, "customization_options": []},
+    "product_upserted": {
+        "product_id": "P00001",
+        "description": "RETRO MUG",
+        "category": "kitchen",
+        "unit_price": 2.55,
+        "currency": "GBP",
+        "stock": 12,
+        "customization_options": [],
+    },
 }
 
 

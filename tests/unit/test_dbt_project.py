@@ -12,8 +12,14 @@ SQLFLUFF = Path(sys.executable).parent / "sqlfluff"
 
 
 def test_sql_is_sqlfluff_clean():
-    result = subprocess.run([str(SQLFLUFF), "lint", "--disable-progress-bar", "."],
-                            cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [str(SQLFLUFF), "lint", "--disable-progress-bar", "."],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -23,8 +29,12 @@ def test_every_model_and_column_in_the_marts_is_described_or_tested():
     assert len(models) >= 18
     undocumented = [m["name"] for m in models if not m["description"].strip()]
     assert undocumented == []
-    tested = {dep for n in manifest["nodes"].values() if n["resource_type"] == "test"
-              for dep in n["depends_on"]["nodes"]}
+    tested = {
+        dep
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test"
+        for dep in n["depends_on"]["nodes"]
+    }
     marts = [m for m in models if m["fqn"][1] == "marts"]
     assert [m["name"] for m in marts if m["unique_id"] not in tested] == []
 
@@ -36,12 +46,19 @@ def test_offline_environment_needs_no_database_and_carries_no_password():
 
 
 def test_password_reaches_dbt_only_as_a_scrubbed_secret(monkeypatch):
-    settings = load_settings({"PULSEMART_DATABASE_URL": "postgresql://analyst:s3cret@db.example:6543/shop"})
+    settings = load_settings(
+        {"PULSEMART_DATABASE_URL": "postgresql://analyst:s3cret@db.example:6543/shop"}
+    )
     env = dbt_env(settings, base={})
     assert env["DBT_ENV_SECRET_PULSEMART_PASSWORD"] == "s3cret"
-    assert [name for name, value in env.items() if value == "s3cret"] == ["DBT_ENV_SECRET_PULSEMART_PASSWORD"]
+    assert [name for name, value in env.items() if value == "s3cret"] == [
+        "DBT_ENV_SECRET_PULSEMART_PASSWORD"
+    ]
     assert (env["PULSEMART_DBT_HOST"], env["PULSEMART_DBT_PORT"], env["PULSEMART_DBT_DBNAME"]) == (
-        "db.example", "6543", "shop")
+        "db.example",
+        "6543",
+        "shop",
+    )
     assert "s3cret" not in (DBT_PROJECT_DIR / "profiles.yml").read_text()
 
 

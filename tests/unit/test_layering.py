@@ -41,8 +41,11 @@ def imported(path: Path) -> set[str]:
 
 
 def modules(*tops: str) -> dict[str, set[str]]:
-    return {module_name(path): imported(path)
-            for top in tops for path in sorted((ROOT / top).rglob("*.py"))}
+    return {
+        module_name(path): imported(path)
+        for top in tops
+        for path in sorted((ROOT / top).rglob("*.py"))
+    }
 
 
 def unit(name: str) -> str | None:
@@ -53,13 +56,20 @@ def unit(name: str) -> str | None:
     if parts[0] != "pulsemart" or len(parts) < 2:
         return None
     candidate = ROOT / "pulsemart" / parts[1]
-    return f"pulsemart.{parts[1]}" if candidate.is_dir() or candidate.with_suffix(".py").exists() else None
+    return (
+        f"pulsemart.{parts[1]}"
+        if candidate.is_dir() or candidate.with_suffix(".py").exists()
+        else None
+    )
 
 
 def test_the_core_imports_nothing_of_dagster_orchestration_or_sensors():
-    offenders = sorted(f"{module} imports {name}" for module, names in modules(*CORE).items()
-                       for name in names
-                       if name.split(".")[0] in DAGSTER_SIDE or name.startswith("dagster_"))
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module, names in modules(*CORE).items()
+        for name in names
+        if name.split(".")[0] in DAGSTER_SIDE or name.startswith("dagster_")
+    )
     assert offenders == []
 
 
@@ -84,29 +94,43 @@ def test_the_core_packages_import_each_other_without_cycles():
 
 
 def test_the_cycle_check_catches_a_cycle():
-    edges = package_graph({"pulsemart.store.reset": {"pulsemart.stream.reader"},
-                           "pulsemart.stream.ingest": {"pulsemart.store.raw"}})
+    edges = package_graph(
+        {
+            "pulsemart.store.reset": {"pulsemart.stream.reader"},
+            "pulsemart.stream.ingest": {"pulsemart.store.raw"},
+        }
+    )
     with pytest.raises(graphlib.CycleError):
         list(graphlib.TopologicalSorter(edges).static_order())
 
 
 def test_production_code_does_not_import_the_development_stack():
-    offenders = sorted(f"{module} imports {name}" for module, names in modules("pulsemart", "ml").items()
-                       for name in names
-                       if (name == DEV_STACK or name.startswith(DEV_STACK + "."))
-                       and not module.startswith(DEV_STACK_USERS))
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module, names in modules("pulsemart", "ml").items()
+        for name in names
+        if (name == DEV_STACK or name.startswith(DEV_STACK + "."))
+        and not module.startswith(DEV_STACK_USERS)
+    )
     assert offenders == []
 
 
 def test_only_the_code_locations_import_the_sensors():
-    offenders = sorted(f"{module} imports {name}" for module, names in modules("orchestration").items()
-                       for name in names if name.split(".")[0] == "sensors" and module not in LOCATIONS)
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module, names in modules("orchestration").items()
+        for name in names
+        if name.split(".")[0] == "sensors" and module not in LOCATIONS
+    )
     assert offenders == []
 
 
 def test_the_store_names_no_datamart_model():
     # The datamart's tables live in the `marts` (and dbt's intermediate) schemas; the store
     # is told what to drop (pulsemart.datamart.project.incremental_relations).
-    offenders = [path.name for path in (ROOT / "pulsemart" / "store").glob("*.py")
-                 if re.search(r"\b(marts|intermediate)\b", path.read_text())]
+    offenders = [
+        path.name
+        for path in (ROOT / "pulsemart" / "store").glob("*.py")
+        if re.search(r"\b(marts|intermediate)\b", path.read_text())
+    ]
     assert offenders == []

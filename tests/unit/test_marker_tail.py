@@ -8,17 +8,23 @@ T = "shop.events"
 
 def test_a_peek_that_stepped_over_markers_only_marks_the_tail_and_clears_the_lag():
     # Committed at 15 (records 0..14 stored), end offset 16: offset 15 is a commit marker.
-    observed = with_hidden_lag([PartitionLag(T, 0, 15, 16)], unread=set(), missing=set(), positions={0: 16})
+    observed = with_hidden_lag(
+        [PartitionLag(T, 0, 15, 16)], unread=set(), missing=set(), positions={0: 16}
+    )
     assert observed[0].marker_tail and observed[0].lag == 0
 
 
 def test_a_peek_that_stopped_short_of_the_end_leaves_the_lag_for_a_run_to_find():
-    observed = with_hidden_lag([PartitionLag(T, 0, 15, 40)], unread=set(), missing=set(), positions={0: 16})
+    observed = with_hidden_lag(
+        [PartitionLag(T, 0, 15, 40)], unread=set(), missing=set(), positions={0: 16}
+    )
     assert not observed[0].marker_tail and observed[0].lag == 25
 
 
 def test_unread_records_win_over_a_position_past_the_end():
-    observed = with_hidden_lag([PartitionLag(T, 0, 15, 16)], unread={0}, missing=set(), positions={0: 30})
+    observed = with_hidden_lag(
+        [PartitionLag(T, 0, 15, 16)], unread={0}, missing=set(), positions={0: 30}
+    )
     assert not observed[0].marker_tail and observed[0].lag == 1
 
 
@@ -31,6 +37,10 @@ def test_the_planner_requests_no_batch_for_a_marker_tail_and_says_so():
 
 
 def test_a_marker_tail_alone_is_a_skip_with_the_marker_reason_not_no_lag():
-    plan = plan_batches([PartitionLag(T, 0, 15, 16, marker_tail=True)], set(), {}, PlannerSettings())
+    plan = plan_batches(
+        [PartitionLag(T, 0, 15, 16, marker_tail=True)], set(), {}, PlannerSettings()
+    )
     assert plan.batches == []
-    assert "transaction marker" in plan.skip_reason() and "no partition lags" not in plan.skip_reason()
+    assert (
+        "transaction marker" in plan.skip_reason() and "no partition lags" not in plan.skip_reason()
+    )

@@ -13,7 +13,10 @@ def lags(*pairs):
 
 def test_plans_one_batch_per_lagging_partition_from_its_committed_offset():
     plan = plan_batches(lags((0, 50), (10, 10), (5, 5000)), set(), {}, SETTINGS)
-    assert [(b.partition, b.start_offset, b.max_events) for b in plan.batches] == [(2, 5, 1000), (0, 0, 100)]
+    assert [(b.partition, b.start_offset, b.max_events) for b in plan.batches] == [
+        (2, 5, 1000),
+        (0, 0, 100),
+    ]
     assert [b.run_key for b in plan.batches] == [f"{T}:2:5:0", f"{T}:0:0:0"]
     assert plan.cursor == {"2": {"start": 5, "attempt": 0}, "0": {"start": 0, "attempt": 0}}
 
@@ -78,7 +81,9 @@ def test_a_peek_reveals_lag_hidden_by_a_stale_end_offset():
 
 
 def test_runs_of_other_topics_count_against_the_shared_pool():
-    plan = plan_batches(lags((0, 10), (0, 20)), set(), {}, PlannerSettings(max_concurrent=3), pool_busy=2)
+    plan = plan_batches(
+        lags((0, 10), (0, 20)), set(), {}, PlannerSettings(max_concurrent=3), pool_busy=2
+    )
     assert [b.partition for b in plan.batches] == [1]
     assert f"{T}[0]: pool full (3 batches in flight)" in plan.skipped
 

@@ -12,8 +12,13 @@ from pulsemart.config import load_settings
 from pulsemart.serving.api import ServingConfigError, create_app
 from pulsemart.serving.queries import SEARCH
 
-SECURED = ["/products/search", "/customers/C1", "/customers/C1/recommendations", "/metrics/realtime",
-           "/dashboard/data"]
+SECURED = [
+    "/products/search",
+    "/customers/C1",
+    "/customers/C1/recommendations",
+    "/metrics/realtime",
+    "/dashboard/data",
+]
 
 
 class NoDatabase:
@@ -67,15 +72,18 @@ def test_missing_key_is_401_and_a_wrong_key_403_in_the_one_error_body(client, pa
     assert wrong.status_code == 403 and wrong.json() == {"detail": "invalid API key", "errors": []}
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"price_min": -1}, "price_min"),
-    ({"price_max": 0}, "price_max"),
-    ({"sort": "name"}, "sort"),
-    ({"limit": 101}, "limit"),
-    ({"available": "maybe"}, "available"),
-    ({"q": "x" * 201}, "q"),
-    ({"q": "a\x00b"}, "q"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"price_min": -1}, "price_min"),
+        ({"price_max": 0}, "price_max"),
+        ({"sort": "name"}, "sort"),
+        ({"limit": 101}, "limit"),
+        ({"available": "maybe"}, "available"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": "a\x00b"}, "q"),
+    ],
+)
 def test_invalid_search_parameters_are_422_naming_the_field(client, params, field):
     response = client.get("/products/search", params=params, headers={"X-API-Key": "s3cret"})
     assert response.status_code == 422
@@ -99,8 +107,9 @@ def test_customer_routes_validate_their_parameters(client, path):
 def test_an_undocumented_query_parameter_is_422(client, path):
     response = client.get(path, params={"price_mx": 3}, headers={"X-API-Key": "s3cret"})
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"loc": ["query", "price_mx"], "msg": "unknown query parameter",
-                                          "type": "extra_forbidden"}]
+    assert response.json()["errors"] == [
+        {"loc": ["query", "price_mx"], "msg": "unknown query parameter", "type": "extra_forbidden"}
+    ]
 
 
 def test_health_needs_no_key_and_reports_an_unreachable_database():
@@ -112,7 +121,9 @@ def test_health_needs_no_key_and_reports_an_unreachable_database():
 def test_a_data_route_answers_503_when_the_database_is_unreachable():
     client = TestClient(create_app(settings("s3cret"), pool=Unreachable()))
     response = client.get("/products/search", headers={"X-API-Key": "s3cret"})
-    assert response.status_code == 503 and response.json()["detail"].startswith("database unavailable")
+    assert response.status_code == 503 and response.json()["detail"].startswith(
+        "database unavailable"
+    )
 
 
 def test_openapi_documents_every_status_with_the_one_error_body(client):
@@ -125,15 +136,26 @@ def test_openapi_documents_every_status_with_the_one_error_body(client):
     for path in SECURED:
         responses = paths[path.replace("C1", "{customer_id}")]["get"]["responses"]
         for status in ("401", "403", "503"):
-            assert responses[status]["content"]["application/json"]["schema"] == error, (path, status)
+            assert responses[status]["content"]["application/json"]["schema"] == error, (
+                path,
+                status,
+            )
         assert "422" in responses
-    assert paths["/health"]["get"]["responses"]["503"]["content"]["application/json"]["schema"] == error
-    assert "Above `price_max`, nothing matches" in str(paths["/products/search"]["get"]["parameters"])
+    assert (
+        paths["/health"]["get"]["responses"]["503"]["content"]["application/json"]["schema"]
+        == error
+    )
+    assert "Above `price_max`, nothing matches" in str(
+        paths["/products/search"]["get"]["parameters"]
+    )
 
 
 def test_without_a_key_no_route_documents_401_or_403():
-    schema = TestClient(create_app(settings(None), insecure_no_auth=True, pool=NoDatabase())).get(
-        "/openapi.json").json()
+    schema = (
+        TestClient(create_app(settings(None), insecure_no_auth=True, pool=NoDatabase()))
+        .get("/openapi.json")
+        .json()
+    )
     for operations in schema["paths"].values():
         assert not {"401", "403"} & set(operations["get"]["responses"])
 

@@ -16,17 +16,29 @@ class RecencyModel:
 
 def interactions(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "event_time", "event_type"])
-    return frame.assign(event_time=pd.to_datetime(frame["event_time"], utc=True), product_id="P1",
-                        quantity=1.0, unit_price=2.0, order_id=None, session_id=None)
+    return frame.assign(
+        event_time=pd.to_datetime(frame["event_time"], utc=True),
+        product_id="P1",
+        quantity=1.0,
+        unit_price=2.0,
+        order_id=None,
+        session_id=None,
+    )
 
 
 def test_customers_active_in_a_window_as_long_as_training_are_scored_at_the_end_of_the_data():
-    data = interactions([
-        ("early", "2024-01-01", "purchase"),   # first interaction: the training window starts here
-        ("recent", "2024-01-20", "purchase"),
-        ("recent", "2024-01-30", "view"),
-        ("latest", "2024-01-31", "purchase"),
-    ])
+    data = interactions(
+        [
+            (
+                "early",
+                "2024-01-01",
+                "purchase",
+            ),  # first interaction: the training window starts here
+            ("recent", "2024-01-20", "purchase"),
+            ("recent", "2024-01-30", "view"),
+            ("latest", "2024-01-31", "purchase"),
+        ]
+    )
     # Trained on 10 days of features (Jan 1 - Jan 11): scoring looks at the last 10 days only.
     scores = propensity_now(RecencyModel(), data, pd.Timestamp("2024-01-11", tz="UTC"))
     assert set(scores.index) == {"recent", "latest"}  # "early" did nothing in the window

@@ -37,8 +37,13 @@ def test_every_product_attribute_upsert_is_guarded_by_its_event_time():
 
 
 def test_statements_have_no_unformatted_placeholders():
-    texts = [*statements.PRODUCT_UPSERTS, statements.CUSTOMER_UPSERT, statements.SESSION_UPSERT,
-             statements.TRENDING, statements.STAGE_EVENTS]
+    texts = [
+        *statements.PRODUCT_UPSERTS,
+        statements.CUSTOMER_UPSERT,
+        statements.SESSION_UPSERT,
+        statements.TRENDING,
+        statements.STAGE_EVENTS,
+    ]
     assert not any("{" in text.replace("'{}'", "") for text in texts)
 
 

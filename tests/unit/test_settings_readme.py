@@ -16,10 +16,12 @@ def readme_table() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) per row of the README's settings table."""
     lines = README.read_text().splitlines()
     rows = []
-    for line in lines[lines.index(HEADER) + 2:]:
+    for line in lines[lines.index(HEADER) + 2 :]:
         if not line.startswith("|"):
             break
-        variable, default, meaning = (cell.strip() for cell in line.strip().strip("|").split("|", 2))
+        variable, default, meaning = (
+            cell.strip() for cell in line.strip().strip("|").split("|", 2)
+        )
         assert variable.startswith("`") and variable.endswith("`"), line
         rows.append((variable.strip("`"), default, meaning))
     return rows
@@ -48,7 +50,8 @@ def test_the_table_is_the_one_the_model_renders():
     rendered = settings_table()
     text = README.read_text()
     start = text.index(HEADER)
-    assert text[start:start + len(rendered) + 1] == rendered + "\n", (
+    assert text[start : start + len(rendered) + 1] == rendered + "\n", (
         "README.md's settings table differs from the model: paste the output of "
         "`python -c 'from pulsemart.config.environment import settings_table; "
-        "print(settings_table())'` over it")
+        "print(settings_table())'` over it"
+    )

@@ -29,11 +29,20 @@ def test_max_batch_seconds_takes_fractions():
 
 
 def test_secrets_are_secret_strings():
-    settings = load_settings({"PULSEMART_API_KEY": "k-123", "PULSEMART_PII_KEY": "p-456",
-                              "PULSEMART_KAFKA_SASL_MECHANISM": "PLAIN",
-                              "PULSEMART_KAFKA_SASL_USERNAME": "u", "PULSEMART_KAFKA_SASL_PASSWORD": "pw-789"})
-    for value, secret in ((settings.api_key, "k-123"), (settings.pii_key, "p-456"),
-                          (settings.kafka_sasl_password, "pw-789")):
+    settings = load_settings(
+        {
+            "PULSEMART_API_KEY": "k-123",
+            "PULSEMART_PII_KEY": "p-456",
+            "PULSEMART_KAFKA_SASL_MECHANISM": "PLAIN",
+            "PULSEMART_KAFKA_SASL_USERNAME": "u",
+            "PULSEMART_KAFKA_SASL_PASSWORD": "pw-789",
+        }
+    )
+    for value, secret in (
+        (settings.api_key, "k-123"),
+        (settings.pii_key, "p-456"),
+        (settings.kafka_sasl_password, "pw-789"),
+    ):
         assert isinstance(value, SecretStr) and value.get_secret_value() == secret
         assert secret not in repr(settings) and secret not in str(settings)
     assert {"database_url", "kafka_sasl_password", "api_key", "pii_key"} <= SECRET_FIELDS
@@ -62,17 +71,27 @@ def test_the_environment_sets_resource_fields_and_secrets_arrive_as_env_vars(mon
 
 def test_a_field_set_on_the_resource_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("PULSEMART_MAX_BATCH_EVENTS", "1234")
-    parts = {"kafka": resources.KafkaSettings(), "postgres": resources.PostgresSettings(),
-             "object_store": resources.ObjectStoreSettings(), "mlflow": resources.MlflowSettings(),
-             "batch": resources.BatchSizing(max_batch_events=77, max_batch_seconds=0.25)}
+    parts = {
+        "kafka": resources.KafkaSettings(),
+        "postgres": resources.PostgresSettings(),
+        "object_store": resources.ObjectStoreSettings(),
+        "mlflow": resources.MlflowSettings(),
+        "batch": resources.BatchSizing(max_batch_events=77, max_batch_seconds=0.25),
+    }
     with dg.build_resources({"pulsemart": resources.PulsemartSettings(**parts)}) as initialized:
         settings = initialized.pulsemart.get()
     assert (settings.max_batch_events, settings.max_batch_seconds) == (77, 0.25)
     assert settings.min_batch_events == 1_000  # unset everywhere: the embedded default
 
 
-PARTS = (resources.KafkaSettings, resources.PostgresSettings, resources.ObjectStoreSettings,
-         resources.MlflowSettings, resources.BatchSizing, resources.PulsemartSettings)
+PARTS = (
+    resources.KafkaSettings,
+    resources.PostgresSettings,
+    resources.ObjectStoreSettings,
+    resources.MlflowSettings,
+    resources.BatchSizing,
+    resources.PulsemartSettings,
+)
 NESTED_PARTS = {"kafka", "postgres", "object_store", "mlflow", "batch"}
 
 
@@ -95,25 +114,39 @@ def test_each_resource_field_is_typed_and_described_from_the_model(part):
             assert "Default: " in field.description, name
         assert ("EnvVar" in field.description) == (name in SECRET_FIELDS), name
         shown = [kind for kind in typing.get_args(field.annotation) if kind is not type(None)]
-        kinds = [kind for kind in typing.get_args(declared.annotation) or (declared.annotation,)
-                 if kind is not type(None)]
+        kinds = [
+            kind
+            for kind in typing.get_args(declared.annotation) or (declared.annotation,)
+            if kind is not type(None)
+        ]
         assert shown == (kinds if kinds[0] in config_types else [str]), name
 
 
 def test_fields_of_every_type_reach_the_settings(tmp_path):
-    parts = {"kafka": resources.KafkaSettings(kafka_port=29092),
-             "postgres": resources.PostgresSettings(),
-             "object_store": resources.ObjectStoreSettings(archive_enabled=False,
-                                                           archive_dir=str(tmp_path / "lake")),
-             "mlflow": resources.MlflowSettings(), "batch": resources.BatchSizing()}
-    pulsemart = resources.PulsemartSettings(home=str(tmp_path), profile="local",
-                                            drift_psi_threshold=0.5, realtime_batch_ms=40, **parts)
+    parts = {
+        "kafka": resources.KafkaSettings(kafka_port=29092),
+        "postgres": resources.PostgresSettings(),
+        "object_store": resources.ObjectStoreSettings(
+            archive_enabled=False, archive_dir=str(tmp_path / "lake")
+        ),
+        "mlflow": resources.MlflowSettings(),
+        "batch": resources.BatchSizing(),
+    }
+    pulsemart = resources.PulsemartSettings(
+        home=str(tmp_path), profile="local", drift_psi_threshold=0.5, realtime_batch_ms=40, **parts
+    )
     with dg.build_resources({"pulsemart": pulsemart}) as initialized:
         settings = initialized.pulsemart.get()
     assert (settings.home, settings.kafka_bootstrap, settings.archive_enabled) == (
-        tmp_path, "127.0.0.1:29092", False)
+        tmp_path,
+        "127.0.0.1:29092",
+        False,
+    )
     assert (settings.archive_dir, settings.drift_psi_threshold, settings.realtime_batch_ms) == (
-        tmp_path / "lake", 0.5, 40)
+        tmp_path / "lake",
+        0.5,
+        40,
+    )
 
 
 # Reads of the environment outside pulsemart/config/environment.py, each with its reason.

@@ -109,8 +109,9 @@ def test_clean_stream_is_plausible(clean_stream):
     counts = Counter(e["event_type"] for e in events)
     assert counts["product_viewed"] > counts["cart_updated"] > counts["order_placed"] > 0
     for cancel in (e for e in events if e["event_type"] == "order_cancelled"):
-        assert cancel["cancels_order_id"] in {e["order_id"] for e in events
-                                               if e["event_type"] == "order_placed"}
+        assert cancel["cancels_order_id"] in {
+            e["order_id"] for e in events if e["event_type"] == "order_placed"
+        }
 
 
 def test_customers_have_category_preferences(clean_stream):

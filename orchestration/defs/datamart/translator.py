@@ -22,15 +22,20 @@ EVERY_FIVE_MINUTES = "*/5 * * * *"
 
 def holds_pii(resource_props: Mapping[str, Any]) -> bool:
     columns = resource_props.get("columns") or {}
-    return any((column.get("meta") or {}).get("pii") or "pii" in (column.get("tags") or [])
-               for column in columns.values())
+    return any(
+        (column.get("meta") or {}).get("pii") or "pii" in (column.get("tags") or [])
+        for column in columns.values()
+    )
 
 
 class PulsemartDbtTranslator(DagsterDbtTranslator):
     def __init__(self):
         # Several quality tables are one Dagster asset (quality/events_clean carries its batch log).
-        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True,
-                                                      enable_duplicate_source_asset_keys=True))
+        super().__init__(
+            DagsterDbtTranslatorSettings(
+                enable_asset_checks=True, enable_duplicate_source_asset_keys=True
+            )
+        )
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -42,8 +47,11 @@ class PulsemartDbtTranslator(DagsterDbtTranslator):
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
             return spec
-        layer_tags = {"layer": GROUP, "lane": "scheduled", "dbt_layer": props["fqn"][1]
-                      if props["resource_type"] == "model" else "snapshot"}
+        layer_tags = {
+            "layer": GROUP,
+            "lane": "scheduled",
+            "dbt_layer": props["fqn"][1] if props["resource_type"] == "model" else "snapshot",
+        }
         if holds_pii(props):
             layer_tags["pii"] = ""
         return spec.replace_attributes(

@@ -1,6 +1,5 @@
 """Ingest layer: the Kafka topics as external assets, and the raw assets their batches land in."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -31,9 +30,9 @@ def ingest_job_name(topic: str) -> str:
 
 TOPIC_DESCRIPTIONS = {
     "shop.events": "Customer activity from the shop: views, searches, carts, orders, "
-                   "cancellations. Keyed by customer_id. Lineage starts here.",
+    "cancellations. Keyed by customer_id. Lineage starts here.",
     "shop.catalog": "Catalog changes: products, prices, availability, customization options. "
-                    "Keyed by product_id.",
+    "Keyed by product_id.",
 }
 
 
@@ -75,40 +74,51 @@ def build_raw_asset(topic: str) -> dg.AssetsDefinition:
             fail_window=timedelta(minutes=15), warn_window=timedelta(minutes=5)
         ),
     )
-    def raw_topic(context: dg.AssetExecutionContext, config: IngestBatchConfig,
-                  kafka: KafkaResource, postgres: PostgresResource) -> dg.MaterializeResult:
+    def raw_topic(
+        context: dg.AssetExecutionContext,
+        config: IngestBatchConfig,
+        kafka: KafkaResource,
+        postgres: PostgresResource,
+    ) -> dg.MaterializeResult:
         # Imported here: the Kafka and PostgreSQL clients and the archive's pyarrow load in the
         # runs that land a batch, not in every process that loads the streaming location.
         from pulsemart.stream.archive import archive_after_ingest
         from pulsemart.stream.ingest import BatchPlan, ingest_batch
 
-        plan = BatchPlan(topic, config.partition, config.start_offset, config.max_events,
-                         config.max_seconds)
+        plan = BatchPlan(
+            topic, config.partition, config.start_offset, config.max_events, config.max_seconds
+        )
         with kafka.consumer() as consumer, postgres.connection() as conn:
             result = ingest_batch(conn, consumer, plan, run_id=context.run.run_id)
             # After the commit: copy the batch to the object store (never fails the run).
             archive = archive_after_ingest(postgres.settings.get(), conn, result.batch_id)
         if archive.get("archive_error"):
-            context.log.warning(f"{topic}[{config.partition}] batch {result.batch_id} stored but "
-                                f"not archived (retried later): {archive['archive_error']}")
+            context.log.warning(
+                f"{topic}[{config.partition}] batch {result.batch_id} stored but "
+                f"not archived (retried later): {archive['archive_error']}"
+            )
         lag_after = max(0, kafka.end_offsets(topic).get(config.partition, 0) - result.next_offset)
-        context.log.info(f"{topic}[{config.partition}] {result.status}: offsets "
-                         f"{result.start_offset}..{result.next_offset} ({result.records} records)")
+        context.log.info(
+            f"{topic}[{config.partition}] {result.status}: offsets "
+            f"{result.start_offset}..{result.next_offset} ({result.records} records)"
+        )
         seconds = result.read_seconds + result.write_seconds
-        return dg.MaterializeResult(metadata={
-            "partition": config.partition,
-            "start_offset": result.start_offset,
-            "next_offset": result.next_offset,
-            "records": result.records,
-            "bytes": result.bytes,
-            "status": result.status,
-            "lag_after": lag_after,
-            "read_seconds": round(result.read_seconds, 3),
-            "write_seconds": round(result.write_seconds, 3),
-            "records_per_second": round(result.records / seconds, 1) if seconds else 0.0,
-            "batch_id": result.batch_id or -1,
-            **archive,
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "partition": config.partition,
+                "start_offset": result.start_offset,
+                "next_offset": result.next_offset,
+                "records": result.records,
+                "bytes": result.bytes,
+                "status": result.status,
+                "lag_after": lag_after,
+                "read_seconds": round(result.read_seconds, 3),
+                "write_seconds": round(result.write_seconds, 3),
+                "records_per_second": round(result.records / seconds, 1) if seconds else 0.0,
+                "batch_id": result.batch_id or -1,
+                **archive,
+            }
+        )
 
     return raw_topic
 

@@ -21,11 +21,17 @@ def run_request_for(batch, job_name: str, max_seconds: float) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=batch.run_key,
         job_name=job_name,
-        run_config={"ops": {raw_op_name(batch.topic): {"config": {
-            "partition": batch.partition,
-            "start_offset": batch.start_offset,
-            "max_events": batch.max_events,
-            "max_seconds": max_seconds,
-        }}}},
+        run_config={
+            "ops": {
+                raw_op_name(batch.topic): {
+                    "config": {
+                        "partition": batch.partition,
+                        "start_offset": batch.start_offset,
+                        "max_events": batch.max_events,
+                        "max_seconds": max_seconds,
+                    }
+                }
+            }
+        },
         tags={POOL_TAG: POOL, PARTITION_TAG: partition_tag(batch.topic, batch.partition)},
     )

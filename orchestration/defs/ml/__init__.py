@@ -22,21 +22,38 @@ from orchestration.defs.ml.propensity import (
 # In-process: the steps are short, and a process per step would re-import MLflow and
 # scikit-learn each time (seconds per step).
 ML_TRAIN_JOB = dg.define_asset_job(
-    "ml_train", selection=dg.AssetSelection.groups(GROUP), executor_def=dg.in_process_executor,
-    description="Retrain, evaluate and gate both models, then score both champions.")
+    "ml_train",
+    selection=dg.AssetSelection.groups(GROUP),
+    executor_def=dg.in_process_executor,
+    description="Retrain, evaluate and gate both models, then score both champions.",
+)
 ML_SCORE_JOB = dg.define_asset_job(
-    "ml_score", selection=[RECOMMENDATIONS, PROPENSITY_SCORES], executor_def=dg.in_process_executor,
-    description="Re-score every known customer with the current recommender and propensity champions.")
+    "ml_score",
+    selection=[RECOMMENDATIONS, PROPENSITY_SCORES],
+    executor_def=dg.in_process_executor,
+    description="Re-score every known customer with the current recommender and propensity champions.",
+)
 WEEKLY_RETRAIN = dg.ScheduleDefinition(
-    name="ml_weekly_retrain", job=ML_TRAIN_JOB, cron_schedule="0 4 * * 1",
+    name="ml_weekly_retrain",
+    job=ML_TRAIN_JOB,
+    cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Retrain every Monday at 04:00 whatever the drift sensor says: the gate decides "
-                "whether the new versions serve.")
+    "whether the new versions serve.",
+)
 
 defs = dg.Definitions(
-    assets=[training_dataset, recommender_challenger, recommender_evaluation, recommender_champion,
-            recommendations, propensity_challenger, propensity_evaluation, propensity_champion,
-            propensity_scores],
+    assets=[
+        training_dataset,
+        recommender_challenger,
+        recommender_evaluation,
+        recommender_champion,
+        recommendations,
+        propensity_challenger,
+        propensity_evaluation,
+        propensity_champion,
+        propensity_scores,
+    ],
     asset_checks=[recommendations_exclude_unavailable],
     jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
     schedules=[WEEKLY_RETRAIN],

@@ -49,22 +49,46 @@ COLUMNS = [RECOMMENDER_METRIC, f"precision_at_{K}", f"recall_at_{K}", f"map_at_{
 
 
 class DatasetConfig(dg.Config):
-    holdout_fraction: float = Field(0.25, gt=0, lt=1, description=(
-        "Share of the period (by time) held out to evaluate on; models learn from the rest."))
+    holdout_fraction: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of the period (by time) held out to evaluate on; models learn from the rest."
+        ),
+    )
 
 
 class RecommenderConfig(dg.Config):
-    params_json: str = Field("", description=(
-        "Recommender parameters as JSON (ml.recommenders.make_recommender); empty: the default."))
+    params_json: str = Field(
+        "",
+        description=(
+            "Recommender parameters as JSON (ml.recommenders.make_recommender); empty: the default."
+        ),
+    )
 
 
-@ml_asset("training_dataset", {"postgres", "parquet"}, deps=[INTERACTIONS],
-          description="Every interaction of a known customer (marts.fct_product_interactions), "
-                      "written to <home>/ml/training/<run id>.parquet and split in time.",
-          check_specs=[dg.AssetCheckSpec("holdout_not_empty", asset=DATASET, blocking=True,
-                                         description="The holdout has purchases to measure on.")])
-def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
-                     postgres: PostgresResource, pulsemart: PulsemartSettings):
+@ml_asset(
+    "training_dataset",
+    {"postgres", "parquet"},
+    deps=[INTERACTIONS],
+    description="Every interaction of a known customer (marts.fct_product_interactions), "
+    "written to <home>/ml/training/<run id>.parquet and split in time.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "holdout_not_empty",
+            asset=DATASET,
+            blocking=True,
+            description="The holdout has purchases to measure on.",
+        )
+    ],
+)
+def training_dataset(
+    context: dg.AssetExecutionContext,
+    config: DatasetConfig,
+    postgres: PostgresResource,
+    pulsemart: PulsemartSettings,
+):
     with postgres.connection() as conn:
         try:
             raw = read_interactions(conn)
@@ -74,93 +98,174 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
     write_dataset(raw, path)
     dataset = make_dataset(raw, 1 - config.holdout_fraction)
     summary = dataset_summary(dataset)
-    yield dg.Output({"path": str(path), "train_fraction": 1 - config.holdout_fraction},
-                    metadata={**summary, "parquet": dg.MetadataValue.path(str(path))})
-    yield dg.AssetCheckResult(check_name="holdout_not_empty", passed=summary["holdout_customers"] > 0,
-                              metadata={k: summary[k] for k in ("holdout_purchases", "holdout_customers")})
+    yield dg.Output(
+        {"path": str(path), "train_fraction": 1 - config.holdout_fraction},
+        metadata={**summary, "parquet": dg.MetadataValue.path(str(path))},
+    )
+    yield dg.AssetCheckResult(
+        check_name="holdout_not_empty",
+        passed=summary["holdout_customers"] > 0,
+        metadata={k: summary[k] for k in ("holdout_purchases", "holdout_customers")},
+    )
 
 
-@ml_asset("recommender_challenger", {"mlflow", "scikitlearn"},
-          ins={"training_dataset": dg.AssetIn(DATASET)},
-          description="Fits the recommender on the training part, logs it to MLflow (Dagster run "
-                      "id, git commit, data window), registers a version, aliases it challenger.")
-def recommender_challenger(context: dg.AssetExecutionContext, config: RecommenderConfig,
-                           training_dataset: dict, postgres: PostgresResource,
-                           pulsemart: PulsemartSettings) -> dg.Output:
+@ml_asset(
+    "recommender_challenger",
+    {"mlflow", "scikitlearn"},
+    ins={"training_dataset": dg.AssetIn(DATASET)},
+    description="Fits the recommender on the training part, logs it to MLflow (Dagster run "
+    "id, git commit, data window), registers a version, aliases it challenger.",
+)
+def recommender_challenger(
+    context: dg.AssetExecutionContext,
+    config: RecommenderConfig,
+    training_dataset: dict,
+    postgres: PostgresResource,
+    pulsemart: PulsemartSettings,
+) -> dg.Output:
     dataset = read_dataset(training_dataset["path"], training_dataset["train_fraction"])
     started = time.perf_counter()
     try:
-        model = make_recommender(json.loads(config.params_json) if config.params_json.strip() else None)
+        model = make_recommender(
+            json.loads(config.params_json) if config.params_json.strip() else None
+        )
     except (ValueError, TypeError) as exc:  # bad JSON, an unknown model or parameter
         raise dg.Failure(f"params_json: {exc}") from exc
     model.fit(dataset.split.train)
     fit_seconds = time.perf_counter() - started
     metrics = recommender_metrics(lambda c, k: model.recommend(c, k=k), dataset.split)
     configure_mlflow(pulsemart.get())
-    logged = registry.log_recommender(model, {**metrics, "fit_seconds": fit_seconds},
-                                      model.to_params(), dataset.split.window, context.run.run_id,
-                                      git_commit())
+    logged = registry.log_recommender(
+        model,
+        {**metrics, "fit_seconds": fit_seconds},
+        model.to_params(),
+        dataset.split.window,
+        context.run.run_id,
+        git_commit(),
+    )
     version = registry.register(logged.run_id, registry.RECOMMENDER)
     registry.set_challenger(registry.RECOMMENDER, version)
     with postgres.connection() as conn, conn.transaction():  # the drift sensor's reference
-        save_profile(conn, registry.RECOMMENDER, version, dataset.split.window,
-                     feature_profile(dataset.train_raw))
-    return dg.Output({"version": version, "run_id": logged.run_id, "params": model.to_params()},
-                     metadata={"version": version, "mlflow_run_id": logged.run_id,
-                               "fit_seconds": fit_seconds, RECOMMENDER_METRIC: metrics[RECOMMENDER_METRIC],
-                               "params": dg.MetadataValue.json(model.to_params())})
+        save_profile(
+            conn,
+            registry.RECOMMENDER,
+            version,
+            dataset.split.window,
+            feature_profile(dataset.train_raw),
+        )
+    return dg.Output(
+        {"version": version, "run_id": logged.run_id, "params": model.to_params()},
+        metadata={
+            "version": version,
+            "mlflow_run_id": logged.run_id,
+            "fit_seconds": fit_seconds,
+            RECOMMENDER_METRIC: metrics[RECOMMENDER_METRIC],
+            "params": dg.MetadataValue.json(model.to_params()),
+        },
+    )
 
 
-@ml_asset("recommender_evaluation", {"mlflow", "postgres"},
-          ins={"training_dataset": dg.AssetIn(DATASET), "challenger": dg.AssetIn(CHALLENGER)},
-          description="Challenger, champion (if any) and the popularity baseline on the same "
-                      "holdout; rows in governance.model_evaluations.")
-def recommender_evaluation(context: dg.AssetExecutionContext, training_dataset: dict,
-                           challenger: dict, postgres: PostgresResource,
-                           pulsemart: PulsemartSettings) -> dg.Output:
+@ml_asset(
+    "recommender_evaluation",
+    {"mlflow", "postgres"},
+    ins={"training_dataset": dg.AssetIn(DATASET), "challenger": dg.AssetIn(CHALLENGER)},
+    description="Challenger, champion (if any) and the popularity baseline on the same "
+    "holdout; rows in governance.model_evaluations.",
+)
+def recommender_evaluation(
+    context: dg.AssetExecutionContext,
+    training_dataset: dict,
+    challenger: dict,
+    postgres: PostgresResource,
+    pulsemart: PulsemartSettings,
+) -> dg.Output:
     configure_mlflow(pulsemart.get())
     split = read_dataset(training_dataset["path"], training_dataset["train_fraction"]).split
     name, versions = registry.RECOMMENDER, {"challenger": challenger["version"]}
     champion = champion_version(name)
     if champion and champion != challenger["version"]:
         versions["champion"] = champion
-    results = {role: {"version": v, "metrics": recommender_metrics(load_recommend(name, v), split)}
-               for role, v in versions.items()}
+    results = {
+        role: {"version": v, "metrics": recommender_metrics(load_recommend(name, v), split)}
+        for role, v in versions.items()
+    }
     results["baseline"] = {"version": "popularity", "metrics": popularity_metrics(split)}
     with postgres.connection() as conn, conn.transaction():
-        rows = write_evaluations(conn, name, [(r, e["version"], e["metrics"]) for r, e in results.items()],
-                                 context.run.run_id, split.window)
-    return dg.Output({"window": split.window, "results": results, "params": challenger["params"]},
-                     metadata=meta({"evaluation_rows": rows, "champion": champion,
-                                    "metrics": dg.MetadataValue.md(metrics_markdown(results, COLUMNS)),
-                                    **{f"{role}_{RECOMMENDER_METRIC}": e["metrics"][RECOMMENDER_METRIC]
-                                       for role, e in results.items()}}))
+        rows = write_evaluations(
+            conn,
+            name,
+            [(r, e["version"], e["metrics"]) for r, e in results.items()],
+            context.run.run_id,
+            split.window,
+        )
+    return dg.Output(
+        {"window": split.window, "results": results, "params": challenger["params"]},
+        metadata=meta(
+            {
+                "evaluation_rows": rows,
+                "champion": champion,
+                "metrics": dg.MetadataValue.md(metrics_markdown(results, COLUMNS)),
+                **{
+                    f"{role}_{RECOMMENDER_METRIC}": e["metrics"][RECOMMENDER_METRIC]
+                    for role, e in results.items()
+                },
+            }
+        ),
+    )
 
 
-@ml_asset("recommender_champion", {"mlflow", "postgres"}, ins={"evaluation": dg.AssetIn(EVALUATION)},
-          description="Gates the challenger (beats the baseline, and the champion by the margin, "
-                      "on NDCG@10) and promotes it when it passes; audited, with a model card.")
-def recommender_champion(context: dg.AssetExecutionContext, config: GateConfig, evaluation: dict,
-                         postgres: PostgresResource, pulsemart: PulsemartSettings) -> dg.Output:
+@ml_asset(
+    "recommender_champion",
+    {"mlflow", "postgres"},
+    ins={"evaluation": dg.AssetIn(EVALUATION)},
+    description="Gates the challenger (beats the baseline, and the champion by the margin, "
+    "on NDCG@10) and promotes it when it passes; audited, with a model card.",
+)
+def recommender_champion(
+    context: dg.AssetExecutionContext,
+    config: GateConfig,
+    evaluation: dict,
+    postgres: PostgresResource,
+    pulsemart: PulsemartSettings,
+) -> dg.Output:
     configure_mlflow(pulsemart.get())
     with postgres.connection() as conn:
-        outcome = gate_and_promote(conn, registry.RECOMMENDER, evaluation["results"],
-                                   RECOMMENDER_METRIC, config.margin, f"dagster:{context.run.run_id}")
+        outcome = gate_and_promote(
+            conn,
+            registry.RECOMMENDER,
+            evaluation["results"],
+            RECOMMENDER_METRIC,
+            config.margin,
+            f"dagster:{context.run.run_id}",
+        )
     return champion_output(registry.RECOMMENDER, outcome, evaluation, COLUMNS)
 
 
-@ml_asset("recommendations", {"postgres", "mlflow"}, deps=[CHAMPION],
-          description="The champion's top 20 available products for every known customer in "
-                      "serving.recommendations (one transaction), then served by the API.")
-def recommendations(context: dg.AssetExecutionContext, postgres: PostgresResource,
-                    pulsemart: PulsemartSettings) -> dg.MaterializeResult:
+@ml_asset(
+    "recommendations",
+    {"postgres", "mlflow"},
+    deps=[CHAMPION],
+    description="The champion's top 20 available products for every known customer in "
+    "serving.recommendations (one transaction), then served by the API.",
+)
+def recommendations(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, pulsemart: PulsemartSettings
+) -> dg.MaterializeResult:
     configure_mlflow(pulsemart.get())
     with postgres.connection() as conn:
-        version, report = publish(conn, registry.RECOMMENDER, f"dagster:{context.run.run_id}",
-                                  rescore=True)
+        version, report = publish(
+            conn, registry.RECOMMENDER, f"dagster:{context.run.run_id}", rescore=True
+        )
     if version is None or report is None:
-        return dg.MaterializeResult(metadata={"rows": 0, "note": "no champion yet: the API "
-                                                                 "keeps serving trending products"})
-    return dg.MaterializeResult(metadata={
-        "model_version": version, "rows": report.rows, "customers": report.customers,
-        "seconds": report.seconds, "rows_per_second": report.rows_per_second})
+        return dg.MaterializeResult(
+            metadata={"rows": 0, "note": "no champion yet: the API keeps serving trending products"}
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "rows": report.rows,
+            "customers": report.customers,
+            "seconds": report.seconds,
+            "rows_per_second": report.rows_per_second,
+        }
+    )

@@ -17,10 +17,16 @@ where d.model_name = %s
 """
 
 
-@dg.asset_check(asset=RECOMMENDATIONS, description=(
-    "The served recommendations name no product that is unavailable now."))
+@dg.asset_check(
+    asset=RECOMMENDATIONS,
+    description=("The served recommendations name no product that is unavailable now."),
+)
 def recommendations_exclude_unavailable(postgres: PostgresResource) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
-        unavailable, rows, customers = conn.execute(UNAVAILABLE_SQL, (registry.RECOMMENDER,)).fetchone()
-    return dg.AssetCheckResult(passed=unavailable == 0, metadata={
-        "unavailable_rows": unavailable, "served_rows": rows, "customers": customers})
+        unavailable, rows, customers = conn.execute(
+            UNAVAILABLE_SQL, (registry.RECOMMENDER,)
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=unavailable == 0,
+        metadata={"unavailable_rows": unavailable, "served_rows": rows, "customers": customers},
+    )

@@ -18,8 +18,14 @@ def git_commit(cwd: Path = ROOT) -> str | None:
     """The checked-out commit, for the MLflow run; None outside a git checkout (an image)."""
     try:
         # git from PATH, as the developer who checked the code out runs it.
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,  # noqa: S607
-                             text=True, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -44,31 +50,45 @@ def gate_summary(passed: bool, reason: str, metric: str, margin: float, results:
         "reason": reason,
         "metric": metric,
         "margin": margin,
-        **{f"{role}_{metric}": results[role]["metrics"].get(metric)
-           for role in ROLES if role in results},
+        **{
+            f"{role}_{metric}": results[role]["metrics"].get(metric)
+            for role in ROLES
+            if role in results
+        },
     }
 
 
-def model_card(model_name: str, version: str, params: dict, window: dict, results: dict,
-               metric: str, columns: list[str], passed: bool, reason: str,
-               champion_after: str | None) -> str:
+def model_card(
+    model_name: str,
+    version: str,
+    params: dict,
+    window: dict,
+    results: dict,
+    metric: str,
+    columns: list[str],
+    passed: bool,
+    reason: str,
+    champion_after: str | None,
+) -> str:
     """A short markdown model card: what was trained on what, how it did, what was decided."""
     outcome = "promoted to champion" if passed else "not promoted"
-    return "\n".join([
-        f"### {model_name} version {version}",
-        "",
-        f"**Gate on `{metric}`: {outcome}.** {reason}.",
-        f"Champion now: {champion_after or 'none'}.",
-        "",
-        f"**Data window**: train {window.get('start')} .. {window.get('cutoff')}, "
-        + f"holdout to {window.get('end')}.",
-        "",
-        "**Parameters**: `" + json.dumps(params, sort_keys=True, default=str) + "`",
-        "",
-        "**Holdout metrics** (same holdout for every row):",
-        "",
-        metrics_markdown(results, columns),
-    ])
+    return "\n".join(
+        [
+            f"### {model_name} version {version}",
+            "",
+            f"**Gate on `{metric}`: {outcome}.** {reason}.",
+            f"Champion now: {champion_after or 'none'}.",
+            "",
+            f"**Data window**: train {window.get('start')} .. {window.get('cutoff')}, "
+            + f"holdout to {window.get('end')}.",
+            "",
+            "**Parameters**: `" + json.dumps(params, sort_keys=True, default=str) + "`",
+            "",
+            "**Holdout metrics** (same holdout for every row):",
+            "",
+            metrics_markdown(results, columns),
+        ]
+    )
 
 
 def _fmt(value) -> str:

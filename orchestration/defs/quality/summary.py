@@ -19,7 +19,9 @@ class RunSummary:
     held: int = 0  # records still waiting for the catalog after the run
     rule_counts: Counter = field(default_factory=Counter)
     quarantined_by_contract: Counter = field(default_factory=Counter)
-    contract_failures: Counter = field(default_factory=Counter)  # in released events: must stay empty
+    contract_failures: Counter = field(
+        default_factory=Counter
+    )  # in released events: must stay empty
     samples: list = field(default_factory=list)
     versions: set = field(default_factory=set)
 
@@ -46,8 +48,11 @@ class RunSummary:
         self.samples.extend(samples[: 5 - len(self.samples)])
 
     def totals(self) -> dict:
-        return {"new_records": self.new_records, **{name: self.decided[name] for name in FINAL},
-                "held": self.held}
+        return {
+            "new_records": self.new_records,
+            **{name: self.decided[name] for name in FINAL},
+            "held": self.held,
+        }
 
     @property
     def rule_set_version(self) -> str:

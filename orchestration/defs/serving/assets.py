@@ -15,32 +15,57 @@ from orchestration.resources import PostgresResource
 
 GROUP = "serving"
 TAGS = {"layer": "serving", "lane": "near-real-time"}
-FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=10), warn_window=timedelta(minutes=2))
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(minutes=10), warn_window=timedelta(minutes=2)
+)
 
 BOTH = [EVENTS_CLEAN, ORDER_LINES_CLEAN]
 TABLES = {  # name: (description, upstream assets)
     "product_state": (
-        ("Current state of each product (`serving.product_state`): price, availability, stock, "
-        "customization options, category and popularity counts, each attribute as of the latest "
-        "event time that set it."), BOTH),
+        (
+            "Current state of each product (`serving.product_state`): price, availability, stock, "
+            "customization options, category and popularity counts, each attribute as of the latest "
+            "event time that set it."
+        ),
+        BOTH,
+    ),
     "customer_profile": (
-        ("Per customer (`serving.customer_profile`): views, searches, carts and purchases, recent "
-        "products, category affinity and price band."), BOTH),
+        (
+            "Per customer (`serving.customer_profile`): views, searches, carts and purchases, recent "
+            "products, category affinity and price band."
+        ),
+        BOTH,
+    ),
     "trending": (
-        ("Views, cart additions and purchased lines per product over the last 5 minutes and hour of "
-        "event time (`serving.trending`)."), BOTH),
+        (
+            "Views, cart additions and purchased lines per product over the last 5 minutes and hour of "
+            "event time (`serving.trending`)."
+        ),
+        BOTH,
+    ),
     "session_funnel": (
-        ("Per session (`serving.session_funnel`): views, searches, cart additions and orders, first "
-        "and last event time."), [EVENTS_CLEAN]),
+        (
+            "Per session (`serving.session_funnel`): views, searches, cart additions and orders, first "
+            "and last event time."
+        ),
+        [EVENTS_CLEAN],
+    ),
 }
 SERVING_KEYS = {name: dg.AssetKey(["serving", name]) for name in TABLES}
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(SERVING_KEYS[name], deps=deps, group_name=GROUP, owners=[OWNER],
-                     kinds={"postgres", "sql"}, tags=TAGS, description=description,
-                     freshness_policy=FRESHNESS)
+        dg.AssetSpec(
+            SERVING_KEYS[name],
+            deps=deps,
+            group_name=GROUP,
+            owners=[OWNER],
+            kinds={"postgres", "sql"},
+            tags=TAGS,
+            description=description,
+            freshness_policy=FRESHNESS,
+        )
         for name, (description, deps) in TABLES.items()
     ],
     can_subset=False,
@@ -51,8 +76,10 @@ def serving_tables(context: dg.AssetExecutionContext, postgres: PostgresResource
     with postgres.connection() as conn:
         report = refresh_serving(conn)
     lag = report.event_time_lag_s()
-    context.log.info(f"serving: folded quality batches {report.from_batch}..{report.to_batch} "
-                     f"({report.events} events) in {report.seconds:.2f}s; rows {report.rows}")
+    context.log.info(
+        f"serving: folded quality batches {report.from_batch}..{report.to_batch} "
+        f"({report.events} events) in {report.seconds:.2f}s; rows {report.rows}"
+    )
     common = {
         "quality_batches_folded": report.batches,
         "events_folded": report.events,
@@ -62,7 +89,9 @@ def serving_tables(context: dg.AssetExecutionContext, postgres: PostgresResource
         "seconds": report.seconds,
     }
     for name, key in SERVING_KEYS.items():
-        yield dg.MaterializeResult(asset_key=key, metadata={**common, "rows_updated": report.rows.get(name, 0)})
+        yield dg.MaterializeResult(
+            asset_key=key, metadata={**common, "rows_updated": report.rows.get(name, 0)}
+        )
 
 
 REFRESH_SERVING_JOB = dg.define_asset_job(
@@ -80,7 +109,7 @@ DECIDE_AND_SERVE_JOB = dg.define_asset_job(
     "decide_and_serve",
     selection=[*QUALITY_KEYS, *SERVING_KEYS.values()],
     description="Decide every raw record not yet decided, then fold what was released into the "
-                "serving tables.",
+    "serving tables.",
     executor_def=dg.in_process_executor,
     tags={"pulsemart/pool": "quality"},
 )

@@ -93,10 +93,17 @@ def session(
             if not candidates:
                 continue
         product = rng.choice(candidates)
-        yield Action(_gap(rng), "product_viewed", {
-            **who, "product_id": product.product_id, "category": product.category,
-            "unit_price": product.unit_price, "referrer": referrer,
-        })
+        yield Action(
+            _gap(rng),
+            "product_viewed",
+            {
+                **who,
+                "product_id": product.product_id,
+                "category": product.category,
+                "unit_price": product.unit_price,
+                "referrer": referrer,
+            },
+        )
         if product.available and rng.random() < _add_probability(customer, product):
             quantity = 1 + int(rng.expovariate(0.6))
             options = product.customization_options
@@ -123,8 +130,11 @@ def _add_probability(customer: Customer, product: Product) -> float:
 
 def _cart_fields(who: dict, product: Product, quantity: int, customization: str | None) -> dict:
     return {
-        **who, "product_id": product.product_id, "quantity": quantity,
-        "unit_price": product.unit_price, "customization": customization,
+        **who,
+        "product_id": product.product_id,
+        "quantity": quantity,
+        "unit_price": product.unit_price,
+        "customization": customization,
     }
 
 
@@ -141,7 +151,8 @@ def _search(rng: random.Random, customer: Customer, catalog: Catalog, category: 
     in_stock = True if rng.random() < 0.3 else None
     needle = noun.upper()
     results = [
-        p for p in catalog.by_category[category]
+        p
+        for p in catalog.by_category[category]
         if needle in p.description
         and (price_max is None or p.unit_price <= price_max)
         and (price_min is None or p.unit_price >= price_min)
@@ -158,4 +169,3 @@ def _search(rng: random.Random, customer: Customer, catalog: Catalog, category: 
         "result_product_ids": [p.product_id for p in results],
     }
     return fields, results
-

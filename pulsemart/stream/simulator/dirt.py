@@ -57,7 +57,8 @@ class Corrupted(NamedTuple):
 
 def choose_corruption(rng: random.Random, event: dict, can_duplicate: bool) -> str:
     kinds = [
-        kind for kind in CORRUPTIONS
+        kind
+        for kind in CORRUPTIONS
         if (kind != "duplicate" or can_duplicate)
         and (kind not in ("nonpositive_price", "currency_string") or _has(event, "unit_price"))
         and (kind != "unknown_product_id" or _has(event, "product_id"))
@@ -151,7 +152,8 @@ def _future_timestamp(rng, event, moment, previous_moment) -> str:
 def _oversized_payload(rng, event, moment, previous_moment) -> str:
     contract = CONTRACTS[event["event_type"]]
     text_fields = [
-        spec.name for spec in contract.fields
+        spec.name
+        for spec in contract.fields
         if spec.dtype == "str" and spec.name != contract.key_field and event[spec.name] is not None
     ]
     name = text_fields[0] if text_fields else contract.key_field
@@ -182,4 +184,3 @@ def _slot(rng: random.Random, event: dict, name: str) -> tuple[dict, str]:
         return event, name
     index = rng.randrange(len(event["lines"]))
     return event["lines"][index], f"lines[{index}].{name}"
-

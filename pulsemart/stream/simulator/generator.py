@@ -93,7 +93,10 @@ def generate(
 
 
 def _with_dirt(
-    activity: Iterator[_Clean], n_records: int, dirty_rate: float, rng: random.Random,
+    activity: Iterator[_Clean],
+    n_records: int,
+    dirty_rate: float,
+    rng: random.Random,
     start: datetime,
 ) -> Iterator[SimulatedEvent]:
     pending: _Clean | None = None

@@ -24,8 +24,30 @@ from pulsemart.stream.simulator.customers import Checkout, Customer, session
 
 # Relative session arrival rate per UTC hour: quiet nights, busy late mornings and evenings.
 DIURNAL = (
-    0.15, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.7, 1.0, 1.3, 1.5, 1.5,
-    1.6, 1.5, 1.4, 1.3, 1.2, 1.2, 1.3, 1.5, 1.4, 1.0, 0.6, 0.3,
+    0.15,
+    0.1,
+    0.1,
+    0.1,
+    0.1,
+    0.2,
+    0.4,
+    0.7,
+    1.0,
+    1.3,
+    1.5,
+    1.5,
+    1.6,
+    1.5,
+    1.4,
+    1.3,
+    1.2,
+    1.2,
+    1.3,
+    1.5,
+    1.4,
+    1.0,
+    0.6,
+    0.3,
 )
 MEAN_SESSION_GAP_S = 10.0  # at a relative rate of 1
 MEAN_PRICE_CHANGE_GAP_S = 240.0
@@ -95,11 +117,15 @@ class World:
             product.stock -= quantity
             if product.stock == 0:
                 sold_out.append(product)
-            lines.append({
-                "line_id": len(lines) + 1, "product_id": product.product_id,
-                "quantity": quantity, "unit_price": product.unit_price,
-                "customization": customization,
-            })
+            lines.append(
+                {
+                    "line_id": len(lines) + 1,
+                    "product_id": product.product_id,
+                    "quantity": quantity,
+                    "unit_price": product.unit_price,
+                    "customization": customization,
+                }
+            )
         if not lines:
             return
         order = {
@@ -121,10 +147,17 @@ class World:
     def _cancel(self, now: float, order: dict) -> Iterator[WorldEvent]:
         # Cancellations return stock silently: restocks, not returns, make products available.
         lines = [dict(line, quantity=-line["quantity"]) for line in order["lines"]]
-        yield now, "order_cancelled", {
-            **order, "order_id": f"C{order['order_id']}", "session_id": None,
-            "lines": lines, "cancels_order_id": order["order_id"],
-        }
+        yield (
+            now,
+            "order_cancelled",
+            {
+                **order,
+                "order_id": f"C{order['order_id']}",
+                "session_id": None,
+                "lines": lines,
+                "cancels_order_id": order["order_id"],
+            },
+        )
 
     def _restock(self, now: float, product: Product) -> Iterator[WorldEvent]:
         if product.stock == 0:
@@ -134,26 +167,38 @@ class World:
     def _change_price(self, now: float, _) -> Iterator[WorldEvent]:
         product = self.rng.choice(self.catalog.products)
         previous, product.unit_price = product.unit_price, repriced(self.rng, product)
-        yield now, "price_changed", {
-            "product_id": product.product_id, "unit_price": product.unit_price,
-            "previous_unit_price": previous, "currency": CURRENCY,
-        }
+        yield (
+            now,
+            "price_changed",
+            {
+                "product_id": product.product_id,
+                "unit_price": product.unit_price,
+                "previous_unit_price": previous,
+                "currency": CURRENCY,
+            },
+        )
         gap = self.rng.expovariate(1 / MEAN_PRICE_CHANGE_GAP_S)
         self._schedule(now + gap, self._change_price, None)
 
     def _change_options(self, now: float, _) -> Iterator[WorldEvent]:
         product = self.rng.choice(self.catalog.products)
         product.customization_options = customization_sample(self.rng)
-        yield now, "product_customized", {
-            "product_id": product.product_id,
-            "customization_options": list(product.customization_options),
-        }
+        yield (
+            now,
+            "product_customized",
+            {
+                "product_id": product.product_id,
+                "customization_options": list(product.customization_options),
+            },
+        )
         gap = self.rng.expovariate(1 / MEAN_CUSTOMIZATION_CHANGE_GAP_S)
         self._schedule(now + gap, self._change_options, None)
 
 
 def _availability(product: Product, reason: str) -> dict:
     return {
-        "product_id": product.product_id, "stock": product.stock,
-        "available": product.available, "reason": reason,
+        "product_id": product.product_id,
+        "stock": product.stock,
+        "available": product.available,
+        "reason": reason,
     }

@@ -19,15 +19,17 @@ def frame(rows) -> pd.DataFrame:
     for row in rows:
         customer, product, day, *rest = row
         event_type = rest[0] if len(rest) > 0 else "purchase"
-        records.append({
-            "customer_id": customer,
-            "product_id": product,
-            "event_time": T0 + pd.Timedelta(days=day),
-            "event_type": event_type,
-            "quantity": rest[1] if len(rest) > 1 else 1.0,
-            "unit_price": rest[2] if len(rest) > 2 else 2.0,
-            "order_id": f"{customer}-{day}" if event_type == "purchase" else None,
-        })
+        records.append(
+            {
+                "customer_id": customer,
+                "product_id": product,
+                "event_time": T0 + pd.Timedelta(days=day),
+                "event_type": event_type,
+                "quantity": rest[1] if len(rest) > 1 else 1.0,
+                "unit_price": rest[2] if len(rest) > 2 else 2.0,
+                "order_id": f"{customer}-{day}" if event_type == "purchase" else None,
+            }
+        )
     return from_frame(pd.DataFrame(records))
 
 
@@ -58,7 +60,15 @@ def loyal_and_occasional(seed=0, customers=300):
         gap = 10 if c % 2 == 0 else 80
         day = int(rng.integers(0, gap))
         while day < 200:
-            rows.append((f"c{c}", f"p{rng.integers(0, 20)}", day, "purchase",
-                         float(rng.integers(1, 10)), 2.0))
+            rows.append(
+                (
+                    f"c{c}",
+                    f"p{rng.integers(0, 20)}",
+                    day,
+                    "purchase",
+                    float(rng.integers(1, 10)),
+                    2.0,
+                )
+            )
             day += int(rng.integers(gap // 2, gap * 3 // 2 + 1))
     return frame(rows)

@@ -39,10 +39,16 @@ def test_numeric_bins_are_the_reference_quantiles():
 
 def test_feature_drift_table():
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame({"stable": rng.normal(size=2000), "moved": rng.normal(size=2000),
-                              "country": ["uk"] * 2000})
-    current = pd.DataFrame({"stable": rng.normal(size=2000),
-                            "moved": rng.normal(loc=2, size=2000), "country": ["uk"] * 2000})
+    reference = pd.DataFrame(
+        {"stable": rng.normal(size=2000), "moved": rng.normal(size=2000), "country": ["uk"] * 2000}
+    )
+    current = pd.DataFrame(
+        {
+            "stable": rng.normal(size=2000),
+            "moved": rng.normal(loc=2, size=2000),
+            "country": ["uk"] * 2000,
+        }
+    )
     table = feature_drift(reference, current, ["stable", "moved", "country"])
     assert table["column"].tolist() == ["stable", "moved", "country"]
     assert table["level"].tolist() == ["stable", "major", "stable"]
@@ -51,16 +57,21 @@ def test_feature_drift_table():
 
 
 def test_hit_rate_counts_served_pairs_later_bought():
-    recs = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "b"],
-                         "product_id": ["x", "y", "x", "z", "z"]})  # b-z served twice
+    recs = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "b", "b"], "product_id": ["x", "y", "x", "z", "z"]}
+    )  # b-z served twice
     bought = pd.DataFrame({"customer_id": ["a", "b", "c"], "product_id": ["x", "z", "x"]})
     assert hit_rate(recs, bought) == pytest.approx(2 / 4)
 
 
 def test_hit_rate_ignores_purchases_before_serving():
     t = pd.Timestamp("2024-01-10", tz="UTC")
-    recs = pd.DataFrame({"customer_id": ["a", "b"], "product_id": ["x", "x"],
-                         "served_at": [t, t]})
-    bought = pd.DataFrame({"customer_id": ["a", "b"], "product_id": ["x", "x"],
-                           "event_time": [t - pd.Timedelta(days=1), t + pd.Timedelta(hours=1)]})
+    recs = pd.DataFrame({"customer_id": ["a", "b"], "product_id": ["x", "x"], "served_at": [t, t]})
+    bought = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "product_id": ["x", "x"],
+            "event_time": [t - pd.Timedelta(days=1), t + pd.Timedelta(hours=1)],
+        }
+    )
     assert hit_rate(recs, bought) == pytest.approx(1 / 2)

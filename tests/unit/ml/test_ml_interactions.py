@@ -46,7 +46,9 @@ def test_online_retail_keeps_only_purchases(tmp_path, header, date):
     assert frame["customer_id"].tolist() == ["17850", "13047"]
     assert frame["product_id"].tolist() == ["85123A", "22633"]
     assert frame["event_time"].tolist() == [
-        pd.Timestamp("2010-12-01 08:26", tz="UTC"), pd.Timestamp("2010-12-02 09:00", tz="UTC")]
+        pd.Timestamp("2010-12-01 08:26", tz="UTC"),
+        pd.Timestamp("2010-12-02 09:00", tz="UTC"),
+    ]
     assert str(frame["event_time"].dtype) == "datetime64[ns, UTC]"
     assert set(frame["event_type"]) == {"purchase"}
     assert frame["quantity"].tolist() == [6.0, 2.0]
@@ -54,8 +56,13 @@ def test_online_retail_keeps_only_purchases(tmp_path, header, date):
     assert frame["order_id"].tolist() == ["536365", "536366"]
     assert frame["session_id"].tolist() == [None, None]
     assert frame.attrs["dropped"] == {
-        "no_customer": 1, "cancellation": 1, "fee_code": 2, "quantity_not_positive": 1,
-        "price_not_positive": 1, "unreadable_time": 0}
+        "no_customer": 1,
+        "cancellation": 1,
+        "fee_code": 2,
+        "quantity_not_positive": 1,
+        "price_not_positive": 1,
+        "unreadable_time": 0,
+    }
 
 
 def test_parquet_and_csv_load_alike(tmp_path):
@@ -63,8 +70,8 @@ def test_parquet_and_csv_load_alike(tmp_path):
     raw = pd.read_csv(csv, dtype={"InvoiceNo": str, "StockCode": str})
     raw.to_parquet(tmp_path / "sample.parquet")  # CustomerID becomes a float, as in the UCI file
     pd.testing.assert_frame_equal(
-        from_online_retail(tmp_path / "sample.parquet"), from_online_retail(csv),
-        check_like=False)
+        from_online_retail(tmp_path / "sample.parquet"), from_online_retail(csv), check_like=False
+    )
 
 
 def test_excel_with_real_datetimes_loads_like_csv(tmp_path):
@@ -72,8 +79,9 @@ def test_excel_with_real_datetimes_loads_like_csv(tmp_path):
     raw = pd.read_csv(csv, dtype={"Invoice": str, "StockCode": str})
     raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"])  # Excel cells hold datetimes
     raw.to_excel(tmp_path / "sample.xlsx", index=False)
-    pd.testing.assert_frame_equal(from_online_retail(tmp_path / "sample.xlsx"),
-                                  from_online_retail(csv))
+    pd.testing.assert_frame_equal(
+        from_online_retail(tmp_path / "sample.xlsx"), from_online_retail(csv)
+    )
 
 
 def test_fee_codes_come_from_the_quality_rules():
@@ -82,11 +90,18 @@ def test_fee_codes_come_from_the_quality_rules():
 
 
 def test_the_fee_codes_are_an_argument_of_the_modelling_layer():
-    lines = pd.DataFrame({
-        "invoice": ["1", "2", "3"], "stock_code": ["SHIP", "ship", "A1"],
-        "description": ["shipping", "shipping", "a product"], "quantity": [1, 1, 2],
-        "invoice_date": pd.to_datetime(["2024-01-01"] * 3, utc=True), "unit_price": [5.0, 5.0, 3.0],
-        "customer_id": ["c1", "c1", "c1"], "country": ["UK"] * 3})
+    lines = pd.DataFrame(
+        {
+            "invoice": ["1", "2", "3"],
+            "stock_code": ["SHIP", "ship", "A1"],
+            "description": ["shipping", "shipping", "a product"],
+            "quantity": [1, 1, 2],
+            "invoice_date": pd.to_datetime(["2024-01-01"] * 3, utc=True),
+            "unit_price": [5.0, 5.0, 3.0],
+            "customer_id": ["c1", "c1", "c1"],
+            "country": ["UK"] * 3,
+        }
+    )
     assert from_transactions(lines, FeeCodes()).shape[0] == 3  # no codes: every line a product
     kept = from_transactions(lines, FeeCodes.of(codes=["Ship"]))
     assert kept["product_id"].tolist() == ["A1"] and kept.attrs["dropped"]["fee_code"] == 2
@@ -102,16 +117,32 @@ def test_from_frame_names_every_missing_column():
 
 def test_from_frame_rejects_unknown_event_types():
     with pytest.raises(ValueError, match="refund"):
-        from_frame(pd.DataFrame({"customer_id": ["c"], "product_id": ["p"],
-                                 "event_time": ["2024-01-01T00:00:00Z"],
-                                 "event_type": ["refund"]}))
+        from_frame(
+            pd.DataFrame(
+                {
+                    "customer_id": ["c"],
+                    "product_id": ["p"],
+                    "event_time": ["2024-01-01T00:00:00Z"],
+                    "event_type": ["refund"],
+                }
+            )
+        )
 
 
 def test_from_frame_fills_optional_columns_and_fixes_types():
-    frame = from_frame(pd.DataFrame({
-        "customer_id": [17850, 13047], "product_id": ["p1", "p2"],
-        "event_time": pd.to_datetime(["2024-01-02 10:00", "2024-01-01 09:00"]),  # naive: UTC
-        "event_type": ["VIEW", "cart"], "extra": [1, 2]}))
+    frame = from_frame(
+        pd.DataFrame(
+            {
+                "customer_id": [17850, 13047],
+                "product_id": ["p1", "p2"],
+                "event_time": pd.to_datetime(
+                    ["2024-01-02 10:00", "2024-01-01 09:00"]
+                ),  # naive: UTC
+                "event_type": ["VIEW", "cart"],
+                "extra": [1, 2],
+            }
+        )
+    )
 
     assert list(frame.columns) == list(COLUMNS)
     assert frame["customer_id"].tolist() == ["13047", "17850"]  # sorted by time

@@ -40,16 +40,19 @@ def test_perfect_and_empty_rankings():
 
 
 def _recs(lists):
-    return pd.DataFrame([(c, p, r) for c, items in lists.items()
-                         for r, p in enumerate(items, start=1)],
-                        columns=["customer_id", "product_id", "rank"])
+    return pd.DataFrame(
+        [(c, p, r) for c, items in lists.items() for r, p in enumerate(items, start=1)],
+        columns=["customer_id", "product_id", "rank"],
+    )
 
 
 def test_frame_metrics_match_the_single_list_definitions():
     lists = {"a": RECS, "b": ["p3", "p9", "p1", "p2", "p4"], "c": ["p7"] * 1}
     truth = {"a": RELEVANT, "b": {"p9"}, "c": {"p1", "p2"}, "d": {"p1"}}  # d: no recs
-    relevant = pd.DataFrame([(c, p) for c, ps in truth.items() for p in sorted(ps)] + [("b", "p9")],
-                            columns=["customer_id", "product_id"])  # a duplicate is ignored
+    relevant = pd.DataFrame(
+        [(c, p) for c, ps in truth.items() for p in sorted(ps)] + [("b", "p9")],
+        columns=["customer_id", "product_id"],
+    )  # a duplicate is ignored
     result = ranking_metrics(_recs(lists), relevant, k=5, catalog_size=10)
 
     def mean(fn):

@@ -15,16 +15,22 @@ CUTOFF = T0 + pd.Timedelta(days=100)
 
 
 def test_features_and_label_by_hand():
-    interactions = frame([
-        # a: orders on days 10 (two lines) and 70; views; buys again after the cutoff.
-        ("a", "x", 10, "purchase", 2, 3.0), ("a", "y", 10, "purchase", 1, 4.0),
-        ("a", "x", 70, "purchase", 5, 2.0), ("a", "z", 80, "view"), ("a", "z", 81, "cart"),
-        ("a", "x", 120),
-        # b: only views before the cutoff, buys after the label window.
-        ("b", "x", 95, "view"), ("b", "x", 150),
-        # c: active only after the cutoff: not in the dataset.
-        ("c", "x", 101),
-    ])
+    interactions = frame(
+        [
+            # a: orders on days 10 (two lines) and 70; views; buys again after the cutoff.
+            ("a", "x", 10, "purchase", 2, 3.0),
+            ("a", "y", 10, "purchase", 1, 4.0),
+            ("a", "x", 70, "purchase", 5, 2.0),
+            ("a", "z", 80, "view"),
+            ("a", "z", 81, "cart"),
+            ("a", "x", 120),
+            # b: only views before the cutoff, buys after the label window.
+            ("b", "x", 95, "view"),
+            ("b", "x", 150),
+            # c: active only after the cutoff: not in the dataset.
+            ("c", "x", 101),
+        ]
+    )
     data = build_propensity_dataset(interactions, CUTOFF, label_days=30)
     f = data.features
 

@@ -19,8 +19,9 @@ from ml.split import time_split
 MODELS = [
     pytest.param(lambda: PopularityRecommender(), id="popularity"),
     pytest.param(lambda: make_recommender(), id="default"),
-    pytest.param(lambda: ItemKNNRecommender(repurchase_weight=0, popularity_weight=0),
-                 id="knn-only"),
+    pytest.param(
+        lambda: ItemKNNRecommender(repurchase_weight=0, popularity_weight=0), id="knn-only"
+    ),
     pytest.param(lambda: SVDRecommender(factors=4), id="svd"),
 ]
 
@@ -40,8 +41,9 @@ def test_recommendation_contract(groups_frame, build, exclude_seen):
         assert rows["score"].is_monotonic_decreasing
     if exclude_seen:
         seen = set(zip(groups_frame["customer_id"], groups_frame["product_id"], strict=True))
-        assert not any((c, p) in seen for c, p in zip(recs["customer_id"], recs["product_id"],
-                                                      strict=True))
+        assert not any(
+            (c, p) in seen for c, p in zip(recs["customer_id"], recs["product_id"], strict=True)
+        )
 
 
 def test_unknown_customers_get_the_most_popular(groups_frame):
@@ -58,8 +60,9 @@ def test_exclude_seen_can_leave_fewer_than_k():
 
 
 def test_popularity_by_customers_and_by_units():
-    interactions = frame([("a", "x", 0, "purchase", 1), ("b", "x", 1, "purchase", 1),
-                          ("c", "y", 2, "purchase", 500)])
+    interactions = frame(
+        [("a", "x", 0, "purchase", 1), ("b", "x", 1, "purchase", 1), ("c", "y", 2, "purchase", 500)]
+    )
     by_customers = PopularityRecommender().fit(interactions).recommend(["z"], k=2)
     by_units = PopularityRecommender(by="quantity").fit(interactions).recommend(["z"], k=2)
     assert by_customers["product_id"].tolist() == ["x", "y"]
@@ -69,25 +72,35 @@ def test_popularity_by_customers_and_by_units():
 def test_item_knn_beats_popularity_when_tastes_differ(groups_frame):
     split = time_split(groups_frame, 2 / 3)
     table = evaluate_recommenders(
-        split.train, split.test,
-        {"popularity": PopularityRecommender(),
-         "knn": ItemKNNRecommender(repurchase_weight=0, popularity_weight=0),
-         "default": make_recommender()},
-        k=5, exclude_seen=True)
+        split.train,
+        split.test,
+        {
+            "popularity": PopularityRecommender(),
+            "knn": ItemKNNRecommender(repurchase_weight=0, popularity_weight=0),
+            "default": make_recommender(),
+        },
+        k=5,
+        exclude_seen=True,
+    )
     assert table.loc["knn", "ndcg_at_5"] > 2 * table.loc["popularity", "ndcg_at_5"]
     assert table.loc["default", "ndcg_at_5"] > table.loc["popularity", "ndcg_at_5"]
     # Products never cross the groups: the neighbours-only model recommends within the group.
-    recs = ItemKNNRecommender(repurchase_weight=0, popularity_weight=0, neighbours=0).fit(
-        split.train).recommend(["g0c0", "g2c5"], k=3, exclude_seen=True)
-    assert all(p.startswith(c[:2]) for c, p in zip(recs["customer_id"], recs["product_id"],
-                                                   strict=True))
+    recs = (
+        ItemKNNRecommender(repurchase_weight=0, popularity_weight=0, neighbours=0)
+        .fit(split.train)
+        .recommend(["g0c0", "g2c5"], k=3, exclude_seen=True)
+    )
+    assert all(
+        p.startswith(c[:2]) for c, p in zip(recs["customer_id"], recs["product_id"], strict=True)
+    )
 
 
 def test_repurchase_weight_ranks_own_frequent_items_first():
-    interactions = frame([("a", "fav", d) for d in (0, 1, 2)]
-                         + [("b", "pop", 0), ("c", "pop", 1), ("d", "pop", 2), ("a", "x", 3)])
-    only_own = ItemKNNRecommender(repurchase_weight=1.0, popularity_weight=0.0,
-                                  half_life_days=None)
+    interactions = frame(
+        [("a", "fav", d) for d in (0, 1, 2)]
+        + [("b", "pop", 0), ("c", "pop", 1), ("d", "pop", 2), ("a", "x", 3)]
+    )
+    only_own = ItemKNNRecommender(repurchase_weight=1.0, popularity_weight=0.0, half_life_days=None)
     recs = only_own.fit(interactions).recommend(["a"], k=3)
     assert recs["product_id"].tolist() == ["fav", "x", "pop"]
 
@@ -108,11 +121,11 @@ def test_similarity_is_shrunk_cosine_without_diagonal():
 
 
 def test_matrix_counts_orders_not_lines_and_weights_views():
-    interactions = frame([("a", "x", 0), ("a", "x", 0), ("a", "x", 5), ("a", "y", 1, "view"),
-                          ("a", "y", 2, "view")])
+    interactions = frame(
+        [("a", "x", 0), ("a", "x", 0), ("a", "x", 5), ("a", "y", 1, "view"), ("a", "y", 2, "view")]
+    )
     matrix = interaction_matrix(interactions)
-    dense = pd.DataFrame(matrix.values.toarray(), index=matrix.customers,
-                         columns=matrix.products)
+    dense = pd.DataFrame(matrix.values.toarray(), index=matrix.customers, columns=matrix.products)
     assert dense.loc["a", "x"] == pytest.approx(2.0)  # two orders, one with two lines
     assert dense.loc["a", "y"] == pytest.approx(0.2)  # two views at 0.1
 

@@ -39,9 +39,13 @@ def recommender():
 
 def _log(recommender, ndcg):
     logged = registry.log_recommender(
-        recommender, {"ndcg_at_10": ndcg, "precision_at_10": ndcg / 2}, recommender.to_params(),
+        recommender,
+        {"ndcg_at_10": ndcg, "precision_at_10": ndcg / 2},
+        recommender.to_params(),
         {"start": "2024-01-01", "cutoff": "2024-02-10", "end": "2024-03-01"},
-        dagster_run_id="dagster-run-1", git_commit="abc1234")
+        dagster_run_id="dagster-run-1",
+        git_commit="abc1234",
+    )
     return logged, registry.register(logged.run_id, registry.RECOMMENDER)
 
 
@@ -103,14 +107,18 @@ def test_round_trip_promote_gate_and_rollback(store, recommender):
     assert run.data.tags["data_window.cutoff"] == "2024-02-10"
     assert run.data.params["model"] == "item_knn"
     assert Path(home, "mlflow", "artifacts").is_dir() and any(
-        Path(home, "mlflow", "artifacts").rglob("MLmodel"))
+        Path(home, "mlflow", "artifacts").rglob("MLmodel")
+    )
 
     def challenge(version):  # what lifecycle.gate_and_promote does, without the audit rows
         registry.set_challenger(registry.RECOMMENDER, version)
         champion = registry.alias_version(registry.RECOMMENDER, registry.CHAMPION)
-        decision = gate(registry.run_metrics(registry.RECOMMENDER, version),
-                        registry.run_metrics(registry.RECOMMENDER, champion) if champion else None,
-                        baseline, "ndcg_at_10")
+        decision = gate(
+            registry.run_metrics(registry.RECOMMENDER, version),
+            registry.run_metrics(registry.RECOMMENDER, champion) if champion else None,
+            baseline,
+            "ndcg_at_10",
+        )
         registry.record_gate(registry.RECOMMENDER, version, decision.passed, decision.reason)
         if decision.passed:
             registry.set_champion(registry.RECOMMENDER, version, decision.reason)
@@ -150,19 +158,26 @@ def test_round_trip_promote_gate_and_rollback(store, recommender):
     model = mlflow.pyfunc.load_model(f"models:/{registry.RECOMMENDER}@champion")
     out = model.predict(pd.DataFrame({"customer_id": ["g0c0", "stranger"]}), params={"k": 3})
     assert out.groupby("customer_id")["rank"].apply(list).to_dict() == {
-        "g0c0": [1, 2, 3], "stranger": [1, 2, 3]}
+        "g0c0": [1, 2, 3],
+        "stranger": [1, 2, 3],
+    }
 
 
 def test_manual_promote_and_propensity_model(store):
     import mlflow.pyfunc
 
     interactions = loyal_and_occasional(customers=60)
-    data = build_propensity_dataset(interactions, interactions["event_time"].min()
-                                    + pd.Timedelta(days=150))
+    data = build_propensity_dataset(
+        interactions, interactions["event_time"].min() + pd.Timedelta(days=150)
+    )
     model = train_propensity(data, "logistic")
-    logged = registry.log_propensity(model, {"roc_auc": 0.7}, {"model": "logistic"},
-                                     {"cutoff": "2024-02-10"},
-                                     input_example=data.features.head(3))
+    logged = registry.log_propensity(
+        model,
+        {"roc_auc": 0.7},
+        {"model": "logistic"},
+        {"cutoff": "2024-02-10"},
+        input_example=data.features.head(3),
+    )
     version = registry.register(logged.run_id, registry.PROPENSITY)
     assert registry.set_champion(registry.PROPENSITY, version, reason="first model") is None
     state = registry.status(registry.PROPENSITY)

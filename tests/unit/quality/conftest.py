@@ -12,16 +12,30 @@ T0 = "2024-03-01T10:00:00.000Z"
 
 def product(pid="P00001", price=2.55, description="RED MUG", moment=T0, **extra):
     return build_event(
-        "product_upserted", event_id=f"up-{pid}-{price}", event_time=moment, product_id=pid,
-        description=description, category="kitchen", unit_price=price, currency="GBP",
-        stock=10, customization_options=[], **extra,
+        "product_upserted",
+        event_id=f"up-{pid}-{price}",
+        event_time=moment,
+        product_id=pid,
+        description=description,
+        category="kitchen",
+        unit_price=price,
+        currency="GBP",
+        stock=10,
+        customization_options=[],
+        **extra,
     )
 
 
 def view(eid="v1", pid="P00001", price=2.55, moment="2024-03-01T10:05:00.000Z", **overrides):
     event = build_event(
-        "product_viewed", event_id=eid, event_time=moment, customer_id="C000001",
-        session_id="S1", product_id=pid, category="kitchen", unit_price=price,
+        "product_viewed",
+        event_id=eid,
+        event_time=moment,
+        customer_id="C000001",
+        session_id="S1",
+        product_id=pid,
+        category="kitchen",
+        unit_price=price,
     )
     event.update(overrides)
     return event
@@ -29,10 +43,14 @@ def view(eid="v1", pid="P00001", price=2.55, moment="2024-03-01T10:05:00.000Z", 
 
 def order(eid="o1", lines=None, event_type="order_placed", customer="C000001", **overrides):
     default = [{"line_id": 1, "product_id": "P00001", "quantity": 2, "unit_price": 2.55}]
-    fields = {"order_id": "SO1", "customer_id": customer, "lines": default,
-              "country": "United Kingdom", "currency": "GBP"}
-    event = build_event(event_type, event_id=eid, event_time="2024-03-01T10:06:00.000Z",
-                        **fields)
+    fields = {
+        "order_id": "SO1",
+        "customer_id": customer,
+        "lines": default,
+        "country": "United Kingdom",
+        "currency": "GBP",
+    }
+    event = build_event(event_type, event_id=eid, event_time="2024-03-01T10:06:00.000Z", **fields)
     event["lines"] = lines or default  # as sent: may hold fields the contract lacks
     event.update(overrides)
     return event
@@ -44,9 +62,17 @@ def raw(*events, start=0, values=None):
     for n, event in enumerate(events):
         if isinstance(event, dict):
             value = json.dumps(event).encode()
-            topic = topic_for(event["event_type"]) if event.get("event_type") in (
-                "product_upserted", "price_changed", "availability_changed",
-                "product_customized") else "shop.events"
+            topic = (
+                topic_for(event["event_type"])
+                if event.get("event_type")
+                in (
+                    "product_upserted",
+                    "price_changed",
+                    "availability_changed",
+                    "product_customized",
+                )
+                else "shop.events"
+            )
             try:
                 key = key_for(event)
             except (KeyError, ValueError):
@@ -81,5 +107,15 @@ def catalog():
     return catalog_with(product())
 
 
-__all__ = ["NOW", "T0", "catalog_with", "decide", "encode_event", "only", "order", "product",
-           "raw", "view"]
+__all__ = [
+    "NOW",
+    "T0",
+    "catalog_with",
+    "decide",
+    "encode_event",
+    "only",
+    "order",
+    "product",
+    "raw",
+    "view",
+]

@@ -20,7 +20,8 @@ def test_clean_event_is_accepted_with_full_score(catalog):
 def test_fix_threshold_decides_between_fixed_and_quarantined(catalog):
     rules = load_rules()
     strict = dataclasses.replace(
-        rules, thresholds=dataclasses.replace(rules.thresholds, fix_confidence=0.995))
+        rules, thresholds=dataclasses.replace(rules.thresholds, fix_confidence=0.995)
+    )
     event = view(event_time="12/1/24 8:26")
     assert only(decide(event, catalog=catalog))[0] == "fixed"
     decision, row = only(decide(event, catalog=catalog, rules=strict))
@@ -32,16 +33,22 @@ def test_fix_threshold_decides_between_fixed_and_quarantined(catalog):
 def test_guest_checkout_is_accepted_and_flagged(catalog):
     decision, row = only(decide(order(customer=None), catalog=catalog))
     assert decision == "accepted"
-    assert {"rule_id": "order.guest_checkout", "field": "customer_id", "severity": "info"} in \
-        json.loads(row["flags"])
+    assert {
+        "rule_id": "order.guest_checkout",
+        "field": "customer_id",
+        "severity": "info",
+    } in json.loads(row["flags"])
 
 
 def test_cancellations_fees_and_adjustments_are_recognised(catalog):
     cat = catalog_with(product(), product("POST", 18.0, "POSTAGE"))
-    lines = [{"line_id": 1, "product_id": "P00001", "quantity": -2, "unit_price": 2.55},
-             {"line_id": 2, "product_id": "POST", "quantity": -1, "unit_price": 18.0}]
-    result = decide(order(eid="c1", lines=lines, event_type="order_cancelled",
-                          order_id="CSO1"), catalog=cat)
+    lines = [
+        {"line_id": 1, "product_id": "P00001", "quantity": -2, "unit_price": 2.55},
+        {"line_id": 2, "product_id": "POST", "quantity": -1, "unit_price": 18.0},
+    ]
+    result = decide(
+        order(eid="c1", lines=lines, event_type="order_cancelled", order_id="CSO1"), catalog=cat
+    )
     decision, row = only(result)
     assert decision == "accepted"
     flags = {f["rule_id"] for f in json.loads(row["flags"])}
@@ -79,12 +86,14 @@ def test_duplicates_within_and_across_batches(catalog):
     event = view()
     first = decide(event, event, catalog=catalog)
     assert len(first.clean) == 1 and json.loads(first.quarantine["reasons"].iloc[0]) == [
-        "duplicate"]
+        "duplicate"
+    ]
     seen = set(first.clean["event_id"])
     again = decide(event, catalog=first.catalog, seen_event_ids=seen)
     assert only(again)[0] == "quarantined"
-    by_query = decide(event, catalog=first.catalog, seen_event_ids=lambda ids: [i for i in ids
-                                                                                if i in seen])
+    by_query = decide(
+        event, catalog=first.catalog, seen_event_ids=lambda ids: [i for i in ids if i in seen]
+    )
     assert json.loads(by_query.quarantine["reasons"].iloc[0]) == ["duplicate"]
 
 
@@ -94,15 +103,18 @@ def test_unknown_product_is_held_then_released(catalog):
     assert held.held["first_held_at"].iloc[0] == NOW
     still = run_batch(raw(), held.catalog, now=NOW + pd.Timedelta(minutes=5), pending=held.held)
     assert len(still.held) == 1 and still.held["first_held_at"].iloc[0] == NOW
-    released = run_batch(raw(product("P77777")), still.catalog,
-                         now=NOW + pd.Timedelta(minutes=6), pending=still.held)
+    released = run_batch(
+        raw(product("P77777")), still.catalog, now=NOW + pd.Timedelta(minutes=6), pending=still.held
+    )
     assert set(released.clean["event_id"]) == {"v1", "up-P77777-2.55"}
     assert released.held.empty and released.conservation["balanced"]
 
 
 def test_unknown_product_is_quarantined_after_the_timeout(catalog):
-    held = decide(order(lines=[{"line_id": 1, "product_id": "P99999", "quantity": 1,
-                                "unit_price": 1.0}]), catalog=catalog)
+    held = decide(
+        order(lines=[{"line_id": 1, "product_id": "P99999", "quantity": 1, "unit_price": 1.0}]),
+        catalog=catalog,
+    )
     later = run_batch(raw(), held.catalog, now=NOW + pd.Timedelta(hours=1), pending=held.held)
     decision, row = only(later)
     assert decision == "quarantined"
@@ -119,15 +131,25 @@ def test_catalog_learns_prices_and_round_trips_as_records():
 
 def build_price_change():
     from pulsemart.contracts import build_event
-    return build_event("price_changed", event_id="pc1", event_time="2024-03-01T11:00:00.000Z",
-                       product_id="P00001", unit_price=3.0, previous_unit_price=2.0,
-                       currency="GBP")
+
+    return build_event(
+        "price_changed",
+        event_id="pc1",
+        event_time="2024-03-01T11:00:00.000Z",
+        product_id="P00001",
+        unit_price=3.0,
+        previous_unit_price=2.0,
+        currency="GBP",
+    )
 
 
 def test_price_repair_uses_the_price_at_the_event_time():
     cat = catalog_with(product(price=2.0))
-    result = decide(build_price_change(), view(eid="late", price=0.0,
-                                               moment="2024-03-01T10:30:00.000Z"), catalog=cat)
+    result = decide(
+        build_price_change(),
+        view(eid="late", price=0.0, moment="2024-03-01T10:30:00.000Z"),
+        catalog=cat,
+    )
     row = result.clean.set_index("event_id").loc["late"]
     assert json.loads(row["payload"])["unit_price"] == 2.0
 
@@ -148,8 +170,8 @@ def test_contract_failures_are_counted_with_samples(catalog):
     result = decide(event, catalog=catalog)
     assert only(result)[0] == "quarantined"
     assert result.contract_failures.to_dict("records") == [
-        {"schema": "product_viewed", "column": "session_id", "check": "not_nullable",
-         "failures": 1}]
+        {"schema": "product_viewed", "column": "session_id", "check": "not_nullable", "failures": 1}
+    ]
     meta = result.metadata()
     assert meta["failure_counts"] == {"product_viewed:session_id:not_nullable": 1}
     assert meta["samples"][0]["check"] == "not_nullable"

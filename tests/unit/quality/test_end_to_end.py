@@ -42,10 +42,15 @@ def test_every_real_line_is_accounted_for_exactly_once():
     source = pd.read_parquet(SAMPLE)
     expected = round(float((source["Quantity"] * source["UnitPrice"]).sum()), 2)
     found = (released["quantity_as_found"] * released["unit_price_as_found"]).sum() + sum(
-        float(q) * float(p) for q, p in zip(held_back["quantity"], held_back["unit_price"],
-                                            strict=True))
+        float(q) * float(p)
+        for q, p in zip(held_back["quantity"], held_back["unit_price"], strict=True)
+    )
     assert round(float(found), 2) == expected
     clean = combined(results, "clean")
     flags = {f["rule_id"] for text in clean["flags"] for f in json.loads(text)}
-    assert {"order.cancellation", "order.guest_checkout", "line.fee_code",
-            "line.stock_adjustment"} <= flags
+    assert {
+        "order.cancellation",
+        "order.guest_checkout",
+        "line.fee_code",
+        "line.stock_adjustment",
+    } <= flags

@@ -10,15 +10,18 @@ from pulsemart.quality.timestamps import classify, to_canonical, to_utc
 from tests.unit.quality.conftest import catalog_with, decide, only, order, product, raw, view
 
 
-@pytest.mark.parametrize(("found", "expected"), [
-    ("12/1/10 8:26", "2010-12-01T08:26:00.000Z"),
-    ("3/1/24 10:00", "2024-03-01T10:00:00.000Z"),
-    ("2024-03-01 10:00:00", "2024-03-01T10:00:00.000Z"),
-    ("2024-03-01T10:00:00", "2024-03-01T10:00:00.000Z"),
-    (1709287223456, "2024-03-01T10:00:23.456Z"),
-    ("1709287223456", "2024-03-01T10:00:23.456Z"),
-    ("2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.000Z"),
-])
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [
+        ("12/1/10 8:26", "2010-12-01T08:26:00.000Z"),
+        ("3/1/24 10:00", "2024-03-01T10:00:00.000Z"),
+        ("2024-03-01 10:00:00", "2024-03-01T10:00:00.000Z"),
+        ("2024-03-01T10:00:00", "2024-03-01T10:00:00.000Z"),
+        (1709287223456, "2024-03-01T10:00:23.456Z"),
+        ("1709287223456", "2024-03-01T10:00:23.456Z"),
+        ("2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.000Z"),
+    ],
+)
 def test_timestamps_in_every_format_become_iso_utc(found, expected):
     values = pd.Series([found], dtype=object)
     assert to_canonical(to_utc(values)).iloc[0] == expected
@@ -34,14 +37,25 @@ def test_us_timestamp_is_fixed_and_explained(catalog):
     assert decision == "fixed"
     assert row["event_time"] == pd.Timestamp("2024-12-01T08:26:00Z")
     (repair,) = json.loads(row["repairs"])
-    assert repair == {"rule_id": "time.format", "field": "event_time", "before": "12/1/24 8:26",
-                      "after": "2024-12-01T08:26:00.000Z", "confidence": 0.98}
+    assert repair == {
+        "rule_id": "time.format",
+        "field": "event_time",
+        "before": "12/1/24 8:26",
+        "after": "2024-12-01T08:26:00.000Z",
+        "confidence": 0.98,
+    }
     assert json.loads(row["payload"])["event_time"] == "2024-12-01T08:26:00.000Z"
 
 
-@pytest.mark.parametrize(("found", "expected", "confidence"), [
-    ("£2.55", 2.55, 0.99), ("GBP 2.55", 2.55, 0.99), ("2,55", 2.55, 0.9), ("2.55", 2.55, 0.99),
-])
+@pytest.mark.parametrize(
+    ("found", "expected", "confidence"),
+    [
+        ("£2.55", 2.55, 0.99),
+        ("GBP 2.55", 2.55, 0.99),
+        ("2,55", 2.55, 0.9),
+        ("2.55", 2.55, 0.99),
+    ],
+)
 def test_price_text_becomes_a_number(catalog, found, expected, confidence):
     decision, row = only(decide(view(price=found), catalog=catalog))
     assert decision == "fixed"
@@ -92,8 +106,15 @@ def test_volatile_price_history_quarantines_a_guess():
 
 
 def test_order_line_price_and_description_from_catalog(catalog):
-    lines = [{"line_id": 1, "product_id": "P00001", "quantity": 2, "unit_price": 0.0,
-              "description": None}]
+    lines = [
+        {
+            "line_id": 1,
+            "product_id": "P00001",
+            "quantity": 2,
+            "unit_price": 0.0,
+            "description": None,
+        }
+    ]
     result = decide(order(lines=lines), catalog=catalog)
     decision, row = only(result)
     assert decision == "fixed"

@@ -12,14 +12,22 @@ def test_packaged_rules_load_and_every_rule_is_documented():
     assert len({rule.id for rule in rules.rules}) == len(rules.rules)
 
 
-@pytest.mark.parametrize(("rule", "message"), [
-    ({"id": "r", "description": "d", "detect": "nope"}, "unknown detector"),
-    ({"id": "r", "description": "d", "detect": "missing", "repair": "nope"}, "unknown repair"),
-    ({"id": "r", "description": "d", "detect": "missing", "event_types": ["x"]}, "unknown event"),
-    ({"id": "r", "description": "d", "detect": "missing", "weight": 2}, "weight"),
-    ({"id": "r", "description": "d", "detect": "missing", "confidence": {"from": "?"}},
-     "confidence"),
-])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"id": "r", "description": "d", "detect": "nope"}, "unknown detector"),
+        ({"id": "r", "description": "d", "detect": "missing", "repair": "nope"}, "unknown repair"),
+        (
+            {"id": "r", "description": "d", "detect": "missing", "event_types": ["x"]},
+            "unknown event",
+        ),
+        ({"id": "r", "description": "d", "detect": "missing", "weight": 2}, "weight"),
+        (
+            {"id": "r", "description": "d", "detect": "missing", "confidence": {"from": "?"}},
+            "confidence",
+        ),
+    ],
+)
 def test_bad_rule_files_are_refused_with_the_rule_named(rule, message):
     with pytest.raises(RuleSetError, match=message):
         parse_rules({"version": "x", "rules": [rule]})

@@ -108,7 +108,8 @@ def section(settings, command: str, rounds: int, latency_seconds: float, latency
             f"Latency: {result.produced} events at {result.rate:g}/s through `pulsemart up "
             f"--rate 0 --stream-workers 0` (the sensor lane: each ingest run is a process that "
             f"loads the streaming location); {result.seen} seen in {len(result.batch_s)} "
-            f"ingest batches. The machine's load average is above; it was shared."
+            f"ingest batches. The target is the sensor lane's own (the real-time lane is "
+            f"measured in its section); the machine's load average is above."
         )
     return Section(
         key="locations",

@@ -294,6 +294,14 @@ def test_a_worker_waiting_on_a_lock_says_who_holds_it_and_goes_on_once_released(
     assert_exactly_once(lane, db, 2_000)
 
 
+def worker_backends(db) -> int:
+    (n,) = db.execute(
+        "select count(*) from pg_stat_activity where application_name like 'pulsemart-worker%'"
+    ).fetchone()
+    db.commit()
+    return n
+
+
 def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(lane, db, tmp_path):
     worker = spawn_worker(tmp_path / "worker.log")
     wait_for(lambda: owned_by(lane, worker.pid) == 6, 60, "the worker to own every partition")
@@ -303,11 +311,12 @@ def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(l
         wait_for(lambda: worker_batches(db) > 0, 60, "the worker's first batch")
         for _ in range(3):
             time.sleep(3)
-            # Every other client's connection: the worker's, wherever it is in its loop.
+            # The worker's connection, wherever it is in its loop; after a drop the worker
+            # reconnects on its own schedule, so each round waits until it is back.
+            wait_for(lambda: worker_backends(db) > 0, 30, "the worker to reconnect")
             (n,) = db.execute(
                 "select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                "where backend_type = 'client backend' and pid <> pg_backend_pid() "
-                "and datname = current_database()"
+                "where application_name like 'pulsemart-worker%' and pid <> pg_backend_pid()"
             ).fetchone()
             db.commit()
             drops += n

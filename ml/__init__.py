@@ -11,6 +11,7 @@ import time (only ml.registry / ml.tracking load it, inside their functions). St
     recommenders  popularity baseline, item-kNN (default), truncated SVD
     metrics       ranking and probability metrics
     propensity    purchase-propensity features, training, evaluation
+    blend         the session-aware blend the API serves and the session replay measures
     evaluate      offline evaluation report (`python -m pulsemart.ml_store.retail PATH`)
     variants      the measured comparison behind the default (`... retail --variants PATH`)
     registry      MLflow registration, the champion alias and the tags behind rollback

@@ -26,6 +26,7 @@ from typing import Any, get_args
 
 from pydantic import Field
 
+from ml.blend import BlendWeights
 from pulsemart.cloud.kafka import (
     KafkaSecurity,
     KafkaSecurityError,
@@ -104,6 +105,21 @@ class Settings(Environment):
             self.kafka_sasl_username,
             self.kafka_sasl_password,
             self.kafka_ssl_cafile,
+        )
+
+    @property
+    def blend_weights(self) -> BlendWeights:
+        """The blend's weights as ml.blend takes them (docs/ml.md says how they were chosen)."""
+        return BlendWeights(
+            model=self.blend_model,
+            session=self.blend_session,
+            history=self.blend_history,
+            trending=self.blend_trending,
+            view=self.blend_view,
+            cart=self.blend_cart,
+            purchase=self.blend_purchase,
+            half_life_s=self.blend_half_life_s,
+            history_half_life_s=self.blend_history_half_life_s,
         )
 
     @property

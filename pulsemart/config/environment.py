@@ -17,7 +17,10 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ml.blend import BlendWeights
+
 DEFAULT_KAFKA_PORT = 19092
+_BLEND = BlendWeights()
 # What each field configures; Dagster shows one resource per group (orchestration/resources.py).
 NO_DEFAULT = "—"  # shown for a setting that is simply unset by default
 GROUPS = ("general", "postgres", "kafka", "object_store", "mlflow", "batch", "realtime", "serving")
@@ -220,6 +223,71 @@ class Environment(BaseSettings):
     )
     api_key: SecretStr | None = setting(
         "PULSEMART_API_KEY", None, "serving API key", group="serving"
+    )
+    # The session-aware blend's weights (ml/blend.py); the defaults are those the session
+    # replay chose (docs/ml.md), so a shop changes them only after measuring its own.
+    blend_model: float = setting(
+        "PULSEMART_BLEND_MODEL",
+        _BLEND.model,
+        "weight of the deployed model's batch scores in recommendations",
+        group="serving",
+        ge=0,
+    )
+    blend_session: float = setting(
+        "PULSEMART_BLEND_SESSION",
+        _BLEND.session,
+        "weight of neighbours of the session's products",
+        group="serving",
+        ge=0,
+    )
+    blend_history: float = setting(
+        "PULSEMART_BLEND_HISTORY",
+        _BLEND.history,
+        "weight of neighbours of the customer's products from earlier sessions",
+        group="serving",
+        ge=0,
+    )
+    blend_trending: float = setting(
+        "PULSEMART_BLEND_TRENDING",
+        _BLEND.trending,
+        "weight of trending products (the last resort)",
+        group="serving",
+        ge=0,
+    )
+    blend_view: float = setting(
+        "PULSEMART_BLEND_VIEW",
+        _BLEND.view,
+        "what a view lends its neighbours",
+        group="serving",
+        ge=0,
+    )
+    blend_cart: float = setting(
+        "PULSEMART_BLEND_CART",
+        _BLEND.cart,
+        "what a cart addition lends its neighbours",
+        group="serving",
+        ge=0,
+    )
+    blend_purchase: float = setting(
+        "PULSEMART_BLEND_PURCHASE",
+        _BLEND.purchase,
+        "what a purchase lends its neighbours",
+        group="serving",
+        ge=0,
+    )
+    blend_half_life_s: float = setting(
+        "PULSEMART_BLEND_HALF_LIFE_SECONDS",
+        _BLEND.half_life_s,
+        "event time after which a session touch lends half as much (seconds)",
+        group="serving",
+        gt=0,
+    )
+    blend_history_half_life_s: float = setting(
+        "PULSEMART_BLEND_HISTORY_HALF_LIFE_SECONDS",
+        _BLEND.history_half_life_s,
+        "the same for touches from earlier sessions (seconds)",
+        group="serving",
+        gt=0,
     )
     mlflow_tracking_uri: str | None = setting(
         "MLFLOW_TRACKING_URI",

@@ -32,21 +32,28 @@ from pulsemart.config import Settings
 from pulsemart.serving import schema
 from pulsemart.serving.cache import ResponseCache
 from pulsemart.serving.dashboard import install_dashboard
+from pulsemart.serving.personal import personal_recommendations, similar_products
 from pulsemart.serving.pool import make_pool
 from pulsemart.serving.queries import (
     SearchFilters,
     customer_propensity,
     realtime_metrics,
-    recommend,
     search_products,
 )
 from pulsemart.serving.reference import install_reference
 
 # PostgreSQL text cannot hold NUL: such a parameter is refused as invalid (422) up front rather
-# than failing in the driver as a 500. A customer id is one path segment: no "/".
+# than failing in the driver as a 500. A customer, session or product id is one path segment:
+# no "/".
 NO_NUL = r"^[^\x00]*$"
-CUSTOMER_ID = r"^[^\x00/]+$"
+ID_SEGMENT = r"^[^\x00/]+$"
 HEALTH_TIMEOUT_S = 2.0
+SESSION_QUERY = Query(
+    min_length=1,
+    max_length=64,
+    pattern=ID_SEGMENT,
+    description="The shopper's current session: its products steer the blend.",
+)
 
 
 class ServingConfigError(RuntimeError):
@@ -253,12 +260,14 @@ def create_app(
         responses=errors(422),
     )
     async def customer(
-        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
+        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_SEGMENT)],
     ) -> Response:
         """The deployed propensity model's score for this customer (null when it has none)."""
         return await cached(
             ("customer", customer_id), lambda conn: customer_propensity(conn, customer_id)
         )
+
+    weights = settings.blend_weights
 
     @app.get(
         "/customers/{customer_id}/recommendations",
@@ -268,11 +277,49 @@ def create_app(
         responses=errors(422),
     )
     async def recommendations(
-        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CUSTOMER_ID)],
+        customer_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_SEGMENT)],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        session_id: Annotated[str | None, SESSION_QUERY] = None,
+    ) -> Response:
+        """The blend of the deployed model's scores, neighbours of the session's and the
+        customer's recent products, and trending products (docs/serving.md)."""
+        return await cached(
+            ("recommendations", customer_id, session_id, k),
+            lambda conn: personal_recommendations(conn, customer_id, session_id, k, weights),
+        )
+
+    @app.get(
+        "/sessions/{session_id}/recommendations",
+        tags=["sessions"],
+        dependencies=secured,
+        response_model=schema.Recommendations,
+        responses=errors(422),
+    )
+    async def session_recommendations(
+        session_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_SEGMENT)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> Response:
+        """The blend for an anonymous shopper: neighbours of the session's products, then
+        trending."""
         return await cached(
-            ("recommendations", customer_id, k), lambda conn: recommend(conn, customer_id, k)
+            ("session", session_id, k),
+            lambda conn: personal_recommendations(conn, None, session_id, k, weights),
+        )
+
+    @app.get(
+        "/products/{product_id}/similar",
+        tags=["products"],
+        dependencies=secured,
+        response_model=schema.SimilarProducts,
+        responses=errors(422),
+    )
+    async def similar(
+        product_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_SEGMENT)],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> Response:
+        """The deployed recommender's neighbours of this product that are available now."""
+        return await cached(
+            ("similar", product_id, k), lambda conn: similar_products(conn, product_id, k)
         )
 
     @app.get(

@@ -2,7 +2,8 @@
 
 `refresh_serving` is the serving layer's unit of work. In one transaction, under an advisory
 lock, it reads the quality batches released since `serving.progress`, folds their events into
-`serving.product_state`, `serving.customer_profile` and `serving.session_funnel` with set-based
+`serving.product_state`, `serving.customer_profile`, `serving.session_funnel` and
+`serving.recent_touches` (what each session and customer touched, for the blend) with set-based
 upserts, recomputes `serving.trending`, and advances the progress. A batch is therefore folded
 exactly once: running again with no new batch changes nothing, and a killed run leaves nothing
 half-folded.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -27,7 +28,18 @@ from pulsemart.store.rows import one_row
 
 _SERVING_LOCK = 7_146_205  # advisory lock id: one serving fold at a time
 # What the fold derives from the clean events; `serving.progress` says how far it has read.
-FOLDED_TABLES = ("product_state", "customer_profile", "session_funnel", "trending", "progress")
+FOLDED_TABLES = (
+    "product_state",
+    "customer_profile",
+    "session_funnel",
+    "recent_touches",
+    "trending",
+    "progress",
+)
+# What the blend may lend from (ml/blend.py): a session's last touches, and a customer's across
+# sessions, each bounded in entries and in event-time age before the fold's newest event.
+TOUCHES_KEPT = {"session": 20, "customer": 20}
+TOUCH_MAX_AGE = {"session": timedelta(hours=2), "customer": timedelta(days=30)}
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,34 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
         rows["session_funnel"] = conn.execute(q.SESSION_UPSERT).rowcount
         (max_time,) = one_row(conn.execute(q.MAX_EVENT_TIME, {"previous": max_time}))
+        rows["recent_touches"] = _fold_touches(conn, max_time)
         conn.execute("delete from serving.trending")
         rows["trending"] = conn.execute(q.TRENDING, {"as_of": max_time}).rowcount if max_time else 0
         conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})
     return RefreshReport(
         last, upper, int(batches), events, lines, rows, max_time, time.perf_counter() - started
     )
+
+
+def _fold_touches(conn: psycopg.Connection, newest: datetime | None) -> int:
+    """Merge the batch's touches into `serving.recent_touches`, then age out the rest."""
+    since = {
+        scope: newest - age if newest is not None else None for scope, age in TOUCH_MAX_AGE.items()
+    }
+    written = conn.execute(
+        q.RECENT_TOUCHES_UPSERT,
+        {
+            "session_n": TOUCHES_KEPT["session"],
+            "customer_n": TOUCHES_KEPT["customer"],
+            "session_since": since["session"],
+            "customer_since": since["customer"],
+        },
+    ).rowcount
+    for scope, bound in since.items():
+        if bound is not None:
+            for statement in q.RECENT_TOUCHES_EXPIRE:
+                conn.execute(statement, {"scope": scope, "since": bound})
+    return written
 
 
 def reset_fold(conn: psycopg.Connection) -> None:

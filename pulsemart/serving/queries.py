@@ -1,4 +1,4 @@
-"""Reads over the serving tables: product search, recommendations, propensity, live metrics.
+"""Reads over the serving tables: product search, trending, propensity, live metrics.
 
 Every statement is a constant; filters are bound parameters (a filter left out is NULL and
 matches everything), and the sort order is chosen from a fixed set, never taken from input.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from ml.names import PROPENSITY, RECOMMENDER
+from ml.names import PROPENSITY
 from pulsemart.store.rows import one_row_async
 
 _PRODUCT_COLUMNS = """
@@ -72,12 +72,13 @@ async def search_products(conn: AsyncConnection, filters: SearchFilters) -> list
         return await cur.fetchall()
 
 
-# Candidates: products with a known price that are not out of stock. Base score: the last
+# Trending for a customer (the blend's last resort, see personal.py). Candidates: products
+# with a known price that are not out of stock. Base score: the last
 # hour's trending score, with all-time popularity as a fraction below 1 to break ties. A known
 # customer's score is multiplied by their affinity to the product's category (1 + 2 x its
 # share of their weight) and by how close the price is to what they usually look at
 # (1 / (1 + |ln(price / their average price)|)).
-RECOMMEND = """
+TRENDING_FOR = """
 with profile as (
     select category_affinity as affinity, avg_price,
            (select sum(value::float8) from jsonb_each_text(category_affinity)) as total
@@ -97,67 +98,6 @@ with profile as (
 )
 select * from scored order by score desc, product_id limit %(k)s
 """
-
-
-async def has_profile(conn: AsyncConnection, customer_id: str) -> bool:
-    cur = await conn.execute(
-        "select 1 from serving.customer_profile where customer_id = %s", (customer_id,)
-    )
-    return await cur.fetchone() is not None
-
-
-# The deployed model's batch-scored products for this customer (serving.model_deployments names
-# the version, so a promotion or rollback is served on the next request). Products unavailable
-# now are skipped; a product the serving tables do not know yet is kept.
-MODEL_RECOMMEND = """
-select r.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
-       p.customizable, r.score, r.model_version, r.scored_at
-from serving.model_deployments d
-join serving.recommendations r
-  on r.model_name = d.model_name and r.model_version = d.model_version
-left join serving.product_state p on p.product_id = r.product_id
-where d.model_name = %(model)s and r.customer_key = governance.keyed_hash(%(customer_id)s)
-  and p.available is not false
-order by r.rank
-limit %(k)s
-"""
-
-
-async def recommend(conn: AsyncConnection, customer_id: str, k: int) -> dict:
-    """The deployed model's recommendations when it scored this customer; otherwise trending
-    products, re-ranked for a known customer. Says which source it used."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            MODEL_RECOMMEND, {"model": RECOMMENDER, "customer_id": customer_id, "k": k}
-        )
-        items = await cur.fetchall()
-    if items:
-        first = items[0]
-        return {
-            "customer_id": customer_id,
-            "source": "model",
-            "model_version": first["model_version"],
-            "as_of": first["scored_at"],
-            "items": [
-                {
-                    key: value
-                    for key, value in item.items()
-                    if key not in ("model_version", "scored_at")
-                }
-                for item in items
-            ],
-        }
-    personal = await has_profile(conn, customer_id)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(RECOMMEND, {"customer_id": customer_id, "personal": personal, "k": k})
-        items = await cur.fetchall()
-    as_of = await (await conn.execute("select max_event_time from serving.progress")).fetchone()
-    return {
-        "customer_id": customer_id,
-        "source": "personalized_trending" if personal else "trending",
-        "as_of": as_of[0] if as_of else None,
-        "items": items,
-    }
 
 
 METRICS = {
@@ -219,6 +159,13 @@ async def realtime_metrics(conn: AsyncConnection) -> dict:
         "quality_last_5m": decisions,
         "freshness": freshness,
     }
+
+
+async def has_profile(conn: AsyncConnection, customer_id: str) -> bool:
+    cur = await conn.execute(
+        "select 1 from serving.customer_profile where customer_id = %s", (customer_id,)
+    )
+    return await cur.fetchone() is not None
 
 
 # The deployed propensity version's batch score for this customer (serving.model_deployments

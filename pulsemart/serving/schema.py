@@ -79,22 +79,62 @@ class RecommendedProduct(BaseModel):
     available: bool | None
     stock: int | None
     customizable: bool | None
-    score: float
-    trending_score: float | None = Field(None, description="Trending sources only.")
-    popularity: int | None = Field(None, description="Trending sources only.")
+    score: float = Field(description="The blend's score (ml/blend.py): higher is better.")
+    trending_score: float | None = Field(
+        None, description="The last hour's trending score, when the product is trending."
+    )
+    popularity: int | None = Field(None, description="All-time views, carts and purchases.")
+    source: Literal["model", "session", "history", "trending"] = Field(
+        description="What contributed most: the batch model, neighbours of this session's "
+        "products, of the customer's earlier products, or trending."
+    )
+    because: list[str] = Field(
+        description="The session's or recent history's products that led to this item, "
+        "strongest first; empty for pure model or trending items."
+    )
+
+
+BlendSource = Literal["model", "session", "history", "trending"]
 
 
 class Recommendations(BaseModel):
-    customer_id: str
+    customer_id: str | None = Field(description="null on the anonymous session route.")
+    session_id: str | None = Field(description="The session asked about, if any.")
+    session_known: bool = Field(
+        description="The serving tables hold recent products of this session; false for an "
+        "unknown or expired session (the blend then uses the customer's history and trending)."
+    )
     source: Literal["model", "personalized_trending", "trending"] = Field(
-        description="`model`: the deployed recommender scored this customer; otherwise trending "
-        "products, re-ranked for a customer the serving tables know."
+        description="The base ranking: `model` when the deployed recommender scored this "
+        "customer; otherwise trending products, re-ranked for a customer the serving tables know."
     )
+    sources: list[BlendSource] = Field(description="Every source that placed an item.")
     model_version: str | None = Field(
-        None, description="The deployed recommender's version (source `model`)."
+        description="The deployed recommender's version (its scores and neighbours)."
     )
-    as_of: datetime | None
+    as_of: datetime | None = Field(description="The newest event time of the fold served.")
     items: list[RecommendedProduct]
+
+
+class SimilarProduct(BaseModel):
+    product_id: str
+    description: str | None
+    category: str | None
+    unit_price: float
+    currency: str | None
+    available: bool | None
+    stock: int | None
+    customizable: bool | None
+    popularity: int
+    score: float = Field(description="Similarity to the asked product (the model's own scale).")
+
+
+class SimilarProducts(BaseModel):
+    product_id: str
+    model_version: str | None = Field(
+        description="The deployed recommender whose neighbours these are; null: none deployed."
+    )
+    items: list[SimilarProduct]
 
 
 class Propensity(BaseModel):

@@ -24,7 +24,7 @@ create temp table if not exists fold_events (
 ) on commit drop;
 create temp table if not exists fold_lines (
     product_id text, quantity double precision, unit_price double precision,
-    event_type text, event_time timestamptz, t timestamptz, customer_id text
+    event_type text, event_time timestamptz, t timestamptz, customer_id text, session_id text
 ) on commit drop
 """
 
@@ -39,7 +39,8 @@ where quality_batch_id > %(last)s and quality_batch_id <= %(upper)s
 
 STAGE_LINES = """
 insert into fold_lines
-select l.product_id, l.quantity, l.unit_price, e.event_type, e.event_time, e.t, e.customer_id
+select l.product_id, l.quantity, l.unit_price, e.event_type, e.event_time, e.t, e.customer_id,
+       e.session_id
 from fold_events e
 join quality.order_lines_clean l using (topic, "partition", "offset")
 where e.event_type in ('order_placed', 'order_cancelled')
@@ -215,6 +216,62 @@ on conflict (session_id) do update set
     first_event_time = least(s.first_event_time, excluded.first_event_time),
     last_event_time = greatest(s.last_event_time, excluded.last_event_time)
 """  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
+
+# What each session and each customer touched: views, cart additions and purchased lines, with
+# their event time (untimed events are left out: they cannot be placed in a recency order).
+# `since` bounds the age per scope from the fold's newest event time; see serving.merge_touches.
+RECENT_TOUCHES_UPSERT = f"""
+with touches as (
+    select session_id, customer_id, product_id, t,
+           case event_type when 'product_viewed' then 'view' else 'cart' end as kind
+    from fold_events
+    where product_id is not null and t > '-infinity'::timestamptz
+      and (event_type = 'product_viewed'
+           or (event_type = 'cart_updated' and {_number("quantity")} > 0))
+    union all
+    select session_id, customer_id, product_id, t, 'purchase'
+    from fold_lines
+    where product_id is not null and t > '-infinity'::timestamptz and event_type = 'order_placed'
+), owned as (
+    select 'session' as scope, session_id as owner_id, customer_id, product_id, kind, t
+    from touches where session_id is not null
+    union all
+    select 'customer', customer_id, customer_id, product_id, kind, t
+    from touches where customer_id is not null
+), merged as (
+    select scope, owner_id, max(customer_id) as customer_id,
+           serving.merge_touches('[]', jsonb_agg(jsonb_build_object(
+               'product_id', product_id, 'kind', kind, 'event_time', t)),
+               case scope when 'session' then %(session_n)s else %(customer_n)s end,
+               case scope when 'session' then %(session_since)s::timestamptz
+                          else %(customer_since)s::timestamptz end) as items,
+           max(t) as last_event_time
+    from owned group by scope, owner_id
+)
+insert into serving.recent_touches as s (scope, owner_id, customer_id, items, last_event_time)
+select scope, owner_id, customer_id, items, last_event_time
+from merged where items <> '[]'::jsonb
+on conflict (scope, owner_id) do update set
+    customer_id = greatest(s.customer_id, excluded.customer_id),
+    items = serving.merge_touches(s.items, excluded.items,
+        case s.scope when 'session' then %(session_n)s else %(customer_n)s end,
+        case s.scope when 'session' then %(session_since)s::timestamptz
+                     else %(customer_since)s::timestamptz end),
+    last_event_time = greatest(s.last_event_time, excluded.last_event_time),
+    updated_at = now()
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
+
+# Touches that have aged out of rows no batch touched: only rows whose oldest touch is past its
+# scope's bound are rewritten (the index on oldest_event_time finds them), then emptied rows go.
+RECENT_TOUCHES_EXPIRE = (
+    """
+    update serving.recent_touches set
+        items = serving.merge_touches(items, '[]', jsonb_array_length(items), %(since)s),
+        updated_at = now()
+    where scope = %(scope)s and oldest_event_time <= %(since)s
+    """,
+    "delete from serving.recent_touches where scope = %(scope)s and items = '[]'::jsonb",
+)
 
 MAX_EVENT_TIME = """
 select greatest(%(previous)s::timestamptz, (select max(event_time) from fold_events))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psycopg
 
-from pulsemart.serving.fold import refresh_serving
+from pulsemart.serving.fold import FOLDED_TABLES, refresh_serving
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVING_TABLES = ("product_state", "customer_profile", "trending", "session_funnel")
+SERVING_TABLES = tuple(t for t in FOLDED_TABLES if t != "progress")
 
 
 def spawn_worker(log_path: Path, **env) -> subprocess.Popen:
@@ -89,6 +89,7 @@ KEYS = {
     "customer_profile": ("customer_id",),
     "trending": ("window", "product_id"),
     "session_funnel": ("session_id",),
+    "recent_touches": ("scope", "owner_id"),
 }
 
 
@@ -130,8 +131,11 @@ def rebuilt_snapshot(conn: psycopg.Connection) -> dict:
     is rolled back (the worker's tables stay as they were)."""
     with conn.transaction(force_rollback=True):
         conn.execute(
-            "truncate serving.product_state, serving.customer_profile, serving.trending, "
-            "serving.session_funnel, serving.progress"
+            psycopg.sql.SQL("truncate {}").format(
+                psycopg.sql.SQL(", ").join(
+                    psycopg.sql.Identifier("serving", t) for t in FOLDED_TABLES
+                )
+            )
         )
         refresh_serving(conn)
         return _tables(conn)

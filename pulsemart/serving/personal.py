@@ -1,0 +1,188 @@
+"""Session-aware recommendations and similar products, each read in one round trip.
+
+`PERSONAL` gathers everything the blend needs in one statement: the deployed recommender's
+batch scores for the customer, what the session and the customer touched recently (kept by the
+fold in `serving.recent_touches`), the deployed version's neighbours of those products, the
+trending list (re-ranked for a known customer, as `queries.TRENDING_FOR` explains), and the
+serving row of every candidate. `ml.blend.blend` ranks them in Python, the same function the
+offline session replay measures.
+
+Availability: a model-scored product is dropped only when it is known to be unavailable (a
+product the serving tables have not seen yet is kept, as before); a neighbour or trending
+product must be known, priced and available. A touched product the catalog does not know yet
+stays in the session state and lends its neighbours; it is itself recommended only once known.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from ml.blend import Blended, BlendWeights, Touch, blend
+from ml.names import RECOMMENDER
+from pulsemart.serving.queries import TRENDING_FOR
+from pulsemart.store.rows import one_row_async
+
+TRENDING_POOL = 50  # trending candidates the blend may fall back on
+
+_ITEM_COLUMNS = (
+    "product_id",
+    "description",
+    "category",
+    "unit_price",
+    "currency",
+    "available",
+    "stock",
+    "customizable",
+    "popularity",
+)
+
+PERSONAL = f"""
+with deployed as (
+    select model_version from serving.model_deployments where model_name = %(model)s
+), session as (
+    select items from serving.recent_touches
+    where scope = 'session' and owner_id = %(session_id)s
+), history as (
+    select items from serving.recent_touches
+    where scope = 'customer' and owner_id = %(customer_id)s
+), touched as (
+    select distinct e->>'product_id' as product_id
+    from (select items from session union all select items from history) r,
+         jsonb_array_elements(r.items) e
+), model as (
+    select r.product_id, r.score, r.rank
+    from deployed d
+    join serving.recommendations r
+      on r.model_name = %(model)s and r.model_version = d.model_version
+    where r.customer_key = governance.keyed_hash(%(customer_id)s)
+), neighbours as (
+    select n.product_id, n.neighbour_id, n.score
+    from deployed d
+    join serving.item_neighbours n
+      on n.model_name = %(model)s and n.model_version = d.model_version
+    where n.product_id in (select product_id from touched)
+), trending as (
+    {TRENDING_FOR.replace("%(k)s", "%(pool)s")}
+), candidates as (
+    select product_id from model union select neighbour_id from neighbours
+    union select product_id from trending
+)
+select
+    (select model_version from deployed) as model_version,
+    (select max_event_time from serving.progress) as as_of,
+    (select items from session) as session,
+    coalesce((select items from history), '[]'::jsonb) as history,
+    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score) order by rank), '[]')
+     from model) as model,
+    (select coalesce(jsonb_agg(jsonb_build_array(product_id, neighbour_id, score)
+                               order by product_id, score desc), '[]')
+     from neighbours) as neighbours,
+    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score, trending_score)
+                               order by score desc, product_id), '[]')
+     from trending) as trending,
+    (select coalesce(jsonb_object_agg(p.product_id, jsonb_build_object(
+         'product_id', p.product_id, 'description', p.description, 'category', p.category,
+         'unit_price', p.unit_price, 'currency', p.currency, 'available', p.available,
+         'stock', p.stock, 'customizable', p.customizable, 'popularity', p.popularity)), '{{}}')
+     from serving.product_state p where p.product_id in (select product_id from candidates))
+     as products,
+    exists (select 1 from serving.customer_profile where customer_id = %(customer_id)s) as known
+"""  # noqa: S608 - splices only constant SQL (queries.TRENDING_FOR); values are bound
+
+SIMILAR = """
+with deployed as (
+    select model_version from serving.model_deployments where model_name = %(model)s
+)
+select n.neighbour_id as product_id, p.description, p.category, p.unit_price, p.currency,
+       p.available, p.stock, p.customizable, p.popularity, n.score, n.rank,
+       (select model_version from deployed) as model_version
+from deployed d
+join serving.item_neighbours n on n.model_name = %(model)s and n.model_version = d.model_version
+join serving.product_state p on p.product_id = n.neighbour_id
+where n.product_id = %(product_id)s and p.unit_price > 0 and coalesce(p.available, true)
+order by n.rank
+limit %(k)s
+"""
+
+
+def _touches(items: list[dict] | None, in_session: bool) -> list[Touch]:
+    return [
+        Touch(e["product_id"], e["kind"], datetime.fromisoformat(e["event_time"]), in_session)
+        for e in items or ()
+    ]
+
+
+def _item(product: dict[str, Any], chosen: Blended, trending_scores: dict) -> dict:
+    return {
+        **{c: product.get(c) for c in _ITEM_COLUMNS},
+        "product_id": chosen.product_id,
+        "score": chosen.score,
+        "trending_score": trending_scores.get(chosen.product_id),
+        "source": chosen.source,
+        "because": list(chosen.because),
+    }
+
+
+async def personal_recommendations(
+    conn: AsyncConnection,
+    customer_id: str | None,
+    session_id: str | None,
+    k: int,
+    weights: BlendWeights,
+) -> dict:
+    """The blend for a customer (None: an anonymous shopper) in a session (None: no session)."""
+    cur = await conn.execute(
+        PERSONAL,
+        {
+            "model": RECOMMENDER,
+            "customer_id": customer_id,
+            "session_id": session_id,
+            "personal": customer_id is not None,
+            "pool": TRENDING_POOL,
+        },
+    )
+    row = await one_row_async(cur)  # every column is a scalar subquery: always one row
+    version, as_of, session, history, model, neighbours, trending, products, known = row
+    unavailable = {p for p, v in products.items() if v["available"] is False}
+    model_scores = [(p, s) for p, s in model if p not in unavailable]
+    lent: dict[str, list[tuple[str, float]]] = {}
+    for product, neighbour, score in neighbours:
+        if neighbour in products and neighbour not in unavailable:
+            lent.setdefault(product, []).append((neighbour, score))
+    trending_scores = {p: t for p, _, t in trending}
+    touches = _touches(session, True) + _touches(history, False)
+    chosen = blend(
+        model=model_scores,
+        touches=touches,
+        neighbours=lent,
+        trending=[(p, s) for p, s, _ in trending],
+        now=as_of,
+        weights=weights,
+        k=k,
+    )
+    items = [_item(products.get(c.product_id, {}), c, trending_scores) for c in chosen]
+    return {
+        "customer_id": customer_id,
+        "session_id": session_id,
+        "session_known": session is not None,
+        "source": "model" if model_scores else ("personalized_trending" if known else "trending"),
+        "sources": sorted({c.source for c in chosen}),
+        "model_version": version,
+        "as_of": as_of,
+        "items": items,
+    }
+
+
+async def similar_products(conn: AsyncConnection, product_id: str, k: int) -> dict:
+    """The deployed recommender's neighbours of a product that are available now."""
+    cur = await conn.execute(SIMILAR, {"model": RECOMMENDER, "product_id": product_id, "k": k})
+    rows = await cur.fetchall()
+    names = [d.name for d in cur.description or ()]
+    items = [dict(zip(names, r, strict=True)) for r in rows]
+    version = items[0]["model_version"] if items else None
+    for item in items:
+        del item["model_version"], item["rank"]
+    return {"product_id": product_id, "model_version": version, "items": items}

@@ -22,6 +22,7 @@ import httpx
 from pulsemart.config import Settings
 from pulsemart.local.processes import port_in_use, wait_until
 from pulsemart.store.db import connect_migrated
+from pulsemart_bench.personal_freshness import deploy_probe_neighbours, probe_because
 from pulsemart_bench.serving import REQUEST_TIMEOUT_S, stop
 from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 
@@ -46,6 +47,9 @@ class FreshnessResult:
     cores: float | None = (
         None  # the whole machine's busy CPU seconds per second over the probe window
     )
+    # Produce a view → a recommendation whose `because` names it (personal_freshness).
+    because_s: list[float] = field(default_factory=list)
+    because_sent: int = 0
 
 
 def _pulsemart_up(
@@ -147,13 +151,14 @@ def freshness(
     tail_s: float = 120,
     up_args: tuple[str, ...] = ("--rate", "0"),
     poll_s: float = POLL_S,
+    because_probes: int = 0,
 ) -> FreshnessResult:
     """Probe `products` products (upserted first, as warm-up), then `seconds * rate`
     price_changed events, evenly paced, the i-th giving product i % products the price
     1000 + i; a probe is visible when /products/search first shows its price (or a later
     one of the same product, which can only be folded after it). `up_args` choose the lanes
     and the background trickle of `pulsemart up`; the whole machine's busy CPU is measured
-    while probing."""
+    while probing. Then `because_probes` views, one at a time (personal_freshness)."""
     from pulsemart.contracts import build_event
     from pulsemart.stream.producer import make_producer
     from pulsemart_bench.stack_cpu import MachineCpu
@@ -268,6 +273,16 @@ def freshness(
             cores = cpu.cores()
             if failures:
                 raise failures[0]
+            because_s, because_sent = [], 0
+            if because_probes:
+                ids = [_probe_id(i) for i in range(products)]
+                deploy_probe_neighbours(settings, ids)
+
+                def send(event: dict) -> None:
+                    _send(producer, event)
+                    producer.flush(timeout=30)
+
+                because_s, because_sent = probe_because(client, send, ids, because_probes, poll_s)
         producer.close(timeout=5)
         landed, decided = _stages(settings, event_ids, sent)
         return FreshnessResult(
@@ -281,6 +296,8 @@ def freshness(
             landed,
             decided,
             cores,
+            because_s,
+            because_sent,
         )
     finally:
         stop(up, timeout_s=90)

@@ -26,6 +26,7 @@ from pulsemart_bench.report import Section, Table, fmt_int
 from pulsemart_bench.stack import recreate_topics, truncate_store
 
 POLL_S = 0.05  # search polled every 50 ms: the lane's figures are sub-second
+BECAUSE = 30  # views probed, one at a time, for the personalization freshness row
 LANES = (  # label, `pulsemart up` arguments
     ("real-time lane, default trickle (5 events/s)", ("--rate", "5")),
     ("real-time lane, 200 events/s background", ("--rate", "200")),
@@ -56,13 +57,25 @@ def _progress(settings: Settings) -> tuple[int, int]:
     return int(landed), int(decided)
 
 
-def catch_up(settings: Settings, events: int, seed: int, echo: Callable[[str], None]) -> CatchUp:
+def catch_up(
+    settings: Settings,
+    events: int,
+    seed: int,
+    echo: Callable[[str], None],
+    session_state: bool = True,
+    engine: float | None = None,
+) -> CatchUp:
+    """One worker over a backlog of `events`; `engine`: the engine-alone rate if known."""
     from pulsemart.stream.simulator import generate
     from pulsemart_bench.engine_rates import rates
 
     recreate_topics(settings)
     truncate_store(settings)
-    env = dict(os.environ, PULSEMART_ARCHIVE="off")
+    env = dict(
+        os.environ,
+        PULSEMART_ARCHIVE="off",
+        PULSEMART_SESSION_STATE="true" if session_state else "false",
+    )
     subprocess.run(
         [_exe(), "simulate", "--events", str(events), "--seed", str(seed), "--dirty-rate", "0.1"],
         env=env,
@@ -88,11 +101,12 @@ def catch_up(settings: Settings, events: int, seed: int, echo: Callable[[str], N
         worker.terminate()
         worker.wait(30)
     worker_rate = (events - first[0]) / seconds
-    echo(f"  catch-up: worker {worker_rate:,.0f} events/s; now the engine alone")
-    engine = rates(
-        list(generate(events, seed, dirty_rate=0.1)), batch_size=settings.realtime_max_records
-    )[0]
-    return CatchUp(events, worker_rate, engine["engine_events_per_s"], seconds)
+    echo(f"  catch-up: worker {worker_rate:,.0f} events/s (session state {session_state})")
+    if engine is None:
+        engine = rates(
+            list(generate(events, seed, dirty_rate=0.1)), batch_size=settings.realtime_max_records
+        )[0]["engine_events_per_s"]
+    return CatchUp(events, worker_rate, engine, seconds)
 
 
 def _s(value: float | None) -> str:
@@ -112,7 +126,9 @@ def section(
     for label, up_args in LANES:
         echo(f"bench realtime: {label}: {rate:g} price changes/s for {seconds:g} s")
         try:
-            fresh = freshness.freshness(settings, seconds, rate, up_args=up_args, poll_s=POLL_S)
+            fresh = freshness.freshness(
+                settings, seconds, rate, up_args=up_args, poll_s=POLL_S, because_probes=BECAUSE
+            )
         finally:
             freshness.restart_services(settings)  # `pulsemart up` stopped them on exit
         results.append(fresh)
@@ -170,6 +186,43 @@ def section(
         f"({label})"
         for (label, _), f in zip(LANES[:2], results, strict=False)
     ]
+    because = Table(
+        [
+            "Lane (`pulsemart up` with)",
+            "Views seen / sent",
+            "p50 s",
+            "p95 s",
+            "max s",
+            "p95 ÷ price p95 of the same run",
+        ]
+    )
+    for (label, _), fresh in zip(LANES, results, strict=True):
+        p95 = percentile(fresh.because_s, 95)
+        price_p95 = percentile(fresh.visible_s, 95)
+        because.rows.append(
+            [
+                label,
+                f"{len(fresh.because_s)} / {fresh.because_sent}",
+                _s(percentile(fresh.because_s, 50)),
+                _s(p95),
+                _s(max(fresh.because_s) if fresh.because_s else None),
+                f"{p95 / price_p95:.3f}" if p95 is not None and price_p95 else "—",
+            ]
+        )
+    tables.append(because)
+    notes.append(
+        f"Personalization freshness: right after each lane's price probes, under the same "
+        f"`pulsemart up`, {BECAUSE} `product_viewed` events, one at a time, each by a new customer "
+        "in a new session; from produce to the first `GET /customers/{id}/recommendations"
+        "?session_id=` (polled every 50 ms) whose items name the viewed product in `because`. "
+        "The probe products carry a deployed neighbour list of their own (bench home only)."
+    )
+    targets += [
+        f"personalization p95 ≤ 1 s: "
+        f"{'met' if (p := percentile(f.because_s, 95)) is not None and p <= 1 else 'NOT met'} "
+        f"({label})"
+        for (label, _), f in zip(LANES[:2], results, strict=False)
+    ]
     notes.append(
         "Targets: " + "; ".join(targets) + f"; machine under one busy core at the default trickle: "
         f"{'met' if results[0].cores is not None and results[0].cores < 1 else 'NOT met'}."
@@ -177,6 +230,9 @@ def section(
     if events:
         echo(f"bench realtime: catch-up over {fmt_int(events)} events")
         up = catch_up(settings, events, seed, echo)
+        bare = catch_up(
+            settings, events, seed, echo, session_state=False, engine=up.engine_events_per_s
+        )
         catch = Table(
             ["Catch-up over simulated events (10% dirty)", "Events", "events/s", "÷ engine alone"]
         )
@@ -199,12 +255,21 @@ def section(
                 fmt_int(up.worker_events_per_s),
                 f"{up.worker_events_per_s / up.engine_events_per_s:.3f}",
             ],
+            [
+                "the same worker with `PULSEMART_SESSION_STATE=false` (no session state)",
+                fmt_int(bare.events),
+                fmt_int(bare.worker_events_per_s),
+                f"{bare.worker_events_per_s / bare.engine_events_per_s:.3f}",
+            ],
         ]
         tables.append(catch)
         notes.append(
             f"Catch-up: timed from the worker's first commit (its group join excluded) to the last "
             f"record decided, {up.seconds:.1f} s; archive off. Target ≥ 0.8× the engine alone: "
-            f"{'met' if up.worker_events_per_s >= 0.8 * up.engine_events_per_s else 'NOT met'}."
+            f"{'met' if up.worker_events_per_s >= 0.8 * up.engine_events_per_s else 'NOT met'}. "
+            f"Session state costs {1 - up.worker_events_per_s / bare.worker_events_per_s:+.1%} of "
+            "the catch-up rate without it (target within 10%: "
+            f"{'met' if up.worker_events_per_s >= 0.9 * bare.worker_events_per_s else 'NOT met'})."
         )
     return Section(
         key="realtime",

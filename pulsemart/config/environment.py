@@ -224,6 +224,13 @@ class Environment(BaseSettings):
     api_key: SecretStr | None = setting(
         "PULSEMART_API_KEY", None, "serving API key", group="serving"
     )
+    session_state: bool = setting(
+        "PULSEMART_SESSION_STATE",
+        True,
+        "the fold keeps what each session and customer touched lately, for the blend; "
+        "off: recommendations blend the model and trending only",
+        group="serving",
+    )
     # The session-aware blend's weights (ml/blend.py); the defaults are those the session
     # replay chose (docs/ml.md), so a shop changes them only after measuring its own.
     blend_model: float = setting(

@@ -79,6 +79,7 @@ def apply_batch(
     run_id: str,
     decide_limit: int = 50_000,
     include_held: bool = True,
+    session_state: bool = True,
 ) -> BatchOutcome:
     """Land, decide and fold `parts` in one transaction; raise raw.OffsetConflict (nothing
     stored) when a partition's stored offset is not the worker's position. With
@@ -93,7 +94,7 @@ def apply_batch(
                 start = records[0].offset
             outcome.landed.append(_land(conn, topic, partition, start, records, run_id, started_at))
         outcome.decided = decide_new_records(conn, decide_limit, run_id, include_held=include_held)
-        outcome.served = refresh_serving(conn)
+        outcome.served = refresh_serving(conn, session_state=session_state)
     outcome.seconds = time.perf_counter() - started
     return outcome
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 import httpx
 
 from pulsemart.config import TOPIC_PARTITIONS
+from pulsemart.serving.fold import FOLDED_TABLES
 from pulsemart.store.contract_gate import contract_failures
 
 log = logging.getLogger(__name__)
 
 FINAL = ("accepted", "fixed", "quarantined")
 QUALITY_ASSETS = ("events_clean", "order_lines_clean", "quarantine")
-SERVING_ASSETS = ("product_state", "customer_profile", "trending", "session_funnel")
+SERVING_ASSETS = tuple(t for t in FOLDED_TABLES if t != "progress")
 MAX_SAMPLES = 10_000  # latencies kept per window; a window reported late must not grow forever
 
 

@@ -286,7 +286,12 @@ class Worker:
             self.watchdog.started()
         try:
             outcome = apply_batch(
-                conn, parts, self.positions, self.run_id, include_held=include_held
+                conn,
+                parts,
+                self.positions,
+                self.run_id,
+                include_held=include_held,
+                session_state=self.settings.session_state,
             )
         except raw.OffsetConflict as conflict:
             log.info(

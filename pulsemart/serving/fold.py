@@ -62,8 +62,11 @@ class RefreshReport:
         return ((now or datetime.now(UTC)) - self.max_event_time).total_seconds()
 
 
-def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) -> RefreshReport:
-    """Fold every quality batch released since the last refresh (or the next `max_batches`)."""
+def refresh_serving(
+    conn: psycopg.Connection, max_batches: int | None = None, session_state: bool = True
+) -> RefreshReport:
+    """Fold every quality batch released since the last refresh (or the next `max_batches`);
+    without `session_state`, `serving.recent_touches` is left as it is."""
     started = time.perf_counter()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_SERVING_LOCK,))
@@ -88,7 +91,8 @@ def refresh_serving(conn: psycopg.Connection, max_batches: int | None = None) ->
         rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
         rows["session_funnel"] = conn.execute(q.SESSION_UPSERT).rowcount
         (max_time,) = one_row(conn.execute(q.MAX_EVENT_TIME, {"previous": max_time}))
-        rows["recent_touches"] = _fold_touches(conn, max_time)
+        if session_state:
+            rows["recent_touches"] = _fold_touches(conn, max_time)
         conn.execute("delete from serving.trending")
         rows["trending"] = conn.execute(q.TRENDING, {"as_of": max_time}).rowcount if max_time else 0
         conn.execute(q.ADVANCE, {"upper": upper, "max_event_time": max_time, "events": events})

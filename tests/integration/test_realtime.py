@@ -66,6 +66,8 @@ def assert_exactly_once(settings, db, produced_total: int) -> None:
     ).fetchone()
     assert decisions == produced_total
     live, rebuilt = serving_snapshot(db), rebuilt_snapshot(db)
+    # Session state too: each session's and customer's touches, as a fold from scratch has them.
+    assert live["recent_touches"] and live["session_funnel"]
     for table, rows in live.items():
         assert rows.keys() == rebuilt[table].keys(), table
         differing = [

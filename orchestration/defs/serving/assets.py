@@ -50,6 +50,14 @@ TABLES = {  # name: (description, upstream assets)
         ),
         [EVENTS_CLEAN],
     ),
+    "recent_touches": (
+        (
+            "What each session and each customer viewed, carted and bought lately "
+            "(`serving.recent_touches`), bounded in entries and event-time age: the session-aware "
+            "blend lends from it (docs/serving.md)."
+        ),
+        BOTH,
+    ),
 }
 SERVING_KEYS = {name: dg.AssetKey(["serving", name]) for name in TABLES}
 
@@ -74,7 +82,7 @@ def serving_tables(context: dg.AssetExecutionContext, postgres: PostgresResource
     from pulsemart.serving.fold import refresh_serving  # psycopg: loaded in the runs that fold
 
     with postgres.connection() as conn:
-        report = refresh_serving(conn)
+        report = refresh_serving(conn, session_state=postgres.settings.get().session_state)
     lag = report.event_time_lag_s()
     context.log.info(
         f"serving: folded quality batches {report.from_batch}..{report.to_batch} "

@@ -1,0 +1,65 @@
+"""The blend: what each source lends, what is excluded, and how each item is explained."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ml.blend import BlendWeights, Touch, blend
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+W = BlendWeights(
+    model=1.0, session=1.0, history=0.5, trending=0.1, half_life_s=600, history_half_life_s=86400
+)
+
+
+def run(**kwargs):
+    args = {"model": [], "touches": [], "neighbours": {}, "trending": [], "now": NOW, "k": 10}
+    return blend(weights=W, **{**args, **kwargs})
+
+
+def test_without_touches_the_model_order_is_kept_and_trending_comes_last():
+    out = run(model=[("A", 4.0), ("B", 2.0)], trending=[("T", 100.0)])
+    assert [(b.product_id, b.source, b.because) for b in out] == [
+        ("A", "model", ()),
+        ("B", "model", ()),
+        ("T", "trending", ()),
+    ]
+    assert out[0].score == 1.0 and out[1].score == 0.5  # scaled by the source's best score
+
+
+def test_a_session_touch_lends_its_neighbours_and_names_itself():
+    touches = [Touch("V", "view", NOW, True)]
+    out = run(model=[("A", 1.0)], touches=touches, neighbours={"V": [("N", 0.9), ("M", 0.3)]})
+    by_id = {b.product_id: b for b in out}
+    assert by_id["N"].because == ("V",) and by_id["N"].source == "session"
+    assert by_id["N"].score > by_id["M"].score and "V" not in by_id
+
+
+def test_kinds_and_recency_weigh_what_a_touch_lends():
+    touches = [
+        Touch("OLD", "view", NOW - timedelta(seconds=600), True),  # one half-life ago
+        Touch("NEW", "view", NOW, True),
+        Touch("CART", "cart", NOW, True),
+    ]
+    neighbours = {"OLD": [("X", 1.0)], "NEW": [("Y", 1.0)], "CART": [("Z", 1.0)]}
+    scores = {b.product_id: b.score for b in run(touches=touches, neighbours=neighbours)}
+    assert scores["Y"] == 2 * scores["X"]  # halved by one half-life
+    assert scores["Z"] == W.cart * scores["Y"]  # a cart addition lends `cart` views' worth
+
+
+def test_history_lends_less_than_the_session_and_both_are_named_strongest_first():
+    touches = [Touch("H", "purchase", NOW, False), Touch("S", "purchase", NOW, True)]
+    out = run(touches=touches, neighbours={"H": [("N", 1.0)], "S": [("N", 1.0)]})
+    [item] = out
+    assert item.because == ("S", "H") and item.source == "session"
+
+
+def test_products_carted_or_bought_in_the_session_are_not_recommended_again():
+    touches = [Touch("C", "cart", NOW, True), Touch("V", "view", NOW, True)]
+    out = run(model=[("C", 5.0), ("V", 4.0)], touches=touches, neighbours={"V": [("C", 1.0)]}, k=5)
+    assert [b.product_id for b in out] == ["V"]  # a viewed product may come back; C may not
+
+
+def test_k_bounds_the_list_and_ties_break_by_product_id():
+    out = run(trending=[("B", 1.0), ("A", 1.0), ("C", 1.0)], k=2)
+    assert [b.product_id for b in out] == ["A", "B"]

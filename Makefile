@@ -52,11 +52,13 @@ check: install
 	$(BIN)/ruff check pulsemart orchestration sensors ml benchmarks tests
 	$(BIN)/mypy
 
-# Three pytest-xdist workers on two cores, a module to a worker (module fixtures are set up
-# once), each worker with its own embedded PostgreSQL and broker (tests/conftest.py). The suite
-# waits on servers, subprocesses and timeouts more than it computes: two workers kept 1.4 of
-# the two cores busy.
-test: check browser azurite
+# The static checks run while Chromium and Azurite install (those wait on the network and the
+# disk more than on a core); then the tests. Three pytest-xdist workers on two cores, a module to
+# a worker (module fixtures are set up once; tests/conftest.py starts the longest modules
+# first), each worker with its own embedded PostgreSQL and broker. The suite waits on servers,
+# subprocesses and timeouts more than it computes: two workers kept 1.4 of the two cores busy.
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target check browser azurite
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadscope --durations=20
 
 lint: check

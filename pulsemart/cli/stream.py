@@ -39,12 +39,13 @@ def stream(show_status: bool, dagster_url: str | None) -> None:
 
 
 def _status(settings) -> str:
-    from pulsemart.realtime.status import partition_view, read_statuses, render
+    from pulsemart.realtime.status import latest_session, partition_view, read_statuses, render
     from pulsemart.store.db import connect_migrated
     from pulsemart.stream.reader import ReadError, end_offsets, make_consumer
 
     with connect_migrated(settings) as conn:
         partitions = partition_view(conn)
+        session = latest_session(conn)
     ends: dict = {}
     try:
         consumer = make_consumer(settings, request_timeout_s=5)
@@ -55,4 +56,4 @@ def _status(settings) -> str:
             consumer.close()
     except ReadError as exc:
         click.echo(f"warning: no end offsets ({exc})", err=True)
-    return render(read_statuses(settings), partitions, ends)
+    return render(read_statuses(settings), partitions, ends, session)

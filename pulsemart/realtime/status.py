@@ -86,7 +86,22 @@ def live_partitions(conn: psycopg.Connection, topic: str, within_s: float) -> se
     return {row[0] for row in rows}
 
 
-def render(statuses: list[dict], partitions: list[tuple], ends: dict[tuple[str, int], int]) -> str:
+def latest_session(conn) -> tuple[str, str | None] | None:
+    """The session touched last (by event time) and its customer: one to try the session-aware
+    recommendations with."""
+    row = conn.execute(
+        "select owner_id, customer_id from serving.recent_touches where scope = 'session' "
+        "order by last_event_time desc limit 1"
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def render(
+    statuses: list[dict],
+    partitions: list[tuple],
+    ends: dict[tuple[str, int], int],
+    session: tuple[str, str | None] | None = None,
+) -> str:
     lines = []
     if not statuses:
         lines.append("no real-time worker started from this PULSEMART_HOME")
@@ -108,4 +123,12 @@ def render(statuses: list[dict], partitions: list[tuple], ends: dict[tuple[str, 
             f"{'?' if end is None else end:>6} {lag:>6}  {float(age):.1f}s ago"
         )
     lines.append("* end offsets from the broker (a lower bound on the embedded broker)")
+    if session is not None:
+        session_id, customer_id = session
+        lines.append(
+            f"latest session: {session_id} (customer {customer_id or 'none'}): "
+            f"GET /customers/{customer_id}/recommendations?session_id={session_id}"
+            if customer_id
+            else f"latest session: {session_id}: GET /sessions/{session_id}/recommendations"
+        )
     return "\n".join(lines)

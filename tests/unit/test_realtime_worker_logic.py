@@ -215,3 +215,10 @@ def test_the_status_view_names_owners_lag_and_dead_workers():
     )
     assert "worker w1 (pid 1): running; partitions shop.events[0]; lag 3" in text
     assert "shop.events[0]" in text and "     4  1.5s ago" in text
+
+
+def test_the_status_view_names_a_live_session_to_try_the_blend_with():
+    known = render([], [], {}, ("S9", "C7"))
+    assert "GET /customers/C7/recommendations?session_id=S9" in known
+    assert "GET /sessions/S9/recommendations" in render([], [], {}, ("S9", None))
+    assert "latest session" not in render([], [], {})

@@ -90,8 +90,9 @@ def latest_session(conn) -> tuple[str, str | None] | None:
     """The session touched last (by event time) and its customer: one to try the session-aware
     recommendations with."""
     row = conn.execute(
-        "select owner_id, customer_id from serving.recent_touches where scope = 'session' "
-        "order by last_event_time desc limit 1"
+        "select t.owner_id, f.customer_id from serving.recent_touches t "
+        "left join serving.session_funnel f on f.session_id = t.owner_id "
+        "where t.scope = 'session' order by t.last_event_time desc limit 1"
     ).fetchone()
     return None if row is None else (row[0], row[1])
 

@@ -233,13 +233,13 @@ with touches as (
     from fold_lines
     where product_id is not null and t > '-infinity'::timestamptz and event_type = 'order_placed'
 ), owned as (
-    select 'session' as scope, session_id as owner_id, customer_id, product_id, kind, t
+    select 'session' as scope, session_id as owner_id, product_id, kind, t
     from touches where session_id is not null
     union all
-    select 'customer', customer_id, customer_id, product_id, kind, t
+    select 'customer', customer_id, product_id, kind, t
     from touches where customer_id is not null
 ), merged as (
-    select scope, owner_id, max(customer_id) as customer_id,
+    select scope, owner_id,
            serving.merge_touches('[]', jsonb_agg(jsonb_build_object(
                'product_id', product_id, 'kind', kind, 'event_time', t)),
                case scope when 'session' then %(session_n)s else %(customer_n)s end,
@@ -248,11 +248,10 @@ with touches as (
            max(t) as last_event_time
     from owned group by scope, owner_id
 )
-insert into serving.recent_touches as s (scope, owner_id, customer_id, items, last_event_time)
-select scope, owner_id, customer_id, items, last_event_time
+insert into serving.recent_touches as s (scope, owner_id, items, last_event_time)
+select scope, owner_id, items, last_event_time
 from merged where items <> '[]'::jsonb
 on conflict (scope, owner_id) do update set
-    customer_id = greatest(s.customer_id, excluded.customer_id),
     items = serving.merge_touches(s.items, excluded.items,
         case s.scope when 'session' then %(session_n)s else %(customer_n)s end,
         case s.scope when 'session' then %(session_since)s::timestamptz

@@ -22,14 +22,14 @@ language sql immutable as $$
     select min((e->>'event_time')::timestamptz) from jsonb_array_elements(items) e
 $$;
 
--- One row per session (scope 'session') and per customer (scope 'customer'): the latest touch
+-- One row per session (scope 'session') and per customer (scope 'customer'; a session's
+-- customer is in serving.session_funnel, which never ages out): the latest touch
 -- of each (product, kind), newest first, at most n, none older than the fold's newest event
 -- time minus the scope's age bound. The fold merges each micro-batch in; `oldest_event_time`
 -- lets it find the rows holding a touch that has just aged out without reading the others.
 create table if not exists serving.recent_touches (
     scope             text        not null check (scope in ('session', 'customer')),
     owner_id          text        not null,
-    customer_id       text,
     items             jsonb       not null,  -- [{"product_id", "kind", "event_time"}]
     last_event_time   timestamptz not null,
     oldest_event_time timestamptz generated always as (serving.oldest_touch(items)) stored,

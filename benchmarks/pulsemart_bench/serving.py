@@ -162,9 +162,20 @@ def recommendation_mix(
     return mix
 
 
+def session_mix(sessions: list[tuple[str, str]], n: int, seed: int, k: int = 10) -> list[Request]:
+    """`n` session-aware recommendation requests over (session, customer) pairs the stream
+    produced: the blend with each shopper's own session."""
+    rng = random.Random(seed)
+    return [
+        (f"/customers/{customer}/recommendations", {"k": k, "session_id": session})
+        for session, customer in (rng.choice(sessions) for _ in range(n if sessions else 0))
+    ]
+
+
 def mixes_from_store(
     settings: Settings, seed: int, n: int = 1000
-) -> tuple[list[Request], list[Request]]:
+) -> tuple[list[Request], list[Request], list[Request]]:
+    """Search, recommendation and session-aware recommendation mixes over the stored data."""
     with connect_migrated(settings) as conn:
         categories = [
             r[0]
@@ -180,6 +191,10 @@ def mixes_from_store(
             r[0]
             for r in conn.execute("select customer_id from serving.customer_profile order by 1")
         ]
+        sessions = conn.execute(
+            "select session_id, customer_id from serving.session_funnel "
+            "where customer_id is not null order by 1"
+        ).fetchall()
     search = search_mix(
         categories,
         [p[2] for p in products],
@@ -188,7 +203,7 @@ def mixes_from_store(
         n,
         seed,
     )
-    return search, recommendation_mix(customers, n, seed + 1)
+    return search, recommendation_mix(customers, n, seed + 1), session_mix(sessions, n, seed + 2)
 
 
 # --- 2. the API under load -------------------------------------------------------------------
@@ -415,7 +430,7 @@ def api_load(
 ) -> ApiResult:
     if WRK is None:
         raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
-    search, recs = mixes_from_store(settings, seed)
+    search, recs, session_recs = mixes_from_store(settings, seed)
     propensity = [(path.removesuffix("/recommendations"), {}) for path, _ in recs]
     propensity_rows = seed_propensity(settings)
     recommender = deployed_version(settings, RECOMMENDER)
@@ -423,6 +438,7 @@ def api_load(
         ("GET /health (anchor)", [("/health", {})]),
         ("GET /products/search", search),
         ("GET /customers/{id}/recommendations?k=10", recs),
+        ("GET /customers/{id}/recommendations?k=10&session_id=S", session_recs),
         ("GET /customers/{id} (propensity)", propensity),
     )
     key = secrets.token_urlsafe(24)

@@ -177,6 +177,18 @@ def test_recommendation_mix_has_known_and_a_few_unknown_customers():
     assert all("bench-unknown-" in p for p, _ in recommendation_mix([], 5, 3))
 
 
+def test_session_mix_asks_for_each_shopper_with_their_own_session():
+    from pulsemart_bench.serving import session_mix
+
+    pairs = [("S1", "C1"), ("S2", "C2")]
+    mix = session_mix(pairs, 200, 5)
+    assert len(mix) == 200 and {(p, q["session_id"]) for p, q in mix} == {
+        ("/customers/C1/recommendations", "S1"),
+        ("/customers/C2/recommendations", "S2"),
+    }
+    assert session_mix([], 10, 5) == []
+
+
 def test_wrk_script_cycles_through_the_requests_quoted_and_encoded(tmp_path):
     from pulsemart_bench.serving import LoadResult, wrk_script
 

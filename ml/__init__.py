@@ -12,6 +12,9 @@ import time (only ml.registry / ml.tracking load it, inside their functions). St
     metrics       ranking and probability metrics
     propensity    purchase-propensity features, training, evaluation
     blend         the session-aware blend the API serves and the session replay measures
+    neighbours    item-to-item neighbours of a fitted recommender, published with its scores
+    session_replay  invoices revealed item by item: batch_only, session_aware, popularity
+                  (inputs in session_inputs, the weight grid in session_tuning)
     evaluate      offline evaluation report (`python -m pulsemart.ml_store.retail PATH`)
     variants      the measured comparison behind the default (`... retail --variants PATH`)
     registry      MLflow registration, the champion alias and the tags behind rollback

@@ -40,8 +40,8 @@ class BlendWeights:
     """How much each source counts. Defaults: chosen by the session replay (docs/ml.md)."""
 
     model: float = 1.0
-    session: float = 1.0
-    history: float = 0.3
+    session: float = 0.03
+    history: float = 0.003
     trending: float = 0.05
     view: float = 1.0
     cart: float = 3.0

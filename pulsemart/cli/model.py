@@ -141,9 +141,31 @@ def rollback(name: str, reason: str) -> None:
     help="An Online Retail transaction file (CSV, xlsx or Parquet).",
 )
 @name_option
-def evaluate(path: str, name: str) -> None:
+@click.option(
+    "--sessions",
+    is_flag=True,
+    help="Replay the test period's invoices item by item instead: batch_only, session_aware "
+    "(the blend the API serves) and popularity, HR@10 and NDCG@10 (docs/ml.md).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="With --sessions: print one JSON object instead."
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --sessions: replay about this many steps, whole invoices picked by a hash of "
+    "their number (default: every step).",
+)
+def evaluate(path: str, name: str, sessions: bool, as_json: bool, max_steps: int | None) -> None:
     """Popularity, the default recommender and propensity on a 75/25 time split of PATH; and
-    the registry's champion on the same split, when there is one."""
+    the registry's champion on the same split, when there is one. With --sessions, the session
+    replay on that split (no registry or database needed)."""
+    if (as_json or max_steps) and not sessions:
+        raise click.UsageError("--json and --max-steps go with --sessions")
+    if sessions:
+        _evaluate_sessions(path, as_json, max_steps)
+        return
     from ml.evaluate import format_report
     from pulsemart.ml_store.offline import champion_report
     from pulsemart.ml_store.retail import evaluate_file
@@ -155,3 +177,33 @@ def evaluate(path: str, name: str) -> None:
     click.echo(format_report(result))
     settings = _mlflow()
     click.echo("\n" + champion_report(settings, name, path))
+
+
+def _evaluate_sessions(path: str, as_json: bool, max_steps: int | None) -> None:
+    import dataclasses
+    import json
+
+    from ml.blend import BlendWeights
+    from ml.session_replay import K, format_rows, session_replay
+    from pulsemart.ml_store.retail import load_interactions
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"session replay: {done}/{total} steps", err=True)
+
+    click.echo(f"session replay: loading {path}, fitting the default recommender", err=True)
+    weights = BlendWeights()
+    try:
+        rows = session_replay(load_interactions(path), weights, max_steps, progress)
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    if as_json:
+        document = {
+            "data": path,
+            "k": K,
+            "weights": dataclasses.asdict(weights),
+            "recommenders": rows,
+        }
+        click.echo(json.dumps(document))
+        return
+    click.echo(f"session replay of {path} (test period of a 75/25 time split, k = {K})")
+    click.echo(format_rows(rows))

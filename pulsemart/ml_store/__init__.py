@@ -5,7 +5,9 @@ the drift sensor read from the marts and write to `serving` and `governance`.
     evaluation  the training set file, its split, holdout measures and baselines
     profile     a bounded sample of drift features, and PSI between two of them
     records     model evaluations, training profiles, audit rows
-    scoring     batch scoring into serving.recommendations, serving.model_deployments
+    scoring     batch scoring into serving.recommendations (and serving.item_neighbours),
+                serving.model_deployments
+    neighbour_checks  coverage and unknown products of the served item neighbours
     versions    a registered recommender version as a function; scoring every customer with it
     lifecycle   gate, promote, roll back, publish: the champion alias is the record, what
                 serves is derived from it

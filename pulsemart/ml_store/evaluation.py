@@ -13,16 +13,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml.blend import BlendWeights
 from ml.interactions import from_frame, purchases
 from ml.metrics import ranking_metrics
 from ml.propensity import PropensityDataset, evaluate_propensity, temporal_datasets
-from ml.recommenders import PopularityRecommender
+from ml.recommenders import PopularityRecommender, Recommender
+from ml.session_inputs import capped, prepare
+from ml.session_replay import rankers, replay
 from ml.split import TimeSplit, time_split
 from pulsemart.ml_store.scoring import Recommend
 
 K = 10
 RECOMMENDER_METRIC = f"ndcg_at_{K}"
 PROPENSITY_METRIC = "roc_auc"
+# The session replay's figures, recorded beside the ranking metrics (the gate still decides on
+# RECOMMENDER_METRIC): what the role serves in a session, and the same model without one.
+SESSION_METRICS = (
+    f"session_hr_at_{K}",
+    f"session_ndcg_at_{K}",
+    f"session_batch_hr_at_{K}",
+    "session_steps",
+)
+# Steps the gate replays per model: a few seconds each, whatever the holdout's size; the
+# invoices are a fixed hash sample (ml.session_inputs.capped).
+SESSION_STEPS = 5000
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,31 @@ def popularity_metrics(split: TimeSplit, k: int = K) -> dict[str, float]:
     """The baseline every recommender must beat: the most-bought products, for everyone."""
     model = PopularityRecommender().fit(split.train)
     return recommender_metrics(lambda customers, n: model.recommend(customers, k=n), split, k)
+
+
+def session_metrics(
+    recommender: Recommender,
+    split: TimeSplit,
+    weights: BlendWeights | None = None,
+    max_steps: int | None = SESSION_STEPS,
+) -> dict[str, dict[str, float]]:
+    """The session replay (ml.session_replay) of a fitted recommender on the holdout's
+    invoices: {"model": its figures (SESSION_METRICS), "baseline": popularity's}."""
+    inputs = capped(prepare(split.train, split.test, recommender), max_steps)
+    rows = {r["name"]: r for r in replay(inputs, rankers(inputs, weights or BlendWeights()))}
+
+    def figures(served: str, batch: str) -> dict[str, float]:
+        return {
+            f"session_hr_at_{K}": rows[served]["hr_at_10"],
+            f"session_ndcg_at_{K}": rows[served]["ndcg_at_10"],
+            f"session_batch_hr_at_{K}": rows[batch]["hr_at_10"],
+            "session_steps": float(rows[served]["steps"]),
+        }
+
+    return {
+        "model": figures("session_aware", "batch_only"),
+        "baseline": figures("popularity", "popularity"),
+    }
 
 
 def propensity_sets(dataset: Dataset) -> tuple[PropensityDataset, PropensityDataset]:

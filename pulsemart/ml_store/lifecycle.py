@@ -2,9 +2,10 @@
 
 The registry's `champion` alias (ml.registry) is the one record of which version is champion,
 and the version a rollback restores is derived from the registry's version tags. What the API
-serves is derived from the alias: `publish` reads it, makes sure that version's
-scores (recommendations, or propensity) are written, and points `serving.model_deployments` (the serving API's copy,
-never written any other way) at it, in one transaction. Promotion and rollback score first,
+serves is derived from the alias: `publish` reads it, makes sure that version's scores
+(recommendations and item neighbours, or propensity) are written, and points
+`serving.model_deployments` (the serving API's copy, never written any other way) at it, in
+one transaction. Promotion and rollback score first,
 move the alias, then publish; a failure part-way leaves the API serving what it served before,
 and the next publish (the `recommendations` asset, `ml_score`, the next promotion) catches up.
 
@@ -23,6 +24,8 @@ from ml import registry
 from pulsemart.ml_store.records import audit, recent_audit
 from pulsemart.ml_store.scoring import deployed_version, has_scores, prune, set_deployment
 from pulsemart.ml_store.versions import ScoreReport, score_version
+
+SESSION = "session_hr_at_10"  # pulsemart.ml_store.evaluation.SESSION_METRICS
 
 
 class LifecycleError(RuntimeError):
@@ -126,6 +129,8 @@ def gate_and_promote(
                 "margin": margin,
                 "champion": before,
                 "values": {role: r["metrics"].get(metric) for role, r in results.items()},
+                # Beside the gate's metric, not gated on: the session replay's HR@10.
+                "session_values": {r: e["metrics"].get(SESSION) for r, e in results.items()},
             },
         )
         if decision.passed:
@@ -210,7 +215,7 @@ def publish(
                 actor,
                 "ml.deploy",
                 f"{model_name}/{version}",
-                {"from": previous, "to": version, **({"rows": report.rows} if report else {})},
+                {"from": previous, "to": version, **(report.counts() if report else {})},
             )
         prune(conn, model_name, keep={version} | ({previous} if previous else set()))
     return version, report
@@ -228,7 +233,7 @@ def _ensure_scored(conn: psycopg.Connection, model_name: str, version: str, acto
             actor,
             "ml.score",
             f"{model_name}/{version}",
-            {"rows": report.rows, "customers": report.customers, "seconds": report.seconds},
+            {**report.counts(), "customers": report.customers, "seconds": report.seconds},
         )
 
 

@@ -6,6 +6,8 @@ lines into purchases with those codes as an argument, so `ml` stays pure modelli
 
     python -m pulsemart.ml_store.retail PATH              the offline evaluation report
     python -m pulsemart.ml_store.retail --variants PATH   the comparison behind the defaults
+    python -m pulsemart.ml_store.retail --sessions-grid PATH
+                                      the session replay's grid behind the blend's weights
 """
 
 from __future__ import annotations
@@ -51,12 +53,18 @@ def evaluate_file(path: str | Path, k: int = 10) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    variants = args[:1] == ["--variants"]
-    if variants:
+    mode = args[0] if args[:1] in (["--variants"], ["--sessions-grid"]) else None
+    if mode:
         args = args[1:]
     if len(args) != 1:
-        print("usage: python -m pulsemart.ml_store.retail [--variants] PATH", file=sys.stderr)
+        print(
+            "usage: python -m pulsemart.ml_store.retail [--variants|--sessions-grid] PATH",
+            file=sys.stderr,
+        )
         return 2
+    if mode == "--sessions-grid":
+        return sessions_grid(args[0])
+    variants = mode == "--variants"
     if variants:
         from ml.variants import (
             PROPENSITY_COLUMNS,
@@ -73,6 +81,23 @@ def main(argv: list[str] | None = None) -> int:
     from ml.evaluate import format_report
 
     print(format_report(evaluate_file(args[0])))
+    return 0
+
+
+def sessions_grid(path: str) -> int:
+    """The blend's weight grid on a validation split of the train period, then the test
+    figures with the best point (ml.session_tuning), as markdown tables."""
+    from ml.session_tuning import to_markdown, tune
+
+    def progress(done: int, total: int) -> None:
+        print(f"grid: {done}/{total} points", file=sys.stderr, flush=True)
+
+    result = tune(load_interactions(path), progress=progress)
+    columns = ["session", "history", "trending", "hr_at_10", "ndcg_at_10", "steps"]
+    print("validation (train period: first 75% against last 25%), best first\n")
+    print(to_markdown(result["grid"], columns))
+    print(f"\nchosen: {result['chosen']}\n\ntest (75/25 split of the file)\n")
+    print(to_markdown(result["test"], ["name", "hr_at_10", "ndcg_at_10", "steps"]))
     return 0
 
 

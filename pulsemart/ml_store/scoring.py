@@ -1,8 +1,11 @@
-"""Batch scoring into `serving.recommendations` and `serving.propensity_scores`, and which
-version `serving.model_deployments` says the API serves.
+"""Batch scoring into `serving.recommendations` (with the version's item neighbours in
+`serving.item_neighbours`) and `serving.propensity_scores`, and which version
+`serving.model_deployments` says the API serves.
 
 Rows are keyed by model version and kept for the last KEEP_VERSIONS versions scored, so a
-rollback to any of them only moves the deployment row. Each customer gets
+rollback to any of them only moves the deployment row. A recommender version's neighbours are
+written in the transaction that writes its recommendations and pruned with them, so the API
+never serves one version's scores with another's neighbours. Each customer gets
 SCORED_PER_CUSTOMER products that were available when scored; the API filters again at read
 time for products that sold out since. The propensity model scores each customer once, on
 their activity up to the end of the data.
@@ -33,6 +36,10 @@ COPY_SQL = (
 )
 PROPENSITY_COPY_SQL = (
     "copy serving.propensity_scores (model_name, model_version, customer_key, score) from stdin"
+)
+NEIGHBOURS_COPY_SQL = (
+    "copy serving.item_neighbours (model_name, model_version, product_id, rank, neighbour_id, "
+    "score) from stdin"
 )
 SCORE_TABLES = {
     RECOMMENDER: "recommendations",
@@ -95,6 +102,30 @@ def write_recommendations(
     return written
 
 
+def write_neighbours(
+    conn: psycopg.Connection, model_name: str, version: str, neighbours: pd.DataFrame
+) -> int:
+    """Replace a version's item neighbours with `neighbours` (ml.neighbours.NEIGHBOUR_COLUMNS);
+    returns the rows written. Runs in the caller's transaction."""
+    conn.execute(
+        "delete from serving.item_neighbours where model_name = %s and model_version = %s",
+        (model_name, str(version)),
+    )
+    with conn.cursor() as cur, cur.copy(NEIGHBOURS_COPY_SQL) as copy:
+        for row in neighbours.itertuples(index=False):
+            copy.write_row(
+                (
+                    model_name,
+                    str(version),
+                    str(row.product_id),
+                    int(row.rank),
+                    str(row.neighbour_id),
+                    float(row.score),
+                )
+            )
+    return len(neighbours)
+
+
 def propensity_now(model, interactions: pd.DataFrame, train_cutoff: pd.Timestamp) -> pd.Series:
     """P(purchase) per customer key on their activity up to the end of `interactions`, over a
     feature window as long as the model was trained on (from the first interaction to
@@ -128,10 +159,16 @@ def _table(model_name: str) -> sql.Identifier:
 
 
 def has_scores(conn: psycopg.Connection, model_name: str, version: str) -> bool:
-    """Whether `version` of `model_name` has rows in its score table."""
+    """Whether `version` of `model_name` has rows in its score table (a recommender: and in
+    serving.item_neighbours, so a version scored before neighbours existed is scored again)."""
+    tables = [_table(model_name)]
+    if model_name == RECOMMENDER:
+        tables.append(sql.Identifier("serving", "item_neighbours"))
     query = sql.SQL("select 1 from {} where model_name = %s and model_version = %s limit 1")
-    row = conn.execute(query.format(_table(model_name)), (model_name, str(version))).fetchone()
-    return row is not None
+    return all(
+        conn.execute(query.format(table), (model_name, str(version))).fetchone() is not None
+        for table in tables
+    )
 
 
 def deployed_version(conn: psycopg.Connection, model_name: str) -> str | None:
@@ -158,8 +195,9 @@ def prune(
     conn: psycopg.Connection, model_name: str, keep: set[str], keep_versions: int = KEEP_VERSIONS
 ) -> int:
     """Delete the scores of versions other than `keep` and the `keep_versions` most recently
-    scored; returns the rows deleted."""
-    return conn.execute(
+    scored (a recommender's neighbours: of every version whose recommendations are gone);
+    returns the score rows deleted."""
+    deleted = conn.execute(
         sql.SQL(
             """
         delete from {table} r
@@ -171,3 +209,16 @@ def prune(
         ).format(table=_table(model_name)),
         {"name": model_name, "keep": sorted(keep), "n": keep_versions},
     ).rowcount
+    if model_name == RECOMMENDER:
+        # The versions whose recommendations survived decide, so both tables keep one set.
+        conn.execute(
+            """
+            delete from serving.item_neighbours n
+            where n.model_name = %(name)s and n.model_version <> all(%(keep)s)
+              and not exists (select 1 from serving.recommendations r
+                              where r.model_name = n.model_name
+                                and r.model_version = n.model_version)
+            """,
+            {"name": model_name, "keep": sorted(keep)},
+        )
+    return deleted

@@ -1,5 +1,6 @@
 """A registered version as a function, and scoring every known customer with it: the
-recommender's products per customer, the propensity model's probability per customer.
+recommender's products per customer (and its item neighbours), the propensity model's
+probability per customer.
 
 Writes in the caller's transaction (pulsemart.ml_store.lifecycle decides when a version is
 scored and when it serves).
@@ -15,9 +16,12 @@ import psycopg
 
 from ml import registry
 from ml.names import PROPENSITY
+from ml.neighbours import item_neighbours
+from ml.recommenders import Recommender
 from pulsemart.ml_store.scoring import (
     Recommend,
     propensity_now,
+    write_neighbours,
     write_propensity,
     write_recommendations,
 )
@@ -31,6 +35,11 @@ class ScoreReport:
     customers: int
     rows: int
     seconds: float
+    neighbours: int = 0  # item-neighbour rows written (recommenders only)
+
+    def counts(self) -> dict[str, int]:
+        """The rows written, as audit details."""
+        return {"rows": self.rows, "neighbours": self.neighbours}
 
     @property
     def rows_per_second(self) -> float:
@@ -39,30 +48,46 @@ class ScoreReport:
 
 def load_recommend(model_name: str, version: str) -> Recommend:
     """The registered version as a (customer keys, k) -> recommendations function."""
+    return load_version(model_name, version)[0]
+
+
+def load_version(model_name: str, version: str) -> tuple[Recommend, Recommender]:
+    """The registered version as a recommend function and as the fitted recommender inside it
+    (for what only the model's state can say: its item neighbours)."""
     mlflow = registry.load_mlflow()
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
 
     def recommend(customers, k: int) -> pd.DataFrame:
         return model.predict(pd.DataFrame({"customer_id": list(customers)}), params={"k": int(k)})
 
-    return recommend
+    return recommend, model.unwrap_python_model().recommender
 
 
 def score_version(
-    conn: psycopg.Connection, model_name: str, version: str, recommend: Recommend | None = None
+    conn: psycopg.Connection,
+    model_name: str,
+    version: str,
+    loaded: tuple[Recommend, Recommender] | None = None,
 ) -> ScoreReport:
-    """Score every known customer with `version` (in the caller's transaction)."""
+    """Score every known customer with `version` and publish its item neighbours (in the
+    caller's transaction). `loaded`: the version as load_version returns it, if at hand."""
     started = time.perf_counter()
     if model_name == PROPENSITY:
         rows = write_propensity(
             conn, model_name, str(version), score_propensity(conn, model_name, version)
         )
         return ScoreReport(model_name, str(version), rows, rows, time.perf_counter() - started)
-    recommend = recommend or load_recommend(model_name, version)
+    recommend, recommender = loaded or load_version(model_name, version)
     customers = known_customers(conn)
     rows = write_recommendations(conn, model_name, str(version), recommend, customers)
+    neighbours = write_neighbours(conn, model_name, str(version), item_neighbours(recommender))
     return ScoreReport(
-        model_name, str(version), len(customers), rows, time.perf_counter() - started
+        model_name,
+        str(version),
+        len(customers),
+        rows,
+        time.perf_counter() - started,
+        neighbours,
     )
 
 

@@ -39,9 +39,17 @@ KEY = "test-key-ml"
 # back after the training cutoff, so the holdout has buyers to measure on.
 CUSTOMERS = 200
 ML_TABLES = (
-    "serving.recommendations, serving.propensity_scores, serving.model_deployments, "
-    "governance.training_profiles"
+    "serving.recommendations, serving.item_neighbours, serving.propensity_scores, "
+    "serving.model_deployments, governance.training_profiles"
 )
+# The neighbours the API reads: the deployed recommender version's.
+SERVED_NEIGHBOURS = """
+select n.model_version, n.product_id, n.rank, n.neighbour_id, n.score
+from serving.model_deployments d
+join serving.item_neighbours n on n.model_name = d.model_name and n.model_version = d.model_version
+where d.model_name = 'pulsemart-recommender'
+order by n.product_id, n.rank
+"""
 
 
 @pytest.fixture
@@ -108,6 +116,12 @@ def sales_file(db, path):
     return path
 
 
+def served_neighbours(db) -> list[tuple]:
+    rows = db.execute(SERVED_NEIGHBOURS).fetchall()
+    db.rollback()
+    return rows
+
+
 def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     settings = ml_store
     produce_simulated(settings, list(generate(5000, seed=7, n_customers=CUSTOMERS)))
@@ -121,15 +135,37 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
     gate = metadata(first, "recommender_champion")
     assert gate["passed"] and gate["champion"] == "1" and "no champion yet" in gate["reason"]
     assert "### pulsemart-recommender version 1" in gate["model_card"]
+    # The session replay's figures are recorded beside the gate's metric and shown on the card.
+    assert "session_hr_at_10" in gate["model_card"] and "**Session replay**" in gate["model_card"]
+    assert 0 <= gate["challenger_session_hr_at_10"] <= 1
+    recorded = dict(
+        db.execute(
+            "select role, value from governance.model_evaluations where dagster_run_id = %s "
+            "and metric = 'session_hr_at_10'",
+            (first.run_id,),
+        ).fetchall()
+    )
+    db.rollback()
+    assert set(recorded) == {"challenger", "baseline"}
     scored = metadata(first, "recommendations")
     assert scored["model_version"] == "1" and scored["rows"] >= 10 * scored["customers"] > 0
+    assert scored["neighbour_rows"] > 0
     checks = {
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in first.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert checks == {"holdout_not_empty": True, "recommendations_exclude_unavailable": True}
+    assert checks == {
+        "holdout_not_empty": True,
+        "recommendations_exclude_unavailable": True,
+        "item_neighbours_cover_catalog": True,
+        "item_neighbours_know_their_products": True,
+    }
     assert registry.status(registry.RECOMMENDER)["champion"] == "1"
+    neighbours_v1 = served_neighbours(db)
+    assert len(neighbours_v1) == scored["neighbour_rows"]
+    assert {row[0] for row in neighbours_v1} == {"1"}
+    assert all(row[1] != row[3] and row[4] > 0 for row in neighbours_v1)
 
     customer = db.execute(
         "select customer_id from quality.events_clean where customer_id is not null and "
@@ -192,10 +228,15 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         assert promoted.exit_code == 0, promoted.output
         v2 = served()
         assert v2["model_version"] == "2" and v2["items"] != v1["items"]
+        # The popularity version publishes co-occurrence neighbours: scored with its scores.
+        neighbours_v2 = served_neighbours(db)
+        assert neighbours_v2 and {row[0] for row in neighbours_v2} == {"2"}
+        assert [r[1:] for r in neighbours_v2] != [r[1:] for r in neighbours_v1]
         rolled = runner.invoke(cli, ["model", "rollback"])
         assert rolled.exit_code == 0, rolled.output
         back = served()  # v1's rows were kept: served again at once, without scoring
         assert back["model_version"] == "1" and back["items"] == v1["items"]
+        assert served_neighbours(db) == neighbours_v1  # and v1's neighbours with them
 
         # Propensity on /customers/{id}: the deployed version's batch score, following a
         # promotion and a rollback without a restart; null for a customer it did not score.

@@ -10,7 +10,10 @@ from orchestration.defs.ml.assets import (
     recommender_evaluation,
     training_dataset,
 )
-from orchestration.defs.ml.checks import recommendations_exclude_unavailable
+from orchestration.defs.ml.checks import (
+    item_neighbours_checks,
+    recommendations_exclude_unavailable,
+)
 from orchestration.defs.ml.common import GROUP, PROPENSITY_SCORES, RECOMMENDATIONS
 from orchestration.defs.ml.propensity import (
     propensity_challenger,
@@ -54,7 +57,7 @@ defs = dg.Definitions(
         propensity_champion,
         propensity_scores,
     ],
-    asset_checks=[recommendations_exclude_unavailable],
+    asset_checks=[recommendations_exclude_unavailable, item_neighbours_checks],
     jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
     schedules=[WEEKLY_RETRAIN],
 )

@@ -30,22 +30,31 @@ from orchestration.defs.ml.reports import git_commit, metrics_markdown
 from orchestration.resources import PostgresResource, PulsemartSettings
 from pulsemart.ml_store.evaluation import (
     RECOMMENDER_METRIC,
+    SESSION_METRICS,
     K,
     dataset_summary,
     make_dataset,
     popularity_metrics,
     read_dataset,
     recommender_metrics,
+    session_metrics,
     write_dataset,
 )
 from pulsemart.ml_store.lifecycle import champion_version, gate_and_promote, publish
 from pulsemart.ml_store.profile import feature_profile
 from pulsemart.ml_store.records import save_profile, write_evaluations
 from pulsemart.ml_store.training import NoTrainingData, read_interactions
-from pulsemart.ml_store.versions import load_recommend
+from pulsemart.ml_store.versions import load_version
 
 INTERACTIONS = dg.AssetKey(["datamart", "fct_product_interactions"])
-COLUMNS = [RECOMMENDER_METRIC, f"precision_at_{K}", f"recall_at_{K}", f"map_at_{K}", "coverage"]
+COLUMNS = [
+    RECOMMENDER_METRIC,
+    f"precision_at_{K}",
+    f"recall_at_{K}",
+    f"map_at_{K}",
+    "coverage",
+    *SESSION_METRICS[:3],
+]
 
 
 class DatasetConfig(dg.Config):
@@ -170,7 +179,7 @@ def recommender_challenger(
     {"mlflow", "postgres"},
     ins={"training_dataset": dg.AssetIn(DATASET), "challenger": dg.AssetIn(CHALLENGER)},
     description="Challenger, champion (if any) and the popularity baseline on the same "
-    "holdout; rows in governance.model_evaluations.",
+    "holdout, ranking metrics and the session replay's; rows in governance.model_evaluations.",
 )
 def recommender_evaluation(
     context: dg.AssetExecutionContext,
@@ -185,11 +194,16 @@ def recommender_evaluation(
     champion = champion_version(name)
     if champion and champion != challenger["version"]:
         versions["champion"] = champion
-    results = {
-        role: {"version": v, "metrics": recommender_metrics(load_recommend(name, v), split)}
-        for role, v in versions.items()
+    results, sessions = {}, {}
+    for role, v in versions.items():
+        recommend, recommender = load_version(name, v)
+        sessions[role] = session_metrics(recommender, split)
+        metrics = {**recommender_metrics(recommend, split), **sessions[role]["model"]}
+        results[role] = {"version": v, "metrics": metrics}
+    results["baseline"] = {
+        "version": "popularity",
+        "metrics": {**popularity_metrics(split), **sessions["challenger"]["baseline"]},
     }
-    results["baseline"] = {"version": "popularity", "metrics": popularity_metrics(split)}
     with postgres.connection() as conn, conn.transaction():
         rows = write_evaluations(
             conn,
@@ -206,8 +220,9 @@ def recommender_evaluation(
                 "champion": champion,
                 "metrics": dg.MetadataValue.md(metrics_markdown(results, COLUMNS)),
                 **{
-                    f"{role}_{RECOMMENDER_METRIC}": e["metrics"][RECOMMENDER_METRIC]
+                    f"{role}_{metric}": e["metrics"][metric]
                     for role, e in results.items()
+                    for metric in (RECOMMENDER_METRIC, SESSION_METRICS[0])
                 },
             }
         ),
@@ -246,7 +261,8 @@ def recommender_champion(
     {"postgres", "mlflow"},
     deps=[CHAMPION],
     description="The champion's top 20 available products for every known customer in "
-    "serving.recommendations (one transaction), then served by the API.",
+    "serving.recommendations and its item neighbours in serving.item_neighbours (one "
+    "transaction), then served by the API.",
 )
 def recommendations(
     context: dg.AssetExecutionContext, postgres: PostgresResource, pulsemart: PulsemartSettings
@@ -267,5 +283,6 @@ def recommendations(
             "customers": report.customers,
             "seconds": report.seconds,
             "rows_per_second": report.rows_per_second,
+            "neighbour_rows": report.neighbours,
         }
     )

@@ -43,17 +43,23 @@ def metrics_markdown(results: dict, columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+# Recorded beside the gate's metric when the evaluation measured them (the session replay).
+BESIDE = ("session_hr_at_10",)
+
+
 def gate_summary(passed: bool, reason: str, metric: str, margin: float, results: dict) -> dict:
-    """The gate decision as flat, JSON-friendly values (asset metadata, audit details)."""
+    """The gate decision as flat, JSON-friendly values (asset metadata, audit details): the
+    gate's metric per role, and the figures recorded beside it (BESIDE) where measured."""
     return {
         "passed": passed,
         "reason": reason,
         "metric": metric,
         "margin": margin,
         **{
-            f"{role}_{metric}": results[role]["metrics"].get(metric)
+            f"{role}_{name}": results[role]["metrics"].get(name)
+            for name in (metric, *BESIDE)
             for role in ROLES
-            if role in results
+            if role in results and (name == metric or name in results[role]["metrics"])
         },
     }
 
@@ -87,8 +93,32 @@ def model_card(
             "**Holdout metrics** (same holdout for every row):",
             "",
             metrics_markdown(results, columns),
+            *_session_note(results),
         ]
     )
+
+
+def _session_note(results: dict) -> list[str]:
+    """What the session columns mean, when the evaluation replayed sessions."""
+    steps = next(
+        (
+            r["metrics"]["session_steps"]
+            for r in results.values()
+            if "session_steps" in r["metrics"]
+        ),
+        None,
+    )
+    if steps is None:
+        return []
+    return [
+        "",
+        (
+            f"**Session replay** ({int(steps)} steps: the holdout's invoices revealed item by "
+            "item, docs/ml.md): `session_hr_at_10` is what the role serves in a session (a "
+            "model: the blend of its scores, neighbours and trending; the baseline: the "
+            "popularity list), `session_batch_hr_at_10` the same model's stored list alone."
+        ),
+    ]
 
 
 def _fmt(value) -> str:

@@ -53,12 +53,21 @@ def item_neighbours(model: Recommender, n: int = NEIGHBOURS_PER_PRODUCT) -> pd.D
         top = _top_cosine(np.asarray(factors, dtype=np.float32), n)
     else:
         top = _top_of_sparse(cooccurrence(model.matrix_.values), n)
+    return _frame(top, model.products)
+
+
+def from_similarity(similarity: sp.csr_matrix, products: pd.Index, n: int) -> pd.DataFrame:
+    """The top `n` of each row of a products x products similarity, as NEIGHBOUR_COLUMNS."""
+    return _frame(_top_of_sparse(sp.csr_matrix(similarity), n), products)
+
+
+def _frame(top: tuple[np.ndarray, ...], products: pd.Index) -> pd.DataFrame:
     rows, cols, scores = top
-    products = model.products.to_numpy()
+    names = products.to_numpy()
     frame = pd.DataFrame(
         {
-            "product_id": products[rows].astype(str),
-            "neighbour_id": products[cols].astype(str),
+            "product_id": names[rows].astype(str),
+            "neighbour_id": names[cols].astype(str),
             "score": scores.astype(float),
         }
     )

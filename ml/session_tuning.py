@@ -9,9 +9,7 @@ The model weight is the unit (1.0): the blend scales each source to [0, 1], so o
 matter. Online Retail holds purchases only, and the replay reveals an invoice's items as carts
 at the invoice time, so what the grid can measure is how much a cart in the session lends
 (session x cart) and a past purchase lends (history x purchase); views and the session
-half-life leave no trace in it. `paced_session` is the one exception, an ablation: it stamps
-the revealed items a fixed pace apart, to show what recency within a session would be worth if
-the file had the times (it does not).
+half-life leave no trace in it (ml.session_ablations measures what those would be worth).
 
     python -m pulsemart.ml_store.retail --sessions-grid PATH
 """
@@ -21,22 +19,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 
-from ml.blend import BlendWeights, Touch, blend
-from ml.session_inputs import (
-    HISTORY_MAX_AGE,
-    Basket,
-    Progress,
-    ReplayInputs,
-    history_at,
-    prepare,
-)
-from ml.session_replay import TRAIN_FRACTION, K, Ranker, rankers, replay
-from ml.split import time_split
+from ml.blend import BlendWeights
+from ml.session_inputs import Progress, ReplayInputs, prepare
+from ml.session_replay import TRAIN_FRACTION, rankers, replay
+from ml.split import TimeSplit, time_split
 
 # No zero weight: a source must still fill the list when the others are empty (an anonymous
 # shopper has no model list, a customer the last scoring missed has only history), which the
@@ -49,10 +39,9 @@ GRID: Mapping[str, Sequence[float]] = {
 VALIDATION_FRACTION = 0.75  # of the train period, as ml.split cuts the whole file
 
 
-def validation_inputs(train: pd.DataFrame) -> ReplayInputs:
-    """Replay inputs from the train period alone: its first 75% against its last 25%."""
-    inner = time_split(train, VALIDATION_FRACTION)
-    return prepare(inner.train, inner.test)
+def validation_split(train: pd.DataFrame) -> TimeSplit:
+    """The train period alone, cut like the file: its first 75% against its last 25%."""
+    return time_split(train, VALIDATION_FRACTION)
 
 
 def grid_points(
@@ -89,47 +78,25 @@ def best_weights(rows: Sequence[dict]) -> BlendWeights:
     return BlendWeights(**values)
 
 
-def paced_session(
-    inputs: ReplayInputs,
-    weights: BlendWeights,
-    pace: timedelta,
-    max_age: timedelta | None = HISTORY_MAX_AGE,
-) -> Ranker:
-    """session_aware with the revealed items `pace` apart, the last at the invoice time."""
-
-    def rank(basket: Basket, revealed: int) -> list[str]:
-        touches = [
-            Touch(p, "cart", basket.at - (revealed - 1 - i) * pace, True)
-            for i, p in enumerate(basket.products[:revealed])
-        ]
-        touches += history_at(inputs.history.get(basket.customer_id, ()), basket.at, max_age)
-        ranked = blend(
-            model=inputs.model.get(basket.customer_id, ()),
-            touches=touches,
-            neighbours=inputs.neighbours,
-            trending=inputs.trending,
-            now=basket.at,
-            weights=weights,
-            k=K,
-        )
-        return [item.product_id for item in ranked]
-
-    return rank
-
-
 def tune(
     interactions: pd.DataFrame,
     grid: Mapping[str, Sequence[float]] = GRID,
     progress: Progress | None = None,
 ) -> dict:
-    """The grid on validation, its best weights, and the three recommenders on test with them."""
+    """The grid on validation and its best weights; the ablations (ml.session_ablations) on
+    the same validation inputs; then the three recommenders on test with the chosen weights."""
+    from ml.session_ablations import ablations
+
     split = time_split(interactions, TRAIN_FRACTION)
-    rows = grid_search(validation_inputs(split.train), grid_points(grid), progress)
+    inner = validation_split(split.train)
+    validation = prepare(inner.train, inner.test)
+    rows = grid_search(validation, grid_points(grid), progress)
     chosen = best_weights(rows)
     test_inputs = prepare(split.train, split.test)
     return {
         "grid": rows,
         "chosen": dataclasses.asdict(chosen),
+        "ablations": ablations(validation, inner.train, chosen, progress),
         "test": replay(test_inputs, rankers(test_inputs, chosen)),
     }
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import Field
 
-from ml.blend import BlendWeights
+if TYPE_CHECKING:
+    from ml.blend import BlendWeights
 from pulsemart.cloud.kafka import (
     KafkaSecurity,
     KafkaSecurityError,
@@ -110,6 +111,8 @@ class Settings(Environment):
     @property
     def blend_weights(self) -> BlendWeights:
         """The blend's weights as ml.blend takes them (docs/ml.md says how they were chosen)."""
+        from ml.blend import BlendWeights  # not at import: the streaming location loads no ml
+
         return BlendWeights(
             model=self.blend_model,
             session=self.blend_session,

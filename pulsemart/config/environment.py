@@ -17,10 +17,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from ml.blend import BlendWeights
-
 DEFAULT_KAFKA_PORT = 19092
-_BLEND = BlendWeights()
 # What each field configures; Dagster shows one resource per group (orchestration/resources.py).
 NO_DEFAULT = "—"  # shown for a setting that is simply unset by default
 GROUPS = ("general", "postgres", "kafka", "object_store", "mlflow", "batch", "realtime", "serving")
@@ -232,66 +229,68 @@ class Environment(BaseSettings):
         group="serving",
     )
     # The session-aware blend's weights (ml/blend.py); the defaults are those the session
-    # replay chose (docs/ml.md), so a shop changes them only after measuring its own.
+    # replay chose (docs/ml.md), so a shop changes them only after measuring its own. They are
+    # written out here rather than read from ml.blend, which the streaming code location must
+    # not import; tests/unit/test_settings_readme.py holds the two equal.
     blend_model: float = setting(
         "PULSEMART_BLEND_MODEL",
-        _BLEND.model,
+        1.0,
         "weight of the deployed model's batch scores in recommendations",
         group="serving",
         ge=0,
     )
     blend_session: float = setting(
         "PULSEMART_BLEND_SESSION",
-        _BLEND.session,
+        0.03,
         "weight of neighbours of the session's products",
         group="serving",
         ge=0,
     )
     blend_history: float = setting(
         "PULSEMART_BLEND_HISTORY",
-        _BLEND.history,
+        0.003,
         "weight of neighbours of the customer's products from earlier sessions",
         group="serving",
         ge=0,
     )
     blend_trending: float = setting(
         "PULSEMART_BLEND_TRENDING",
-        _BLEND.trending,
+        0.05,
         "weight of trending products (the last resort)",
         group="serving",
         ge=0,
     )
     blend_view: float = setting(
         "PULSEMART_BLEND_VIEW",
-        _BLEND.view,
+        1.0,
         "what a view lends its neighbours",
         group="serving",
         ge=0,
     )
     blend_cart: float = setting(
         "PULSEMART_BLEND_CART",
-        _BLEND.cart,
+        3.0,
         "what a cart addition lends its neighbours",
         group="serving",
         ge=0,
     )
     blend_purchase: float = setting(
         "PULSEMART_BLEND_PURCHASE",
-        _BLEND.purchase,
+        5.0,
         "what a purchase lends its neighbours",
         group="serving",
         ge=0,
     )
     blend_half_life_s: float = setting(
         "PULSEMART_BLEND_HALF_LIFE_SECONDS",
-        _BLEND.half_life_s,
+        1800.0,
         "event time after which a session touch lends half as much (seconds)",
         group="serving",
         gt=0,
     )
     blend_history_half_life_s: float = setting(
         "PULSEMART_BLEND_HISTORY_HALF_LIFE_SECONDS",
-        _BLEND.history_half_life_s,
+        14 * 86400.0,
         "the same for touches from earlier sessions (seconds)",
         group="serving",
         gt=0,

@@ -90,13 +90,15 @@ def sessions_grid(path: str) -> int:
     from ml.session_tuning import to_markdown, tune
 
     def progress(done: int, total: int) -> None:
-        print(f"grid: {done}/{total} points", file=sys.stderr, flush=True)
+        print(f"sessions grid: {done}/{total}", file=sys.stderr, flush=True)
 
     result = tune(load_interactions(path), progress=progress)
     columns = ["session", "history", "trending", "hr_at_10", "ndcg_at_10", "steps"]
     print("validation (train period: first 75% against last 25%), best first\n")
     print(to_markdown(result["grid"], columns))
-    print(f"\nchosen: {result['chosen']}\n\ntest (75/25 split of the file)\n")
+    print(f"\nchosen: {result['chosen']}\n\nablations (validation, chosen weights)\n")
+    print(to_markdown(result["ablations"], ["variant", "hr_at_10", "ndcg_at_10", "steps"]))
+    print("\ntest (75/25 split of the file)\n")
     print(to_markdown(result["test"], ["name", "hr_at_10", "ndcg_at_10", "steps"]))
     return 0
 

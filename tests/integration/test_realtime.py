@@ -163,15 +163,13 @@ def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(lan
         )
         assert sum(len(parts) for parts in owners.values()) <= 6
         assert not set.intersection(*owners.values())  # each partition has one owner at a time
-        killed_at = time.monotonic()
         second.send_signal(signal.SIGKILL)
         second.wait(10)
         assert set(owners) == {first.pid, second.pid}
-        wait_for(
-            lambda: len(_recent_partitions(db, first.pid, killed_at)) == 6,
-            45,
-            "the survivor to own every partition",
-        )
+        # The group hands the survivor every partition (its status says so); that it landed
+        # records on them is not a fit test, as a partition the dead worker had caught up on
+        # may get no new record.
+        wait_for(lambda: owned_by(lane, first.pid) == 6, 45, "the survivor to own every partition")
         assert producer.wait(60) == 0
         wait_for(lambda: stored_total(db) == (events, events), 60, "the survivor to catch up")
     finally:
@@ -202,17 +200,6 @@ def _owners(db) -> dict[int, set]:
             partition
         )
     return owners
-
-
-def _recent_partitions(db, pid: int, since_monotonic: float) -> set:
-    age = time.monotonic() - since_monotonic
-    rows = db.execute(
-        "select distinct topic || '[' || \"partition\" || ']' from ingest.batches "
-        "where run_id like %s and started_at > now() - make_interval(secs => %s)",
-        (f"realtime:%-{pid}-%", age),
-    ).fetchall()
-    db.commit()
-    return {r[0] for r in rows}
 
 
 def test_with_the_worker_stopped_the_sensor_lane_lands_the_rest(lane, db, tmp_path):

@@ -55,3 +55,19 @@ def test_the_table_is_the_one_the_model_renders():
         "`python -c 'from pulsemart.config.environment import settings_table; "
         "print(settings_table())'` over it"
     )
+
+
+def test_the_blend_settings_default_to_the_weights_the_session_replay_chose():
+    from ml.blend import BlendWeights
+
+    chosen = BlendWeights()
+    defaults = read_environment({}).model_copy()
+    assert {
+        name: getattr(defaults, f"blend_{name}")
+        for name in ("model", "session", "history", "trending", "view", "cart", "purchase")
+    } == {
+        name: getattr(chosen, name)
+        for name in ("model", "session", "history", "trending", "view", "cart", "purchase")
+    }
+    assert defaults.blend_half_life_s == chosen.half_life_s
+    assert defaults.blend_history_half_life_s == chosen.history_half_life_s

@@ -10,6 +10,7 @@ from ml_builders import frame, taste_groups
 
 from ml.blend import BlendWeights, Touch
 from ml.interactions import from_frame
+from ml.session_ablations import basket_neighbours, paced_session
 from ml.session_inputs import (
     Basket,
     ReplayInputs,
@@ -156,3 +157,38 @@ def test_grid_search_ranks_points_and_the_best_becomes_weights():
     assert rows[0]["session"] == 2.0 and rows[0]["hr_at_10"] >= rows[1]["hr_at_10"]
     chosen = best_weights(rows)
     assert chosen == BlendWeights(session=2.0, trending=0.1, cart=1.0)
+
+
+def test_basket_neighbours_count_invoices_not_customers():
+    # x buys a and b on one invoice and c on another: a-b share an invoice, a-c never do.
+    train = from_frame(
+        pd.DataFrame(
+            {
+                "customer_id": ["x", "x", "x", "y", "y"],
+                "product_id": ["a", "b", "c", "a", "b"],
+                "event_time": [AT, AT, AT + timedelta(days=1), AT, AT],
+                "event_type": "purchase",
+                "order_id": ["o1", "o1", "o2", "o3", "o3"],
+            }
+        )
+    )
+    lists = basket_neighbours(train)
+    assert lists["a"] == [("b", pytest.approx(2 / (2 + 10)))]  # shrunk cosine, shrink 10
+    assert "c" not in lists
+
+
+def test_paced_reveal_lends_most_from_the_last_item():
+    inputs = ReplayInputs(
+        baskets=[Basket("inv1", "x", AT, ("a", "b", "c"))],
+        model={},
+        history={},
+        neighbours={"a": [("c", 1.0)], "b": [("d", 1.0), ("c", 0.3)]},
+        trending=[],
+    )
+    weights = BlendWeights(session=1.0, trending=0.01, half_life_s=60.0, cart=1.0)
+    basket = inputs.baskets[0]
+    # At the invoice time both lend in full: c = 1 + 0.3, d = 1.
+    assert rankers(inputs, weights)["session_aware"](basket, 2)[:2] == ["c", "d"]
+    # A minute apart, a lends half: c = 0.5 + 0.3, d = 1.
+    assert paced_session(inputs, weights, pace=timedelta(seconds=60))(basket, 2)[:2] == ["d", "c"]
+    assert paced_session(inputs, weights, pace=timedelta(0))(basket, 2)[:2] == ["c", "d"]

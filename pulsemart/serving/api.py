@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -158,13 +158,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await pool.open(wait=False)
-        poller = asyncio.create_task(cache.poll(pool))
+        stop = asyncio.Event()
+        poller = asyncio.create_task(cache.poll(pool, stop))
         try:
             yield
         finally:
-            poller.cancel()
-            with suppress(asyncio.CancelledError):
-                await poller
+            stop.set()
+            await poller
             await pool.close()
 
     # FastAPI's /docs and /redoc load their scripts from a CDN: install_reference serves them

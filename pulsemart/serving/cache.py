@@ -20,6 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import suppress
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -85,9 +86,16 @@ class ResponseCache:
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    async def poll(self, pool: AsyncConnectionPool, poll_s: float = POLL_S) -> None:
-        """Read the data version every `poll_s` until cancelled."""
-        while True:
+    async def poll(
+        self, pool: AsyncConnectionPool, stop: asyncio.Event, poll_s: float = POLL_S
+    ) -> None:
+        """Read the data version every `poll_s` until `stop` is set.
+
+        An event rather than a task cancel ends it: psycopg_pool's wait for a connection can
+        absorb a cancel that races with the connection it hands over (asyncio.wait_for before
+        Python 3.12), and a loop that lost its one cancel would keep the app's shutdown waiting
+        for ever."""
+        while not stop.is_set():
             sent = self._clock()
             try:
                 async with pool.connection() as conn:
@@ -96,4 +104,5 @@ class ResponseCache:
             except (psycopg.Error, RuntimeError, OSError) as exc:
                 # The database is away (or not started): entries age out, requests go through.
                 log.debug("serving cache: cannot read the data version: %s", exc)
-            await asyncio.sleep(poll_s)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_s)

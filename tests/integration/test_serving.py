@@ -290,3 +290,14 @@ def test_sensor_driven_runs_bring_produced_events_to_search(stream, client):
         found = client.get("/products/search", params={"limit": 5, "sort": "popularity"}).json()
         assert found["count"] > 0
         assert tick_and_run("serving_sensor", instance) == 0  # decide_and_serve folded it already
+
+
+def test_an_app_stopped_right_after_it_starts_stops_every_time(settings):
+    # Stopping while the pool still opens its first connections raced with the version poller's
+    # cancel; one lost cancel kept the shutdown waiting for ever. A rejected request needs no
+    # connection, so each stop lands while the pool is still filling.
+    keyed = settings.model_copy(update={"api_key": SecretStr("k")})
+    for _ in range(150):
+        app = create_app(keyed, cache=ResponseCache())
+        with TestClient(app, headers={"X-API-Key": "k"}) as client:
+            assert client.get("/products/search", params={"max_price": "x"}).status_code == 422

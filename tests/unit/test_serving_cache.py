@@ -1,5 +1,10 @@
 """The response cache serves an entry only under the current, recently read data version."""
 
+import asyncio
+from contextlib import asynccontextmanager
+
+from psycopg_pool import PoolTimeout
+
 from pulsemart.serving.cache import ResponseCache
 
 
@@ -56,3 +61,38 @@ def test_the_oldest_entries_go_first_beyond_the_limit():
     for key in ("a", "b", "c"):
         cache.put(key, cache.current(), key.encode())
     assert [cache.get(k) for k in ("a", "b", "c")] == [None, b"b", b"c"]
+
+
+class AbsorbingPool:
+    """A pool whose wait for a connection turns a cancel into a timeout, as psycopg_pool's can
+    when the cancel races with the connection it hands over."""
+
+    def __init__(self):
+        self.calls = 0
+
+    @asynccontextmanager
+    async def connection(self):
+        self.calls += 1
+        if self.calls == 1:  # the first wait is long enough for the cancel to land in it
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                raise PoolTimeout("cancelled while waiting") from None
+        raise PoolTimeout("no connection")
+        yield  # pragma: no cover
+
+
+def test_the_version_poller_ends_when_told_even_after_its_cancel_was_absorbed():
+    async def scenario():
+        cache, _ = make()
+        stop = asyncio.Event()
+        task = asyncio.create_task(cache.poll(AbsorbingPool(), stop, poll_s=0.005))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        absorbed = not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 2)
+        return absorbed
+
+    assert asyncio.run(scenario())  # the cancel alone did not end it; the stop event did

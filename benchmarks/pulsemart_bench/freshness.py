@@ -126,9 +126,13 @@ def _stages(
     """Produce → landed and produce → decided for each probe, from the rows' own timestamps."""
     ids = list(event_ids)
     with connect_migrated(settings) as conn:
+        # The probes are decided clean, so their raw rows are found through the clean rows'
+        # (topic, partition, offset): the raw stream also holds the simulator's malformed
+        # values, which no cast to jsonb survives.
         landed = conn.execute(
-            "select convert_from(value, 'UTF8')::jsonb->>'event_id', extract(epoch from ingested_at)::float8 "
-            "from raw.events where topic = 'shop.catalog' and convert_from(value, 'UTF8')::jsonb->>'event_id' = any(%s)",
+            "select c.event_id, extract(epoch from r.ingested_at)::float8 "
+            'from quality.events_clean c join raw.events r using (topic, "partition", "offset") '
+            "where c.event_id = any(%s)",
             (ids,),
         ).fetchall()
         decided = conn.execute(

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 
+import anyio
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -29,6 +30,16 @@ _FOREIGN_SETTINGS = ("PULSEMART_DATABASE_URL", "PULSEMART_KAFKA_BOOTSTRAP", "DAG
 # PULSEMART_HOME or a database URL exported in the developer's shell must not reach them.
 for _name in Environment.model_fields:
     os.environ.pop(variable_of(_name), None)
+
+# anyio imports its submodules on first use (starlette's FileResponse reaches `anyio.open_file`
+# in the first static file it serves), and pytest rewrites a plugin's modules, anyio's among
+# them, as they are imported. Python 3.11's parser is not safe in two threads at once: a
+# server a test runs in a thread that imported one while the main thread parsed another failed
+# that response with "SystemError: AST constructor recursion depth mismatch". Import them all
+# here, in the main thread, before any server starts.
+for _name in dir(anyio):
+    if not _name.startswith("_"):
+        getattr(anyio, _name)
 
 
 @pytest.fixture(scope="session")

@@ -37,8 +37,10 @@ def test_json_and_max_steps_need_sessions():
 
 
 @pytest.mark.slow
-def test_the_blend_beats_both_baselines_on_the_whole_sample():
-    result = evaluate()
+def test_the_blend_beats_both_baselines_over_the_first_6000_steps():
+    # The whole sample's 34,000 steps take 40 to 70 s here; the first 6,000 (whole invoices)
+    # keep the same order of the three (docs/ml.md gives the whole sample's figures).
+    result = evaluate("--max-steps", "6000")
     assert result.exit_code == 0, result.output
     assert "HR@10 ratio session_aware / batch_only" in result.stdout
     rows = {}

@@ -228,6 +228,15 @@ class Environment(BaseSettings):
         "off: recommendations blend the model and trending only",
         group="serving",
     )
+    trending_refresh_s: float = setting(
+        "PULSEMART_TRENDING_REFRESH_S",
+        10.0,
+        "the fold recomputes the trending list once the newest event folded is this many "
+        "seconds of event time past the list's; the list, and the blend's recency clock, lag "
+        "the stream by at most this; 0: on every fold",
+        group="serving",
+        ge=0,
+    )
     # The session-aware blend's weights (ml/blend.py); the defaults are those the session
     # replay chose (docs/ml.md), so a shop changes them only after measuring its own. They are
     # written out here rather than read from ml.blend, which the streaming code location must

@@ -80,6 +80,7 @@ def apply_batch(
     decide_limit: int = 50_000,
     include_held: bool = True,
     session_state: bool = True,
+    trending_every_s: float = 0.0,
 ) -> BatchOutcome:
     """Land, decide and fold `parts` in one transaction; raise raw.OffsetConflict (nothing
     stored) when a partition's stored offset is not the worker's position. With
@@ -94,7 +95,9 @@ def apply_batch(
                 start = records[0].offset
             outcome.landed.append(_land(conn, topic, partition, start, records, run_id, started_at))
         outcome.decided = decide_new_records(conn, decide_limit, run_id, include_held=include_held)
-        outcome.served = refresh_serving(conn, session_state=session_state)
+        outcome.served = refresh_serving(
+            conn, session_state=session_state, trending_every_s=trending_every_s
+        )
     outcome.seconds = time.perf_counter() - started
     return outcome
 

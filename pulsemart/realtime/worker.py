@@ -292,6 +292,7 @@ class Worker:
                 self.run_id,
                 include_held=include_held,
                 session_state=self.settings.session_state,
+                trending_every_s=self.settings.trending_refresh_s,
             )
         except raw.OffsetConflict as conflict:
             log.info(

@@ -30,9 +30,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pulsemart.config import Settings
 from pulsemart.serving import schema
-from pulsemart.serving.cache import ResponseCache
+from pulsemart.serving.cache import (
+    ANY_PRODUCT,
+    CATALOG,
+    ResponseCache,
+    category_tag,
+    customer_tag,
+    product_tag,
+)
 from pulsemart.serving.dashboard import install_dashboard
-from pulsemart.serving.personal import personal_recommendations, similar_products
+from pulsemart.serving.personal import answer_tags, personal_recommendations, similar_products
 from pulsemart.serving.pool import make_pool
 from pulsemart.serving.queries import (
     SearchFilters,
@@ -188,13 +195,16 @@ def create_app(
         """The error responses of a secured route: 401 and 403 too when a key is required."""
         return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
-    async def cached(key: tuple, read) -> Response:
+    async def cached(key: tuple, read, tags) -> Response:
+        """The answer to `key` from the cache, or `read` from the database and kept until a
+        change names one of its tags (cache.py): `tags`, or `tags(answer)`."""
         body = cache.get(key)
         if body is None:
-            version = cache.current()
+            token = cache.begin()
             async with pool.connection() as conn:
-                body = json_body(await read(conn))
-            cache.put(key, version, body)
+                answer = await read(conn)
+            body = json_body(answer)
+            cache.put(key, token, body, tags(answer) if callable(tags) else tags)
         return json_response(body)
 
     @app.get(
@@ -250,7 +260,10 @@ def create_app(
             items = await search_products(conn, filters)
             return {"count": len(items), "items": items}
 
-        return await cached(("search", filters), read)
+        # A category's search changes only when a product of that category (before or after the
+        # fold) does; any other search may change with any product.
+        tag = category_tag(filters.category) if filters.category else None
+        return await cached(("search", filters), read, (tag or ANY_PRODUCT,))
 
     @app.get(
         "/customers/{customer_id}",
@@ -264,7 +277,9 @@ def create_app(
     ) -> Response:
         """The deployed propensity model's score for this customer (null when it has none)."""
         return await cached(
-            ("customer", customer_id), lambda conn: customer_propensity(conn, customer_id)
+            ("customer", customer_id),
+            lambda conn: customer_propensity(conn, customer_id),
+            (customer_tag(customer_id),),
         )
 
     weights = settings.blend_weights
@@ -286,6 +301,7 @@ def create_app(
         return await cached(
             ("recommendations", customer_id, session_id, k),
             lambda conn: personal_recommendations(conn, customer_id, session_id, k, weights),
+            answer_tags,
         )
 
     @app.get(
@@ -304,6 +320,7 @@ def create_app(
         return await cached(
             ("session", session_id, k),
             lambda conn: personal_recommendations(conn, None, session_id, k, weights),
+            answer_tags,
         )
 
     @app.get(
@@ -319,7 +336,9 @@ def create_app(
     ) -> Response:
         """The deployed recommender's neighbours of this product that are available now."""
         return await cached(
-            ("similar", product_id, k), lambda conn: similar_products(conn, product_id, k)
+            ("similar", product_id, k),
+            lambda conn: similar_products(conn, product_id, k),
+            lambda answer: [CATALOG, *(product_tag(i["product_id"]) for i in answer["items"])],
         )
 
     @app.get(

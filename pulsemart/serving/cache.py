@@ -1,16 +1,27 @@
-"""A response cache for the read routes, valid while the served data has not changed.
+"""A response cache for the read routes: an answer stays valid until something it depends on
+changes.
 
-The serving tables change only when something commits a new state: the fold (which advances
-`serving.progress`), batch scoring (new `scored_at` in the score tables) and a promotion or
-rollback (`serving.model_deployments`). `VERSION` reads all of that in one cheap statement; a
-poller per process runs it every `poll_s`, and an entry is served only while the version it was
-computed under is still the current one.
+What changes the serving tables, and how the cache learns of it:
+- the fold: each fold logs what it touched in `serving.fold_changes` (products, their lowered
+  categories, customers, sessions, and whether any product's attributes changed) in the
+  transaction that advances `serving.progress`, and a recomputed trending list moves
+  `serving.progress.trending_as_of`;
+- batch scoring (new `scored_at` in the score tables) and a promotion or rollback
+  (`serving.model_deployments`): rare, and they empty the whole cache.
 
-Staleness bound, by construction: a hit is served only if the version was read at most
+A poller per process reads all of it in one statement every `poll_s`. Each entry carries its
+dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
+entries whose tags it names, and the rest stay valid. Where the log cannot tell what changed
+(the first read, a reset that rewound the progress, a reader that fell behind the rows the fold
+keeps), everything is dropped.
+
+Staleness bound, by construction: a hit is served only if the change log was read at most
 `max_staleness_s` ago (otherwise the request goes to the database), and every commit before
-that read changed the version. So an answer never misses a change committed more than
-`max_staleness_s` before the request. The poller's lag (a starved event loop, a slow database)
-costs hits, never freshness. `max_staleness_s=0` turns the cache off.
+that read either is in the log it returned or changed the global version. An answer computed
+while a change it depends on was being observed is not kept (`begin` and `put`). So an answer
+never misses a change committed more than `max_staleness_s` before the request. The poller's
+lag (a starved event loop, a slow database) costs hits, never freshness. `max_staleness_s=0`
+turns the cache off.
 """
 
 from __future__ import annotations
@@ -18,9 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -29,19 +41,73 @@ from pulsemart.store.rows import one_row_async
 
 log = logging.getLogger(__name__)
 
-VERSION = """
-select (select jsonb_agg(p) from serving.progress p)::text,
+# `seen` is the progress the cache has applied; far above any batch id, nothing is read.
+POLL = """
+select (select quality_batch_id from serving.progress),
+       (select trending_as_of from serving.progress)::text,
        (select max(deployed_at) from serving.model_deployments)::text,
        (select max(scored_at) from serving.recommendations)::text,
-       (select max(scored_at) from serving.propensity_scores)::text
+       (select max(scored_at) from serving.propensity_scores)::text,
+       (select coalesce(jsonb_agg(jsonb_build_array(from_batch, to_batch, products, categories,
+                                                    customers, sessions, catalog)
+                                  order by to_batch), '[]')
+        from serving.fold_changes where to_batch > %(seen)s)
 """
+NOTHING_SEEN = 2**62
 POLL_S = 0.1
 MAX_STALENESS_S = 0.25
 MAX_ENTRIES = 4096
+INVALIDATIONS_KEPT = 256  # enough for the requests in flight across a few polls
+
+# Tags. An entry that depends on any product (a search without a category) carries
+# ANY_PRODUCT, and one that depends on any product's attributes (which products are available,
+# at what price) CATALOG; each fold that names a product names ANY_PRODUCT, and CATALOG when an
+# attribute changed.
+ANY_PRODUCT = ("product",)
+CATALOG = ("catalog",)
+TRENDING = ("trending",)
+EVERYTHING = None  # an invalidation that drops every entry
+
+
+def product_tag(product_id: str) -> tuple:
+    return ("product", product_id)
+
+
+def category_tag(category: str) -> tuple | None:
+    """The tag of a lowered category; None where Python's lower() may differ from
+    PostgreSQL's (non-ASCII): such an entry depends on every product instead."""
+    return ("category", category.lower()) if category.isascii() else None
+
+
+def customer_tag(customer_id: str) -> tuple:
+    return ("customer", customer_id)
+
+
+def session_tag(session_id: str) -> tuple:
+    return ("session", session_id)
+
+
+@dataclass(frozen=True)
+class FoldChange:
+    from_batch: int
+    to_batch: int
+    tags: frozenset
+
+
+def fold_change(row: list) -> FoldChange:
+    """One row of the poll's change list as a FoldChange."""
+    from_batch, to_batch, products, categories, customers, sessions, catalog = row
+    tags = {product_tag(p) for p in products} | {("category", c) for c in categories}
+    tags |= {customer_tag(c) for c in customers} | {session_tag(s) for s in sessions}
+    if products:
+        tags.add(ANY_PRODUCT)
+    if catalog:
+        tags.add(CATALOG)
+    return FoldChange(int(from_batch), int(to_batch), frozenset(tags))
 
 
 class ResponseCache:
-    """Bodies keyed by request, each tagged with the data version it was read under."""
+    """Bodies keyed by request, each with the tags of what it depends on."""
 
     def __init__(
         self,
@@ -52,44 +118,124 @@ class ResponseCache:
         self.max_staleness_s = max_staleness_s
         self.max_entries = max_entries
         self._clock = clock
-        self._version: Hashable | None = None
-        self._read_at = float("-inf")  # when the statement that read `_version` was sent
-        self._entries: OrderedDict[Hashable, tuple[Hashable, bytes]] = OrderedDict()
+        self._global: Hashable | None = None  # deployments and scoring
+        self._batch: int | None = None  # the fold progress the entries reflect
+        self._trending: Hashable | None = None  # the trending list's as_of
+        self._read_at = float("-inf")  # when the statement that read them was sent
+        self._entries: OrderedDict[Hashable, tuple[bytes, frozenset]] = OrderedDict()
+        self._by_tag: dict[Hashable, set[Hashable]] = {}
+        self._generation = 0  # counts invalidations
+        self._invalidations: deque[tuple[int, frozenset | None]] = deque(maxlen=INVALIDATIONS_KEPT)
         self.hits = self.misses = 0
 
-    def observe(self, version: Hashable, read_at: float) -> None:
-        """Record the version read by a statement sent at `read_at` (the clock's time)."""
-        if version != self._version:
-            self._entries.clear()
-        self._version, self._read_at = version, read_at
+    # --- what the poller observes ---------------------------------------------------------------
 
-    def current(self) -> Hashable | None:
-        """The version to tag a new entry with, or None when it is too old to trust."""
-        if self._clock() - self._read_at > self.max_staleness_s:
-            return None
-        return self._version
+    @property
+    def seen(self) -> int:
+        return NOTHING_SEEN if self._batch is None else self._batch
+
+    def observe(
+        self,
+        global_version: Hashable,
+        batch: int | None,
+        changes: Iterable[FoldChange],
+        read_at: float,
+        trending: Hashable | None = None,
+    ) -> None:
+        """Apply what a poll sent at `read_at` (the clock's time) read: the global version,
+        the fold progress, the folds logged after the progress this cache had applied, and
+        the trending list's as_of."""
+        changes = list(changes)
+        if global_version != self._global or batch is None or self._batch is None:
+            if self._entries or self._global is not None:
+                self._invalidate(EVERYTHING)
+        else:
+            chain, expected = [], self._batch
+            for change in changes:
+                if change.from_batch != expected or change.to_batch > batch:
+                    break
+                chain.append(change)
+                expected = change.to_batch
+            tags = frozenset().union(*(c.tags for c in chain))
+            if trending != self._trending:
+                tags |= {TRENDING}
+            if expected != batch:  # rewound (a reset) or past what the fold keeps
+                self._invalidate(EVERYTHING)
+            elif tags:
+                self._invalidate(tags)
+        self._global, self._batch, self._read_at = global_version, batch, read_at
+        self._trending = trending
+
+    def _invalidate(self, tags: frozenset | None) -> None:
+        self._generation += 1
+        self._invalidations.append((self._generation, tags))
+        if tags is EVERYTHING:
+            self._entries.clear()
+            self._by_tag.clear()
+            return
+        for tag in tags:
+            for key in self._by_tag.pop(tag, ()):
+                self._drop(key)
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        for tag in entry[1]:
+            keys = self._by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_tag[tag]
+
+    # --- what a request does --------------------------------------------------------------------
+
+    def fresh(self) -> bool:
+        """Whether the last poll is recent enough to answer from memory."""
+        return self._clock() - self._read_at <= self.max_staleness_s
 
     def get(self, key: Hashable) -> bytes | None:
-        version = self.current()
-        entry = self._entries.get(key) if version is not None else None
-        if entry is None or entry[0] != version:
+        entry = self._entries.get(key) if self.fresh() else None
+        if entry is None:
             self.misses += 1
             return None
         self.hits += 1
-        return entry[1]
+        return entry[0]
 
-    def put(self, key: Hashable, version: Hashable | None, body: bytes) -> None:
-        """Keep `body`, read after `version` was current (None: not cacheable)."""
-        if version is None or version != self._version:
+    def begin(self) -> int | None:
+        """A token to take before reading the database for an answer to keep (None: the
+        cache is too stale to keep one)."""
+        return self._generation if self.fresh() else None
+
+    def put(self, key: Hashable, token: int | None, body: bytes, tags: Iterable) -> None:
+        """Keep `body`, read after `begin` returned `token`, depending on `tags`; not kept if
+        an invalidation since then may have hit it."""
+        if token is None:
             return
-        self._entries[key] = (version, body)
+        tags = frozenset(tags)
+        if token < self._generation:
+            oldest = self._invalidations[0][0] if self._invalidations else self._generation + 1
+            if token + 1 < oldest:
+                return  # invalidations since the token are no longer known
+            for generation, dropped in self._invalidations:
+                if generation > token and (dropped is EVERYTHING or dropped & tags):
+                    return
+        self._drop(key)
+        self._entries[key] = (body, tags)
+        for tag in tags:
+            self._by_tag.setdefault(tag, set()).add(key)
         if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # --- the poller -----------------------------------------------------------------------------
 
     async def poll(
         self, pool: AsyncConnectionPool, stop: asyncio.Event, poll_s: float = POLL_S
     ) -> None:
-        """Read the data version every `poll_s` until `stop` is set.
+        """Read the change log every `poll_s` until `stop` is set.
 
         An event rather than a task cancel ends it: psycopg_pool's wait for a connection can
         absorb a cancel that races with the connection it hands over (asyncio.wait_for before
@@ -99,10 +245,13 @@ class ResponseCache:
             sent = self._clock()
             try:
                 async with pool.connection() as conn:
-                    row = await one_row_async(await conn.execute(VERSION))
-                self.observe(tuple(row), sent)
+                    row = await one_row_async(await conn.execute(POLL, {"seen": self.seen}))
+                batch, trending, *global_version, changes = row
+                self.observe(
+                    tuple(global_version), batch, map(fold_change, changes), sent, trending
+                )
             except (psycopg.Error, RuntimeError, OSError) as exc:
                 # The database is away (or not started): entries age out, requests go through.
-                log.debug("serving cache: cannot read the data version: %s", exc)
+                log.debug("serving cache: cannot read the change log: %s", exc)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_s)

@@ -7,6 +7,11 @@ trending list (re-ranked for a known customer, as `queries.TRENDING_FOR` explain
 serving row of every candidate. `ml.blend.blend` ranks them in Python, the same function the
 offline session replay measures.
 
+What an answer depends on, for the response cache: the customer and the session (their
+touches and profile), the trending list (and its clock, `trending_as_of`), the catalog (which
+candidates are available, at what price) and the shown products' own rows (their counters
+are in the items). `answer_tags` names them.
+
 Availability: a model-scored product is dropped only when it is known to be unavailable (a
 product the serving tables have not seen yet is kept, as before); a neighbour or trending
 product must be known, priced and available. A touched product the catalog does not know yet
@@ -22,6 +27,7 @@ from psycopg import AsyncConnection
 
 from ml.blend import Blended, BlendWeights, Touch, blend
 from ml.names import RECOMMENDER
+from pulsemart.serving.cache import CATALOG, TRENDING, customer_tag, product_tag, session_tag
 from pulsemart.serving.queries import TRENDING_FOR
 from pulsemart.store.rows import one_row_async
 
@@ -73,6 +79,7 @@ with deployed as (
 select
     (select model_version from deployed) as model_version,
     (select max_event_time from serving.progress) as as_of,
+    (select trending_as_of from serving.progress) as trending_as_of,
     (select items from session) as session,
     coalesce((select items from history), '[]'::jsonb) as history,
     (select coalesce(jsonb_agg(jsonb_build_array(product_id, score) order by rank), '[]')
@@ -145,7 +152,18 @@ async def personal_recommendations(
         },
     )
     row = await one_row_async(cur)  # every column is a scalar subquery: always one row
-    version, as_of, session, history, model, neighbours, trending, products, known = row
+    (
+        version,
+        as_of,
+        trending_as_of,
+        session,
+        history,
+        model,
+        neighbours,
+        trending,
+        products,
+        known,
+    ) = row
     unavailable = {p for p, v in products.items() if v["available"] is False}
     model_scores = [(p, s) for p, s in model if p not in unavailable]
     lent: dict[str, list[tuple[str, float]]] = {}
@@ -159,7 +177,10 @@ async def personal_recommendations(
         touches=touches,
         neighbours=lent,
         trending=[(p, s) for p, s, _ in trending],
-        now=as_of,
+        # Touches decay on the trending list's clock, which moves every
+        # PULSEMART_TRENDING_REFRESH_S of event time rather than on every fold: between two
+        # moves an answer changes only when its own inputs do, so the cache can keep it.
+        now=trending_as_of or as_of,
         weights=weights,
         k=k,
     )
@@ -174,6 +195,16 @@ async def personal_recommendations(
         "as_of": as_of,
         "items": items,
     }
+
+
+def answer_tags(answer: dict) -> list:
+    """The response cache's tags of a `personal_recommendations` answer."""
+    tags = [TRENDING, CATALOG, *(product_tag(item["product_id"]) for item in answer["items"])]
+    if answer["customer_id"] is not None:
+        tags.append(customer_tag(answer["customer_id"]))
+    if answer["session_id"] is not None:
+        tags.append(session_tag(answer["session_id"]))
+    return tags
 
 
 async def similar_products(conn: AsyncConnection, product_id: str, k: int) -> dict:

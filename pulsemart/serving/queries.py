@@ -73,30 +73,31 @@ async def search_products(conn: AsyncConnection, filters: SearchFilters) -> list
 
 
 # Trending for a customer (the blend's last resort, see personal.py). Candidates: products
-# with a known price that are not out of stock. Base score: the last
-# hour's trending score, with all-time popularity as a fraction below 1 to break ties. A known
-# customer's score is multiplied by their affinity to the product's category (1 + 2 x its
+# with a known price that are not out of stock. Base score: the last hour's trending score. A
+# known customer's score is multiplied by their affinity to the product's category (1 + 2 x its
 # share of their weight) and by how close the price is to what they usually look at
-# (1 / (1 + |ln(price / their average price)|)).
+# (1 / (1 + |ln(price / their average price)|)); that factor also orders products of equal
+# score (those with no activity in the hour among them), then the product id. Nothing here
+# reads a live counter: the list changes only with serving.trending, the customer's profile
+# and the catalog, which is what lets the response cache keep it across folds (cache.py).
 TRENDING_FOR = """
 with profile as (
     select category_affinity as affinity, avg_price,
            (select sum(value::float8) from jsonb_each_text(category_affinity)) as total
     from serving.customer_profile where customer_id = %(customer_id)s
-), scored as (
-    select p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
-           p.customizable, coalesce(t.score, 0) as trending_score, p.popularity,
-           (coalesce(t.score, 0) + p.popularity::float8 / (1 + max(p.popularity) over ()))
-           * case when %(personal)s then
-                 (1 + 2 * coalesce((pr.affinity->>p.category)::float8 / nullif(pr.total, 0), 0))
-                 * coalesce(1 / (1 + abs(ln(p.unit_price / nullif(pr.avg_price, 0)))), 1)
-             else 1 end as score
+), factored as (
+    select p.product_id, coalesce(t.score, 0) as trending_score,
+           case when %(personal)s then
+               (1 + 2 * coalesce((pr.affinity->>p.category)::float8 / nullif(pr.total, 0), 0))
+               * coalesce(1 / (1 + abs(ln(p.unit_price / nullif(pr.avg_price, 0)))), 1)
+           else 1 end as factor
     from serving.product_state p
     left join serving.trending t on t.product_id = p.product_id and t."window" = '1h'
     left join profile pr on true
     where p.unit_price > 0 and coalesce(p.available, true)
 )
-select * from scored order by score desc, product_id limit %(k)s
+select product_id, trending_score * factor as score, trending_score
+from factored order by score desc, factor desc, product_id limit %(k)s
 """
 
 

@@ -80,7 +80,8 @@ def _number(name: str, cast: str = "double precision") -> str:
     return f"case when jsonb_typeof(payload->'{name}') = 'number' then (payload->>'{name}')::{cast} end"
 
 
-PRODUCT_UPSERTS = (
+# What a product is, costs and offers: only catalog events change these.
+PRODUCT_ATTRIBUTE_UPSERTS = (
     # Description, category and currency: an upsert that omits one keeps what is known.
     _latest(
         {
@@ -119,8 +120,9 @@ PRODUCT_UPSERTS = (
         "and jsonb_typeof(payload->'customization_options') = 'array'",
         keep_known=False,
     ),
-    # Popularity: views, cart additions and purchased lines add up whatever their order.
-    f"""
+)
+# Popularity: views, cart additions and purchased lines add up whatever their order.
+PRODUCT_COUNTERS = f"""
     insert into serving.product_state as s (product_id, views, carts, purchases)
     select product_id, sum(views), sum(carts), sum(purchases) from (
         select product_id, (event_type = 'product_viewed')::int as views,
@@ -136,8 +138,7 @@ PRODUCT_UPSERTS = (
     on conflict (product_id) do update set
         views = s.views + excluded.views, carts = s.carts + excluded.carts,
         purchases = s.purchases + excluded.purchases, updated_at = now()
-    """,  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
-)
+"""  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 CUSTOMER_UPSERT = f"""
 with touches as (
@@ -268,6 +269,7 @@ RECENT_TOUCHES_EXPIRE = (
         items = serving.merge_touches(items, '[]', jsonb_array_length(items), %(since)s),
         updated_at = now()
     where scope = %(scope)s and oldest_event_time <= %(since)s
+    returning owner_id
     """,
     "delete from serving.recent_touches where scope = %(scope)s and items = '[]'::jsonb",
 )
@@ -307,9 +309,53 @@ group by a.product_id, w.name, p.category
 """  # noqa: S608 - splices only this module's constant SQL; values are bound parameters
 
 ADVANCE = """
-insert into serving.progress (singleton, quality_batch_id, max_event_time, events_folded, updated_at)
-values (true, %(upper)s, %(max_event_time)s, %(events)s, now())
+insert into serving.progress
+    (singleton, quality_batch_id, max_event_time, trending_as_of, events_folded, updated_at)
+values (true, %(upper)s, %(max_event_time)s, %(trending_as_of)s, %(events)s, now())
 on conflict (singleton) do update set
     quality_batch_id = excluded.quality_batch_id, max_event_time = excluded.max_event_time,
+    trending_as_of = excluded.trending_as_of,
     events_folded = serving.progress.events_folded + excluded.events_folded, updated_at = now()
 """
+
+# The lowered categories of the products the fold names: read before the upserts and after, so
+# a product that moves from one category to another is logged under both.
+FOLD_CATEGORIES = """
+select coalesce(array_agg(distinct lower(p.category)), '{}')
+from serving.product_state p
+where p.category is not null and p.product_id in (
+    select product_id from fold_events union select product_id from fold_lines
+)
+"""
+
+# Rows past the fold's start are a history the progress no longer has (it was rewound without
+# reset_fold, by a truncate): they go first, so no reader takes them for this fold's.
+FORGET_LATER_FOLDS = "delete from serving.fold_changes where to_batch > %(last)s"
+
+# What the fold touched, for the API's response cache (migration 011). `expired_*` are the
+# owners whose recent touches aged out though none of their events is in the fold.
+LOG_FOLD_CHANGES = """
+insert into serving.fold_changes
+    (to_batch, from_batch, products, categories, customers, sessions, catalog)
+select %(upper)s, %(last)s,
+       (select coalesce(array_agg(distinct product_id), '{}') from (
+            select product_id from fold_events union select product_id from fold_lines
+        ) named where product_id is not null),
+       (select coalesce(array_agg(distinct c), '{}')
+        from unnest(%(categories_before)s::text[] || %(categories_after)s::text[]) c),
+       (select coalesce(array_agg(distinct id), '{}') from (
+            select customer_id from fold_events union select unnest(%(expired_customers)s::text[])
+        ) named (id) where id is not null),
+       (select coalesce(array_agg(distinct id), '{}') from (
+            select session_id from fold_events union select unnest(%(expired_sessions)s::text[])
+        ) named (id) where id is not null),
+       %(catalog)s
+"""
+
+FOLD_CHANGES_KEPT = 2000  # folds: at 10 a second, over three minutes of history for a reader
+PRUNE_FOLD_CHANGES = f"""
+delete from serving.fold_changes where to_batch < (
+    select to_batch from serving.fold_changes order by to_batch desc
+    offset {FOLD_CHANGES_KEPT - 1} limit 1
+)
+"""  # noqa: S608 - a constant

@@ -80,3 +80,59 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
                     stale_ages.append(asked - committed)
             assert fresh_seen
     assert all(age <= MAX_STALENESS_S for age in stale_ages), max(stale_ages)
+
+
+def test_a_fold_drops_only_the_answers_that_depend_on_what_it_touched(fresh_stream, db):
+    db.execute(
+        "truncate serving.product_state, serving.customer_profile, serving.trending, "
+        "serving.session_funnel, serving.progress"
+    )
+    db.commit()
+    produce_simulated(fresh_stream, list(generate(400, seed=29)))
+    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    product, category = db.execute(
+        "select product_id, category from serving.product_state "
+        "where unit_price is not null and category is not null order by product_id limit 1"
+    ).fetchone()
+    (other,) = db.execute(
+        "select category from serving.product_state where lower(category) <> lower(%s) "
+        "and unit_price is not null order by category limit 1",
+        (category,),
+    ).fetchone()
+    (customer,) = db.execute("select customer_id from serving.customer_profile limit 1").fetchone()
+    app = create_app(fresh_stream.model_copy(update={"api_key": SecretStr(KEY)}))
+    changed = {"category": category, "limit": 100}
+    untouched = {
+        "/products/search": {"category": other, "limit": 100},
+        f"/customers/{customer}": {},
+    }
+    with TestClient(app, headers={"X-API-Key": KEY}) as client:
+        cache = app.state.cache
+        time.sleep(2 * MAX_STALENESS_S)  # the poller has read the change log
+        for path, params in [*untouched.items(), ("/products/search", changed)]:
+            assert client.get(path, params=params).status_code == 200
+        kept = {path: client.get(path, params=params).content for path, params in untouched.items()}
+
+        # A new price for one product of `category`: no customer, no other category.
+        produce_events(
+            fresh_stream,
+            [
+                catalog_event(
+                    "price_changed",
+                    latest_event_time(db) + timedelta(minutes=1),
+                    product_id=product,
+                    unit_price=777.0,
+                    currency="GBP",
+                )
+            ],
+        )
+        db.rollback()
+        catch_up(fresh_stream, defs, TOPICS, serve=True)
+        time.sleep(2 * MAX_STALENESS_S)
+        hits = cache.hits
+        for path, params in untouched.items():
+            assert client.get(path, params=params).content == kept[path]
+        assert cache.hits == hits + len(untouched)  # both answered from memory
+        items = client.get("/products/search", params=changed).json()["items"]
+        assert cache.hits == hits + len(untouched)  # the changed category was read again
+        assert {i["product_id"]: i["unit_price"] for i in items}[product] == 777.0

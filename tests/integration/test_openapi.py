@@ -21,6 +21,7 @@ from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
 from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
+from tests.conftest import reset_stream
 from tests.integration.helpers import free_port, produce_simulated
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,9 @@ def served(settings):
 
     from pulsemart.store.db import database_url
 
+    # Topics and store of its own: a module before this one on the same worker may have
+    # recreated the topics under the offsets it stored.
+    reset_stream(settings)
     events = list(generate(800, seed=71))
     produce_simulated(settings, events)
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)

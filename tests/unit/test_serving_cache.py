@@ -1,11 +1,22 @@
-"""The response cache serves an entry only under the current, recently read data version."""
+"""The response cache keeps an answer until a change it depends on, and never beyond its staleness
+bound."""
 
 import asyncio
 from contextlib import asynccontextmanager
 
 from psycopg_pool import PoolTimeout
 
-from pulsemart.serving.cache import ResponseCache
+from pulsemart.serving.cache import (
+    ANY_PRODUCT,
+    CATALOG,
+    INVALIDATIONS_KEPT,
+    TRENDING,
+    ResponseCache,
+    category_tag,
+    customer_tag,
+    fold_change,
+    session_tag,
+)
 
 
 class Clock:
@@ -21,46 +32,128 @@ def make(max_staleness_s=0.25, max_entries=10):
     return ResponseCache(max_staleness_s, max_entries, clock=clock), clock
 
 
-def test_an_entry_is_served_while_its_version_is_current_and_dropped_when_it_changes():
+V1, V2 = ("deployed-1",), ("deployed-2",)
+
+
+def change(
+    from_batch, to_batch, products=(), categories=(), customers=(), sessions=(), catalog=False
+):
+    lists = [list(x) for x in (products, categories, customers, sessions)]
+    return fold_change([from_batch, to_batch, *lists, catalog])
+
+
+def put(cache, key, tags):
+    cache.put(key, cache.begin(), key.encode(), tags)
+
+
+def test_a_fold_drops_the_entries_it_names_and_keeps_the_rest():
     cache, clock = make()
-    cache.observe(("v1",), clock.now)
-    cache.put("k", cache.current(), b"old")
-    assert cache.get("k") == b"old"
-    cache.observe(("v2",), clock.now)
-    assert cache.get("k") is None
-    cache.observe(("v1",), clock.now)  # not back from the dead either: the change cleared it
-    assert cache.get("k") is None and cache.hits == 1 and cache.misses == 2
+    cache.observe(V1, 10, [], clock.now)
+    put(cache, "alice", [customer_tag("alice")])
+    put(cache, "bob", [customer_tag("bob")])
+    put(cache, "garden", [category_tag("Garden")])
+    put(cache, "kitchen", [category_tag("kitchen")])
+    put(cache, "anything", [ANY_PRODUCT])
+    cache.observe(
+        V1, 12, [change(10, 11, customers=["alice"]), change(11, 12, ["p1"], ["garden"])], clock.now
+    )
+    kept = {k: cache.get(k) for k in ("alice", "bob", "garden", "kitchen", "anything")}
+    assert kept == {
+        "alice": None,
+        "bob": b"bob",
+        "garden": None,
+        "kitchen": b"kitchen",
+        "anything": None,
+    }
 
 
-def test_nothing_is_served_or_kept_when_the_version_was_read_too_long_ago():
+def test_sessions_the_catalog_and_trending_are_named_like_the_others():
+    cache, clock = make()
+    cache.observe(V1, 1, [], clock.now, trending="t0")
+    for key, tag in (("s1", session_tag("s1")), ("s2", session_tag("s2")), ("trend", TRENDING)):
+        put(cache, key, [tag])
+    put(cache, "offer", [CATALOG])
+    cache.observe(V1, 2, [change(1, 2, ["p1"], sessions=["s1"])], clock.now, trending="t0")
+    assert [cache.get(k) for k in ("s1", "s2", "trend", "offer")] == [
+        None,
+        b"s2",
+        b"trend",
+        b"offer",
+    ]
+    cache.observe(V1, 3, [change(2, 3, ["p1"], catalog=True)], clock.now, trending="t0")
+    assert cache.get("offer") is None and cache.get("trend") == b"trend"
+    cache.observe(V1, 3, [], clock.now, trending="t1")  # a new trending list, no fold
+    assert cache.get("trend") is None and cache.get("s2") == b"s2"
+
+
+def test_what_the_log_cannot_explain_drops_everything():
+    cache, clock = make()
+    cache.observe(V1, 10, [], clock.now)
+    put(cache, "a", [customer_tag("a")])
+    cache.observe(V1, 12, [change(11, 12)], clock.now)  # the fold from 10 was pruned: a gap
+    assert cache.get("a") is None
+    put(cache, "a", [customer_tag("a")])
+    cache.observe(V1, 0, [], clock.now)  # a reset rewound the progress
+    assert cache.get("a") is None
+    put(cache, "a", [customer_tag("a")])
+    cache.observe(V2, 0, [], clock.now)  # a promotion, a rollback or a scoring
+    assert cache.get("a") is None
+    put(cache, "a", [customer_tag("a")])
+    cache.observe(V2, None, [], clock.now)  # the progress is gone (a truncate)
+    assert cache.get("a") is None
+
+
+def test_a_category_outside_ascii_depends_on_every_product():
+    # Python's lower() and PostgreSQL's may differ beyond ASCII: no category tag there.
+    assert category_tag("Épicerie") is None and category_tag("Garden") == category_tag("garden")
+
+
+def test_nothing_is_served_or_kept_when_the_log_was_read_too_long_ago():
     cache, clock = make(max_staleness_s=0.25)
-    assert cache.current() is None  # never read
-    cache.observe(("v1",), clock.now)
-    cache.put("k", cache.current(), b"body")
+    assert cache.begin() is None  # never read
+    cache.observe(V1, 1, [], clock.now)
+    put(cache, "k", [ANY_PRODUCT])
     clock.now += 0.25
-    assert cache.get("k") == b"body"  # exactly at the bound
+    assert cache.get("k") == b"k"  # exactly at the bound
     clock.now += 0.001
-    assert cache.get("k") is None and cache.current() is None
-    cache.put("other", cache.current(), b"body")
-    cache.observe(("v1",), clock.now)
-    assert cache.get("other") is None and cache.get("k") == b"body"
+    assert cache.get("k") is None and cache.begin() is None
+    put(cache, "other", [ANY_PRODUCT])
+    cache.observe(V1, 1, [], clock.now)
+    assert cache.get("other") is None and cache.get("k") == b"k"
 
 
-def test_an_entry_read_under_an_older_version_is_not_kept():
+def test_an_answer_read_across_a_change_it_depends_on_is_not_kept():
     cache, clock = make()
-    cache.observe(("v1",), clock.now)
-    version = cache.current()  # a request starts under v1 ...
-    cache.observe(("v2",), clock.now)  # ... the data changes while it reads
-    cache.put("k", version, b"maybe old")
-    assert cache.get("k") is None
+    cache.observe(V1, 1, [], clock.now)
+    token = cache.begin()  # a request starts reading ...
+    cache.observe(V1, 2, [change(1, 2, customers=["alice"])], clock.now)  # ... alice changes
+    cache.put("alice", token, b"maybe old", [customer_tag("alice")])
+    cache.put("bob", token, b"bob", [customer_tag("bob")])  # bob's did not: kept
+    assert cache.get("alice") is None and cache.get("bob") == b"bob"
+    token = cache.begin()
+    cache.observe(V2, 2, [], clock.now)
+    cache.put("bob", token, b"maybe old", [customer_tag("bob")])
+    assert cache.get("bob") is None
+
+
+def test_an_answer_older_than_the_invalidations_remembered_is_not_kept():
+    cache, clock = make()
+    cache.observe(V1, 0, [], clock.now)
+    token = cache.begin()
+    for batch in range(1, INVALIDATIONS_KEPT + 2):
+        cache.observe(V1, batch, [change(batch - 1, batch, customers=["someone"])], clock.now)
+    cache.put("bob", token, b"bob", [customer_tag("bob")])
+    assert cache.get("bob") is None
 
 
 def test_the_oldest_entries_go_first_beyond_the_limit():
     cache, clock = make(max_entries=2)
-    cache.observe(("v1",), clock.now)
+    cache.observe(V1, 1, [], clock.now)
     for key in ("a", "b", "c"):
-        cache.put(key, cache.current(), key.encode())
+        put(cache, key, [customer_tag(key)])
     assert [cache.get(k) for k in ("a", "b", "c")] == [None, b"b", b"c"]
+    cache.observe(V1, 2, [change(1, 2, customers=["a", "b"])], clock.now)  # a is gone already
+    assert cache.get("b") is None and cache.get("c") == b"c" and len(cache) == 1
 
 
 class AbsorbingPool:

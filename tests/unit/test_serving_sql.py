@@ -28,17 +28,19 @@ def test_each_search_statement_orders_by_its_sort_with_a_stable_tie_break():
 
 
 def test_every_product_attribute_upsert_is_guarded_by_its_event_time():
-    *attribute_upserts, popularity = statements.PRODUCT_UPSERTS
-    for statement in attribute_upserts:
+    for statement in statements.PRODUCT_ATTRIBUTE_UPSERTS:
         time_column = statement.split("where excluded.")[1].split(" ")[0]
         assert time_column.endswith("_event_time")
         assert f">= coalesce(s.{time_column}, '-infinity'::timestamptz)" in statement
-    assert "s.views + excluded.views" in popularity
+    assert "s.views + excluded.views" in statements.PRODUCT_COUNTERS
 
 
 def test_statements_have_no_unformatted_placeholders():
     texts = [
-        *statements.PRODUCT_UPSERTS,
+        *statements.PRODUCT_ATTRIBUTE_UPSERTS,
+        statements.PRODUCT_COUNTERS,
+        statements.LOG_FOLD_CHANGES,
+        statements.PRUNE_FOLD_CHANGES,
         statements.CUSTOMER_UPSERT,
         statements.SESSION_UPSERT,
         statements.TRENDING,

@@ -82,7 +82,12 @@ def serving_tables(context: dg.AssetExecutionContext, postgres: PostgresResource
     from pulsemart.serving.fold import refresh_serving  # psycopg: loaded in the runs that fold
 
     with postgres.connection() as conn:
-        report = refresh_serving(conn, session_state=postgres.settings.get().session_state)
+        settings = postgres.settings.get()
+        report = refresh_serving(
+            conn,
+            session_state=settings.session_state,
+            trending_every_s=settings.trending_refresh_s,
+        )
     lag = report.event_time_lag_s()
     context.log.info(
         f"serving: folded quality batches {report.from_batch}..{report.to_batch} "

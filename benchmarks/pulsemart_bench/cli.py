@@ -121,6 +121,14 @@ def _serving_options(f):
         help="Seconds of one-connection load per endpoint (service time; 0 skips).",
     )(f)
     f = click.option(
+        "--live-seconds",
+        type=click.FloatRange(min=0, max=600),
+        default=20,
+        show_default=True,
+        help="Measured seconds of the live mix under `pulsemart up`, per background rate "
+        "(0 skips it).",
+    )(f)
+    f = click.option(
         "--freshness-seconds",
         type=click.FloatRange(min=0, max=1800),
         default=60,
@@ -219,12 +227,14 @@ def serving(
     connections: int,
     seconds: float,
     single_seconds: float,
+    live_seconds: float,
     freshness_seconds: float,
     freshness_rate: float,
     seed: int,
     output: Path,
 ) -> None:
-    """The serving API under a bounded local load beside /health; produce → search freshness."""
+    """The serving API under load beside /health (the live mix under `pulsemart up` first);
+    produce → search freshness."""
     from pulsemart_bench.sections import serving_section
 
     _run(
@@ -240,6 +250,7 @@ def serving(
             freshness_seconds,
             freshness_rate,
             _echo,
+            live_seconds,
         ),
     )
 
@@ -377,6 +388,7 @@ def all_(
     connections: int,
     seconds: float,
     single_seconds: float,
+    live_seconds: float,
     freshness_seconds: float,
     freshness_rate: float,
     datamart_lines: int,
@@ -411,6 +423,7 @@ def all_(
             freshness_seconds,
             freshness_rate,
             _echo,
+            live_seconds,
         ),
         lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
         lambda s: bench_training.section(_command(), training_interactions, _echo),

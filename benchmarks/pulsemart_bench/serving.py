@@ -212,24 +212,31 @@ def mixes_from_store(
 # one JSON line (latencies in microseconds) so they are read exactly, not scraped from text.
 WRK_SCRIPT = """
 local paths = {%(paths)s}
-local threads = 0
+local threads = {}
 function setup(thread)
-  thread:set("offset", threads * 7919)
-  threads = threads + 1
+  thread:set("offset", #threads * 7919)
+  table.insert(threads, thread)
 end
 function init(args)
   i = offset or 0
+  hits = 0
 end
 function request()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1])
 end
+function response(status, headers, body)
+  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits = hits + 1 end
+end
 function done(summary, latency, requests)
   local e = summary.errors
+  local hits = 0
+  for _, thread in ipairs(threads) do hits = hits + (thread:get("hits") or 0) end
   io.write(string.format('WRK_JSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, ' ..
-    '"socket_errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    '"socket_errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d, ' ..
+    '"cache_hits": %%d}\\n',
     summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.timeout,
-    e.status, latency:percentile(50), latency:percentile(99), latency.max))
+    e.status, latency:percentile(50), latency:percentile(99), latency.max, hits))
 end
 """
 
@@ -249,6 +256,11 @@ class LoadResult:
     p99_s: float
     max_s: float
     load_average: tuple[float, float, float]  # when the run started (the machine is shared)
+    cache_hits: int = 0  # answers with X-Cache: hit
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.cache_hits / self.answered if self.answered else None
 
     def measurement(self) -> Measurement:
         return Measurement(self.name, self.answered, self.response_bytes, self.seconds, "requests")
@@ -326,6 +338,7 @@ def wrk(
         figures["p99_us"] / 1e6,
         figures["max_us"] / 1e6,
         load_average,
+        figures.get("cache_hits", 0),
     )
 
 

@@ -172,3 +172,91 @@ def api_notes(
         recommendations_measured(api),
         api_verdict(api, connections),
     ]
+
+
+# The live mix: at the default trickle the mix must keep this share of /health's requests/s
+# and a p99 within this multiple of /health's, in the same run; at 200 events/s a lower share.
+LIVE_SHARE = {"default trickle": 0.8, "200 events/s": 0.6}
+LIVE_P99_MULTIPLE = 1.5
+
+
+def live_table(runs: list) -> Table:
+    """Rows are `pulsemart_bench.live_serving.LiveRun`s: /health, then the mix, per run."""
+    table = Table(
+        [
+            "Load under `pulsemart up` (headline)",
+            "Distinct requests",
+            "Answered",
+            "Non-2xx",
+            "Socket errors",
+            "Requests/s",
+            "p50 ms",
+            "p99 ms",
+            "Cache hit rate",
+            "Requests/s ÷ /health",
+            "p99 ÷ /health p99",
+            "Events folded meanwhile",
+            "Machine cores",
+        ]
+    )
+    for run in runs:
+        anchor = run.health.measurement()
+        for r, distinct in ((run.health, 1), (run.mix, run.distinct)):
+            mix = r is run.mix
+            table.rows.append(
+                [
+                    f"{'live mix' if mix else 'GET /health (anchor)'}, {run.label}",
+                    fmt_int(distinct),
+                    fmt_int(r.answered),
+                    fmt_int(r.errors),
+                    fmt_int(r.failures),
+                    fmt_int(r.measurement().rate),
+                    _ms(r.p(50)),
+                    _ms(r.p(99)),
+                    f"{r.hit_rate:.0%}" if mix and r.hit_rate is not None else "—",
+                    fmt_ratio(ratio(r.measurement(), anchor)) if mix else "—",
+                    f"{r.p99_s / run.health.p99_s:.2f}" if mix and run.health.p99_s else "—",
+                    fmt_int(run.folded_during) if mix else "—",
+                    f"{run.cores:.2f}" if mix and run.cores is not None else "—",
+                ]
+            )
+    return table
+
+
+def live_verdicts(runs: list) -> list[str]:
+    out = []
+    for run in runs:
+        share = LIVE_SHARE.get(run.label)
+        if share is None:
+            continue
+        got = ratio(run.mix.measurement(), run.health.measurement())
+        p99 = run.mix.p99_s / run.health.p99_s if run.health.p99_s else None
+        wanted = [f"≥ {share:g}× /health: {got:.2f}×" if got is not None else "no anchor"]
+        met = got is not None and got >= share
+        if run.label == "default trickle":
+            wanted.append(f"p99 ≤ {LIVE_P99_MULTIPLE:g}× /health's: {p99:.2f}×" if p99 else "—")
+            met = met and p99 is not None and p99 <= LIVE_P99_MULTIPLE
+        errors = run.mix.errors + run.mix.failures
+        met = met and errors == 0
+        out.append(
+            f"{run.label}: {'; '.join(wanted)}; errors {errors}: {'met' if met else 'NOT met'}"
+        )
+    return out
+
+
+def live_notes(runs: list, preload: int, connections: int, seconds: float, workers: int) -> str:
+    customers = ", ".join(f"{r.label} {fmt_int(r.customers)}" for r in runs)
+    return (
+        f"Live mix (headline): `pulsemart up` (its own API: `pulsemart serve`, {workers} uvicorn "
+        f"workers, response cache on) in the bench's home, once at the default trickle and once "
+        f"with `--rate 200`; {fmt_int(preload)} simulated events produced from outside and "
+        "folded first; a synthetic recommender version (20 scored products per known customer, "
+        "ten neighbours per product) and a propensity version deployed, so recommendations read "
+        "the model path. Mix: every known customer's recommendations (k=10, with their latest "
+        f"session where they have one) and propensity ({customers} customers), and 1,000 "
+        f"searches over the categories and price ranges, shuffled; wrk, {connections} keep-alive "
+        f"connections, {seconds:g} s for /health (3 s warm-up first) then {seconds:g} s of the "
+        "mix with no warm-up, so the cache starts cold and every entry it serves was filled "
+        "under the load. Cache hit rate: answers with `X-Cache: hit`. Machine cores: the whole "
+        "machine's busy CPU over the mix's run. Targets: " + "; ".join(live_verdicts(runs)) + "."
+    )

@@ -40,7 +40,7 @@ from pulsemart.serving.cache import (
 )
 from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.personal import answer_tags, personal_recommendations, similar_products
-from pulsemart.serving.pool import make_pool
+from pulsemart.serving.pool import make_pool, own_connection
 from pulsemart.serving.queries import (
     SearchFilters,
     customer_propensity,
@@ -55,6 +55,8 @@ from pulsemart.serving.reference import install_reference
 NO_NUL = r"^[^\x00]*$"
 ID_SEGMENT = r"^[^\x00/]+$"
 HEALTH_TIMEOUT_S = 2.0
+# Whether a read route's answer came from the response cache: for operators and load tests.
+CACHE_HIT, CACHE_MISS = {"X-Cache": "hit"}, {"X-Cache": "miss"}
 SESSION_QUERY = Query(
     min_length=1,
     max_length=64,
@@ -166,7 +168,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         await pool.open(wait=False)
         stop = asyncio.Event()
-        poller = asyncio.create_task(cache.poll(pool, stop))
+        poller = asyncio.create_task(cache.poll(own_connection(settings), stop))
         try:
             yield
         finally:
@@ -199,13 +201,14 @@ def create_app(
         """The answer to `key` from the cache, or `read` from the database and kept until a
         change names one of its tags (cache.py): `tags`, or `tags(answer)`."""
         body = cache.get(key)
-        if body is None:
-            token = cache.begin()
-            async with pool.connection() as conn:
-                answer = await read(conn)
-            body = json_body(answer)
-            cache.put(key, token, body, tags(answer) if callable(tags) else tags)
-        return json_response(body)
+        if body is not None:
+            return json_response(body, headers=CACHE_HIT)
+        token = cache.begin()
+        async with pool.connection() as conn:
+            answer = await read(conn)
+        body = json_body(answer)
+        cache.put(key, token, body, tags(answer) if callable(tags) else tags)
+        return json_response(body, headers=CACHE_MISS)
 
     @app.get(
         "/health",

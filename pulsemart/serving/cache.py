@@ -9,7 +9,8 @@ What changes the serving tables, and how the cache learns of it:
 - batch scoring (new `scored_at` in the score tables) and a promotion or rollback
   (`serving.model_deployments`): rare, and they empty the whole cache.
 
-A poller per process reads all of it in one statement every `poll_s`. Each entry carries its
+A poller per process reads all of it in one statement every `poll_s`, over a connection of
+its own (not the pool's, which requests may hold under load). Each entry carries its
 dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
 entries whose tags it names, and the rest stay valid. Where the log cannot tell what changed
 (the first read, a reset that rewound the progress, a reader that fell behind the rows the fold
@@ -35,7 +36,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import PoolTimeout
 
 from pulsemart.store.rows import one_row_async
 
@@ -232,26 +233,37 @@ class ResponseCache:
 
     # --- the poller -----------------------------------------------------------------------------
 
-    async def poll(
-        self, pool: AsyncConnectionPool, stop: asyncio.Event, poll_s: float = POLL_S
-    ) -> None:
-        """Read the change log every `poll_s` until `stop` is set.
+    async def poll(self, connect, stop: asyncio.Event, poll_s: float = POLL_S) -> None:
+        """Read the change log every `poll_s` until `stop` is set, over a connection of its
+        own from `connect()` (an async callable), opened again after an error.
 
-        An event rather than a task cancel ends it: psycopg_pool's wait for a connection can
-        absorb a cancel that races with the connection it hands over (asyncio.wait_for before
-        Python 3.12), and a loop that lost its one cancel would keep the app's shutdown waiting
-        for ever."""
-        while not stop.is_set():
-            sent = self._clock()
-            try:
-                async with pool.connection() as conn:
-                    row = await one_row_async(await conn.execute(POLL, {"seen": self.seen}))
-                batch, trending, *global_version, changes = row
-                self.observe(
-                    tuple(global_version), batch, map(fold_change, changes), sent, trending
-                )
-            except (psycopg.Error, RuntimeError, OSError) as exc:
-                # The database is away (or not started): entries age out, requests go through.
-                log.debug("serving cache: cannot read the change log: %s", exc)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+        An event rather than a task cancel ends it: a wait for a connection can absorb a cancel
+        that races with the connection it hands over (psycopg_pool's does, through
+        asyncio.wait_for before Python 3.12), and a loop that lost its one cancel would keep the
+        app's shutdown waiting for ever."""
+        conn = None
+        try:
+            while not stop.is_set():
+                sent = self._clock()
+                try:
+                    if conn is None:
+                        conn = await connect()
+                    cur = await conn.execute(POLL, {"seen": self.seen})
+                    batch, trending, *global_version, changes = await one_row_async(cur)
+                    self.observe(
+                        tuple(global_version), batch, map(fold_change, changes), sent, trending
+                    )
+                except (psycopg.Error, PoolTimeout, RuntimeError, OSError) as exc:
+                    # The database is away (or not started): entries age out, requests go
+                    # through, and the next round connects again.
+                    log.debug("serving cache: cannot read the change log: %s", exc)
+                    if conn is not None:
+                        with suppress(Exception):
+                            await conn.close()
+                        conn = None
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_s)
+        finally:
+            if conn is not None:
+                with suppress(Exception):
+                    await conn.close()

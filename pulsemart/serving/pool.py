@@ -61,3 +61,16 @@ def make_pool(
         kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
         configure=_Migrations(settings),
     )
+
+
+def own_connection(settings: Settings):
+    """An async callable opening one connection outside the pool: the response cache's poller
+    holds its own, so that requests queueing for the pool under load cannot starve it (a
+    starved poller leaves the cache too stale to answer, and every request then queues too)."""
+
+    async def connect() -> AsyncConnection:
+        return await AsyncConnection.connect(
+            database_url(settings), autocommit=True, prepare_threshold=0, connect_timeout=10
+        )
+
+    return connect

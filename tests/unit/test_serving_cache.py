@@ -2,7 +2,6 @@
 bound."""
 
 import asyncio
-from contextlib import asynccontextmanager
 
 from psycopg_pool import PoolTimeout
 
@@ -156,15 +155,14 @@ def test_the_oldest_entries_go_first_beyond_the_limit():
     assert cache.get("b") is None and cache.get("c") == b"c" and len(cache) == 1
 
 
-class AbsorbingPool:
-    """A pool whose wait for a connection turns a cancel into a timeout, as psycopg_pool's can
-    when the cancel races with the connection it hands over."""
+class AbsorbingConnect:
+    """A connect whose wait turns a cancel into a timeout, as psycopg_pool's wait for a
+    connection can when the cancel races with the connection it hands over."""
 
     def __init__(self):
         self.calls = 0
 
-    @asynccontextmanager
-    async def connection(self):
+    async def __call__(self):
         self.calls += 1
         if self.calls == 1:  # the first wait is long enough for the cancel to land in it
             try:
@@ -172,14 +170,13 @@ class AbsorbingPool:
             except asyncio.CancelledError:
                 raise PoolTimeout("cancelled while waiting") from None
         raise PoolTimeout("no connection")
-        yield  # pragma: no cover
 
 
 def test_the_version_poller_ends_when_told_even_after_its_cancel_was_absorbed():
     async def scenario():
         cache, _ = make()
         stop = asyncio.Event()
-        task = asyncio.create_task(cache.poll(AbsorbingPool(), stop, poll_s=0.005))
+        task = asyncio.create_task(cache.poll(AbsorbingConnect(), stop, poll_s=0.005))
         await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.sleep(0.05)

@@ -68,6 +68,23 @@ def _pulsemart_up(
         )
 
 
+def wait_for_up(
+    settings: Settings, up: subprocess.Popen, ui_port: int, api_port: int, timeout_s: float
+) -> str:
+    """Wait until `pulsemart up`'s Dagster UI and API listen; its API key. Raises if it exited."""
+    wait_until(
+        lambda: (
+            (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
+            or up.poll() is not None
+        ),
+        timeout_s,
+        "pulsemart up's Dagster UI and serving API",
+    )
+    if up.poll() is not None:
+        raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
+    return _session_key(settings, up, 30)
+
+
 def _session_key(settings: Settings, up: subprocess.Popen, timeout_s: float) -> str:
     """PULSEMART_API_KEY when set (`pulsemart up` passes it on), else the session key it wrote."""
     if os.environ.get("PULSEMART_API_KEY"):
@@ -173,17 +190,7 @@ def freshness(
     ui_port, api_port = free_port(), free_port()
     up = _pulsemart_up(settings, ui_port, api_port, up_args)
     try:
-        wait_until(
-            lambda: (
-                (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
-                or up.poll() is not None
-            ),
-            startup_timeout_s,
-            "pulsemart up's Dagster UI and serving API",
-        )
-        if up.poll() is not None:
-            raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
-        key = _session_key(settings, up, 30)
+        key = wait_for_up(settings, up, ui_port, api_port, startup_timeout_s)
         producer = make_producer(settings)
         with httpx.Client(
             base_url=f"http://127.0.0.1:{api_port}",

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from ml.names import RECOMMENDER
 from pulsemart.config import Settings
-from pulsemart.local.processes import port_in_use, wait_until
+from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.simulator import generate
-from pulsemart_bench.freshness import _pulsemart_up, _session_key, restart_services
+from pulsemart_bench.freshness import _pulsemart_up, restart_services, wait_for_up
 from pulsemart_bench.serving import LoadResult, Request, search_mix, seed_propensity, stop, wrk
 from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart_bench.stack_cpu import MachineCpu
@@ -143,17 +143,7 @@ def live_run(
     ui_port, api_port = free_port(), free_port()
     up = _pulsemart_up(settings, ui_port, api_port, up_args)
     try:
-        wait_until(
-            lambda: (
-                (port_in_use("127.0.0.1", ui_port) and port_in_use("127.0.0.1", api_port))
-                or up.poll() is not None
-            ),
-            startup_timeout_s,
-            "pulsemart up's Dagster UI and serving API",
-        )
-        if up.poll() is not None:
-            raise RuntimeError(f"pulsemart up exited; see {settings.run_dir / 'bench-up.log'}")
-        key = _session_key(settings, up, 30)
+        key = wait_for_up(settings, up, ui_port, api_port, startup_timeout_s)
         echo(f"  {label}: {preload:,} simulated events produced, then folded")
         producer = make_producer(settings)
         try:

@@ -28,12 +28,16 @@ KEY = "cache-key"
 WATCH_S = 1.0  # reads after each commit: well past the bound
 
 
-def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
+def empty_serving(db) -> None:
     db.execute(
         "truncate serving.product_state, serving.customer_profile, serving.trending, "
         "serving.session_funnel, serving.progress"
     )
     db.commit()
+
+
+def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
+    empty_serving(db)
     produce_simulated(fresh_stream, list(generate(400, seed=23)))
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     product = db.execute(
@@ -83,11 +87,7 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
 
 
 def test_a_fold_drops_only_the_answers_that_depend_on_what_it_touched(fresh_stream, db):
-    db.execute(
-        "truncate serving.product_state, serving.customer_profile, serving.trending, "
-        "serving.session_funnel, serving.progress"
-    )
-    db.commit()
+    empty_serving(db)
     produce_simulated(fresh_stream, list(generate(400, seed=29)))
     catch_up(fresh_stream, defs, TOPICS, serve=True)
     product, category = db.execute(

@@ -162,7 +162,7 @@ def create_app(
             "to serve without authentication (development only)"
         )
     pool = pool or make_pool(settings)
-    cache = cache or ResponseCache()
+    cache = ResponseCache() if cache is None else cache  # an empty cache is falsy (len 0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -10,6 +10,7 @@ from psycopg_pool import PoolTimeout
 
 from pulsemart.config import load_settings
 from pulsemart.serving.api import ServingConfigError, create_app
+from pulsemart.serving.cache import ResponseCache
 from pulsemart.serving.queries import SEARCH
 
 SECURED = [
@@ -164,3 +165,12 @@ def test_every_sort_the_api_accepts_has_a_search_statement(client):
     parameters = client.app.openapi()["paths"]["/products/search"]["get"]["parameters"]
     sort = next(p for p in parameters if p["name"] == "sort")
     assert set(sort["schema"]["enum"]) == set(SEARCH)
+
+
+def test_the_cache_passed_in_is_the_one_used_even_while_empty():
+    # An empty ResponseCache has len 0: `cache or default` would swap it for a default one,
+    # and a caller's `max_staleness_s=0` (no caching) would silently cache for 0.25 s.
+    off = ResponseCache(max_staleness_s=0)
+    assert len(off) == 0
+    app = create_app(settings("s3cret"), pool=NoDatabase(), cache=off)
+    assert app.state.cache is off

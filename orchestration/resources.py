@@ -12,7 +12,7 @@ never written into the definitions.
 
 import types
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from typing import Any, TypeVar, get_args
 
@@ -169,11 +169,21 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self):
+        import psycopg
+
         from pulsemart.store.db import connect_migrated
 
         conn = connect_migrated(self.settings.get())
         try:
             yield conn
+        except BaseException:
+            # Dagster interrupts an op with its own error, which psycopg (unlike Ctrl-C) does
+            # not answer by cancelling the statement in flight: the server would run it on
+            # after this process left, holding its locks against the rerun.
+            if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+                with suppress(psycopg.Error):
+                    conn.cancel_safe(timeout=3)
+            raise
         finally:
             conn.close()
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
+import io
+import signal
+import sys
+from contextlib import suppress
 from importlib.metadata import entry_points
 
 import click
@@ -50,6 +55,13 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         from pulsemart.config import SettingsError
+
+        # An operator (or a test) asks a command that seems stuck where it is: `kill -USR1 PID`
+        # prints every thread's stack to its stderr and the command carries on.
+        # (Not where stderr is no file, as under click's CliRunner.)
+        if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:
+            with suppress(AttributeError, ValueError, io.UnsupportedOperation):
+                faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
         from pulsemart.local.processes import ServiceError
         from pulsemart.store.db import DatabaseError
 

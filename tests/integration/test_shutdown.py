@@ -21,6 +21,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EVENTS = 60_000
 
 
+def stopped_within(process: subprocess.Popen, seconds: float, stderr_path) -> None:
+    """Wait for `process` to exit; past `seconds`, fail with where each of its threads was
+    (the CLI prints them on SIGUSR1) and the end of its stderr."""
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        pytest.fail(
+            f"still running {seconds:g} s after the signal; its stacks and log:\n"
+            + stderr_path.read_text()[-6000:]
+        )
+
+
 def start_ingest(stderr_path) -> subprocess.Popen:
     # Small batches, so the run is still reading when the signal comes.
     env = cli_env(PULSEMART_MAX_BATCH_EVENTS="3000")
@@ -58,10 +72,8 @@ def test_a_signal_mid_read_ends_the_run_leaves_nothing_and_a_rerun_completes(
         wait_for_landing(process, log)
         family += [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
         assert len(family) > 1  # the forked batch workers: they must go too
-        sent = time.monotonic()
         process.send_signal(signum)
-        process.wait(timeout=10)  # the liveness bound of the issue, not a speed claim
-        assert time.monotonic() - sent < 10
+        stopped_within(process, 10, log)  # the liveness bound, not a speed claim
         assert process.returncode == 130, log.read_text()[-3000:]
         assert "interrupted" in log.read_text()
         assert living(family) == []
@@ -136,9 +148,16 @@ def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_r
             time.sleep(0.2)
         family += [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+        stopped_within(process, 10, log)
         assert process.returncode == 130, log.read_text()[-3000:]
         assert living(family) == []
+        # Nor a statement of it left running in the server, holding its locks.
+        (running,) = db.execute(
+            "select count(*) from pg_stat_activity where datname = current_database() "
+            "and pid <> pg_backend_pid() and state = 'active' and backend_type = 'client backend'"
+        ).fetchone()
+        db.rollback()
+        assert running == 0
     finally:
         for pid in living(family):
             with contextlib.suppress(psutil.NoSuchProcess):

@@ -21,3 +21,37 @@ def test_commands_without_services_fail_with_one_clear_line(tmp_path, args):
 def test_a_bad_setting_is_named():
     result = CliRunner().invoke(cli, ["archive", "status"], env={"PULSEMART_PROFILE": "gcp"})
     assert result.exit_code == 1 and "PULSEMART_PROFILE='gcp'" in result.output
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_command_goes_on():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import time\n"
+        "from pulsemart.cli.main import cli\n"
+        "@cli.command('nap')\n"
+        "def nap():\n"
+        "    print('napping', flush=True)\n"
+        "    for _ in range(200):\n"
+        "        time.sleep(0.05)\n"
+        "    print('woke', flush=True)\n"
+        "cli(['nap'])\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline() == "napping\n"
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert process.poll() is None  # still running after printing its stacks
+    finally:
+        process.terminate()
+    _, err = process.communicate(timeout=10)
+    assert "Current thread" in err and "in nap" in err

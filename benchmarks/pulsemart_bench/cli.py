@@ -121,6 +121,14 @@ def _serving_options(f):
         help="Seconds of one-connection load per endpoint (service time; 0 skips).",
     )(f)
     f = click.option(
+        "--profile-seconds",
+        type=click.FloatRange(min=0, max=600),
+        default=10,
+        show_default=True,
+        help="Seconds of a second pass of the default trickle's live mix with py-spy sampling "
+        "the API (0 skips it).",
+    )(f)
+    f = click.option(
         "--live-seconds",
         type=click.FloatRange(min=0, max=600),
         default=20,
@@ -228,6 +236,7 @@ def serving(
     seconds: float,
     single_seconds: float,
     live_seconds: float,
+    profile_seconds: float,
     freshness_seconds: float,
     freshness_rate: float,
     seed: int,
@@ -251,6 +260,7 @@ def serving(
             freshness_rate,
             _echo,
             live_seconds,
+            profile_seconds,
         ),
     )
 
@@ -389,6 +399,7 @@ def all_(
     seconds: float,
     single_seconds: float,
     live_seconds: float,
+    profile_seconds: float,
     freshness_seconds: float,
     freshness_rate: float,
     datamart_lines: int,
@@ -424,6 +435,7 @@ def all_(
             freshness_rate,
             _echo,
             live_seconds,
+            profile_seconds,
         ),
         lambda s: bench_datamart.section(s, _command(), datamart_lines, _echo),
         lambda s: bench_training.section(_command(), training_interactions, _echo),

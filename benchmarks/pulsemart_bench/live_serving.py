@@ -24,6 +24,7 @@ from pulsemart.config import Settings
 from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.simulator import generate
+from pulsemart_bench import api_profile
 from pulsemart_bench.freshness import _pulsemart_up, restart_services, wait_for_up
 from pulsemart_bench.serving import LoadResult, Request, search_mix, seed_propensity, stop, wrk
 from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
@@ -42,6 +43,7 @@ class LiveRun:
     folded_during: int  # events the fold took in while the mix ran
     customers: int
     cores: float | None  # whole machine, over the mix's run
+    profile: api_profile.Profile | None = None  # a second pass of the mix under py-spy
 
 
 def deploy_synthetic_recommender(settings: Settings) -> int:
@@ -135,6 +137,7 @@ def live_run(
     seed: int,
     echo: Callable[[str], None],
     startup_timeout_s: float = 240,
+    profile_seconds: float = 0,
 ) -> LiveRun:
     from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
 
@@ -182,9 +185,34 @@ def live_run(
             f"{loaded.hit_rate or 0:.0%}, {folded:,} events folded in "
             f"{time.monotonic() - started:.0f} s"
         )
-        return LiveRun(label, health, loaded, distinct, folded, customers, cores)
+        profile = None
+        if profile_seconds > 0:
+            profile = _profiled_pass(settings, up.pid, base, key, mix, connections, profile_seconds)
+            echo(f"  {label}: {profile.samples:,} py-spy samples of the API in {profile.path}")
+        return LiveRun(label, health, loaded, distinct, folded, customers, cores, profile)
     finally:
         stop(up, timeout_s=90)
+
+
+def _profiled_pass(
+    settings: Settings, up_pid: int, base: str, key: str, mix, connections: int, seconds: float
+) -> api_profile.Profile:
+    """The mix again, for `seconds`, with py-spy sampling the API's processes: apart from the
+    measured pass, so the sampler's cost is in no figure."""
+    serve = api_profile.serve_process(up_pid)
+    if serve is None:
+        raise RuntimeError("no `pulsemart serve` process under `pulsemart up` to profile")
+    out = settings.run_dir / "bench-api-profile.txt"
+    spy = api_profile.start(serve, seconds, out)
+    try:
+        wrk(base, key, "live mix (profiled)", mix, connections, seconds, warmup_s=0)
+        _, err = spy.communicate(timeout=seconds + 60)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+    if spy.returncode != 0 or not out.exists():
+        raise RuntimeError(f"py-spy failed ({spy.returncode}): {err.strip()[-500:]}")
+    return api_profile.summarize(out)
 
 
 def live_runs(
@@ -195,16 +223,28 @@ def live_runs(
     seed: int,
     echo: Callable[[str], None],
     rates: tuple[float | None, ...] = (None, 200.0),
+    profile_seconds: float = 0,
 ) -> list[LiveRun]:
-    """One run per background rate (None: `pulsemart up`'s default trickle); the embedded
-    services are started again afterwards (`pulsemart up` stops them when it exits)."""
+    """One run per background rate (None: `pulsemart up`'s default trickle), the first with a
+    profiled pass of `profile_seconds` (0: none); the embedded services are started again
+    afterwards (`pulsemart up` stops them when it exits)."""
     runs = []
     try:
         for rate in rates:
             label = "default trickle" if rate is None else f"{rate:g} events/s"
             up_args = () if rate is None else ("--rate", f"{rate:g}")
             runs.append(
-                live_run(settings, label, up_args, preload, connections, seconds, seed, echo)
+                live_run(
+                    settings,
+                    label,
+                    up_args,
+                    preload,
+                    connections,
+                    seconds,
+                    seed,
+                    echo,
+                    profile_seconds=0 if runs else profile_seconds,
+                )
             )
             restart_services(settings)
     except BaseException:

@@ -342,19 +342,36 @@ def serving_section(
     freshness_rate: float,
     echo: Callable[[str], None],
     live_seconds: float = 20,
+    profile_seconds: float = 0,
 ) -> Section:
     """The serving API under load: the live mix under `pulsemart up` (the headline), then the
     static mixes with and without the response cache; and produce → search freshness. The freshness test runs `pulsemart up`, which stops the embedded services on
     exit; they are started again so later sections find them."""
     from orchestration.streaming import defs  # noqa: F401  (fail before minutes of work)
     from pulsemart_bench import freshness, live_serving, serving
-    from pulsemart_bench.serving_report import api_notes, api_tables, live_notes, live_table
+    from pulsemart_bench.serving_report import (
+        api_notes,
+        api_tables,
+        live_notes,
+        live_table,
+        profile_table,
+    )
 
     tables, notes = [], []
     if live_seconds > 0:
         echo("bench serving: the live mix under pulsemart up")
-        runs = live_serving.live_runs(settings, n_events, connections, live_seconds, seed, echo)
+        runs = live_serving.live_runs(
+            settings,
+            n_events,
+            connections,
+            live_seconds,
+            seed,
+            echo,
+            profile_seconds=profile_seconds,
+        )
         tables.append(live_table(runs))
+        if (profiled := profile_table(runs)) is not None:
+            tables.append(profiled)
         notes.append(live_notes(runs, n_events, connections, live_seconds, serving.WORKERS))
     echo(f"bench serving: {n_events:,} simulated events (seed {seed}) through catch_up(serve=True)")
     data = serving.load_data(settings, n_events, seed)

@@ -260,3 +260,16 @@ def live_notes(runs: list, preload: int, connections: int, seconds: float, worke
         "under the load. Cache hit rate: answers with `X-Cache: hit`. Machine cores: the whole "
         "machine's busy CPU over the mix's run. Targets: " + "; ".join(live_verdicts(runs)) + "."
     )
+
+
+def profile_table(runs: list) -> Table | None:
+    """Where the API's CPU went in the profiled pass of the live mix (the first run's)."""
+    profiled = next((r for r in runs if r.profile is not None), None)
+    if profiled is None or not profiled.profile.samples:
+        return None
+    table = Table([f"API CPU under the live mix, {profiled.label} (py-spy)", "Share of samples"])
+    for layer, share in profiled.profile.shares:
+        table.rows.append([layer, f"{share:.0%}"])
+    table.rows.append(["samples (100 Hz, every API process, idle threads left out)", ""])
+    table.rows[-1][1] = fmt_int(profiled.profile.samples)
+    return table

@@ -55,6 +55,8 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         from pulsemart.config import SettingsError
+        from pulsemart.local.processes import ServiceError
+        from pulsemart.store.db import DatabaseError
 
         # An operator (or a test) asks a command that seems stuck where it is: `kill -USR1 PID`
         # prints every thread's stack to its stderr and the command carries on.
@@ -62,8 +64,6 @@ class _Group(click.Group):
         if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:
             with suppress(AttributeError, ValueError, io.UnsupportedOperation):
                 faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
-        from pulsemart.local.processes import ServiceError
-        from pulsemart.store.db import DatabaseError
 
         try:
             return super().invoke(ctx)

@@ -24,9 +24,17 @@ from pulsemart.config import Settings
 from pulsemart.local.processes import wait_until
 from pulsemart.store.db import connect_migrated
 from pulsemart.stream.simulator import generate
-from pulsemart_bench import api_profile, serving
+from pulsemart_bench import api_profile
 from pulsemart_bench.freshness import _pulsemart_up, restart_services, wait_for_up
-from pulsemart_bench.serving import LoadResult, Request, search_mix, seed_propensity, stop, wrk
+from pulsemart_bench.serving import (
+    LoadResult,
+    Request,
+    require_wrk,
+    search_mix,
+    seed_propensity,
+    stop,
+    wrk,
+)
 from pulsemart_bench.stack import free_port, recreate_topics, truncate_store
 from pulsemart_bench.stack_cpu import MachineCpu
 
@@ -228,8 +236,7 @@ def live_runs(
     """One run per background rate (None: `pulsemart up`'s default trickle), the first with a
     profiled pass of `profile_seconds` (0: none); the embedded services are started again
     afterwards (`pulsemart up` stops them when it exits)."""
-    if serving.WRK is None:
-        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
+    require_wrk()
     runs = []
     try:
         for rate in rates:

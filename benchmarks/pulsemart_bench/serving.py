@@ -280,6 +280,12 @@ def wrk_script(requests: list[Request], folder: Path) -> Path:
     return script
 
 
+def require_wrk() -> None:
+    """Fail before minutes of set-up when the load generator is missing."""
+    if WRK is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
+
+
 def wrk(
     base_url: str,
     key: str,
@@ -441,8 +447,7 @@ def deployed_version(settings: Settings, model_name: str) -> str | None:
 def api_load(
     settings: Settings, connections: int, seconds: float, single_seconds: float, seed: int, echo
 ) -> ApiResult:
-    if WRK is None:
-        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian package wrk)")
+    require_wrk()
     search, recs, session_recs = mixes_from_store(settings, seed)
     propensity = [(path.removesuffix("/recommendations"), {}) for path, _ in recs]
     propensity_rows = seed_propensity(settings)

@@ -270,6 +270,10 @@ def profile_table(runs: list) -> Table | None:
     table = Table([f"API CPU under the live mix, {profiled.label} (py-spy)", "Share of samples"])
     for layer, share in profiled.profile.shares:
         table.rows.append([layer, f"{share:.0%}"])
-    table.rows.append(["samples (100 Hz, every API process, idle threads left out)", ""])
-    table.rows[-1][1] = fmt_int(profiled.profile.samples)
+    table.rows.append(
+        [
+            "samples (100 Hz, every API process, idle threads left out)",
+            fmt_int(profiled.profile.samples),
+        ]
+    )
     return table

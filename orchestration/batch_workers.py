@@ -18,6 +18,8 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 
+from orchestration.interrupts import forget_stop_signals
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -36,6 +38,7 @@ def _die_with_parent(parent: int) -> None:
     # interrupts the op.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    forget_stop_signals()
 
 
 class BatchWorkers:

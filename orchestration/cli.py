@@ -12,6 +12,7 @@ import time
 
 import click
 
+from orchestration.interrupts import record_stop_signals
 from pulsemart.config import TOPIC_PARTITIONS, load_settings
 from pulsemart.store.db import DatabaseError
 from pulsemart.store.reset import ResetRefused
@@ -53,6 +54,7 @@ def ingest(
     # installs no handler of its own.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    record_stop_signals()
     try:
         if reset_to:
             _reset(settings, chosen, yes)

@@ -15,9 +15,11 @@ import anyio
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from pulsemart.config import TOPIC_PARTITIONS, Environment, load_settings, variable_of
 from pulsemart.local import stack
+from pulsemart.local.processes import wait_until
 from pulsemart.serving.fold import reset_fold
 from pulsemart.store.db import connect_migrated
 from tests.integration.helpers import free_port
@@ -75,7 +77,10 @@ def reset_stream(settings):
         doomed = [t for t in TOPIC_PARTITIONS if t in existing]
         if doomed:
             admin.delete_topics(doomed)
-        admin.create_topics([NewTopic(t, n, 1) for t, n in TOPIC_PARTITIONS.items()])
+        deleting = set(doomed)
+        wait_until(
+            lambda: _recreated(admin, deleting), 30, "the shop topics, created again after deletion"
+        )
     finally:
         admin.close()
     with connect_migrated(settings) as conn:
@@ -92,6 +97,23 @@ def reset_stream(settings):
         conn.execute("drop schema if exists marts, snapshots, staging, intermediate cascade")
         conn.commit()
     return settings
+
+
+def _recreated(admin: KafkaAdminClient, deleting: set[str]) -> bool:
+    """Create every shop topic once its deletion is through. The broker deletes a topic
+    asynchronously: just after `delete_topics` returned, its name may still be listed, or
+    still be taken although it is no longer listed."""
+    existing = set(admin.list_topics())
+    deleting &= existing
+    if deleting:
+        return False
+    missing = [t for t in TOPIC_PARTITIONS if t not in existing]
+    if missing:
+        try:
+            admin.create_topics([NewTopic(t, TOPIC_PARTITIONS[t], 1) for t in missing])
+        except TopicAlreadyExistsError:
+            return False
+    return True
 
 
 @pytest.fixture

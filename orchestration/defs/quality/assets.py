@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.defs.common import OWNER
 from orchestration.defs.ingest.assets import raw_asset_key
 from orchestration.defs.quality.summary import RunSummary
+from orchestration.interrupts import stop_requested
 from orchestration.resources import PostgresResource
 from pulsemart.config import TOPIC_PARTITIONS
 
@@ -83,8 +84,16 @@ def quality_decisions(
     from pulsemart.store.quality import decide_until_done
 
     summary = RunSummary()
+
+    def add_batch(batch) -> None:
+        summary.add(batch)
+        # The stop signal's own exception may have been lost (see orchestration.interrupts):
+        # the batch just committed is the last.
+        if stop_requested():
+            raise dg.DagsterExecutionInterruptedError()
+
     with postgres.connection() as conn:
-        decide_until_done(conn, config.max_records_per_batch, context.run.run_id, summary.add)
+        decide_until_done(conn, config.max_records_per_batch, context.run.run_id, add_batch)
         gaps = conservation_gaps(conn)
     totals = summary.totals()
     context.log.info(f"quality decisions: {totals}")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from pulsemart.config import Settings
@@ -25,13 +27,18 @@ MIN_SIZE, MAX_SIZE = 2, 8
 WAIT_TIMEOUT_S = 5.0  # a request waits this long for a connection, then answers 503
 
 
-class _Migrations:
+class _Configure:
+    """Each new connection parses json and jsonb with orjson, several times faster than the
+    standard library's parser (the personal read returns all its candidates as jsonb); the
+    first also applies the migrations."""
+
     def __init__(self, settings: Settings):
         self._settings = settings
         self._done = False
         self._lock = asyncio.Lock()
 
     async def __call__(self, conn: AsyncConnection) -> None:
+        set_json_loads(orjson.loads, conn)
         if self._done:
             return
         async with self._lock:
@@ -59,7 +66,7 @@ def make_pool(
         timeout=WAIT_TIMEOUT_S,
         name="pulsemart-serving",
         kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
-        configure=_Migrations(settings),
+        configure=_Configure(settings),
     )
 
 
@@ -69,8 +76,10 @@ def own_connection(settings: Settings):
     starved poller leaves the cache too stale to answer, and every request then queues too)."""
 
     async def connect() -> AsyncConnection:
-        return await AsyncConnection.connect(
+        conn = await AsyncConnection.connect(
             database_url(settings), autocommit=True, prepare_threshold=0, connect_timeout=10
         )
+        set_json_loads(orjson.loads, conn)
+        return conn
 
     return connect

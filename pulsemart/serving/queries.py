@@ -2,7 +2,8 @@
 
 Every statement is a constant; filters are bound parameters (a filter left out is NULL and
 matches everything), and the sort order is chosen from a fixed set, never taken from input.
-The functions take an async connection from the API's pool; each is one or two round trips.
+The functions take an async connection from the API's pool; each is one round trip, but for
+the live metrics (four statements, never cached).
 """
 
 from __future__ import annotations
@@ -80,21 +81,35 @@ async def search_products(conn: AsyncConnection, filters: SearchFilters) -> list
 # score (those with no activity in the hour among them), then the product id. Nothing here
 # reads a live counter: the list changes only with serving.trending, the customer's profile
 # and the catalog, which is what lets the response cache keep it across folds (cache.py).
+#
+# Every factor is positive, so a product active in the hour outranks every product that is
+# not: the statement ranks the hour's products (`hot`, read through serving.trending's key)
+# and reads the rest of the catalog (`cold`) only when fewer than k are hot. The count is a
+# one-time filter: with k hot products, the catalog's scan is never started.
 TRENDING_FOR = """
 with profile as (
     select category_affinity as affinity, avg_price,
            (select sum(value::float8) from jsonb_each_text(category_affinity)) as total
     from serving.customer_profile where customer_id = %(customer_id)s
-), factored as (
-    select p.product_id, coalesce(t.score, 0) as trending_score,
-           case when %(personal)s then
-               (1 + 2 * coalesce((pr.affinity->>p.category)::float8 / nullif(pr.total, 0), 0))
-               * coalesce(1 / (1 + abs(ln(p.unit_price / nullif(pr.avg_price, 0)))), 1)
-           else 1 end as factor
+), hot as materialized (
+    select p.product_id, t.score as trending_score, p.category, p.unit_price
+    from serving.trending t
+    join serving.product_state p on p.product_id = t.product_id
+    where t."window" = '1h' and t.score > 0 and p.unit_price > 0 and coalesce(p.available, true)
+), cold as (
+    select p.product_id, 0 as trending_score, p.category, p.unit_price
     from serving.product_state p
-    left join serving.trending t on t.product_id = p.product_id and t."window" = '1h'
+    where (select count(*) from hot) < %(k)s
+      and p.unit_price > 0 and coalesce(p.available, true)
+      and not exists (select 1 from hot h where h.product_id = p.product_id)
+), factored as (
+    select c.product_id, c.trending_score,
+           case when %(personal)s then
+               (1 + 2 * coalesce((pr.affinity->>c.category)::float8 / nullif(pr.total, 0), 0))
+               * coalesce(1 / (1 + abs(ln(c.unit_price / nullif(pr.avg_price, 0)))), 1)
+           else 1 end as factor
+    from (select * from hot union all select * from cold) c
     left join profile pr on true
-    where p.unit_price > 0 and coalesce(p.available, true)
 )
 select product_id, trending_score * factor as score, trending_score
 from factored order by score desc, factor desc, product_id limit %(k)s
@@ -162,21 +177,21 @@ async def realtime_metrics(conn: AsyncConnection) -> dict:
     }
 
 
-async def has_profile(conn: AsyncConnection, customer_id: str) -> bool:
-    cur = await conn.execute(
-        "select 1 from serving.customer_profile where customer_id = %s", (customer_id,)
-    )
-    return await cur.fetchone() is not None
-
-
-# The deployed propensity version's batch score for this customer (serving.model_deployments
-# names the version, so a promotion or rollback is served on the next request).
-PROPENSITY_SCORE = """
-select s.score, s.model_name, s.model_version, s.scored_at
-from serving.model_deployments d
-join serving.propensity_scores s
-  on s.model_name = d.model_name and s.model_version = d.model_version
-where d.model_name = %(model)s and s.customer_key = governance.keyed_hash(%(customer_id)s)
+# Whether the serving tables know the customer, and the deployed propensity version's batch
+# score for them (serving.model_deployments names the version, so a promotion or rollback is
+# served on the next request): one row, the score's columns null when there is none.
+CUSTOMER_PROPENSITY = """
+select exists (select 1 from serving.customer_profile where customer_id = %(customer_id)s)
+           as known,
+       s.score, s.model_name, s.model_version, s.scored_at
+from (select 1) one
+left join (
+    select s.score, s.model_name, s.model_version, s.scored_at
+    from serving.model_deployments d
+    join serving.propensity_scores s
+      on s.model_name = d.model_name and s.model_version = d.model_version
+    where d.model_name = %(model)s and s.customer_key = governance.keyed_hash(%(customer_id)s)
+) s on true
 """
 
 
@@ -184,10 +199,11 @@ async def customer_propensity(conn: AsyncConnection, customer_id: str) -> dict:
     """Whether the serving tables know the customer, and the deployed propensity model's score
     for them: None when no version is deployed or it did not score them."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(PROPENSITY_SCORE, {"model": PROPENSITY, "customer_id": customer_id})
-        score = await cur.fetchone()
+        await cur.execute(CUSTOMER_PROPENSITY, {"model": PROPENSITY, "customer_id": customer_id})
+        row = await one_row_async(cur)
+    known = row.pop("known")
     return {
         "customer_id": customer_id,
-        "known": await has_profile(conn, customer_id),
-        "propensity": score,
+        "known": known,
+        "propensity": row if row["model_name"] is not None else None,
     }

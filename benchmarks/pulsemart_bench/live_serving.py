@@ -190,7 +190,7 @@ def live_run(
         folded = _folded(settings) - before
         echo(
             f"  {label}: {loaded.answered / loaded.seconds:,.0f} req/s, hit rate "
-            f"{loaded.hit_rate or 0:.0%}, {folded:,} events folded in "
+            f"{loaded.hit_rate or 0:.0%} ({loaded.stale_rate or 0:.0%} stale), {folded:,} events folded in "
             f"{time.monotonic() - started:.0f} s"
         )
         profile = None

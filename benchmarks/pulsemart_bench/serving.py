@@ -220,23 +220,28 @@ end
 function init(args)
   i = offset or 0
   hits = 0
+  stale = 0
 end
 function request()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1])
 end
 function response(status, headers, body)
-  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits = hits + 1 end
+  local cache = headers["x-cache"] or headers["X-Cache"]
+  if cache == "hit" then hits = hits + 1 elseif cache == "stale" then stale = stale + 1 end
 end
 function done(summary, latency, requests)
   local e = summary.errors
-  local hits = 0
-  for _, thread in ipairs(threads) do hits = hits + (thread:get("hits") or 0) end
+  local hits, stale = 0, 0
+  for _, thread in ipairs(threads) do
+    hits = hits + (thread:get("hits") or 0)
+    stale = stale + (thread:get("stale") or 0)
+  end
   io.write(string.format('WRK_JSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, ' ..
     '"socket_errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d, ' ..
-    '"cache_hits": %%d}\\n',
+    '"cache_hits": %%d, "cache_stale": %%d}\\n',
     summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.timeout,
-    e.status, latency:percentile(50), latency:percentile(99), latency.max, hits))
+    e.status, latency:percentile(50), latency:percentile(99), latency.max, hits, stale))
 end
 """
 
@@ -257,10 +262,15 @@ class LoadResult:
     max_s: float
     load_average: tuple[float, float, float]  # when the run started (the machine is shared)
     cache_hits: int = 0  # answers with X-Cache: hit
+    cache_stale: int = 0  # answers with X-Cache: stale (the cache's change log read too long ago)
 
     @property
     def hit_rate(self) -> float | None:
         return self.cache_hits / self.answered if self.answered else None
+
+    @property
+    def stale_rate(self) -> float | None:
+        return self.cache_stale / self.answered if self.answered else None
 
     def measurement(self) -> Measurement:
         return Measurement(self.name, self.answered, self.response_bytes, self.seconds, "requests")
@@ -345,6 +355,7 @@ def wrk(
         figures["max_us"] / 1e6,
         load_average,
         figures.get("cache_hits", 0),
+        figures.get("cache_stale", 0),
     )
 
 

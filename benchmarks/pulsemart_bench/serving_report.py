@@ -193,6 +193,7 @@ def live_table(runs: list) -> Table:
             "p50 ms",
             "p99 ms",
             "Cache hit rate",
+            "Stale (log not read within the bound)",
             "Requests/s ÷ /health",
             "p99 ÷ /health p99",
             "Events folded meanwhile",
@@ -214,6 +215,7 @@ def live_table(runs: list) -> Table:
                     _ms(r.p(50)),
                     _ms(r.p(99)),
                     f"{r.hit_rate:.0%}" if mix and r.hit_rate is not None else "—",
+                    f"{r.stale_rate:.0%}" if mix and r.stale_rate is not None else "—",
                     fmt_ratio(ratio(r.measurement(), anchor)) if mix else "—",
                     f"{r.p99_s / run.health.p99_s:.2f}" if mix and run.health.p99_s else "—",
                     fmt_int(run.folded_during) if mix else "—",
@@ -257,7 +259,9 @@ def live_notes(runs: list, preload: int, connections: int, seconds: float, worke
         f"searches over the categories and price ranges, shuffled; wrk, {connections} keep-alive "
         f"connections, {seconds:g} s for /health (3 s warm-up first) then {seconds:g} s of the "
         "mix with no warm-up, so the cache starts cold and every entry it serves was filled "
-        "under the load. Cache hit rate: answers with `X-Cache: hit`. Machine cores: the whole "
+        "under the load. Cache hit rate: answers with `X-Cache: hit`; stale: answers with "
+        "`X-Cache: stale`, read from the database because the worker's poller had not read the "
+        "change log within the 0.25 s bound (each is a miss the cache could not keep). Machine cores: the whole "
         "machine's busy CPU over the mix's run. Targets: " + "; ".join(live_verdicts(runs)) + "."
     )
 

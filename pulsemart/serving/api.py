@@ -56,7 +56,9 @@ NO_NUL = r"^[^\x00]*$"
 ID_SEGMENT = r"^[^\x00/]+$"
 HEALTH_TIMEOUT_S = 2.0
 # Whether a read route's answer came from the response cache: for operators and load tests.
-CACHE_HIT, CACHE_MISS = {"X-Cache": "hit"}, {"X-Cache": "miss"}
+# `stale`: the cache's change log was read longer ago than its bound (or the cache is off), so
+# the answer was read and not kept; `miss`: read, and kept unless a change raced with it.
+CACHE_HIT, CACHE_MISS, CACHE_STALE = ({"X-Cache": v} for v in ("hit", "miss", "stale"))
 SESSION_QUERY = Query(
     min_length=1,
     max_length=64,
@@ -208,7 +210,7 @@ def create_app(
             answer = await read(conn)
         body = json_body(answer)
         cache.put(key, token, body, tags(answer) if callable(tags) else tags)
-        return json_response(body, headers=CACHE_MISS)
+        return json_response(body, headers=CACHE_MISS if token is not None else CACHE_STALE)
 
     @app.get(
         "/health",

@@ -216,6 +216,8 @@ def test_auth_validation_and_fallback(stream, client):
     # A price range upside down matches nothing: an empty result, as documented, not an error.
     upside_down = client.get("/products/search", params={"price_min": 10, "price_max": 5})
     assert upside_down.status_code == 200 and upside_down.json() == {"count": 0, "items": []}
+    # The cache is off here (a bound of 0): every answer says it was read and not kept.
+    assert upside_down.headers["X-Cache"] == "stale"
     response = client.get(
         "/products/search", params={"sort": "name; drop table serving.product_state"}
     )

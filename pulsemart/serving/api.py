@@ -37,6 +37,7 @@ from pulsemart.serving.cache import (
     category_tag,
     customer_tag,
     product_tag,
+    start_poller,
 )
 from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.personal import answer_tags, personal_recommendations, similar_products
@@ -55,6 +56,7 @@ from pulsemart.serving.reference import install_reference
 NO_NUL = r"^[^\x00]*$"
 ID_SEGMENT = r"^[^\x00/]+$"
 HEALTH_TIMEOUT_S = 2.0
+POLLER_JOIN_S = 5.0
 # Whether a read route's answer came from the response cache: for operators and load tests.
 # `stale`: the cache's change log was read longer ago than its bound (or the cache is off), so
 # the answer was read and not kept; `miss`: read, and kept unless a change raced with it.
@@ -169,13 +171,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await pool.open(wait=False)
-        stop = asyncio.Event()
-        poller = asyncio.create_task(cache.poll(own_connection(settings), stop))
+        poller, stop = start_poller(cache, own_connection(settings))
         try:
             yield
         finally:
             stop.set()
-            await poller
+            # A round in flight ends with its statement (or its connect_timeout); the thread
+            # is a daemon, so a database that hangs cannot hold the process past this.
+            await asyncio.to_thread(poller.join, POLLER_JOIN_S)
             await pool.close()
 
     # FastAPI's /docs and /redoc load their scripts from a CDN: install_reference serves them

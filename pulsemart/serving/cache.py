@@ -10,7 +10,9 @@ What changes the serving tables, and how the cache learns of it:
   (`serving.model_deployments`): rare, and they empty the whole cache.
 
 A poller per process reads all of it in one statement every `poll_s`, over a connection of
-its own (not the pool's, which requests may hold under load). Each entry carries its
+its own (not the pool's, which requests may hold under load), in a thread of its own: on the
+event loop, a saturated loop delayed each round past the bound, and every answer of the
+meantime was read and not kept. Each entry carries its
 dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
 entries whose tags it names, and the rest stay valid. Where the log cannot tell what changed
 (the first read, a reset that rewound the progress, a reader that fell behind the rows the fold
@@ -21,14 +23,15 @@ Staleness bound, by construction: a hit is served only if the change log was rea
 that read either is in the log it returned or changed the global version. An answer computed
 while a change it depends on was being observed is not kept (`begin` and `put`). So an answer
 never misses a change committed more than `max_staleness_s` before the request. The poller's
-lag (a starved event loop, a slow database) costs hits, never freshness. `max_staleness_s=0`
+lag (a slow database) costs hits, never freshness. The requests (on the event loop) and the
+poller (on its thread) share the entries under one lock, held only for dictionary work. `max_staleness_s=0`
 turns the cache off.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
@@ -36,9 +39,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
-from pulsemart.store.rows import one_row_async
+from pulsemart.store.rows import one_row
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ class ResponseCache:
         self._generation = 0  # counts invalidations
         self._invalidations: deque[tuple[int, frozenset | None]] = deque(maxlen=INVALIDATIONS_KEPT)
         self.hits = self.misses = 0
+        self._lock = threading.Lock()
 
     # --- what the poller observes ---------------------------------------------------------------
 
@@ -147,6 +150,17 @@ class ResponseCache:
         the fold progress, the folds logged after the progress this cache had applied, and
         the trending list's as_of."""
         changes = list(changes)
+        with self._lock:
+            self._observe(global_version, batch, changes, read_at, trending)
+
+    def _observe(
+        self,
+        global_version: Hashable,
+        batch: int | None,
+        changes: list[FoldChange],
+        read_at: float,
+        trending: Hashable | None,
+    ) -> None:
         if global_version != self._global or batch is None or self._batch is None:
             if self._entries or self._global is not None:
                 self._invalidate(EVERYTHING)
@@ -196,17 +210,19 @@ class ResponseCache:
         return self._clock() - self._read_at <= self.max_staleness_s
 
     def get(self, key: Hashable) -> bytes | None:
-        entry = self._entries.get(key) if self.fresh() else None
-        if entry is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return entry[0]
+        with self._lock:
+            entry = self._entries.get(key) if self.fresh() else None
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            return entry[0]
 
     def begin(self) -> int | None:
         """A token to take before reading the database for an answer to keep (None: the
         cache is too stale to keep one)."""
-        return self._generation if self.fresh() else None
+        with self._lock:
+            return self._generation if self.fresh() else None
 
     def put(self, key: Hashable, token: int | None, body: bytes, tags: Iterable) -> None:
         """Keep `body`, read after `begin` returned `token`, depending on `tags`; not kept if
@@ -214,6 +230,10 @@ class ResponseCache:
         if token is None:
             return
         tags = frozenset(tags)
+        with self._lock:
+            self._put(key, token, body, tags)
+
+    def _put(self, key: Hashable, token: int, body: bytes, tags: frozenset) -> None:
         if token < self._generation:
             oldest = self._invalidations[0][0] if self._invalidations else self._generation + 1
             if token + 1 < oldest:
@@ -233,37 +253,44 @@ class ResponseCache:
 
     # --- the poller -----------------------------------------------------------------------------
 
-    async def poll(self, connect, stop: asyncio.Event, poll_s: float = POLL_S) -> None:
+    def poll(self, connect, stop: threading.Event, poll_s: float = POLL_S) -> None:
         """Read the change log every `poll_s` until `stop` is set, over a connection of its
-        own from `connect()` (an async callable), opened again after an error.
-
-        An event rather than a task cancel ends it: a wait for a connection can absorb a cancel
-        that races with the connection it hands over (psycopg_pool's does, through
-        asyncio.wait_for before Python 3.12), and a loop that lost its one cancel would keep the
-        app's shutdown waiting for ever."""
+        own from `connect()` (a psycopg Connection), opened again after an error. Meant for a
+        thread of its own (`start_poller`)."""
         conn = None
         try:
             while not stop.is_set():
                 sent = self._clock()
                 try:
                     if conn is None:
-                        conn = await connect()
-                    cur = await conn.execute(POLL, {"seen": self.seen})
-                    batch, trending, *global_version, changes = await one_row_async(cur)
+                        conn = connect()
+                    cur = conn.execute(POLL, {"seen": self.seen})
+                    batch, trending, *global_version, changes = one_row(cur)
                     self.observe(
                         tuple(global_version), batch, map(fold_change, changes), sent, trending
                     )
-                except (psycopg.Error, PoolTimeout, RuntimeError, OSError) as exc:
+                except (psycopg.Error, OSError) as exc:
                     # The database is away (or not started): entries age out, requests go
                     # through, and the next round connects again.
                     log.debug("serving cache: cannot read the change log: %s", exc)
                     if conn is not None:
                         with suppress(Exception):
-                            await conn.close()
+                            conn.close()
                         conn = None
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_s)
+                stop.wait(poll_s)
         finally:
             if conn is not None:
                 with suppress(Exception):
-                    await conn.close()
+                    conn.close()
+
+
+def start_poller(
+    cache: ResponseCache, connect, poll_s: float = POLL_S
+) -> tuple[threading.Thread, threading.Event]:
+    """`cache.poll` started on a daemon thread; set the event to stop it, then join it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=cache.poll, args=(connect, stop, poll_s), name="serving-cache-poller", daemon=True
+    )
+    thread.start()
+    return thread, stop

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Connection
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
@@ -71,12 +71,12 @@ def make_pool(
 
 
 def own_connection(settings: Settings):
-    """An async callable opening one connection outside the pool: the response cache's poller
-    holds its own, so that requests queueing for the pool under load cannot starve it (a
-    starved poller leaves the cache too stale to answer, and every request then queues too)."""
+    """A callable opening one sync connection outside the pool, for the response cache's
+    poller thread: requests queueing for the pool under load cannot starve it (a starved
+    poller leaves the cache too stale to answer, and every request then queues too)."""
 
-    async def connect() -> AsyncConnection:
-        conn = await AsyncConnection.connect(
+    def connect() -> Connection:
+        conn = Connection.connect(
             database_url(settings), autocommit=True, prepare_threshold=0, connect_timeout=10
         )
         set_json_loads(orjson.loads, conn)

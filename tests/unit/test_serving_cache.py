@@ -2,8 +2,9 @@
 bound."""
 
 import asyncio
+import time
 
-from psycopg_pool import PoolTimeout
+import psycopg
 
 from pulsemart.serving.cache import (
     ANY_PRODUCT,
@@ -15,6 +16,7 @@ from pulsemart.serving.cache import (
     customer_tag,
     fold_change,
     session_tag,
+    start_poller,
 )
 
 
@@ -155,34 +157,61 @@ def test_the_oldest_entries_go_first_beyond_the_limit():
     assert cache.get("b") is None and cache.get("c") == b"c" and len(cache) == 1
 
 
-class AbsorbingConnect:
-    """A connect whose wait turns a cancel into a timeout, as psycopg_pool's wait for a
-    connection can when the cancel races with the connection it hands over."""
+class ChangeLog:
+    """A connection whose poll returns fold progress 1 and no changes; counts the rounds."""
 
-    def __init__(self):
-        self.calls = 0
+    def __init__(self, fail_first: int = 0):
+        self.rounds = 0
+        self.fail_first = fail_first
 
-    async def __call__(self):
-        self.calls += 1
-        if self.calls == 1:  # the first wait is long enough for the cancel to land in it
-            try:
-                await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                raise PoolTimeout("cancelled while waiting") from None
-        raise PoolTimeout("no connection")
+    def __call__(self):
+        if self.fail_first:
+            self.fail_first -= 1
+            raise psycopg.OperationalError("database away")
+        return self
+
+    def execute(self, statement, params):
+        self.rounds += 1
+        return self
+
+    def fetchone(self):
+        return (1, "t0", None, None, None, [])
+
+    def close(self):
+        pass
 
 
-def test_the_version_poller_ends_when_told_even_after_its_cancel_was_absorbed():
-    async def scenario():
-        cache, _ = make()
-        stop = asyncio.Event()
-        task = asyncio.create_task(cache.poll(AbsorbingConnect(), stop, poll_s=0.005))
-        await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.sleep(0.05)
-        absorbed = not task.done()
+def test_the_poller_keeps_the_cache_fresh_while_the_event_loop_is_busy():
+    # A round on the event loop waited for the loop; a saturated loop pushed rounds past the
+    # bound, and every answer of the meantime was read and not kept.
+    cache = ResponseCache(max_staleness_s=0.25)
+    log = ChangeLog()
+    thread, stop = start_poller(cache, log, poll_s=0.01)
+
+    async def busy_loop():
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # no await: nothing else runs on this loop
+            pass
+        return log.rounds, cache.fresh()
+
+    try:
+        rounds_before = log.rounds
+        rounds_after, fresh = asyncio.run(busy_loop())
+    finally:
         stop.set()
-        await asyncio.wait_for(task, 2)
-        return absorbed
+        thread.join(5)
+    assert rounds_after - rounds_before >= 2 and fresh
+    assert not thread.is_alive()
 
-    assert asyncio.run(scenario())  # the cancel alone did not end it; the stop event did
+
+def test_the_poller_connects_again_after_an_error_and_stops_when_told():
+    cache = ResponseCache()
+    log = ChangeLog(fail_first=2)
+    thread, stop = start_poller(cache, log, poll_s=0.005)
+    deadline = time.monotonic() + 10
+    while log.rounds == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(5)
+    assert log.rounds > 0 and log.fail_first == 0 and not thread.is_alive()
+    assert cache.seen == 1

@@ -8,6 +8,7 @@ never touch a user's data.
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -163,6 +164,10 @@ def _run(output: Path, *builders) -> None:
     failure late in `all` keeps the figures already measured."""
     from pulsemart_bench.report import write_sections
     from pulsemart_bench.stack import temporary_stack
+
+    # SIGTERM as Ctrl-C: the stack's and each `pulsemart up`'s cleanup runs (by default SIGTERM
+    # ends the process at once, and its stack runs on without it).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     with temporary_stack() as settings:
         for build in builders:

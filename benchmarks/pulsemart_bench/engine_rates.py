@@ -3,6 +3,7 @@ the same frames, simulator metrics, and the real sample's quarantine figures.
 
     PYTHONPATH=benchmarks python -m pulsemart_bench.engine_rates sim 200000   # the simulator
     PYTHONPATH=benchmarks python -m pulsemart_bench.engine_rates real PATH    # a real file
+    PYTHONPATH=benchmarks python -m pulsemart_bench.engine_rates sizes        # cost per batch size
 
 Figures are measured, never asserted; they depend on the machine.
 """
@@ -84,6 +85,33 @@ def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
     }, results
 
 
+def batch_costs(records: list, sizes=(5, 10, 20, 50, 200, 1000, 5000), warm: int = 2000):
+    """The engine's time per batch and per event at each batch size, over the same records
+    after `warm` of them taught it the catalog: what a micro-batch pays whatever its size."""
+    raw = raw_frame(records)
+    now = pd.Timestamp("2026-11-26", tz="UTC")
+    first = run_batch(raw.iloc[:warm], CatalogState(), set(), now, None)
+    rows = []
+    for size in sizes:
+        catalog, seen, pending = first.catalog, set(first.clean["event_id"]), first.held
+        body = raw.iloc[warm : warm + max(20 * size, 5_000)]
+        batches, began = 0, time.perf_counter()
+        for start in range(0, len(body), size):
+            result = run_batch(body.iloc[start : start + size], catalog, seen, now, pending)
+            catalog, pending = result.catalog, result.held
+            seen.update(result.clean["event_id"])
+            batches += 1
+        seconds = time.perf_counter() - began
+        rows.append(
+            {
+                "batch_size": size,
+                "ms_per_batch": round(seconds / batches * 1000, 1),
+                "ms_per_event": round(seconds / len(body) * 1000, 3),
+            }
+        )
+    return rows
+
+
 def real_summary(results: list) -> dict:
     clean, quarantine = combined(results, "clean"), combined(results, "quarantine")
     released, held_back = combined(results, "order_lines"), quarantined_lines(quarantine)
@@ -100,6 +128,11 @@ def real_summary(results: list) -> dict:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["sizes"]:
+        from pulsemart.stream.simulator import generate
+
+        print(json.dumps(batch_costs(list(generate(102_000, seed=1, dirty_rate=0.02))), indent=1))
+        return
     if argv[:1] == ["real"]:
         from pulsemart.stream.replay import replay_events
 

@@ -333,6 +333,14 @@ class Environment(BaseSettings):
         group="realtime",
         ge=1,
     )
+    realtime_max_batch_ms: int = setting(
+        "PULSEMART_REALTIME_MAX_BATCH_MS",
+        250,
+        "while the stream keeps a worker busy, its batch window grows up to this, to the last "
+        "batch's duration (milliseconds; at most the batch window: a fixed window)",
+        group="realtime",
+        ge=1,
+    )
     realtime_max_records: int = setting(
         "PULSEMART_REALTIME_MAX_RECORDS",
         5_000,

@@ -1,7 +1,8 @@
 """The real-time worker: a long-lived member of the consumer group `pulsemart-realtime`.
 
-Loop: wait for a record, gather more for `realtime_batch_ms` (or up to
-`realtime_max_records`), apply them in one transaction (`pipeline.apply_batch`), copy the
+Loop: wait for a record, gather more for the batch window (`realtime_batch_ms` at a trickle,
+up to `realtime_max_batch_ms` while the stream keeps the worker busy: `window.py`), or up to
+`realtime_max_records`, apply them in one transaction (`pipeline.apply_batch`), copy the
 new offsets to the group, and every `realtime_report_interval_s` report to Dagster, write
 the status file and copy owed batches to the archive.
 
@@ -31,6 +32,7 @@ from pulsemart.realtime.guard import SlowBatchWatchdog, bound_session, describe_
 from pulsemart.realtime.pipeline import apply_batch, group_by_partition
 from pulsemart.realtime.report import DagsterReporter, Window
 from pulsemart.realtime.status import remove_status, write_status
+from pulsemart.realtime.window import BatchWindow
 from pulsemart.store import raw
 from pulsemart.store.db import DatabaseError, connect_migrated
 
@@ -66,6 +68,11 @@ class Worker:
         self.watchdog: SlowBatchWatchdog | None = None
         self._kafka_down = False
         self._held_checked_at = 0.0
+        self.batch_window = BatchWindow(
+            settings.realtime_batch_ms / 1000,
+            max(settings.realtime_batch_ms, settings.realtime_max_batch_ms) / 1000,
+        )
+        self._last_batch_s: float | None = None
 
     @property
     def db(self) -> psycopg.Connection:
@@ -179,11 +186,15 @@ class Worker:
 
     def _collect(self) -> list:
         """Wait for one record, then gather what arrives within the batch window."""
+        asked = time.monotonic()
         first = self.kafka.poll(IDLE_POLL_S)
         if first is None:
             return []
         messages = [first]
-        deadline = time.monotonic() + self.settings.realtime_batch_ms / 1000
+        got = time.monotonic()
+        window = self.batch_window.next(got - asked, self._last_batch_s)
+        self.stats["window_ms"] = round(window * 1000)
+        deadline = got + window
         while len(messages) < self.settings.realtime_max_records and not self.stopping:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -341,6 +352,7 @@ class Worker:
             (r.timestamp for chunk in parts.values() for r in chunk if r.timestamp), default=None
         )
         self.window.add(outcome, time.time() - oldest / 1000 if oldest else None)
+        self._last_batch_s = outcome.seconds
         self.stats["batches"] += 1
         self.stats["records"] += outcome.records
         self.stats["last_commit_at"] = time.time()

@@ -4,10 +4,13 @@ lands the rest with nothing lost or doubled."""
 
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import psutil
 import pytest
@@ -177,3 +180,59 @@ def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_r
     )
     assert decided == raw and len(raw) == 40_000
     assert decided_before < len(raw)  # the interrupted run had not finished deciding
+
+
+def started_in(home: Path, but: int) -> list[int]:
+    """The processes started for `home`: they name it on their command line (PostgreSQL) or
+    in their environment (the broker)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            named = str(home) in " ".join(p.info["cmdline"] or [])
+            if p.pid != but and (named or p.environ().get("PULSEMART_HOME") == str(home)):
+                found.append(p.pid)
+    return found
+
+
+def test_a_benchmark_told_to_stop_stops_the_stack_it_started(tmp_path):
+    # By default SIGTERM ends a process at once: `pulsemart bench` left its PostgreSQL and
+    # broker running. It now stops them, as on Ctrl-C.
+    log_path = tmp_path / "bench.log"
+    # The bench's temporary home goes here: short, for PostgreSQL's socket path (pytest's
+    # tmp_path is too long for it).
+    temp = Path(tempfile.mkdtemp(prefix="pmb-"))
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            cli_command(
+                "bench",
+                "produce",
+                "--produce-events",
+                "5000000",
+                "--output",
+                str(tmp_path / "B.md"),
+            ),
+            cwd=ROOT,
+            env=cli_env(TMPDIR=str(temp)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "bench produce:" not in log_path.read_text():  # the stack is up
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        homes = list(temp.glob("pulsemart-bench-*"))
+        assert len(homes) == 1
+        stack = started_in(homes[0], but=process.pid)
+        assert len(stack) >= 2  # PostgreSQL and the broker at least
+        process.send_signal(signal.SIGTERM)
+        stopped_within(process, 60, log_path)
+        deadline = time.monotonic() + 10
+        while living(stack) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert living(stack) == [], log_path.read_text()[-3000:]
+        assert not homes[0].exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(temp, ignore_errors=True)

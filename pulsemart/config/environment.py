@@ -335,9 +335,9 @@ class Environment(BaseSettings):
     )
     realtime_max_batch_ms: int = setting(
         "PULSEMART_REALTIME_MAX_BATCH_MS",
-        250,
-        "while the stream keeps a worker busy, its batch window grows up to this, to the last "
-        "batch's duration (milliseconds; at most the batch window: a fixed window)",
+        20,
+        "above the batch window, a busy worker's window grows to its last batch's duration, up "
+        "to this (milliseconds; at most the batch window, the default: a fixed window)",
         group="realtime",
         ge=1,
     )

@@ -1,7 +1,7 @@
 """The real-time worker: a long-lived member of the consumer group `pulsemart-realtime`.
 
-Loop: wait for a record, gather more for the batch window (`realtime_batch_ms` at a trickle,
-up to `realtime_max_batch_ms` while the stream keeps the worker busy: `window.py`), or up to
+Loop: wait for a record, gather more for the batch window (`realtime_batch_ms`; with a larger
+`realtime_max_batch_ms`, longer while the stream keeps the worker busy: `window.py`), or up to
 `realtime_max_records`, apply them in one transaction (`pipeline.apply_batch`), copy the
 new offsets to the group, and every `realtime_report_interval_s` report to Dagster, write
 the status file and copy owed batches to the archive.

@@ -10,10 +10,9 @@ What changes the serving tables, and how the cache learns of it:
   (`serving.model_deployments`): rare, and they empty the whole cache.
 
 A poller per process reads all of it in one statement every `poll_s`, over a connection of
-its own (not the pool's, which requests may hold under load), in a thread of its own: on the
+its own (not the pool's, which requests may hold under load), in a thread of its own (on the
 event loop, a saturated loop delayed each round past the bound, and every answer of the
-meantime was read and not kept. Each entry carries its
-dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
+meantime was read and not kept). Each entry carries its dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
 entries whose tags it names, and the rest stay valid. Where the log cannot tell what changed
 (the first read, a reset that rewound the progress, a reader that fell behind the rows the fold
 keeps), everything is dropped.
@@ -24,8 +23,8 @@ that read either is in the log it returned or changed the global version. An ans
 while a change it depends on was being observed is not kept (`begin` and `put`). So an answer
 never misses a change committed more than `max_staleness_s` before the request. The poller's
 lag (a slow database) costs hits, never freshness. The requests (on the event loop) and the
-poller (on its thread) share the entries under one lock, held only for dictionary work. `max_staleness_s=0`
-turns the cache off.
+poller (on its thread) share the entries under one lock, held only for dictionary work.
+`max_staleness_s=0` turns the cache off.
 """
 
 from __future__ import annotations

@@ -7,15 +7,17 @@ worker is its own session, so each starts its own stack on its own ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import time
 
 import anyio
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pulsemart.config import TOPIC_PARTITIONS, Environment, load_settings, variable_of
 from pulsemart.local import stack
@@ -77,10 +79,8 @@ def reset_stream(settings):
         doomed = [t for t in TOPIC_PARTITIONS if t in existing]
         if doomed:
             admin.delete_topics(doomed)
-        deleting = set(doomed)
-        wait_until(
-            lambda: _recreated(admin, deleting), 30, "the shop topics, created again after deletion"
-        )
+        recreate = _Recreate(admin, doomed)
+        wait_until(recreate, 60, "the shop topics, created again after deletion")
     finally:
         admin.close()
     with connect_migrated(settings) as conn:
@@ -99,21 +99,40 @@ def reset_stream(settings):
     return settings
 
 
-def _recreated(admin: KafkaAdminClient, deleting: set[str]) -> bool:
+class _Recreate:
     """Create every shop topic once its deletion is through. The broker deletes a topic
     asynchronously: just after `delete_topics` returned, its name may still be listed, or
-    still be taken although it is no longer listed."""
-    existing = set(admin.list_topics())
-    deleting &= existing
-    if deleting:
-        return False
-    missing = [t for t in TOPIC_PARTITIONS if t not in existing]
-    if missing:
-        try:
-            admin.create_topics([NewTopic(t, TOPIC_PARTITIONS[t], 1) for t in missing])
-        except TopicAlreadyExistsError:
+    still be taken although it is no longer listed. A name stuck either way for a few seconds
+    is deleted again (a fresh clone's run once waited out 30 s on one)."""
+
+    RETRY_DELETE_S = 5.0
+
+    def __init__(self, admin: KafkaAdminClient, doomed: list[str]):
+        self.admin = admin
+        self.deleting = set(doomed)
+        self.taken: set[str] = set()
+        self.since = time.monotonic()
+
+    def __call__(self) -> bool:
+        existing = set(self.admin.list_topics())
+        self.deleting &= existing
+        stuck = self.deleting | self.taken
+        if stuck and time.monotonic() - self.since > self.RETRY_DELETE_S:
+            with contextlib.suppress(KafkaError):
+                self.admin.delete_topics(sorted(stuck))
+            self.deleting |= stuck & existing
+            self.taken.clear()
+            self.since = time.monotonic()
             return False
-    return True
+        if self.deleting:
+            return False
+        self.taken.clear()
+        for topic in (t for t in TOPIC_PARTITIONS if t not in existing):
+            try:
+                self.admin.create_topics([NewTopic(topic, TOPIC_PARTITIONS[topic], 1)])
+            except TopicAlreadyExistsError:
+                self.taken.add(topic)
+        return not self.taken
 
 
 @pytest.fixture

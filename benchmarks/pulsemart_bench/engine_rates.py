@@ -25,10 +25,8 @@ from pulsemart.contracts import (
     order_lines_schema,
     pandera_schema,
 )
-from pulsemart.quality.catalog import CatalogState
-from pulsemart.quality.engine import run_batch
 from pulsemart.quality.lines import quarantined_lines
-from pulsemart_bench.simcheck import combined, raw_frame
+from pulsemart_bench.simcheck import EngineState, combined, raw_frame
 
 
 def contract_frames(values) -> list:
@@ -56,7 +54,7 @@ def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
     slows both alike; rates are events per second over all batches."""
     raw = raw_frame(records)
     now = pd.Timestamp("2026-11-26", tz="UTC")
-    catalog, seen, pending, results = CatalogState(), set(), None, []
+    state, results = EngineState(), []
     bare = engine = 0.0
     for start in range(0, len(raw), batch_size):
         batch = raw.iloc[start : start + batch_size]
@@ -69,11 +67,8 @@ def rates(records: list, batch_size: int = 10_000) -> tuple[dict, list]:
                 pass
         bare += time.perf_counter() - began
         began = time.perf_counter()
-        result = run_batch(batch, catalog, seen, now, pending)
+        result = state.decide(batch, now)
         engine += time.perf_counter() - began
-        catalog, pending = result.catalog, result.held
-        seen.update(result.clean["event_id"])
-        seen.update(result.quarantine["event_id"].dropna())
         results.append(result)
     n = len(raw)
     return {
@@ -90,16 +85,15 @@ def batch_costs(records: list, sizes=(5, 10, 20, 50, 200, 1000, 5000), warm: int
     after `warm` of them taught it the catalog: what a micro-batch pays whatever its size."""
     raw = raw_frame(records)
     now = pd.Timestamp("2026-11-26", tz="UTC")
-    first = run_batch(raw.iloc[:warm], CatalogState(), set(), now, None)
+    warmed = EngineState()
+    warmed.decide(raw.iloc[:warm], now)
     rows = []
     for size in sizes:
-        catalog, seen, pending = first.catalog, set(first.clean["event_id"]), first.held
+        state = warmed.copy()
         body = raw.iloc[warm : warm + max(20 * size, 5_000)]
         batches, began = 0, time.perf_counter()
         for start in range(0, len(body), size):
-            result = run_batch(body.iloc[start : start + size], catalog, seen, now, pending)
-            catalog, pending = result.catalog, result.held
-            seen.update(result.clean["event_id"])
+            state.decide(body.iloc[start : start + size], now)
             batches += 1
         seconds = time.perf_counter() - began
         rows.append(

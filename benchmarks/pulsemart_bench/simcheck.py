@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -35,6 +36,26 @@ def raw_frame(records: Iterable, start_offset: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RAW_COLUMNS)
 
 
+@dataclass
+class EngineState:
+    """What ingestion carries from one batch to the next: the catalog, the decided event ids
+    and the held records."""
+
+    catalog: CatalogState = field(default_factory=CatalogState)
+    seen: set = field(default_factory=set)
+    pending: pd.DataFrame | None = None
+
+    def decide(self, batch: pd.DataFrame, at, rules=None) -> EngineResult:
+        result = run_batch(batch, self.catalog, self.seen, at, self.pending, rules)
+        self.catalog, self.pending = result.catalog, result.held
+        self.seen.update(result.clean["event_id"])
+        self.seen.update(result.quarantine["event_id"].dropna())
+        return result
+
+    def copy(self) -> EngineState:
+        return EngineState(self.catalog, set(self.seen), self.pending)
+
+
 def run_stream(
     records: list,
     batch_size: int = 10_000,
@@ -46,19 +67,15 @@ def run_stream(
     """All records in batches; a last empty batch `flush_after_s` later times out holds."""
     raw = raw_frame(records)
     now = pd.Timestamp(now or pd.Timestamp.now(tz="UTC"))
-    catalog, seen, pending, results = CatalogState(), set(), None, []
+    state, results = EngineState(), []
     starts = list(range(0, len(raw), batch_size)) + [len(raw)]
     for number, start in enumerate(starts):
         batch = raw.iloc[start : start + batch_size] if start < len(raw) else raw.iloc[0:0]
         at = now + pd.Timedelta(seconds=seconds_per_batch * number)
         if start >= len(raw):
             at += pd.Timedelta(seconds=flush_after_s)
-        result = run_batch(batch, catalog, seen, at, pending, rules)
-        catalog, pending = result.catalog, result.held
-        seen.update(result.clean["event_id"])
-        seen.update(result.quarantine["event_id"].dropna())
-        results.append(result)
-    return results, catalog
+        results.append(state.decide(batch, at, rules))
+    return results, state.catalog
 
 
 def combined(results: list[EngineResult], name: str) -> pd.DataFrame:

@@ -12,10 +12,11 @@ What changes the serving tables, and how the cache learns of it:
 A poller per process reads all of it in one statement every `poll_s`, over a connection of
 its own (not the pool's, which requests may hold under load), in a thread of its own (on the
 event loop, a saturated loop delayed each round past the bound, and every answer of the
-meantime was read and not kept). Each entry carries its dependencies, a set of tags (`product_tags` and friends below); a fold's change drops the
-entries whose tags it names, and the rest stay valid. Where the log cannot tell what changed
-(the first read, a reset that rewound the progress, a reader that fell behind the rows the fold
-keeps), everything is dropped.
+meantime was read and not kept). Each entry carries its dependencies, a set of tags
+(`product_tags` and friends below); a fold's change drops the entries whose tags it names,
+and the rest stay valid. Where the log cannot tell what changed (the first read, a reset that
+rewound the progress, a reader that fell behind the rows the fold keeps), everything is
+dropped.
 
 Staleness bound, by construction: a hit is served only if the change log was read at most
 `max_staleness_s` ago (otherwise the request goes to the database), and every commit before

@@ -3,6 +3,7 @@ as a shop's own services would produce, never pulsemart's kafka-python code."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -83,3 +84,15 @@ def living(pids: list[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return alive
+
+
+def started_in(home: Path, but: int | None = None) -> list[int]:
+    """The processes, other than `but`, started for `home`: they name it on their command line
+    (PostgreSQL, Dagster) or in their environment (the broker)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            named = str(home) in " ".join(p.info["cmdline"] or [])
+            if p.pid != but and (named or p.environ().get("PULSEMART_HOME") == str(home)):
+                found.append(p.pid)
+    return found

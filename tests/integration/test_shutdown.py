@@ -17,7 +17,7 @@ import pytest
 
 from pulsemart.config import EVENTS_TOPIC
 from tests.integration.conftest import read_topic
-from tests.integration.foreign import ROOT, cli_command, cli_env, living, run_cli
+from tests.integration.foreign import ROOT, cli_command, cli_env, living, run_cli, started_in
 from tests.integration.helpers import produce_raw, stored_triples, topic_triples
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -180,18 +180,6 @@ def test_a_signal_while_deciding_ends_the_quality_run_and_a_rerun_decides_each_r
     )
     assert decided == raw and len(raw) == 40_000
     assert decided_before < len(raw)  # the interrupted run had not finished deciding
-
-
-def started_in(home: Path, but: int) -> list[int]:
-    """The processes started for `home`: they name it on their command line (PostgreSQL) or
-    in their environment (the broker)."""
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            named = str(home) in " ".join(p.info["cmdline"] or [])
-            if p.pid != but and (named or p.environ().get("PULSEMART_HOME") == str(home)):
-                found.append(p.pid)
-    return found
 
 
 def test_a_benchmark_told_to_stop_stops_the_stack_it_started(tmp_path):

@@ -15,10 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.integration.foreign import ROOT, started_in
 from tests.integration.helpers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 QUERY = '{"query": "{ assetNodes { assetKey { path } groupName } }"}'
 
 
@@ -100,7 +100,5 @@ def test_up_serves_the_ui_and_one_ctrl_c_stops_everything():
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert not listening(ui_port) and not listening(api_port) and not listening(kafka_port)
-    assert not [
-        p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])
-    ]
+    assert not started_in(Path(home))
     shutil.rmtree(home, ignore_errors=True)

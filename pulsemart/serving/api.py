@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Annotated, Literal
 
-import orjson
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,12 +32,14 @@ from pulsemart.serving.cache import (
     ANY_PRODUCT,
     CATALOG,
     ResponseCache,
+    catalog_category_tag,
     category_tag,
     customer_tag,
-    product_tag,
     start_poller,
 )
 from pulsemart.serving.dashboard import install_dashboard
+from pulsemart.serving.encode import json_body
+from pulsemart.serving.fragments import ITEM, PRODUCT, Composer, composer, refresh_rows
 from pulsemart.serving.personal import answer_tags, personal_recommendations, similar_products
 from pulsemart.serving.pool import make_pool, own_connection
 from pulsemart.serving.queries import (
@@ -112,16 +112,6 @@ async def reject_unknown_query(request: Request) -> None:
         )
 
 
-def _default(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def json_body(content) -> bytes:
-    return orjson.dumps(content, default=_default)
-
-
 def json_response(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
@@ -171,7 +161,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await pool.open(wait=False)
-        poller, stop = start_poller(cache, own_connection(settings))
+        poller, stop = start_poller(cache, own_connection(settings), refresh=refresh_rows)
         try:
             yield
         finally:
@@ -202,9 +192,11 @@ def create_app(
         """The error responses of a secured route: 401 and 403 too when a key is required."""
         return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
-    async def cached(key: tuple, read, tags) -> Response:
+    async def cached(key: tuple, read, tags, compose: Composer | None = None) -> Response:
         """The answer to `key` from the cache, or `read` from the database and kept until a
-        change names one of its tags (cache.py): `tags`, or `tags(answer)`."""
+        change names one of its tags (cache.py): `tags`, or `tags(answer)`. With `compose`,
+        the answer's shape is kept apart from the product rows it shows (fragments.py), and
+        `tags` are those of its shape."""
         body = cache.get(key)
         if body is not None:
             return json_response(body, headers=CACHE_HIT)
@@ -212,7 +204,10 @@ def create_app(
         async with pool.connection() as conn:
             answer = await read(conn)
         body = json_body(answer)
-        cache.put(key, token, body, tags(answer) if callable(tags) else tags)
+        if token is not None:
+            kept, rows = compose(answer, body) if compose else (body, [])
+            tags = tags(answer) if callable(tags) else tags
+            cache.put_many(token, [(key, kept, tags), *rows])
         return json_response(body, headers=CACHE_MISS if token is not None else CACHE_STALE)
 
     @app.get(
@@ -268,10 +263,15 @@ def create_app(
             items = await search_products(conn, filters)
             return {"count": len(items), "items": items}
 
-        # A category's search changes only when a product of that category (before or after the
-        # fold) does; any other search may change with any product.
-        tag = category_tag(filters.category) if filters.category else None
-        return await cached(("search", filters), read, (tag or ANY_PRODUCT,))
+        # Which products a search lists, in what order: by price, decided by the catalog's
+        # attributes (of the category's products, before or after the fold, with one); by
+        # popularity, by any change to a product (of the category). The rows are apart.
+        category = filters.category
+        if filters.sort == "popularity":
+            tag = (category_tag(category) if category else None) or ANY_PRODUCT
+        else:
+            tag = (catalog_category_tag(category) if category else None) or CATALOG
+        return await cached(("search", filters), read, (tag,), composer(PRODUCT))
 
     @app.get(
         "/customers/{customer_id}",
@@ -310,6 +310,7 @@ def create_app(
             ("recommendations", customer_id, session_id, k),
             lambda conn: personal_recommendations(conn, customer_id, session_id, k, weights),
             answer_tags,
+            composer(ITEM),
         )
 
     @app.get(
@@ -329,6 +330,7 @@ def create_app(
             ("session", session_id, k),
             lambda conn: personal_recommendations(conn, None, session_id, k, weights),
             answer_tags,
+            composer(ITEM),
         )
 
     @app.get(
@@ -346,7 +348,8 @@ def create_app(
         return await cached(
             ("similar", product_id, k),
             lambda conn: similar_products(conn, product_id, k),
-            lambda answer: [CATALOG, *(product_tag(i["product_id"]) for i in answer["items"])],
+            (CATALOG,),
+            composer(ITEM),
         )
 
     @app.get(

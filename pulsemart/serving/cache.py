@@ -52,14 +52,15 @@ select (select quality_batch_id from serving.progress),
        (select max(scored_at) from serving.recommendations)::text,
        (select max(scored_at) from serving.propensity_scores)::text,
        (select coalesce(jsonb_agg(jsonb_build_array(from_batch, to_batch, products, categories,
-                                                    customers, sessions, catalog)
+                                                    customers, sessions, catalog,
+                                                    catalog_categories)
                                   order by to_batch), '[]')
         from serving.fold_changes where to_batch > %(seen)s)
 """
 NOTHING_SEEN = 2**62
 POLL_S = 0.1
 MAX_STALENESS_S = 0.25
-MAX_ENTRIES = 4096
+MAX_ENTRIES = 16384  # answers and rows: a catalog's rows in two views and thousands of answers
 INVALIDATIONS_KEPT = 256  # enough for the requests in flight across a few polls
 
 # Tags. An entry that depends on any product (a search without a category) carries
@@ -82,12 +83,52 @@ def category_tag(category: str) -> tuple | None:
     return ("category", category.lower()) if category.isascii() else None
 
 
+def catalog_category_tag(category: str) -> tuple | None:
+    """The tag of a lowered category whose products' attributes changed (not their counters);
+    None outside ASCII, as `category_tag`."""
+    return ("catalog_category", category.lower()) if category.isascii() else None
+
+
 def customer_tag(customer_id: str) -> tuple:
     return ("customer", customer_id)
 
 
 def session_tag(session_id: str) -> tuple:
     return ("session", session_id)
+
+
+def row_key(view: str, product_id: str) -> tuple:
+    """The key of a product's row as the answers of one `view` show it (fragments.py): an entry
+    of its own, depending on that product alone."""
+    return ("row", view, product_id)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """An answer kept as its parts: `head`, then the body of each row entry in `rows`, joined
+    by commas (a row with extra fields, `{...}` bytes, has them spliced in before its closing
+    brace), then `tail`.
+
+    Why: every view moves a product's counters, and an answer that shows them would go with
+    every view of any product it lists. Kept apart, the answer's shape (which products, in
+    what order) depends only on what decides it, and each row is replaced on its own."""
+
+    head: bytes
+    rows: tuple[tuple[Hashable, bytes], ...]
+    tail: bytes
+
+    def render(self, bodies: Iterable[bytes]) -> bytes:
+        parts = [
+            body if extra == b"{}" else body[:-1] + b"," + extra[1:]
+            for body, (_, extra) in zip(bodies, self.rows, strict=True)
+        ]
+        return self.head + b",".join(parts) + self.tail
+
+
+# The poller's way to read row entries again: (connection, row keys) -> (key, body, tags).
+Refresh = Callable[
+    [psycopg.Connection, list[tuple]], Iterable[tuple[Hashable, bytes | Composed, Iterable]]
+]
 
 
 @dataclass(frozen=True)
@@ -99,8 +140,11 @@ class FoldChange:
 
 def fold_change(row: list) -> FoldChange:
     """One row of the poll's change list as a FoldChange."""
-    from_batch, to_batch, products, categories, customers, sessions, catalog = row
+    from_batch, to_batch, products, categories, customers, sessions, catalog, catalog_categories = (
+        row
+    )
     tags = {product_tag(p) for p in products} | {("category", c) for c in categories}
+    tags |= {("catalog_category", c) for c in catalog_categories}
     tags |= {customer_tag(c) for c in customers} | {session_tag(s) for s in sessions}
     if products:
         tags.add(ANY_PRODUCT)
@@ -125,11 +169,12 @@ class ResponseCache:
         self._batch: int | None = None  # the fold progress the entries reflect
         self._trending: Hashable | None = None  # the trending list's as_of
         self._read_at = float("-inf")  # when the statement that read them was sent
-        self._entries: OrderedDict[Hashable, tuple[bytes, frozenset]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[bytes | Composed, frozenset]] = OrderedDict()
         self._by_tag: dict[Hashable, set[Hashable]] = {}
         self._generation = 0  # counts invalidations
         self._invalidations: deque[tuple[int, frozenset | None]] = deque(maxlen=INVALIDATIONS_KEPT)
         self.hits = self.misses = 0
+        self._dropped_rows: list[tuple] = []  # by the call in progress, under the lock
         self._lock = threading.Lock()
 
     # --- what the poller observes ---------------------------------------------------------------
@@ -145,13 +190,16 @@ class ResponseCache:
         changes: Iterable[FoldChange],
         read_at: float,
         trending: Hashable | None = None,
-    ) -> None:
+    ) -> list[tuple]:
         """Apply what a poll sent at `read_at` (the clock's time) read: the global version,
         the fold progress, the folds logged after the progress this cache had applied, and
-        the trending list's as_of."""
+        the trending list's as_of. Returns the row entries (`row_key`) it dropped, for the
+        poller to read again."""
         changes = list(changes)
         with self._lock:
+            self._dropped_rows = []
             self._observe(global_version, batch, changes, read_at, trending)
+            return self._dropped_rows
 
     def _observe(
         self,
@@ -196,6 +244,8 @@ class ResponseCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        if isinstance(key, tuple) and key[:1] == ("row",):
+            self._dropped_rows.append(key)
         for tag in entry[1]:
             keys = self._by_tag.get(tag)
             if keys is not None:
@@ -212,11 +262,26 @@ class ResponseCache:
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
             entry = self._entries.get(key) if self.fresh() else None
-            if entry is None:
+            body = entry[0] if entry is not None else None
+            if isinstance(body, Composed):
+                body = self._render(body)
+            if body is None:
                 self.misses += 1
                 return None
+            self._entries.move_to_end(key)  # the oldest unread goes first when full
             self.hits += 1
-            return entry[0]
+            return body
+
+    def _render(self, composed: Composed) -> bytes | None:
+        """A composed answer from its row entries; None if one of them is gone."""
+        bodies = []
+        for key, _ in composed.rows:
+            entry = self._entries.get(key)
+            if entry is None or not isinstance(entry[0], bytes):
+                return None
+            self._entries.move_to_end(key)
+            bodies.append(entry[0])
+        return composed.render(bodies)
 
     def begin(self) -> int | None:
         """A token to take before reading the database for an answer to keep (None: the
@@ -224,16 +289,24 @@ class ResponseCache:
         with self._lock:
             return self._generation if self.fresh() else None
 
-    def put(self, key: Hashable, token: int | None, body: bytes, tags: Iterable) -> None:
+    def put(self, key: Hashable, token: int | None, body: bytes | Composed, tags: Iterable) -> None:
         """Keep `body`, read after `begin` returned `token`, depending on `tags`; not kept if
         an invalidation since then may have hit it."""
+        self.put_many(token, [(key, body, tags)])
+
+    def put_many(
+        self, token: int | None, entries: Iterable[tuple[Hashable, bytes | Composed, Iterable]]
+    ) -> None:
+        """`put` for each (key, body, tags), all read after `begin` returned `token`."""
         if token is None:
             return
-        tags = frozenset(tags)
+        kept = [(key, body, frozenset(tags)) for key, body, tags in entries]
         with self._lock:
-            self._put(key, token, body, tags)
+            self._dropped_rows = []
+            for key, body, tags in kept:
+                self._put(key, token, body, tags)
 
-    def _put(self, key: Hashable, token: int, body: bytes, tags: frozenset) -> None:
+    def _put(self, key: Hashable, token: int, body: bytes | Composed, tags: frozenset) -> None:
         if token < self._generation:
             oldest = self._invalidations[0][0] if self._invalidations else self._generation + 1
             if token + 1 < oldest:
@@ -253,10 +326,14 @@ class ResponseCache:
 
     # --- the poller -----------------------------------------------------------------------------
 
-    def poll(self, connect, stop: threading.Event, poll_s: float = POLL_S) -> None:
+    def poll(
+        self, connect, stop: threading.Event, poll_s: float = POLL_S, refresh: Refresh | None = None
+    ) -> None:
         """Read the change log every `poll_s` until `stop` is set, over a connection of its
         own from `connect()` (a psycopg Connection), opened again after an error. Meant for a
-        thread of its own (`start_poller`)."""
+        thread of its own (`start_poller`). With `refresh`, the row entries a round dropped
+        are read again at once (`refresh(conn, keys)` gives their entries), so that the
+        answers composed of them stay whole."""
         conn = None
         try:
             while not stop.is_set():
@@ -266,9 +343,12 @@ class ResponseCache:
                         conn = connect()
                     cur = conn.execute(POLL, {"seen": self.seen})
                     batch, trending, *global_version, changes = one_row(cur)
-                    self.observe(
+                    dropped = self.observe(
                         tuple(global_version), batch, map(fold_change, changes), sent, trending
                     )
+                    if refresh is not None and dropped:
+                        token = self.begin()
+                        self.put_many(token, refresh(conn, dropped))
                 except (psycopg.Error, OSError) as exc:
                     # The database is away (or not started): entries age out, requests go
                     # through, and the next round connects again.
@@ -285,12 +365,15 @@ class ResponseCache:
 
 
 def start_poller(
-    cache: ResponseCache, connect, poll_s: float = POLL_S
+    cache: ResponseCache, connect, poll_s: float = POLL_S, refresh: Refresh | None = None
 ) -> tuple[threading.Thread, threading.Event]:
     """`cache.poll` started on a daemon thread; set the event to stop it, then join it."""
     stop = threading.Event()
     thread = threading.Thread(
-        target=cache.poll, args=(connect, stop, poll_s), name="serving-cache-poller", daemon=True
+        target=cache.poll,
+        args=(connect, stop, poll_s, refresh),
+        name="serving-cache-poller",
+        daemon=True,
     )
     thread.start()
     return thread, stop

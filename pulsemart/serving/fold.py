@@ -95,7 +95,7 @@ def refresh_serving(
         lines = conn.execute(q.STAGE_LINES).rowcount
         conn.execute("analyze fold_events, fold_lines")  # temporary tables have no statistics
         (batches,) = one_row(conn.execute(q.COUNT_BATCHES, bounds))
-        (categories_before,) = one_row(conn.execute(q.FOLD_CATEGORIES))
+        categories_before, catalog_before = one_row(conn.execute(q.FOLD_CATEGORIES))
         attributes = sum(conn.execute(s).rowcount for s in q.PRODUCT_ATTRIBUTE_UPSERTS)
         rows = {"product_state": attributes + conn.execute(q.PRODUCT_COUNTERS).rowcount}
         rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
@@ -108,7 +108,7 @@ def refresh_serving(
         if trending:
             rows["trending"] = _recompute_trending(conn, max_time)
             trending_as_of = max_time
-        (categories_after,) = one_row(conn.execute(q.FOLD_CATEGORIES))
+        categories_after, catalog_after = one_row(conn.execute(q.FOLD_CATEGORIES))
         conn.execute(q.FORGET_LATER_FOLDS, bounds)
         conn.execute(
             q.LOG_FOLD_CHANGES,
@@ -116,6 +116,8 @@ def refresh_serving(
                 **bounds,
                 "categories_before": categories_before,
                 "categories_after": categories_after,
+                "catalog_before": catalog_before,
+                "catalog_after": catalog_after,
                 "expired_customers": sorted(expired["customer"]),
                 "expired_sessions": sorted(expired["session"]),
                 "catalog": attributes > 0,

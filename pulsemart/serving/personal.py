@@ -8,9 +8,9 @@ serving row of every candidate. `ml.blend.blend` ranks them in Python, the same 
 offline session replay measures.
 
 What an answer depends on, for the response cache: the customer and the session (their
-touches and profile), the trending list (and its clock, `trending_as_of`), the catalog (which
-candidates are available, at what price) and the shown products' own rows (their counters
-are in the items). `answer_tags` names them.
+touches and profile), the trending list (and its clock, `trending_as_of`) and the catalog
+(which candidates are available, at what price): `answer_tags` names them. The shown products'
+rows, whose counters every view moves, are kept apart (fragments.py).
 
 Availability: a model-scored product is dropped only when it is known to be unavailable (a
 product the serving tables have not seen yet is kept, as before); a neighbour or trending
@@ -27,23 +27,12 @@ from psycopg import AsyncConnection
 
 from ml.blend import Blended, BlendWeights, Touch, blend
 from ml.names import RECOMMENDER
-from pulsemart.serving.cache import CATALOG, TRENDING, customer_tag, product_tag, session_tag
+from pulsemart.serving.cache import CATALOG, TRENDING, customer_tag, session_tag
+from pulsemart.serving.fragments import ITEM_COLUMNS
 from pulsemart.serving.queries import TRENDING_FOR
 from pulsemart.store.rows import one_row_async
 
 TRENDING_POOL = 50  # trending candidates the blend may fall back on
-
-_ITEM_COLUMNS = (
-    "product_id",
-    "description",
-    "category",
-    "unit_price",
-    "currency",
-    "available",
-    "stock",
-    "customizable",
-    "popularity",
-)
 
 PERSONAL = f"""
 with deployed as (
@@ -123,9 +112,12 @@ def _touches(items: list[dict] | None, in_session: bool) -> list[Touch]:
 
 
 def _item(product: dict[str, Any], chosen: Blended, trending_scores: dict) -> dict:
+    price = product.get("unit_price")
     return {
-        **{c: product.get(c) for c in _ITEM_COLUMNS},
+        **{c: product.get(c) for c in ITEM_COLUMNS},
         "product_id": chosen.product_id,
+        # A price through jsonb is an int when whole; as a float it reads as the row does.
+        "unit_price": float(price) if price is not None else None,
         "score": chosen.score,
         "trending_score": trending_scores.get(chosen.product_id),
         "source": chosen.source,
@@ -168,7 +160,7 @@ async def personal_recommendations(
     model_scores = [(p, s) for p, s in model if p not in unavailable]
     lent: dict[str, list[tuple[str, float]]] = {}
     for product, neighbour, score in neighbours:
-        if neighbour in products and neighbour not in unavailable:
+        if neighbour not in unavailable and products.get(neighbour, {}).get("unit_price"):
             lent.setdefault(product, []).append((neighbour, score))
     trending_scores = {p: t for p, _, t in trending}
     touches = _touches(session, True) + _touches(history, False)
@@ -198,8 +190,11 @@ async def personal_recommendations(
 
 
 def answer_tags(answer: dict) -> list:
-    """The response cache's tags of a `personal_recommendations` answer."""
-    tags = [TRENDING, CATALOG, *(product_tag(item["product_id"]) for item in answer["items"])]
+    """The response cache's tags of a `personal_recommendations` answer's shape: which products
+    it shows, in what order, is decided by the customer, the session, the trending list and
+    the catalog's attributes (never by a counter); the rows it shows are entries of their own
+    (fragments.py)."""
+    tags = [TRENDING, CATALOG]
     if answer["customer_id"] is not None:
         tags.append(customer_tag(answer["customer_id"]))
     if answer["session_id"] is not None:

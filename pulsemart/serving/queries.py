@@ -16,11 +16,24 @@ from psycopg.rows import dict_row
 from ml.names import PROPENSITY
 from pulsemart.store.rows import one_row_async
 
-_PRODUCT_COLUMNS = """
-    p.product_id, p.description, p.category, p.unit_price, p.currency, p.available, p.stock,
-    p.customization_options, p.customizable, p.views, p.carts, p.purchases, p.popularity,
-    p.updated_event_time
-"""
+# A search item: a product's serving row.
+PRODUCT_COLUMNS = (
+    "product_id",
+    "description",
+    "category",
+    "unit_price",
+    "currency",
+    "available",
+    "stock",
+    "customization_options",
+    "customizable",
+    "views",
+    "carts",
+    "purchases",
+    "popularity",
+    "updated_event_time",
+)
+_PRODUCT_COLUMNS = ", ".join(f"p.{c}" for c in PRODUCT_COLUMNS)
 
 SORTS = {
     "price": sql.SQL("p.unit_price asc, p.product_id"),

@@ -320,13 +320,23 @@ on conflict (singleton) do update set
 
 # The lowered categories of the products the fold names: read before the upserts and after, so
 # a product that moves from one category to another is logged under both.
-FOLD_CATEGORIES = """
-select coalesce(array_agg(distinct lower(p.category)), '{}')
+# The events that change a product's attributes (PRODUCT_ATTRIBUTE_UPSERTS); every other
+# event moves its counters only.
+CATALOG_EVENTS = (
+    "('product_upserted', 'price_changed', 'availability_changed', 'product_customized')"
+)
+
+# The lowered categories of the fold's products, and of those a catalog event names.
+FOLD_CATEGORIES = f"""
+select coalesce(array_agg(distinct lower(p.category)), '{{}}'),
+       coalesce(array_agg(distinct lower(p.category)) filter (where p.product_id in (
+           select product_id from fold_events where event_type in {CATALOG_EVENTS}
+       )), '{{}}')
 from serving.product_state p
 where p.category is not null and p.product_id in (
     select product_id from fold_events union select product_id from fold_lines
 )
-"""
+"""  # noqa: S608 - a constant
 
 # Rows past the fold's start are a history the progress no longer has (it was rewound without
 # reset_fold, by a truncate): they go first, so no reader takes them for this fold's.
@@ -336,7 +346,7 @@ FORGET_LATER_FOLDS = "delete from serving.fold_changes where to_batch > %(last)s
 # owners whose recent touches aged out though none of their events is in the fold.
 LOG_FOLD_CHANGES = """
 insert into serving.fold_changes
-    (to_batch, from_batch, products, categories, customers, sessions, catalog)
+    (to_batch, from_batch, products, categories, customers, sessions, catalog, catalog_categories)
 select %(upper)s, %(last)s,
        (select coalesce(array_agg(distinct product_id), '{}') from (
             select product_id from fold_events union select product_id from fold_lines
@@ -349,7 +359,9 @@ select %(upper)s, %(last)s,
        (select coalesce(array_agg(distinct id), '{}') from (
             select session_id from fold_events union select unnest(%(expired_sessions)s::text[])
         ) named (id) where id is not null),
-       %(catalog)s
+       %(catalog)s,
+       (select coalesce(array_agg(distinct c), '{}')
+        from unnest(%(catalog_before)s::text[] || %(catalog_after)s::text[]) c)
 """
 
 FOLD_CHANGES_KEPT = 2000  # folds: at 10 a second, over three minutes of history for a reader

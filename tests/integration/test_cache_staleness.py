@@ -136,3 +136,47 @@ def test_a_fold_drops_only_the_answers_that_depend_on_what_it_touched(fresh_stre
         items = client.get("/products/search", params=changed).json()["items"]
         assert cache.hits == hits + len(untouched)  # the changed category was read again
         assert {i["product_id"]: i["unit_price"] for i in items}[product] == 777.0
+
+
+def test_a_view_keeps_a_price_search_in_memory_and_shows_the_new_counters(fresh_stream, db):
+    # Views are most of a shop's events and move only counters: an answer ordered by price
+    # keeps its shape, and the viewed product's row is read again by the poller.
+    empty_serving(db)
+    produce_simulated(fresh_stream, list(generate(400, seed=31)))
+    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    product, category, price, views = db.execute(
+        "select product_id, category, unit_price, views from serving.product_state "
+        "where unit_price is not null and category is not null order by product_id limit 1"
+    ).fetchone()
+    search = {"category": category, "price_min": price, "price_max": price, "sort": "price"}
+    app = create_app(fresh_stream.model_copy(update={"api_key": SecretStr(KEY)}))
+    with TestClient(app, headers={"X-API-Key": KEY}) as client:
+        cache = app.state.cache
+        time.sleep(2 * MAX_STALENESS_S)  # the poller has read the change log
+        before = client.get("/products/search", params=search)
+        assert (
+            before.status_code == 200
+            and client.get("/products/search", params=search).headers["X-Cache"] == "hit"
+        )
+
+        viewed = catalog_event(
+            "product_viewed",
+            latest_event_time(db) + timedelta(minutes=1),
+            customer_id="C-viewer",
+            session_id="S-viewer",
+            product_id=product,
+            category=category,
+            unit_price=price,
+        )
+        produce_events(fresh_stream, [viewed])
+        db.rollback()
+        catch_up(fresh_stream, defs, TOPICS, serve=True)
+        time.sleep(2 * MAX_STALENESS_S)
+        hits = cache.hits
+        after = client.get("/products/search", params=search)
+        assert after.headers["X-Cache"] == "hit" and cache.hits == hits + 1
+        rows = {i["product_id"]: i for i in after.json()["items"]}
+        assert rows[product]["views"] == views + 1
+        assert [i["product_id"] for i in after.json()["items"]] == [
+            i["product_id"] for i in before.json()["items"]
+        ]

@@ -2,6 +2,7 @@
 bound."""
 
 import asyncio
+import threading
 import time
 
 import psycopg
@@ -12,12 +13,17 @@ from pulsemart.serving.cache import (
     INVALIDATIONS_KEPT,
     TRENDING,
     ResponseCache,
+    catalog_category_tag,
     category_tag,
     customer_tag,
     fold_change,
+    product_tag,
+    row_key,
     session_tag,
     start_poller,
 )
+from pulsemart.serving.encode import json_body
+from pulsemart.serving.fragments import ITEM, ITEM_COLUMNS, PRODUCT, compose, row_body
 
 
 class Clock:
@@ -37,10 +43,17 @@ V1, V2 = ("deployed-1",), ("deployed-2",)
 
 
 def change(
-    from_batch, to_batch, products=(), categories=(), customers=(), sessions=(), catalog=False
+    from_batch,
+    to_batch,
+    products=(),
+    categories=(),
+    customers=(),
+    sessions=(),
+    catalog=False,
+    catalog_categories=(),
 ):
     lists = [list(x) for x in (products, categories, customers, sessions)]
-    return fold_change([from_batch, to_batch, *lists, catalog])
+    return fold_change([from_batch, to_batch, *lists, catalog, list(catalog_categories)])
 
 
 def put(cache, key, tags):
@@ -157,6 +170,97 @@ def test_the_oldest_entries_go_first_beyond_the_limit():
     assert cache.get("b") is None and cache.get("c") == b"c" and len(cache) == 1
 
 
+def product(product_id, price, views=0, category="Garden"):
+    """A search item: a product's serving row."""
+    return {
+        "product_id": product_id,
+        "description": f"thing {product_id}",
+        "category": category,
+        "unit_price": price,
+        "currency": "GBP",
+        "available": True,
+        "stock": 3,
+        "customization_options": None,
+        "customizable": False,
+        "views": views,
+        "carts": 0,
+        "purchases": 0,
+        "popularity": views,
+        "updated_event_time": "2011-01-01T00:00:00+00:00",
+    }
+
+
+def recommended(product_id, price, because=()):
+    """A recommended item: the ITEM view of a product, then the blend's own fields."""
+    item = {k: v for k, v in product(product_id, price).items() if k in ITEM_VIEW}
+    return {**item, "score": 0.5, "source": "session", "because": list(because)}
+
+
+ITEM_VIEW = set(ITEM_COLUMNS)
+
+
+def search_answer(*items):
+    return {"count": len(items), "items": list(items)}
+
+
+def keep(cache, key, answer, view, tags):
+    body = json_body(answer)
+    kept, rows = compose(answer, body, view)
+    cache.put_many(cache.begin(), [(key, kept, tags), *rows])
+    return body
+
+
+def test_an_answer_put_back_together_is_the_very_body_read():
+    cache, clock = make(max_entries=100)
+    cache.observe(V1, 1, [], clock.now)
+    answers = {
+        ("search", 1): (search_answer(product("p1", 2.0), product("p2", 2.5)), PRODUCT),
+        ("search", 2): (search_answer(), PRODUCT),
+        ("recs", 1): (
+            {
+                "customer_id": "c1",
+                "model_version": "3",
+                "items": [recommended("p1", 12.0, ["p9"]), recommended("p3", 0.85)],
+            },
+            ITEM,
+        ),
+        # A product the serving tables do not know: every column but its id is null.
+        ("recs", 2): ({"items": [{**dict.fromkeys(ITEM_COLUMNS), "product_id": "px"}]}, ITEM),
+    }
+    bodies = {key: keep(cache, key, answer, view, []) for key, (answer, view) in answers.items()}
+    assert {key: cache.get(key) for key in answers} == bodies
+    assert cache.get(row_key(ITEM, "px")) == row_body(ITEM, {"product_id": "px"})
+
+
+def test_an_answer_whose_items_are_not_last_is_kept_whole():
+    answer = {"items": [product("p1", 1.0)], "count": 1}
+    body = json_body(answer)
+    assert compose(answer, body, PRODUCT) == (body, [])
+
+
+def test_a_counter_change_keeps_the_shape_and_the_new_row_shows_in_it():
+    cache, clock = make(max_entries=100)
+    cache.observe(V1, 1, [], clock.now)
+    by_price = search_answer(product("p1", 2.0), product("p2", 2.5))
+    keep(cache, "by price", by_price, PRODUCT, [catalog_category_tag("Garden")])
+    keep(cache, "other", search_answer(product("p2", 2.5)), PRODUCT, [CATALOG])
+    # Views of p1: its row goes, for the poller to read again; the answers' shapes stay.
+    dropped = cache.observe(V1, 2, [change(1, 2, ["p1"], ["garden"])], clock.now)
+    assert dropped == [row_key(PRODUCT, "p1")]
+    assert cache.get("by price") is None and cache.get("other") is not None
+    viewed = product("p1", 2.0, views=7)
+    cache.put_many(cache.begin(), [(row_key(PRODUCT, "p1"), row_body(PRODUCT, viewed), [])])
+    assert cache.get("by price") == json_body(search_answer(viewed, product("p2", 2.5)))
+    # A price change in the category drops the shape itself.
+    cache.observe(
+        V1,
+        3,
+        [change(2, 3, ["p2"], ["garden"], catalog=True, catalog_categories=["garden"])],
+        clock.now,
+    )
+    assert cache.get("by price") is None and cache.get("other") is None
+
+
 class ChangeLog:
     """A connection whose poll returns fold progress 1 and no changes; counts the rounds."""
 
@@ -176,6 +280,13 @@ class ChangeLog:
 
     def fetchone(self):
         return (1, "t0", None, None, None, [])
+
+
+class OneFold(ChangeLog):
+    """A connection whose poll returns one fold, from batch 1 to 2, that viewed p1."""
+
+    def fetchone(self):
+        return (2, "t0", None, None, None, [[1, 2, ["p1"], ["garden"], [], [], False, []]])
 
     def close(self):
         pass
@@ -202,6 +313,23 @@ def test_the_poller_keeps_the_cache_fresh_while_the_event_loop_is_busy():
         thread.join(5)
     assert rounds_after - rounds_before >= 2 and fresh
     assert not thread.is_alive()
+
+
+def test_the_poller_reads_again_the_rows_a_fold_dropped():
+    cache = ResponseCache()
+    cache.observe((None, None, None), 1, [], time.monotonic(), "t0")
+    keep(cache, "by price", search_answer(product("p1", 2.0)), PRODUCT, [CATALOG])
+    viewed = product("p1", 2.0, views=3)
+    stop, asked = threading.Event(), []
+
+    def refresh(conn, keys):
+        asked.extend(keys)
+        stop.set()
+        return [(key, row_body(PRODUCT, viewed), [product_tag("p1")]) for key in keys]
+
+    cache.poll(OneFold(), stop, poll_s=0.001, refresh=refresh)
+    assert asked == [row_key(PRODUCT, "p1")]
+    assert cache.get("by price") == json_body(search_answer(viewed))
 
 
 def test_the_poller_connects_again_after_an_error_and_stops_when_told():

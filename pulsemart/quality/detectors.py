@@ -17,11 +17,19 @@ from pulsemart.contracts.spec import value_matches_dtype
 from pulsemart.quality.timestamps import CANONICAL
 
 DETECTORS: dict = {}
+# Detectors that can fire where the field has no value; every other one is False on a null,
+# so the runner skips it on a field no row of the batch carries (most fields, in a small batch).
+FIRES_ON_NULL: set[str] = set()
 
 
-def detector(fn):
-    DETECTORS[fn.__name__] = fn
-    return fn
+def detector(fn=None, *, fires_on_null: bool = False):
+    def register(fn):
+        DETECTORS[fn.__name__] = fn
+        if fires_on_null:
+            FIRES_ON_NULL.add(fn.__name__)
+        return fn
+
+    return register(fn) if fn is not None else register
 
 
 def column(frame: pd.DataFrame, field: str) -> pd.Series:
@@ -78,11 +86,11 @@ def out_of_order(frame, field, ctx):
     order = coords.sort_values(["topic", "partition", "offset"]).index
     ordered = moments.loc[order]
     groups = [coords.loc[order, "topic"], coords.loc[order, "partition"]]
-    previous = ordered.groupby(groups, dropna=False).transform(lambda s: s.cummax().shift(1))
+    previous = ordered.groupby(groups, dropna=False).cummax().groupby(groups, dropna=False).shift(1)
     return (ordered < previous).fillna(False).reindex(frame.index)
 
 
-@detector
+@detector(fires_on_null=True)
 def missing(frame, field, ctx):
     return column(frame, field).isna()
 
@@ -136,18 +144,18 @@ def suspicious_text(frame, field, ctx, pattern: str):
     return text.str.contains(pattern, flags=re.IGNORECASE, regex=True).fillna(False).astype(bool)
 
 
-@detector
+@detector(fires_on_null=True)
 def is_null(frame, field, ctx):
     return column(frame, field).isna()
 
 
-@detector
+@detector(fires_on_null=True)
 def null_value(frame, field, ctx):
     """An explicit JSON null (an absent field is NaN in the frame and does not count)."""
     return column(frame, field).map(lambda v: v is None).astype(bool)
 
 
-@detector
+@detector(fires_on_null=True)
 def always(frame, field, ctx):
     return pd.Series(True, index=frame.index)
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pulsemart.quality.detectors import DETECTORS, column
+from pulsemart.quality.detectors import DETECTORS, FIRES_ON_NULL, column
 from pulsemart.quality.repairs import CONFIDENCE_SOURCES, REPAIRS
 from pulsemart.quality.rules import Rule
 
@@ -51,14 +51,21 @@ def run_rules(
     lines they fire by the hundred thousand and only need counting.
     """
     parts = []
+    types = frame["_event_type"]
+    # The rows of each set of event types, taken again only after a repair wrote to the frame
+    # (later rules see earlier repairs): taking them per rule and field was most of a small
+    # batch's cost.
+    subs: dict = {}
     for rule in rules:
         if rule.scope != scope:
             continue
-        applicable = frame["_event_type"].isin(rule.event_types)
-        if not applicable.any():
+        if _rows_of(frame, types, rule.event_types, subs) is None:
             continue
         for field in rule.fields or (None,):
-            sub = frame[applicable]
+            # Not None: this rule's types had rows above, and repairs never change a type.
+            sub, filled = _rows_of(frame, types, rule.event_types, subs) or (frame, set())
+            if field is not None and field not in filled and rule.detect.name not in FIRES_ON_NULL:
+                continue
             result = DETECTORS[rule.detect.name](sub, field, ctx, **rule.detect.params)
             masks = result if isinstance(result, dict) else {field: result}
             for name, mask in masks.items():
@@ -70,7 +77,10 @@ def run_rules(
                 if marks is not None and rule.severity != "error" and rule.repair is None:
                     marks.append(Mark(rule.id, name, rule.severity, sub.index[mask.to_numpy()]))
                 else:
-                    parts.append(_fire(frame, sub, rule, name, mask, ctx, scope))
+                    part, wrote = _fire(frame, sub, rule, name, mask, ctx, scope)
+                    parts.append(part)
+                    if wrote:
+                        subs.clear()
                 for target in rule.exempts:
                     current = exempt.get(target, pd.Series(False, index=frame.index))
                     current = current.reindex(frame.index, fill_value=False)
@@ -81,12 +91,29 @@ def run_rules(
     return pd.concat(parts, ignore_index=True)
 
 
-def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
+def _rows_of(frame, types, event_types, subs: dict) -> tuple[pd.DataFrame, set] | None:
+    """The rows of `frame` whose type is one of `event_types` and the columns with a value in
+    any of them (None if there are no such rows)."""
+    key = tuple(event_types)
+    if key not in subs:
+        applicable = types.isin(event_types)
+        if applicable.any():
+            sub = frame[applicable]
+            filled = sub.columns[sub.notna().any().to_numpy()]
+            subs[key] = (sub, set(filled))
+        else:
+            subs[key] = None
+    return subs[key]
+
+
+def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> tuple[pd.DataFrame, bool]:
+    """The rule's findings on the rows of `mask`, and whether a repair wrote to `frame`."""
     index = sub.index[mask.to_numpy()]
     before = column(sub, field).loc[index] if field else pd.Series(None, index=index)
     after = pd.Series(None, index=index, dtype=object)
     confidence = pd.Series(np.nan, index=index)
     repaired = pd.Series(False, index=index)
+    wrote = False
     if rule.repair is not None and field:
         values, ok, aux = REPAIRS[rule.repair.name](sub, field, mask, ctx, **rule.repair.params)
         ok = ok.reindex(index, fill_value=False).astype(bool)
@@ -97,6 +124,7 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
                 frame[field] = pd.Series(None, index=frame.index, dtype=object)
             frame.loc[good, field] = pd.Series(values.loc[good], dtype=object)
             ctx.changed(field)
+            wrote = True
             after.loc[good] = values.loc[good]
             confidence.loc[good] = conf.loc[good]
             repaired.loc[good] = True
@@ -110,7 +138,7 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
         rows, pos, lines = index.to_numpy(dtype=np.int64), np.full(n, -1), np.full(n, -1)
         paths = np.full(n, field, dtype=object)
     # Object arrays, not pandas' inferred string dtype: findings are read back row by row.
-    return pd.DataFrame(
+    findings = pd.DataFrame(
         {
             "row": rows,
             "pos": pos,
@@ -127,6 +155,7 @@ def _fire(frame, sub, rule: Rule, field, mask, ctx, scope) -> pd.DataFrame:
             "hold": rule.hold,
         }
     )
+    return findings, wrote
 
 
 def _confidence(spec, aux, index) -> pd.Series:

@@ -53,8 +53,8 @@ def run_rules(
     parts = []
     types = frame["_event_type"]
     # The rows of each set of event types, taken again only after a repair wrote to the frame
-    # (later rules see earlier repairs): taking them per rule and field was most of a small
-    # batch's cost.
+    # (later rules see earlier repairs): on a small batch, selecting them per rule and field
+    # costs more than most detectors do.
     subs: dict = {}
     for rule in rules:
         if rule.scope != scope:

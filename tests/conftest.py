@@ -147,9 +147,11 @@ def db(settings):
 # running on alone while the other workers sit idle.
 LONGEST_FIRST = (
     "tests/integration/test_realtime.py",
+    "tests/integration/test_exactly_once_sigkill.py",
+    "tests/reliability/test_fault_delivery.py",
+    "tests/integration/test_datamart_incremental.py",
     "tests/reliability/test_fault_matrix.py",
     "tests/integration/test_datamart.py",
-    "tests/integration/test_exactly_once_sigkill.py",
     "tests/integration/test_ml_platform.py",
     "tests/integration/test_realtime_dagster.py",
     "tests/integration/test_shutdown.py",

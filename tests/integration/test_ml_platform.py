@@ -21,8 +21,8 @@ from pulsemart.cli.main import cli
 from pulsemart.serving.api import create_app
 from pulsemart.serving.cache import ResponseCache
 from pulsemart.stream.simulator import generate
+from tests.integration.datamart_support import build_datamart
 from tests.integration.helpers import produce_simulated
-from tests.integration.test_datamart import build_datamart
 from tests.mlflow_state import mlflow_state_restored
 
 pytestmark = [

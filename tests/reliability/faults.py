@@ -24,7 +24,7 @@ from pulsemart.local import broker
 from pulsemart.store.contract_gate import conservation_gaps
 from pulsemart.store.db import connect_migrated
 from pulsemart.store.quality import DECIDE_LOCK
-from tests.integration.helpers import read_topic
+from tests.integration.helpers import produce_simulated, read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ["shop.catalog", "shop.events"]
@@ -133,3 +133,14 @@ def assert_conserved(settings, db) -> dict:
     assert lines[0] == lines[1]
     db.rollback()
     return {**counts, "order_lines": lines[0]}
+
+
+def report(case: str, **figures) -> None:
+    """One line per case for the closing note (`pytest -s tests/reliability`)."""
+    print(f"[fault-matrix] {case}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def produce(settings, events) -> int:
+    events = list(events)
+    produce_simulated(settings, events)
+    return len(events)

@@ -8,10 +8,13 @@ to products that are known and available; the blend only ranks them.
 
 Each source is scaled to [0, 1] by its own best score before weighting, so the weights say how
 much a source counts, not how large its raw scores happen to be. A touched product lends its
-neighbours `kind weight x recency x similarity`; recency halves every `half_life_s` of event
-time before `now` (its own half-life for the session and for earlier history; `now` is the
-fold's newest event time, not the wall clock, so a replay of last
-year's file decays the same as live traffic).
+neighbours `kind weight x recency x order x similarity`; recency halves every `half_life_s` of
+event time before `now` (its own half-life for the session and for earlier history; `now` is the
+fold's newest event time, not the wall clock, so a replay of last year's file decays the same as
+live traffic). Order counts the session's products newest first: the latest lends in full, the
+one before it `session_decay` of that, and so on, because what a shopper touched last says most
+about what they want next, however close together the touches were stamped. Touches with the
+same time are ordered as the caller lists them, oldest first.
 """
 
 from __future__ import annotations
@@ -40,13 +43,14 @@ class BlendWeights:
     """How much each source counts. Defaults: chosen by the session replay (docs/ml.md)."""
 
     model: float = 1.0
-    session: float = 0.03
+    session: float = 0.3
     history: float = 0.003
     trending: float = 0.05
     view: float = 1.0
     cart: float = 3.0
     purchase: float = 5.0
     half_life_s: float = 1800.0  # in-session touches
+    session_decay: float = 0.7  # what each earlier in-session product lends, per step back
     history_half_life_s: float = 14 * 86400.0  # touches from the customer's earlier sessions
     # In-session products of these kinds are not recommended again (already in the basket).
     exclude_kinds: tuple[str, ...] = ("cart", "purchase")
@@ -71,10 +75,12 @@ def _scaled(pairs: Sequence[tuple[str, float]]) -> dict[str, float]:
     return {product: max(score, 0.0) / top for product, score in pairs}
 
 
-def _latest_touches(touches: Sequence[Touch], weights: BlendWeights) -> list[Touch]:
-    """One touch per (product, in_session): the strongest kind, at its latest time."""
+def _latest_touches(touches: Sequence[Touch], weights: BlendWeights) -> list[tuple[Touch, float]]:
+    """One touch per (product, in_session): the strongest kind, at its latest time, with what
+    its place in the session's order lets it lend (1 outside the session)."""
     best: dict[tuple[str, bool], Touch] = {}
-    for touch in touches:
+    latest: dict[tuple[str, bool], tuple[datetime, int]] = {}
+    for index, touch in enumerate(touches):
         key = (touch.product_id, touch.in_session)
         held = best.get(key)
         if held is None or (weights.kind(touch.kind), touch.at) > (
@@ -82,7 +88,12 @@ def _latest_touches(touches: Sequence[Touch], weights: BlendWeights) -> list[Tou
             held.at,
         ):
             best[key] = touch
-    return list(best.values())
+        latest[key] = max(latest.get(key, (touch.at, index)), (touch.at, index))
+    newest_first = sorted(
+        (key for key in best if key[1]), key=lambda key: latest[key], reverse=True
+    )
+    order = {key: weights.session_decay**step for step, key in enumerate(newest_first)}
+    return [(touch, order.get(key, 1.0)) for key, touch in best.items()]
 
 
 def blend(
@@ -109,7 +120,7 @@ def blend(
         add(product, "model", weights.model * value)
     for product, value in _scaled(trending).items():
         add(product, "trending", weights.trending * value)
-    for touch in _latest_touches(touches, weights):
+    for touch, order in _latest_touches(touches, weights):
         age = max((now - touch.at).total_seconds(), 0.0) if now is not None else 0.0
         half_life = weights.half_life_s if touch.in_session else weights.history_half_life_s
         recency = 0.5 ** (age / half_life) if half_life > 0 else 1.0
@@ -118,6 +129,7 @@ def blend(
             (weights.session if touch.in_session else weights.history)
             * weights.kind(touch.kind)
             * recency
+            * order
         )
         for neighbour, value in _scaled(neighbours.get(touch.product_id, ())).items():
             share = strength * value

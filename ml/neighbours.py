@@ -14,6 +14,11 @@ terms:
   goes with a product; serving it with no neighbours at all would make a session invisible
   whenever popularity is the champion, so it publishes the simplest neighbours there are.
 
+What a version publishes (`published_neighbours`) is its sequential rules (ml.sequences:
+what shoppers put in the basket next, learned at fit time from the same interactions) where a
+product has any, and the similarity above for the products no basket ordered. The session
+replay chose that (docs/ml.md): the next item of a basket is what a session asks for.
+
 Scores are the similarity (positive, best first, rank 1..N); a product is never its own
 neighbour; every product_id and neighbour_id is one the model was trained on.
 """
@@ -27,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ml.recommenders.base import Recommender
+from ml.sequences import top_per_row
 
 # Neighbours kept per product: the blend lends from at most this many per touched product.
 # Chosen with the session replay (docs/ml.md); 3,300 products x 30 is about 100,000 rows per
@@ -48,20 +54,32 @@ def item_neighbours(model: Recommender, n: int = NEIGHBOURS_PER_PRODUCT) -> pd.D
     similarity = getattr(model, "similarity_", None)
     factors = getattr(model, "item_factors_", None)
     if similarity is not None:
-        top = _top_of_sparse(sp.csr_matrix(similarity), n)
+        top = top_per_row(sp.csr_matrix(similarity), n)
     elif factors is not None:
         top = _top_cosine(np.asarray(factors, dtype=np.float32), n)
     else:
-        top = _top_of_sparse(cooccurrence(model.matrix_.values), n)
+        top = top_per_row(cooccurrence(model.matrix_.values), n)
     return _frame(top, model.products)
+
+
+def published_neighbours(model: Recommender, n: int = NEIGHBOURS_PER_PRODUCT) -> pd.DataFrame:
+    """What a version publishes: its sequential rules where a product has any, the model's own
+    similarity (`item_neighbours`) for the rest, as NEIGHBOUR_COLUMNS."""
+    own = item_neighbours(model, n)
+    sequences = getattr(model, "sequences_", None)  # None: a version fitted before they existed
+    if sequences is None or sequences.nnz == 0:
+        return own
+    ruled = _frame(top_per_row(sp.csr_matrix(sequences), n), model.products)
+    rest = own[~own["product_id"].isin(ruled["product_id"].unique())]
+    return pd.concat([ruled, rest], ignore_index=True)
 
 
 def from_similarity(similarity: sp.csr_matrix, products: pd.Index, n: int) -> pd.DataFrame:
     """The top `n` of each row of a products x products similarity, as NEIGHBOUR_COLUMNS."""
-    return _frame(_top_of_sparse(sp.csr_matrix(similarity), n), products)
+    return _frame(top_per_row(sp.csr_matrix(similarity), n), products)
 
 
-def _frame(top: tuple[np.ndarray, ...], products: pd.Index) -> pd.DataFrame:
+def _frame(top: tuple[np.ndarray, np.ndarray, np.ndarray], products: pd.Index) -> pd.DataFrame:
     rows, cols, scores = top
     names = products.to_numpy()
     frame = pd.DataFrame(
@@ -120,20 +138,7 @@ def coverage(frame: pd.DataFrame, catalog: Sequence[str] | pd.Index | Mapping) -
     return float(products.isin(frame["product_id"].astype(str).unique()).mean())
 
 
-def _top_of_sparse(similarity: sp.csr_matrix, n: int) -> tuple[np.ndarray, ...]:
-    """(row, column, value) of each row's `n` largest positive values, off the diagonal."""
-    coo = similarity.tocoo()
-    keep = (coo.data > 0) & (coo.row != coo.col)
-    row, col, value = coo.row[keep], coo.col[keep], coo.data[keep]
-    # Sort by row, then by value descending (ties by column), and keep the first n of each row.
-    order = np.lexsort((col, -value, row))
-    row, col, value = row[order], col[order], value[order]
-    starts = np.searchsorted(row, row, side="left")
-    first = np.arange(len(row)) - starts < n
-    return row[first], col[first], value[first]
-
-
-def _top_cosine(factors: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+def _top_cosine(factors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each product's `n` most cosine-similar products by their columns of `factors`."""
     vectors = factors.T  # products x factors
     norms = np.linalg.norm(vectors, axis=1)

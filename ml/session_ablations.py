@@ -5,8 +5,11 @@ the train period the grid used (ml.session_tuning), so none of them looks at the
 
 - `in-basket exclusion only`: the session lends nothing; the blend only drops what is in the
   basket from the stored list. How much of session_aware's gain is that alone?
-- `basket co-occurrence neighbours`: neighbours from invoices (bought on the same invoice)
-  instead of the champion's similarity (bought by the same customers);
+- `the model's similarity as neighbours`: the champion's own similarity (bought by the same
+  customers) instead of the sequential rules it publishes (ml.sequences);
+- `basket co-occurrence neighbours`: neighbours from invoices (bought on the same invoice, in
+  any order) instead of the sequential rules;
+- `no session order`: every product of the session lends alike (session_decay 1);
 - `paced reveal`: the revealed items stamped `PACE` apart, the last at the invoice time, with a
   short session half-life. Online Retail has one time per invoice, so the replay proper cannot
   tell the last item revealed from the first; this says what recency within a session would be
@@ -24,7 +27,14 @@ import scipy.sparse as sp
 
 from ml.blend import BlendWeights, Touch, blend
 from ml.interactions import purchases
-from ml.neighbours import NEIGHBOURS_PER_PRODUCT, cooccurrence, from_similarity, neighbour_lists
+from ml.neighbours import (
+    NEIGHBOURS_PER_PRODUCT,
+    cooccurrence,
+    from_similarity,
+    item_neighbours,
+    neighbour_lists,
+)
+from ml.recommenders import Recommender
 from ml.session_inputs import HISTORY_MAX_AGE, Basket, Pairs, Progress, ReplayInputs, history_at
 from ml.session_replay import K, Ranker, rankers, replay
 
@@ -83,6 +93,7 @@ def ablations(
     inner_train: pd.DataFrame,
     chosen: BlendWeights,
     progress: Progress | None = None,
+    champion: Recommender | None = None,
 ) -> list[dict]:
     """One row per variant (`variant`, hr_at_10, ndcg_at_10, steps) on the validation inputs."""
     variants: dict[str, tuple[ReplayInputs, Ranker]] = {}
@@ -92,6 +103,14 @@ def ablations(
     variants["session_aware, chosen weights"] = (inputs, plain["session_aware"])
     silent = dataclasses.replace(chosen, session=0.0, history=0.0)
     variants["in-basket exclusion only"] = (inputs, rankers(inputs, silent)["session_aware"])
+    if champion is not None:
+        own = dataclasses.replace(inputs, neighbours=neighbour_lists(item_neighbours(champion)))
+        variants["the model's similarity as neighbours"] = (
+            own,
+            rankers(own, chosen)["session_aware"],
+        )
+    unordered = dataclasses.replace(chosen, session_decay=1.0)
+    variants["no session order"] = (inputs, rankers(inputs, unordered)["session_aware"])
     basket = dataclasses.replace(inputs, neighbours=basket_neighbours(inner_train))
     variants["basket co-occurrence neighbours"] = (
         basket,

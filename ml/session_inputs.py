@@ -18,7 +18,7 @@ import pandas as pd
 
 from ml.blend import Touch
 from ml.interactions import purchases
-from ml.neighbours import item_neighbours, neighbour_lists
+from ml.neighbours import neighbour_lists, published_neighbours
 from ml.recommenders import DEFAULT_PARAMS, PopularityRecommender, Recommender, make_recommender
 
 MODEL_LIST = 20  # products stored per customer (pulsemart.ml_store.scoring.SCORED_PER_CUSTOMER)
@@ -139,7 +139,7 @@ def prepare(
         history=purchase_history(train),
         neighbours=neighbours
         if neighbours is not None
-        else neighbour_lists(item_neighbours(model)),
+        else neighbour_lists(published_neighbours(model)),
         trending=list(zip(popular["product_id"], popular["score"].astype(float), strict=True)),
     )
 

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ml.blend import BlendWeights
+from ml.recommenders import DEFAULT_PARAMS, make_recommender
 from ml.session_inputs import Progress, ReplayInputs, prepare
 from ml.session_replay import TRAIN_FRACTION, rankers, replay
 from ml.split import TimeSplit, time_split
@@ -32,9 +33,10 @@ from ml.split import TimeSplit, time_split
 # shopper has no model list, a customer the last scoring missed has only history), which the
 # replay cannot see, since every customer it replays has a stored list.
 GRID: Mapping[str, Sequence[float]] = {
-    "session": (0.01, 0.03, 0.1, 0.3),
-    "history": (0.003, 0.01, 0.03),
-    "trending": (0.01, 0.05, 0.2),
+    "session": (0.1, 0.3, 0.5, 1.0),
+    "session_decay": (0.35, 0.5, 0.7),
+    "history": (0.003, 0.03),
+    "trending": (0.05,),
 }
 VALIDATION_FRACTION = 0.75  # of the train period, as ml.split cuts the whole file
 
@@ -89,14 +91,15 @@ def tune(
 
     split = time_split(interactions, TRAIN_FRACTION)
     inner = validation_split(split.train)
-    validation = prepare(inner.train, inner.test)
+    champion = make_recommender(DEFAULT_PARAMS).fit(inner.train)
+    validation = prepare(inner.train, inner.test, champion)
     rows = grid_search(validation, grid_points(grid), progress)
     chosen = best_weights(rows)
     test_inputs = prepare(split.train, split.test)
     return {
         "grid": rows,
         "chosen": dataclasses.asdict(chosen),
-        "ablations": ablations(validation, inner.train, chosen, progress),
+        "ablations": ablations(validation, inner.train, chosen, progress, champion),
         "test": replay(test_inputs, rankers(test_inputs, chosen)),
     }
 

@@ -123,6 +123,7 @@ class Settings(Environment):
             purchase=self.blend_purchase,
             half_life_s=self.blend_half_life_s,
             history_half_life_s=self.blend_history_half_life_s,
+            session_decay=self.blend_session_decay,
         )
 
     @property

@@ -250,7 +250,7 @@ class Environment(BaseSettings):
     )
     blend_session: float = setting(
         "PULSEMART_BLEND_SESSION",
-        0.03,
+        0.3,
         "weight of neighbours of the session's products",
         group="serving",
         ge=0,
@@ -303,6 +303,14 @@ class Environment(BaseSettings):
         "the same for touches from earlier sessions (seconds)",
         group="serving",
         gt=0,
+    )
+    blend_session_decay: float = setting(
+        "PULSEMART_BLEND_SESSION_DECAY",
+        0.7,
+        "what each earlier product of the session lends, per step back from the latest",
+        group="serving",
+        ge=0,
+        le=1,
     )
     mlflow_tracking_uri: str | None = setting(
         "MLFLOW_TRACKING_URI",

@@ -93,7 +93,7 @@ def sessions_grid(path: str) -> int:
         print(f"sessions grid: {done}/{total}", file=sys.stderr, flush=True)
 
     result = tune(load_interactions(path), progress=progress)
-    columns = ["session", "history", "trending", "hr_at_10", "ndcg_at_10", "steps"]
+    columns = ["session", "session_decay", "history", "trending", "hr_at_10", "ndcg_at_10", "steps"]
     print("validation (train period: first 75% against last 25%), best first\n")
     print(to_markdown(result["grid"], columns))
     print(f"\nchosen: {result['chosen']}\n\nablations (validation, chosen weights)\n")

@@ -16,7 +16,7 @@ import psycopg
 
 from ml import registry
 from ml.names import PROPENSITY
-from ml.neighbours import item_neighbours
+from ml.neighbours import published_neighbours
 from ml.recommenders import Recommender
 from pulsemart.ml_store.scoring import (
     Recommend,
@@ -80,7 +80,7 @@ def score_version(
     recommend, recommender = loaded or load_version(model_name, version)
     customers = known_customers(conn)
     rows = write_recommendations(conn, model_name, str(version), recommend, customers)
-    neighbours = write_neighbours(conn, model_name, str(version), item_neighbours(recommender))
+    neighbours = write_neighbours(conn, model_name, str(version), published_neighbours(recommender))
     return ScoreReport(
         model_name,
         str(version),

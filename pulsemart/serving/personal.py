@@ -163,7 +163,8 @@ async def personal_recommendations(
         if neighbour not in unavailable and products.get(neighbour, {}).get("unit_price"):
             lent.setdefault(product, []).append((neighbour, score))
     trending_scores = {p: t for p, _, t in trending}
-    touches = _touches(session, True) + _touches(history, False)
+    # The fold keeps touches newest first; the blend takes them oldest first (its tie order).
+    touches = _touches(session, True)[::-1] + _touches(history, False)
     chosen = blend(
         model=model_scores,
         touches=touches,

@@ -228,10 +228,11 @@ def test_train_gate_serve_roll_back_and_drift(ml_store, db, tmp_path):
         assert promoted.exit_code == 0, promoted.output
         v2 = served()
         assert v2["model_version"] == "2" and v2["items"] != v1["items"]
-        # The popularity version publishes co-occurrence neighbours: scored with its scores.
+        # v2's own rows serve now. Both versions learned their sequential rules (ml.sequences)
+        # from the same interactions, so where a product has rules the two lists agree.
         neighbours_v2 = served_neighbours(db)
         assert neighbours_v2 and {row[0] for row in neighbours_v2} == {"2"}
-        assert [r[1:] for r in neighbours_v2] != [r[1:] for r in neighbours_v1]
+        assert {r[1:] for r in neighbours_v2} & {r[1:] for r in neighbours_v1}
         rolled = runner.invoke(cli, ["model", "rollback"])
         assert rolled.exit_code == 0, rolled.output
         back = served()  # v1's rows were kept: served again at once, without scoring

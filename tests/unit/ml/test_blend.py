@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ml.blend import BlendWeights, Touch, blend
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+# session_decay 1: the session's order plays no part unless a test sets it.
 W = BlendWeights(
-    model=1.0, session=1.0, history=0.5, trending=0.1, half_life_s=600, history_half_life_s=86400
+    model=1.0,
+    session=1.0,
+    history=0.5,
+    trending=0.1,
+    half_life_s=600,
+    history_half_life_s=86400,
+    session_decay=1.0,
 )
 
 
@@ -63,3 +72,52 @@ def test_products_carted_or_bought_in_the_session_are_not_recommended_again():
 def test_k_bounds_the_list_and_ties_break_by_product_id():
     out = run(trending=[("B", 1.0), ("A", 1.0), ("C", 1.0)], k=2)
     assert [b.product_id for b in out] == ["A", "B"]
+
+
+def test_the_latest_session_product_lends_most_and_each_earlier_one_less_by_the_decay():
+    ordered = BlendWeights(
+        session=1.0, history=0.0, trending=0.0, session_decay=0.5, half_life_s=1e12
+    )
+    neighbours = {"A": [("X", 1.0)], "B": [("Y", 1.0)], "C": [("Z", 1.0)]}
+    # A and B at one moment (listed oldest first), C a second later: C, then B, then A.
+    touches = [
+        Touch("A", "view", NOW - timedelta(seconds=1), True),
+        Touch("B", "view", NOW - timedelta(seconds=1), True),
+        Touch("C", "view", NOW, True),
+        Touch("H", "view", NOW - timedelta(days=1), False),  # history: no place in the order
+    ]
+    out = blend(
+        model=[],
+        touches=touches,
+        neighbours={**neighbours, "H": [("Q", 1.0)]},
+        trending=[],
+        now=NOW,
+        weights=ordered,
+        k=10,
+    )
+    scores = {b.product_id: b.score for b in out}
+    assert scores["Y"] == pytest.approx(0.5 * scores["Z"])
+    assert scores["X"] == pytest.approx(0.25 * scores["Z"])
+    assert "Q" not in scores  # history weight 0
+
+
+def test_a_product_touched_again_takes_the_place_of_its_latest_touch():
+    ordered = BlendWeights(
+        session=1.0, history=0.0, trending=0.0, session_decay=0.5, half_life_s=1e12
+    )
+    touches = [
+        Touch("A", "view", NOW - timedelta(seconds=2), True),
+        Touch("B", "view", NOW - timedelta(seconds=1), True),
+        Touch("A", "view", NOW, True),
+    ]
+    out = blend(
+        model=[],
+        touches=touches,
+        neighbours={"A": [("X", 1.0)], "B": [("Y", 1.0)]},
+        trending=[],
+        now=NOW,
+        weights=ordered,
+        k=10,
+    )
+    scores = {b.product_id: b.score for b in out}
+    assert scores["Y"] == pytest.approx(0.5 * scores["X"])

@@ -185,7 +185,8 @@ def test_paced_reveal_lends_most_from_the_last_item():
         neighbours={"a": [("c", 1.0)], "b": [("d", 1.0), ("c", 0.3)]},
         trending=[],
     )
-    weights = BlendWeights(session=1.0, trending=0.01, half_life_s=60.0, cart=1.0)
+    # session_decay 1: only the paced times order the items here.
+    weights = BlendWeights(session=1.0, trending=0.01, half_life_s=60.0, cart=1.0, session_decay=1)
     basket = inputs.baskets[0]
     # At the invoice time both lend in full: c = 1 + 0.3, d = 1.
     assert rankers(inputs, weights)["session_aware"](basket, 2)[:2] == ["c", "d"]

@@ -51,6 +51,7 @@ __all__ = [
     "CATALOG_TOPIC",
     "DEFAULT_KAFKA_PORT",
     "EVENTS_TOPIC",
+    "EXPOSURES_TOPIC",
     "PROFILES",
     "SECRET_FIELDS",
     "TOPIC_PARTITIONS",
@@ -66,8 +67,10 @@ PROFILES: tuple[str, ...] = get_args(Environment.model_fields["profile"].annotat
 
 EVENTS_TOPIC = "shop.events"
 CATALOG_TOPIC = "shop.catalog"
+# What the serving API showed: one event per recommendations response (serving/exposures.py).
+EXPOSURES_TOPIC = "shop.exposures"
 # Partition counts that `pulsemart services up` creates on the embedded broker.
-TOPIC_PARTITIONS = {EVENTS_TOPIC: 4, CATALOG_TOPIC: 2}
+TOPIC_PARTITIONS = {EVENTS_TOPIC: 4, CATALOG_TOPIC: 2, EXPOSURES_TOPIC: 2}
 
 
 class Settings(Environment):

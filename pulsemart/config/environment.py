@@ -228,6 +228,21 @@ class Environment(BaseSettings):
         "off: recommendations blend the model and trending only",
         group="serving",
     )
+    exposures: bool = setting(
+        "PULSEMART_EXPOSURES",
+        True,
+        "the API produces what each recommendations response showed to shop.exposures "
+        "(docs/serving.md); off: responses still carry a recommendation_id",
+        group="serving",
+    )
+    exposure_spool_rows: int = setting(
+        "PULSEMART_EXPOSURE_SPOOL_ROWS",
+        100_000,
+        "exposures each API process keeps on disk while Kafka is away; past it they are "
+        "dropped and counted",
+        group="serving",
+        ge=1,
+    )
     trending_refresh_s: float = setting(
         "PULSEMART_TRENDING_REFRESH_S",
         10.0,

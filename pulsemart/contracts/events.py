@@ -2,6 +2,8 @@
 
 Customer activity goes to `shop.events` keyed by `customer_id`; catalog changes go to
 `shop.catalog` keyed by `product_id`, so each key's events stay in order on one partition.
+What the serving API showed goes to `shop.exposures` keyed by the shopper (the customer's
+hashed key, else the session).
 docs/events.md describes the same fields for readers; a unit test keeps the two in step.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
+from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC, EXPOSURES_TOPIC
 from pulsemart.contracts.spec import (
     SCHEMA_VERSION,
     EventContract,
@@ -215,5 +217,43 @@ _CONTRACT_LIST = (
     ),
 )
 
-CONTRACTS: dict[str, EventContract] = {c.event_type: c for c in _CONTRACT_LIST}
+_EXPOSURE = EventContract(
+    "recommendation_exposed",
+    EXPOSURES_TOPIC,
+    "shopper_key",
+    doc="The serving API answered a recommendations request: what it showed, to whom, from "
+    "which model. One event per response, produced by the API itself.",
+    fields=(
+        FieldSpec(
+            "recommendation_id", "str", rules=(_ID,), doc="the response's id, echoed by outcomes"
+        ),
+        FieldSpec(
+            "shopper_key",
+            "str",
+            rules=(_ID,),
+            doc="partitioning key: the customer's hashed key, else the session id",
+        ),
+        FieldSpec(
+            "customer_key",
+            "str",
+            nullable=True,
+            rules=(_ID,),
+            doc="the customer's hashed key (governance.keyed_hash); null for an anonymous shopper",
+        ),
+        _optional(_SESSION),
+        FieldSpec("route", "str", rules=(isin("customer", "session"),), doc="which route answered"),
+        FieldSpec("variant", "str", rules=(_ID,), doc="the experiment arm; `champion` outside one"),
+        FieldSpec("model_name", "str", rules=(_NAME,)),
+        FieldSpec(
+            "model_version", "str", nullable=True, rules=(_ID,), doc="null: no model deployed"
+        ),
+        FieldSpec(
+            "items",
+            "shown_items",
+            doc="the products shown, best first: product_id, position (1-based), because",
+        ),
+    ),
+)
+
+CONTRACTS: dict[str, EventContract] = {c.event_type: c for c in (*_CONTRACT_LIST, _EXPOSURE)}
 EVENT_TYPES: tuple[str, ...] = tuple(CONTRACTS)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 SCHEMA_VERSION = "1"
 
 # The Python shapes a field value may take in a decoded event.
-DTYPES = ("str", "int", "float", "bool", "str_list", "lines")
+DTYPES = ("str", "int", "float", "bool", "str_list", "lines", "shown_items")
 
 # Offsets are required so a timestamp names one instant; "T" is required because the
 # formats dirty sources send instead ("2024-03-01 10:00:00", "12/1/10 8:26") lack it.
@@ -128,7 +128,22 @@ def value_matches_dtype(value: Any, dtype: str) -> bool:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     if dtype == "lines":
         return isinstance(value, list) and bool(value) and all(isinstance(i, dict) for i in value)
+    if dtype == "shown_items":
+        return isinstance(value, list) and all(_is_shown_item(i) for i in value)
     raise ValueError(f"unknown dtype {dtype!r}")
+
+
+def _is_shown_item(item: Any) -> bool:
+    """One product of an exposure: {product_id: str, position: int >= 1, because: [str]}."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("product_id"), str)
+        and 1 <= len(item["product_id"]) <= 64
+        and _is_integer(item.get("position"))
+        and item["position"] >= 1
+        and isinstance(item.get("because"), list)
+        and all(isinstance(p, str) for p in item["because"])
+    )
 
 
 def _is_integer(value: Any) -> bool:

@@ -39,6 +39,12 @@ from pulsemart.serving.cache import (
 )
 from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.encode import json_body
+from pulsemart.serving.exposures import (
+    ExposureLog,
+    new_recommendation_id,
+    start_exposure_log,
+    with_recommendation_id,
+)
 from pulsemart.serving.fragments import ITEM, PRODUCT, Composer, composer, refresh_rows
 from pulsemart.serving.personal import answer_tags, personal_recommendations, similar_products
 from pulsemart.serving.pool import make_pool, own_connection
@@ -57,6 +63,7 @@ NO_NUL = r"^[^\x00]*$"
 ID_SEGMENT = r"^[^\x00/]+$"
 HEALTH_TIMEOUT_S = 2.0
 POLLER_JOIN_S = 5.0
+EXPOSURES_CLOSE_S = 5.0  # the exposure log's last send on shutdown waits at most this
 # Whether a read route's answer came from the response cache: for operators and load tests.
 # `stale`: the cache's change log was read longer ago than its bound (or the cache is off), so
 # the answer was read and not kept; `miss`: read, and kept unless a change raced with it.
@@ -149,7 +156,8 @@ def create_app(
     pool=None,
     cache: ResponseCache | None = None,
 ) -> FastAPI:
-    """The app; `pool` (an AsyncConnectionPool by default) is opened and closed with it."""
+    """The app; `pool` (an AsyncConnectionPool by default) is opened and closed with it, and
+    so is the process's exposure log (exposures.py) when PULSEMART_EXPOSURES is on."""
     if not settings.api_key and not insecure_no_auth:
         raise ServingConfigError(
             "PULSEMART_API_KEY is not set: set it, or start with --insecure-no-auth "
@@ -162,9 +170,12 @@ def create_app(
     async def lifespan(app: FastAPI):
         await pool.open(wait=False)
         poller, stop = start_poller(cache, own_connection(settings), refresh=refresh_rows)
+        app.state.exposures = await asyncio.to_thread(start_exposure_log, settings)
         try:
             yield
         finally:
+            if app.state.exposures is not None:
+                await asyncio.to_thread(app.state.exposures.close, EXPOSURES_CLOSE_S)
             stop.set()
             # A round in flight ends with its statement (or its connect_timeout); the thread
             # is a daemon, so a database that hangs cannot hold the process past this.
@@ -183,6 +194,7 @@ def create_app(
         "metrics over `serving.*`. Errors: one body, `Error`.",
     )
     app.state.pool, app.state.cache = pool, cache
+    app.state.exposures = None  # an ExposureLog while the app runs, when exposures are on
     _install_errors(app)
     install_reference(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -192,23 +204,39 @@ def create_app(
         """The error responses of a secured route: 401 and 403 too when a key is required."""
         return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
-    async def cached(key: tuple, read, tags, compose: Composer | None = None) -> Response:
+    async def answer(
+        key: tuple, read, tags, compose: Composer | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         """The answer to `key` from the cache, or `read` from the database and kept until a
         change names one of its tags (cache.py): `tags`, or `tags(answer)`. With `compose`,
         the answer's shape is kept apart from the product rows it shows (fragments.py), and
-        `tags` are those of its shape."""
+        `tags` are those of its shape. Returns the body and the X-Cache header."""
         body = cache.get(key)
         if body is not None:
-            return json_response(body, headers=CACHE_HIT)
+            return body, CACHE_HIT
         token = cache.begin()
         async with pool.connection() as conn:
-            answer = await read(conn)
-        body = json_body(answer)
+            content = await read(conn)
+        body = json_body(content)
         if token is not None:
-            kept, rows = compose(answer, body) if compose else (body, [])
-            tags = tags(answer) if callable(tags) else tags
+            kept, rows = compose(content, body) if compose else (body, [])
+            tags = tags(content) if callable(tags) else tags
             cache.put_many(token, [(key, kept, tags), *rows])
-        return json_response(body, headers=CACHE_MISS if token is not None else CACHE_STALE)
+        return body, CACHE_MISS if token is not None else CACHE_STALE
+
+    async def cached(key: tuple, read, tags, compose: Composer | None = None) -> Response:
+        body, headers = await answer(key, read, tags, compose)
+        return json_response(body, headers=headers)
+
+    async def exposed(route: str, key: tuple, read) -> Response:
+        """A recommendations answer with an id of its own, whether cached or not, and its
+        exposure handed to the log (which never makes the response wait)."""
+        body, headers = await answer(key, read, answer_tags, composer(ITEM))
+        recommendation_id = new_recommendation_id()
+        exposures: ExposureLog | None = app.state.exposures
+        if exposures is not None:
+            exposures.offer(recommendation_id, route, body)
+        return json_response(with_recommendation_id(body, recommendation_id), headers=headers)
 
     @app.get(
         "/health",
@@ -306,11 +334,10 @@ def create_app(
     ) -> Response:
         """The blend of the deployed model's scores, neighbours of the session's and the
         customer's recent products, and trending products (docs/serving.md)."""
-        return await cached(
+        return await exposed(
+            "customer",
             ("recommendations", customer_id, session_id, k),
             lambda conn: personal_recommendations(conn, customer_id, session_id, k, weights),
-            answer_tags,
-            composer(ITEM),
         )
 
     @app.get(
@@ -326,11 +353,10 @@ def create_app(
     ) -> Response:
         """The blend for an anonymous shopper: neighbours of the session's products, then
         trending."""
-        return await cached(
+        return await exposed(
+            "session",
             ("session", session_id, k),
             lambda conn: personal_recommendations(conn, None, session_id, k, weights),
-            answer_tags,
-            composer(ITEM),
         )
 
     @app.get(

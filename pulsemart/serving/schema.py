@@ -98,6 +98,10 @@ BlendSource = Literal["model", "session", "history", "trending"]
 
 
 class Recommendations(BaseModel):
+    recommendation_id: str = Field(
+        description="This response's own id: its exposure on shop.exposures carries it, and "
+        "views, cart additions and orders that follow from it may echo it."
+    )
     customer_id: str | None = Field(description="null on the anonymous session route.")
     session_id: str | None = Field(description="The session asked about, if any.")
     session_known: bool = Field(

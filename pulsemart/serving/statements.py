@@ -35,6 +35,8 @@ select topic, "partition", "offset", event_type, event_time,
        payload->>'session_id', payload
 from quality.events_clean
 where quality_batch_id > %(last)s and quality_batch_id <= %(upper)s
+  -- what the API showed is not shop activity: no serving table counts it
+  and event_type <> 'recommendation_exposed'
 """
 
 STAGE_LINES = """

@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.defs.ingest.assets import INGEST_JOBS
 from orchestration.resources import build_resources
-from pulsemart.config import Environment
+from pulsemart.config import TOPIC_PARTITIONS, Environment
 from pulsemart.realtime.status import live_partitions, read_statuses
 from pulsemart.serving.fold import refresh_trending
 from pulsemart.store.contract_gate import conservation_gaps
@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LOCK_TIMEOUT_S = Environment.model_fields["realtime_lock_timeout_s"].default
 STATEMENT_TIMEOUT_S = Environment.model_fields["realtime_statement_timeout_s"].default
 TOPICS = ("shop.catalog", "shop.events")
+ALL_PARTITIONS = sum(TOPIC_PARTITIONS.values())  # a lone worker owns every topic's partitions
 
 
 @pytest.fixture
@@ -132,7 +133,11 @@ def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lan
     assert producer.wait(120) == 0
     worker = spawn_worker(tmp_path / "worker.log")
     wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
-    wait_for(lambda: owned_by(lane, worker.pid) == 6, 30, "the last worker to own every partition")
+    wait_for(
+        lambda: owned_by(lane, worker.pid) == ALL_PARTITIONS,
+        30,
+        "the last worker to own every partition",
+    )
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
@@ -176,7 +181,11 @@ def test_two_workers_split_partitions_and_one_takes_over_when_the_other_dies(lan
         # The group hands the survivor every partition (its status says so); that it landed
         # records on them is not a fit test, as a partition the dead worker had caught up on
         # may get no new record.
-        wait_for(lambda: owned_by(lane, first.pid) == 6, 45, "the survivor to own every partition")
+        wait_for(
+            lambda: owned_by(lane, first.pid) == ALL_PARTITIONS,
+            45,
+            "the survivor to own every partition",
+        )
         assert producer.wait(60) == 0
         wait_for(lambda: stored_total(db) == (events, events), 60, "the survivor to catch up")
     finally:
@@ -300,7 +309,11 @@ def worker_backends(db) -> int:
 
 def test_a_worker_whose_database_connection_drops_reconnects_and_loses_nothing(lane, db, tmp_path):
     worker = spawn_worker(tmp_path / "worker.log")
-    wait_for(lambda: owned_by(lane, worker.pid) == 6, 60, "the worker to own every partition")
+    wait_for(
+        lambda: owned_by(lane, worker.pid) == ALL_PARTITIONS,
+        60,
+        "the worker to own every partition",
+    )
     producer = simulate(6_000, rate=400, seed=17)  # 15 s of traffic to drop connections under
     drops = 0
     try:

@@ -57,6 +57,7 @@ def test_layers_sit_in_their_location_and_every_asset_in_one():
     assert {s.name for s in streaming.defs.sensors} == {
         "kafka_shop_events_sensor",
         "kafka_shop_catalog_sensor",
+        "kafka_shop_exposures_sensor",
         "quality_sensor",
         "serving_sensor",
     }

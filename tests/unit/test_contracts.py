@@ -9,7 +9,7 @@ from pathlib import Path
 import pandera.pandas as pa
 import pytest
 
-from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
+from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC, EXPOSURES_TOPIC
 from pulsemart.contracts import (
     CONTRACTS,
     ENVELOPE_FIELDS,
@@ -100,6 +100,20 @@ EXAMPLES = {
         "currency": "GBP",
         "stock": 12,
         "customization_options": [],
+    },
+    "recommendation_exposed": {
+        "recommendation_id": "r-1",
+        "shopper_key": "k" * 64,
+        "customer_key": "k" * 64,
+        "session_id": "S1",
+        "route": "customer",
+        "variant": "champion",
+        "model_name": "pulsemart-recommender",
+        "model_version": "3",
+        "items": [
+            {"product_id": "P00001", "position": 1, "because": ["P00009"]},
+            {"product_id": "P00002", "position": 2, "because": []},
+        ],
     },
 }
 
@@ -222,6 +236,30 @@ def test_schema_reports_the_bad_rows_only():
     assert sorted(cases["index"].tolist()) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"product_id": "P1", "position": 0, "because": []}],  # positions start at 1
+        [{"product_id": "", "position": 1, "because": []}],
+        [{"product_id": "P1", "position": 1}],  # because is required (empty when none)
+        [{"product_id": "P1", "position": 1, "because": [7]}],
+        [{"product_id": "P1", "position": "1", "because": []}],
+        ["P1"],
+        "P1",
+    ],
+)
+def test_an_exposure_s_items_are_products_with_positions_and_reasons(items):
+    frame = events_frame([example("recommendation_exposed", items=items)])
+    assert failures(pandera_schema("recommendation_exposed"), frame) == {
+        ("items", "dtype(shown_items)")
+    }
+
+
+def test_an_exposure_may_show_nothing():
+    frame = events_frame([example("recommendation_exposed", items=[])])
+    assert failures(pandera_schema("recommendation_exposed"), frame) == set()
+
+
 def test_order_quantity_signs():
     placed = order_lines_frame([example("order_placed", lines=[{**LINE, "quantity": -1}])])
     assert ("quantity", "gt(0)") in failures(order_lines_schema("order_placed"), placed)
@@ -241,10 +279,14 @@ def test_builder_rejects_unknown_type_and_fields():
 
 
 def test_topics_and_keys():
-    assert {c.topic for c in CONTRACTS.values()} == {EVENTS_TOPIC, CATALOG_TOPIC}
+    assert {c.topic for c in CONTRACTS.values()} == {EVENTS_TOPIC, CATALOG_TOPIC, EXPOSURES_TOPIC}
+    keys = {
+        CATALOG_TOPIC: "product_id",
+        EVENTS_TOPIC: "customer_id",
+        EXPOSURES_TOPIC: "shopper_key",
+    }
     for contract in CONTRACTS.values():
-        expected = "product_id" if contract.topic == CATALOG_TOPIC else "customer_id"
-        assert contract.key_field == expected
+        assert contract.key_field == keys[contract.topic]
     assert key_for(example("order_cancelled")) is None  # guest order
 
 

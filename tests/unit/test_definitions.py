@@ -63,6 +63,7 @@ def test_one_sensor_per_topic_targets_its_ingest_job():
     assert set(sensors) == {
         "kafka_shop_events_sensor",
         "kafka_shop_catalog_sensor",
+        "kafka_shop_exposures_sensor",
         "quality_sensor",
         "serving_sensor",
         "datamart_automation",

@@ -24,3 +24,5 @@ select
     payload ->> 'session_id' as session_id,
     payload ->> 'source' as event_source
 from events_clean
+-- Exposures are the API's record of what it showed, not the shop's activity.
+where event_type <> 'recommendation_exposed'

@@ -33,6 +33,9 @@ TOPIC_DESCRIPTIONS = {
     "cancellations. Keyed by customer_id. Lineage starts here.",
     "shop.catalog": "Catalog changes: products, prices, availability, customization options. "
     "Keyed by product_id.",
+    "shop.exposures": "What the serving API showed: one recommendation_exposed event per "
+    "recommendations response, produced by the API. Keyed by the shopper (hashed customer "
+    "key, else the session).",
 }
 
 

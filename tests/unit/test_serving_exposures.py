@@ -1,0 +1,203 @@
+"""The exposure log (pulsemart/serving/exposures.py) and its spool, with a stand-in for the
+Kafka producer's interface: what is offered is sent once acknowledged, kept on disk while
+sending fails, bounded and counted, and taken over from a process that died. The real broker
+and API are in tests/integration/test_exposures.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pulsemart.contracts import events_frame, pandera_schema
+from pulsemart.serving import exposures
+from pulsemart.serving.exposure_spool import ExposureSpool
+from pulsemart.serving.exposures import (
+    ExposureLog,
+    Offer,
+    exposure_event,
+    keyed_hash,
+    with_recommendation_id,
+)
+
+PADS = (b"\x36" * 64, b"\x5c" * 64)
+ANSWER = {
+    "customer_id": "C000001",
+    "session_id": "S1",
+    "model_version": "3",
+    "items": [
+        {"product_id": "P1", "because": ["P9"], "score": 1.0},
+        {"product_id": "P2", "because": [], "score": 0.5},
+    ],
+}
+
+
+class Future:
+    def __init__(self, ok: bool) -> None:
+        self.ok, self.is_done = ok, True
+        self.exception = None if ok else RuntimeError("broker away")
+
+    def succeeded(self) -> bool:
+        return self.ok
+
+
+class FakeProducer:
+    """The three calls the log makes of kafka-python's KafkaProducer."""
+
+    def __init__(self, sent: list, up: threading.Event) -> None:
+        self.sent, self.up = sent, up
+
+    def send(self, topic, key=None, value=None):
+        if self.up.is_set():
+            self.sent.append((topic, key, value))
+        return Future(self.up.is_set())
+
+    def flush(self, timeout=None) -> None:
+        pass
+
+    def close(self, timeout=None) -> None:
+        pass
+
+
+def wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch):
+    monkeypatch.setattr(exposures, "RETRY_S", (0.05, 0.1))
+    monkeypatch.setattr(exposures, "ROUND_S", 0.01)
+
+
+def make_log(tmp_path: Path, up: threading.Event, sent: list, **kwargs) -> ExposureLog:
+    spool = ExposureSpool(tmp_path, kwargs.pop("max_rows", 1000))
+    return ExposureLog(spool, lambda: FakeProducer(sent, up), lambda: PADS, **kwargs)
+
+
+def test_a_served_answer_becomes_a_valid_exposure_event_with_a_hashed_customer():
+    at = exposures.datetime(2026, 12, 7, 12, tzinfo=exposures.UTC)
+    event = exposure_event(Offer("r1", "customer", orjson.dumps(ANSWER), at), PADS)
+    assert event["event_id"] == event["recommendation_id"] == "r1"
+    assert event["customer_key"] == keyed_hash(PADS, "C000001") == event["shopper_key"]
+    assert "C000001" not in orjson.dumps(event).decode()
+    assert event["items"] == [
+        {"product_id": "P1", "position": 1, "because": ["P9"]},
+        {"product_id": "P2", "position": 2, "because": []},
+    ]
+    schema = pandera_schema("recommendation_exposed")
+    schema.validate(events_frame([event]), lazy=True)  # raises on any failure
+    anonymous = {**ANSWER, "customer_id": None}
+    event = exposure_event(Offer("r2", "session", orjson.dumps(anonymous), at), PADS)
+    assert event["customer_key"] is None and event["shopper_key"] == "S1"
+
+
+def test_the_id_is_spliced_into_the_body_as_its_first_member():
+    body = with_recommendation_id(orjson.dumps(ANSWER), "abc")
+    decoded = orjson.loads(body)
+    assert next(iter(decoded)) == "recommendation_id" and decoded["recommendation_id"] == "abc"
+    assert {k: v for k, v in decoded.items() if k != "recommendation_id"} == ANSWER
+
+
+def test_offered_answers_are_sent_once_and_leave_the_spool(tmp_path):
+    up, sent = threading.Event(), []
+    up.set()
+    log = make_log(tmp_path, up, sent).start()
+    for n in range(20):
+        log.offer(f"r{n}", "customer", orjson.dumps(ANSWER))
+    wait_until(lambda: log.stats()["produced"] == 20)
+    log.close()
+    ids = [orjson.loads(value)["recommendation_id"] for _, _, value in sent]
+    assert sorted(ids) == sorted(f"r{n}" for n in range(20))
+    assert {topic for topic, _, _ in sent} == {"shop.exposures"}
+    assert log.stats() == {"offered": 20, "produced": 20, "pending": 0, "dropped": 0}
+    assert not list(tmp_path.glob("*.sqlite"))  # an empty spool is removed on close
+
+
+def test_with_the_broker_away_exposures_wait_in_the_spool_and_go_when_it_returns(tmp_path):
+    up, sent = threading.Event(), []
+    log = make_log(tmp_path, up, sent).start()
+    for n in range(30):
+        log.offer(f"r{n}", "session", orjson.dumps(ANSWER))
+    wait_until(lambda: log.spool.pending == 30)
+    assert log.stats()["produced"] == 0 and not sent
+    up.set()
+    wait_until(lambda: log.stats()["produced"] == 30)
+    log.close()
+    assert len(sent) == 30 and log.stats()["pending"] == 0
+
+
+def test_a_full_spool_drops_and_counts_what_it_cannot_keep(tmp_path):
+    up, sent = threading.Event(), []
+    log = make_log(tmp_path, up, sent, max_rows=10).start()
+    for n in range(25):
+        log.offer(f"r{n}", "customer", orjson.dumps(ANSWER))
+    wait_until(lambda: log.stats()["dropped"] == 15)
+    up.set()
+    wait_until(lambda: log.stats()["produced"] == 10)
+    log.close()
+    assert log.stats() == {"offered": 25, "produced": 10, "pending": 0, "dropped": 15}
+    # The oldest are kept: what was refused came last.
+    assert sorted(orjson.loads(v)["recommendation_id"] for _, _, v in sent) == sorted(
+        f"r{n}" for n in range(10)
+    )
+
+
+def test_offer_never_blocks_and_a_full_queue_counts_its_drops(tmp_path):
+    up, sent = threading.Event(), []
+    log = make_log(tmp_path, up, sent, queue_max=5)  # not started: nothing drains the queue
+    started = time.perf_counter()
+    for n in range(1000):
+        log.offer(f"r{n}", "customer", b"{}")
+    assert time.perf_counter() - started < 1.0
+    assert log.stats()["dropped"] == 995 and log.stats()["pending"] == 5
+    log.spool.close()
+
+
+def test_close_stops_the_thread_within_seconds_even_with_the_broker_away(tmp_path):
+    up, sent = threading.Event(), []
+    log = make_log(tmp_path, up, sent).start()
+    log.offer("r1", "customer", orjson.dumps(ANSWER))
+    wait_until(lambda: log.spool.pending == 1)
+    started = time.monotonic()
+    log.close(timeout_s=5.0)
+    assert time.monotonic() - started < 5.0
+    assert not any(t.name == "exposure-log" and t.is_alive() for t in threading.enumerate())
+    assert list(tmp_path.glob("*.sqlite"))  # kept on disk for the next process
+
+
+KILLED_OWNER = """
+import os, signal, sys
+from pathlib import Path
+from pulsemart.serving.exposure_spool import ExposureSpool
+spool = ExposureSpool(Path(sys.argv[1]), 100)
+spool.add([(b"k", b"v1"), (b"k", b"v2")])
+print("spooled", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_spool_whose_process_was_killed_is_taken_over_and_one_in_use_is_not(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_OWNER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -9 and "spooled" in done.stdout, done.stderr
+    heir = ExposureSpool(tmp_path, 100)
+    assert [value for _, _, value in heir.oldest(10)] == [b"v1", b"v2"]
+    other = ExposureSpool(tmp_path, 100)  # the heir holds that one: a new spool
+    assert other.path != heir.path and other.pending == 0
+    heir.remove([rowid for rowid, _, _ in heir.oldest(10)])
+    heir.close()
+    other.close()
+    assert not list(tmp_path.glob("*.sqlite"))

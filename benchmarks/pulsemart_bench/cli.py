@@ -371,6 +371,46 @@ def realtime(seconds: float, rate: float, events: int, seed: int, output: Path) 
     )
 
 
+@bench.command("exposures")
+@click.option(
+    "--events",
+    type=click.IntRange(min=1000),
+    default=20_000,
+    show_default=True,
+    help="Simulated events folded into the serving tables first.",
+)
+@click.option("--connections", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1, max=600),
+    default=20,
+    show_default=True,
+    help="wrk's duration per run.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1, max=10),
+    default=3,
+    show_default=True,
+    help="Pairs of server runs, exposures off then on.",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@output_option
+def exposures(
+    events: int, connections: int, seconds: float, rounds: int, seed: int, output: Path
+) -> None:
+    """What logging exposures costs the recommendations route: the same load with
+    PULSEMART_EXPOSURES off and on, alternated, each beside its own /health."""
+    from pulsemart_bench import exposures as bench_exposures
+
+    _run(
+        output,
+        lambda s: bench_exposures.section(
+            s, _command(), events, connections, seconds, rounds, seed, _echo
+        ),
+    )
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options

@@ -360,10 +360,15 @@ def wrk(
 
 
 def start_server(
-    settings: Settings, key: str, port: int, timeout_s: float = 60, cache: bool = True
+    settings: Settings,
+    key: str,
+    port: int,
+    timeout_s: float = 60,
+    cache: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """`pulsemart serve --port PORT --workers WORKERS` (with `--no-cache` unless `cache`) with
-    PULSEMART_API_KEY=key, once /health answers 200."""
+    PULSEMART_API_KEY=key and `env`, once /health answers 200."""
     exe = str(Path(sys.executable).parent / "pulsemart")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.run_dir / "bench-serve.log", "ab") as log:  # the child keeps its own copy
@@ -379,7 +384,7 @@ def start_server(
                 str(WORKERS),
                 *([] if cache else ["--no-cache"]),
             ],
-            env=dict(os.environ, PULSEMART_API_KEY=key),
+            env=dict(os.environ, PULSEMART_API_KEY=key, **(env or {})),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,8 +1,8 @@
 """Exposures end to end on the real broker and database: `pulsemart serve` (two workers, each
 with its own exposure log) answers recommendations requests, cached or not, each with a
 recommendation_id of its own; every answer reaches shop.exposures once, including those served
-while the broker was paused; the sensor lane lands and decides each exactly once; and the
-server still stops within seconds."""
+while the broker was paused; the sensor lane lands and decides each exactly once, and the
+datamart's fct_exposures holds each once; and the server still stops within seconds."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from orchestration.definitions import defs
 from pulsemart.config import EXPOSURES_TOPIC
 from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
+from tests.integration.datamart_support import build_datamart
 from tests.integration.helpers import free_port, produce_simulated, read_topic
 from tests.reliability.faults import broker_paused
 
@@ -165,3 +166,17 @@ def test_every_answer_is_exposed_once_even_with_the_broker_paused(fresh_stream, 
     ).fetchone()
     db.commit()
     assert sessions == len({b["session_id"] for b in bodies if b["session_id"]})
+
+    # The datamart: one row per exposure, keyed by its id, its products in the order shown.
+    build_datamart(db)
+    marts = db.execute(
+        "select recommendation_id, items_shown, product_ids, customer_key, route "
+        "from marts.fct_exposures"
+    ).fetchall()
+    db.commit()
+    assert Counter(r[0] for r in marts) == Counter(ids)
+    for recommendation_id, shown, product_ids, customer_key, route in marts:
+        exposure = by_id[recommendation_id]
+        assert shown == len(exposure["items"])
+        assert product_ids == [i["product_id"] for i in exposure["items"]]
+        assert (customer_key, route) == (exposure["customer_key"], exposure["route"])

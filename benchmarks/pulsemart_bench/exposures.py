@@ -1,0 +1,183 @@
+"""What logging exposures costs the recommendations route: the same wrk load with
+PULSEMART_EXPOSURES off and on, alternated, each beside its own /health anchor.
+
+Data: simulated events folded into the serving tables and a synthetic recommender deployed
+(live_serving.deploy_synthetic_recommender), so the route reads the model path. Mix: every
+known customer's recommendations and their sessions' (distinct requests, shuffled), as in the
+serving section. Each server run is `pulsemart serve` (its default workers, response cache on);
+the exposure log's thread, spool and producer live in those processes, so their cost lands on
+the measured cores. After the last run the section counts what reached shop.exposures against
+the recommendations wrk was answered with exposures on, so a run that logged nothing cannot
+pass for free.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+
+from pulsemart.config import EXPOSURES_TOPIC, Settings
+from pulsemart_bench import machine
+from pulsemart_bench.live_serving import deploy_synthetic_recommender
+from pulsemart_bench.report import Section, Table, fmt_int, fmt_ratio
+from pulsemart_bench.serving import (
+    LoadResult,
+    load_data,
+    mixes_from_store,
+    require_wrk,
+    start_server,
+    stop,
+    wrk,
+)
+from pulsemart_bench.stack import free_port
+
+TARGET = 0.9  # logging may cost at most 10% of the route's throughput
+
+
+@dataclass
+class Run:
+    exposures: bool
+    health: LoadResult
+    route: LoadResult
+
+    @property
+    def rate(self) -> float:
+        return self.route.answered / self.route.seconds
+
+    @property
+    def health_rate(self) -> float:
+        return self.health.answered / self.health.seconds
+
+
+def _topic_records(settings: Settings) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        **settings.kafka_client_config(), group_id=None, enable_auto_commit=False
+    )
+    try:
+        parts = [
+            TopicPartition(EXPOSURES_TOPIC, p)
+            for p in sorted(consumer.partitions_for_topic(EXPOSURES_TOPIC))
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        total, empty = 0, 0
+        while empty < 3:
+            batch = consumer.poll(timeout_ms=500, max_records=10_000)
+            empty = 0 if batch else empty + 1
+            total += sum(len(records) for records in batch.values())
+        return total
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Measured:
+    runs: list[Run]
+    distinct: int  # requests in the mix
+    on_topic: int  # exposures on the topic after the last run
+    answered_on: int  # recommendations wrk was answered while exposures were on
+
+
+def measure(
+    settings: Settings, events: int, connections: int, seconds: float, rounds: int, seed: int, echo
+) -> Measured:
+    """`rounds` pairs of server runs, exposures off then on."""
+    require_wrk()
+    load_data(settings, events, seed)
+    deploy_synthetic_recommender(settings)
+    _, recs, sessions = mixes_from_store(settings, seed, n=2000)
+    mix = recs + sessions
+    random.Random(seed).shuffle(mix)
+    key = secrets.token_urlsafe(24)
+    runs, answered_on = [], 0
+    for round_ in range(rounds):
+        for exposures in (False, True):
+            echo(f"  round {round_ + 1}/{rounds}, exposures {'on' if exposures else 'off'}")
+            port = free_port()
+            server = start_server(
+                settings, key, port, env={"PULSEMART_EXPOSURES": "true" if exposures else "false"}
+            )
+            base = f"http://127.0.0.1:{port}"
+            try:
+                health = wrk(base, key, "GET /health", [("/health", {})], connections, seconds)
+                route = wrk(base, key, "recommendations", mix, connections, seconds, warmup_s=0)
+            finally:
+                stop(server)
+            runs.append(Run(exposures, health, route))
+            if exposures:
+                answered_on += route.answered
+    return Measured(runs, len(mix), _topic_records(settings), answered_on)
+
+
+def section(
+    settings: Settings,
+    command: str,
+    events: int,
+    connections: int,
+    seconds: float,
+    rounds: int,
+    seed: int,
+    echo,
+) -> Section:
+    measured = measure(settings, events, connections, seconds, rounds, seed, echo)
+    runs = measured.runs
+    table = Table(
+        [
+            "Round",
+            "Exposures",
+            "recommendations req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "/health req/s (anchor)",
+            "÷ /health",
+        ]
+    )
+    for i, run in enumerate(runs):
+        table.rows.append(
+            [
+                str(i // 2 + 1),
+                "on" if run.exposures else "off",
+                fmt_int(run.rate),
+                f"{run.route.p50_s * 1000:.1f}",
+                f"{run.route.p99_s * 1000:.1f}",
+                str(run.route.errors + run.route.failures),
+                fmt_int(run.health_rate),
+                fmt_ratio(run.rate / run.health_rate),
+            ]
+        )
+    off = [r.rate / r.health_rate for r in runs if not r.exposures]
+    on = [r.rate / r.health_rate for r in runs if r.exposures]
+    cost = (sum(on) / len(on)) / (sum(off) / len(off))
+    verdict = "met" if cost >= TARGET else "NOT met"
+    return Section(
+        key="exposures",
+        title="Exposures: the recommendations route with the exposure log off and on",
+        command=command,
+        date=machine.now(),
+        machine=machine.describe(),
+        intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+        tables=[table],
+        notes=[
+            (
+                f"Load: wrk, {connections} keep-alive connections, {seconds:g} s per run (the /health "
+                f"anchor with a 3 s warm-up first, then the mix of {fmt_int(measured.distinct)} "
+                "requests with none), against 127.0.0.1; rounds alternate off and on so drift of the "
+                f"shared machine falls on both. Data: {fmt_int(events)} simulated events folded first."
+            ),
+            (
+                f"Throughput with exposures on ÷ off, each first divided by its own run's /health: "
+                f"{fmt_ratio(cost)} (mean over {rounds} rounds). Target ≥ {TARGET:g} (logging costs "
+                f"at most 10%): {verdict}."
+            ),
+            (
+                f"Accounted for: {fmt_int(measured.on_topic)} exposures on {EXPOSURES_TOPIC} for "
+                f"{fmt_int(measured.answered_on)} recommendations wrk counted in the 'on' runs (the "
+                "server may also answer requests wrk abandons at the end of a run, and a re-send "
+                "after a timed-out acknowledgement shows as one more; fewer would be a loss)."
+            ),
+        ],
+    )

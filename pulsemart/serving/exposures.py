@@ -1,19 +1,24 @@
 """Exposures: what the API showed, produced to `shop.exposures` without touching the response.
 
 Every recommendations response carries a fresh `recommendation_id`; the route hands the id and
-the answer's bytes to `ExposureLog.offer`, which only puts them on a bounded in-memory queue
-(a full queue drops and counts: a response never waits for the log). One thread per API
+the answer's bytes to `ExposureLog.offer`, which only appends them to a bounded in-memory
+queue (a full queue drops and counts: a response never waits for the log). One thread per API
 process does the rest, in batches:
 
 1. turns each answer into a `recommendation_exposed` event (pulsemart.contracts): the customer
    id becomes its keyed hash, so no raw id leaves the API;
-2. appends the events to the process's durable spool (exposure_spool.py);
-3. sends the spool's oldest records to Kafka and forgets them once acknowledged.
+2. while Kafka acknowledges, hands the events to librdkafka's producer (C, asynchronous:
+   microseconds per event on this thread, so the log costs the API little CPU and GIL);
+3. whatever Kafka does not acknowledge (a delivery error or timeout, a full local buffer, a
+   broker known to be down, or what is still unsent at shutdown) goes to the process's durable
+   spool (exposure_spool.py), which is sent again, oldest first, once the broker answers, and
+   forgotten record by record as each is acknowledged.
 
-With the broker away, step 3 fails and is retried with a growing pause, while steps 1-2 keep
-the events on disk up to the spool's bound; past it they are dropped and counted. The counts
-(offered, produced, pending, dropped) are logged when something is dropped and when an outage
-ends, and `stats()` returns them.
+So with the broker away, exposures wait on disk up to the spool's bound; past it they are
+dropped and counted. What librdkafka holds in memory is at most `DELIVERY_S` of traffic, sent
+before the outage was seen. The counts (offered, produced, pending, dropped) are logged when
+exposures start to wait, when something is dropped and when they flow again; `stats()`
+returns them.
 
 The customer key is the datamart's (governance.keyed_hash): HMAC-SHA256 under the key in
 governance.pii_key, computed here from the same pads, read once per process.
@@ -23,20 +28,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, NamedTuple
 
 import orjson
+from confluent_kafka import KafkaError
 
 from ml.names import RECOMMENDER
 from pulsemart.config import EXPOSURES_TOPIC, Settings
-from pulsemart.contracts import build_event, encode_event
+from pulsemart.contracts import build_event
 from pulsemart.serving.exposure_spool import ExposureSpool
 
 log = logging.getLogger(__name__)
@@ -44,28 +50,24 @@ log = logging.getLogger(__name__)
 VARIANT = "champion"  # the only arm until experiments exist
 SOURCE = "serving-api"
 QUEUE_MAX = 10_000  # answers waiting for the thread; past it, offers are dropped
-BATCH = 500  # records sent per round
-ROUND_S = 0.2  # pause between rounds while nothing is waiting
-FLUSH_S = 5.0  # how long a round waits for Kafka's acknowledgements
-RETRY_S = (0.5, 10.0)  # first and longest pause after a failed round
-CONNECT_S = 3.0  # how long a connection to the broker, or a send, may wait
+BATCH = 1000  # spooled records sent again per round
+ROUND_S = 0.05  # pause between rounds while nothing is waiting
+DELIVERY_S = 5.0  # how long librdkafka may try to deliver an exposure before it is spooled
+RETRY_S = (0.5, 10.0)  # first and longest pause between attempts while the broker is away
+CLOSE_FLUSH_S = 3.0  # at shutdown, how long to wait for acknowledgements before spooling
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
     recommendation_id: str
     route: str  # "customer" or "session"
     body: bytes  # the answer as served (schema.Recommendations, without the id)
     at: datetime
 
 
-class Producer(Protocol):
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> Any: ...
-    def flush(self, timeout: float | None = None) -> None: ...
-    def close(self, timeout: float | None = None) -> None: ...
-
-
+# A confluent_kafka.Producer; the log calls produce, poll, flush and purge.
+Producer = Any
 Pads = tuple[bytes, bytes]  # (inner, outer): governance.pii_key's HMAC pads
+Record = tuple[bytes, bytes]  # (key, value) as produced
 
 
 def new_recommendation_id() -> str:
@@ -116,19 +118,23 @@ class ExposureLog:
     def __init__(
         self,
         spool: ExposureSpool,
-        connect: Callable[[], Producer],
+        connect: Callable[[Callable[[Any], None]], Producer],
         load_pads: Callable[[], Pads],
         queue_max: int = QUEUE_MAX,
     ) -> None:
+        """`connect(error_cb)` makes the producer; `error_cb` hears of a broker gone."""
         self.spool = spool
         self._connect, self._load_pads = connect, load_pads
-        self._queue: queue.Queue[Offer] = queue.Queue(maxsize=queue_max)
+        self._queue: deque[Offer] = deque()
+        self._queue_max = queue_max
         self._producer: Producer | None = None
         self._pads: Pads | None = None
         self._stop = threading.Event()
+        self._healthy = True  # no delivery has failed since the last one that succeeded
         self._retry_at, self._pause = 0.0, RETRY_S[0]
+        self._resending: set[int] = set()  # spool rows produced again, not yet acknowledged
+        self._acked: list[int] = []  # spool rows acknowledged since the last round
         self.offered = self.produced = self.queue_dropped = 0
-        self._failing = False
         self._thread = threading.Thread(target=self._run, name="exposure-log", daemon=True)
 
     def start(self) -> ExposureLog:
@@ -138,93 +144,150 @@ class ExposureLog:
     def offer(self, recommendation_id: str, route: str, body: bytes) -> None:
         """Log one served answer; never blocks, never raises."""
         self.offered += 1
-        try:
-            self._queue.put_nowait(Offer(recommendation_id, route, body, datetime.now(UTC)))
-        except queue.Full:
+        if len(self._queue) >= self._queue_max:
             self.queue_dropped += 1
+            return
+        self._queue.append(Offer(recommendation_id, route, body, datetime.now(UTC)))
 
     def stats(self) -> dict[str, int]:
         return {
             "offered": self.offered,
             "produced": self.produced,
-            "pending": self.spool.pending + self._queue.qsize(),
+            "pending": self.spool.pending + len(self._queue),
             "dropped": self.queue_dropped + self.spool.dropped,
         }
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Spool what is queued, try one last send, and stop (within about `timeout_s`)."""
+        """Stop: send or spool what is queued or in flight (within about `timeout_s`)."""
         self._stop.set()
         self._thread.join(timeout_s)
         if not self._thread.is_alive():
-            if self._producer is not None:
-                self._producer.close(timeout=0)
             self.spool.close()
+
+    # --- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            busy = self._round()
-            if not busy:
-                self._stop.wait(ROUND_S)
-        self._round(final=True)
-
-    def _round(self, final: bool = False) -> bool:
-        """Spool what is queued and send a batch; whether more may be waiting. After a
-        failure nothing is tried before the pause is over (except on the last round)."""
-        if not final and time.monotonic() < self._retry_at:
-            return False
+            try:
+                self._round()
+            except Exception as exc:  # noqa: BLE001 - the log must outlive any failure of a round
+                self._went_away(f"{type(exc).__name__}: {exc}")
+            self._stop.wait(ROUND_S)
         try:
-            self._spool_queued()
-            if self.spool.pending:
-                self._send_batch(FLUSH_S / 2 if final else FLUSH_S)
-        except Exception as exc:  # noqa: BLE001 - the log must outlive any failure of a round
-            self._failed(exc)
-            return False
-        return self._queue.qsize() > 0 or self.spool.pending > 0
+            self._last_round()
+        except Exception:
+            log.exception("exposures: the last round failed; %s", self.stats())
 
-    def _spool_queued(self) -> None:
-        if self._queue.empty():
+    def _round(self) -> None:
+        if self._producer is None:
+            self._producer = self._connect(self._on_error)
+        records = self._take_queued()
+        if records:
+            if self._healthy:
+                self._produce(self._producer, records)
+            else:
+                self._keep(records)
+        self._producer.poll(0)  # delivery callbacks run here, on this thread
+        if self._acked:
+            self.spool.remove(self._acked)
+            self._acked = []
+        waiting = self.spool.pending and not self._resending
+        if waiting and (self._healthy or time.monotonic() >= self._retry_at):
+            self._resend(self._producer)
+
+    def _last_round(self) -> None:
+        records = self._take_queued(all_of_them=True)
+        if self._producer is None:
+            self._keep(records)
             return
+        if self._healthy:
+            self._produce(self._producer, records)
+            if self.spool.pending and not self._resending:
+                self._resend(self._producer)  # one more batch of what waited, while we can
+        else:
+            self._keep(records)
+        if self._producer.flush(CLOSE_FLUSH_S) > 0:
+            self._producer.purge()  # what is still unsent comes back through the callbacks
+            self._producer.poll(0)
+        if self._acked:
+            self.spool.remove(self._acked)
+
+    def _take_queued(self, all_of_them: bool = False) -> list[Record]:
+        """The queued answers as records to produce (the DB gives the key's pads once)."""
+        if not self._queue:
+            return []
         if self._pads is None:
             self._pads = self._load_pads()  # raises while the database is away: kept queued
-        offers: list[Offer] = []
-        while len(offers) < BATCH * 4:
+        records: list[Record] = []
+        while self._queue and (all_of_them or len(records) < 4 * BATCH):
+            offer = self._queue.popleft()
             try:
-                offers.append(self._queue.get_nowait())
-            except queue.Empty:
+                event = exposure_event(offer, self._pads)
+            except (ValueError, KeyError, TypeError) as exc:  # an answer of another shape
+                self.queue_dropped += 1
+                log.error("exposure %s not logged: %r", offer.recommendation_id, exc)
+                continue
+            records.append((event["shopper_key"].encode(), orjson.dumps(event)))
+        return records
+
+    def _produce(self, producer: Producer, records: list[Record]) -> None:
+        for n, (key, value) in enumerate(records):
+            try:
+                producer.produce(EXPOSURES_TOPIC, value, key, on_delivery=self._delivered)
+            except BufferError:  # librdkafka's local queue is full: the broker is not keeping up
+                self._went_away("the producer's buffer is full")
+                self._keep(records[n:])
+                return
+
+    def _resend(self, producer: Producer) -> None:
+        for rowid, key, value in self.spool.oldest(BATCH):
+            self._resending.add(rowid)
+            try:
+                producer.produce(
+                    EXPOSURES_TOPIC, value, key, on_delivery=partial(self._resent, rowid)
+                )
+            except BufferError:
+                self._resending.discard(rowid)
                 break
-        events = [exposure_event(offer, self._pads) for offer in offers]
-        refused = self.spool.add([(e["shopper_key"].encode(), encode_event(e)) for e in events])
+        self._retry_at = time.monotonic() + self._pause
+
+    def _keep(self, records: list[Record]) -> None:
+        """Spool what Kafka did not take; count what the spool cannot hold."""
+        refused = self.spool.add(records)
         if refused:
             log.warning("exposure spool full: %d exposure(s) dropped; %s", refused, self.stats())
 
-    def _send_batch(self, flush_s: float) -> None:
-        if self._producer is None:
-            self._producer = self._connect()
-        records = self.spool.oldest(BATCH)
-        futures = [
-            (rowid, self._producer.send(EXPOSURES_TOPIC, key=key, value=value))
-            for rowid, key, value in records
-        ]
-        self._producer.flush(timeout=flush_s)
-        acked = [rowid for rowid, future in futures if future.succeeded()]
-        self.spool.remove(acked)
-        self.produced += len(acked)
-        if len(acked) < len(futures):
-            failed = next(f for _, f in futures if not f.succeeded())
-            raise RuntimeError(f"{len(futures) - len(acked)} exposure(s) not acknowledged") from (
-                failed.exception if failed.is_done else None
-            )
-        if self._failing:
-            log.info("exposures flowing again; %s", self.stats())
-        self._failing, self._pause = False, RETRY_S[0]
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self.produced += 1
+            self._flowing()
+        else:
+            self._went_away(str(err))
+            self._keep([(msg.key(), msg.value())])
 
-    def _failed(self, exc: Exception) -> None:
-        if not self._failing:
-            log.warning("exposures wait in the spool: %s; %s", exc, self.stats())
-        self._failing = True
-        if self._producer is not None:
-            self._producer.close(timeout=0)
-            self._producer = None
+    def _resent(self, rowid: int, err: Any, msg: Any) -> None:
+        self._resending.discard(rowid)
+        if err is None:
+            self.produced += 1
+            self._acked.append(rowid)
+            self._flowing()
+        else:
+            self._went_away(str(err))
+
+    def _on_error(self, err: Any) -> None:
+        """librdkafka's error callback: every broker down means exposures wait in the spool."""
+        if getattr(err, "code", lambda: None)() == KafkaError._ALL_BROKERS_DOWN:
+            self._went_away(str(err))
+
+    def _flowing(self) -> None:
+        if not self._healthy:
+            log.info("exposures flowing again; %s", self.stats())
+        self._healthy, self._pause = True, RETRY_S[0]
+
+    def _went_away(self, why: str) -> None:
+        if self._healthy:
+            log.warning("exposures wait in the spool: %s; %s", why, self.stats())
+        self._healthy = False
         self._retry_at = time.monotonic() + self._pause
         self._pause = min(self._pause * 2, RETRY_S[1])
 
@@ -237,8 +300,9 @@ def start_exposure_log(settings: Settings) -> ExposureLog | None:
     its thread started."""
     if not settings.exposures:
         return None
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer as KafkaProducer
 
+    from pulsemart.cloud.kafka import librdkafka_config
     from pulsemart.serving.pool import own_connection
 
     connect_db = own_connection(settings)
@@ -250,19 +314,19 @@ def start_exposure_log(settings: Settings) -> ExposureLog | None:
             raise RuntimeError("governance.pii_key is empty: run the migrations")
         return bytes(row[0]), bytes(row[1])
 
-    def connect() -> Producer:
-        # pulsemart.stream.producer.make_producer's settings, with shorter waits: this runs
-        # beside live requests, and the stream package imports serving (no cycle back).
-        wait_ms = int(CONNECT_S * 1000)
-        producer: Producer = KafkaProducer(
-            **settings.kafka_client_config(),
-            acks="all",
-            linger_ms=20,
-            max_block_ms=wait_ms,
-            bootstrap_timeout_ms=wait_ms,
-            request_timeout_ms=wait_ms,
+    def connect(error_cb: Callable[[Any], None]) -> Producer:
+        config = dict(
+            librdkafka_config(settings.kafka_bootstrap, settings.kafka_security),
+            **{
+                "acks": "all",
+                "linger.ms": 20,
+                "message.timeout.ms": int(DELIVERY_S * 1000),
+                "request.timeout.ms": int(DELIVERY_S * 1000),
+                "error_cb": error_cb,
+                "log_level": 3,  # errors only: the log reports outages itself, once each
+            },
         )
-        return producer
+        return KafkaProducer(config)
 
     spool = ExposureSpool(settings.home / "spool", settings.exposure_spool_rows)
     return ExposureLog(spool, connect, load_pads).start()

@@ -100,11 +100,17 @@ def test_every_answer_is_exposed_once_even_with_the_broker_paused(fresh_stream, 
     try:
         wait_until(lambda: _healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
         bodies = _ask(base, paths, rounds=3)
-        wait_until(lambda: _spooled(settings) == 0, 30, "the first exposures to be sent")
+        wait_until(
+            lambda: len(read_topic(settings, EXPOSURES_TOPIC)) >= len(bodies),
+            30,
+            "the first exposures on the topic",
+        )
         with broker_paused(settings, 0.5):
             bodies += _ask(base, paths, rounds=2)  # answered while exposures cannot be sent
             # They wait on disk, in the workers' spools, until the broker answers again.
             wait_until(lambda: _spooled(settings) > 0, 30, "exposures in a spool", interval_s=0.1)
+        # ... and are sent once it does, without a restart.
+        wait_until(lambda: _spooled(settings) == 0, 60, "the spools to drain")
     finally:
         started = time.monotonic()
         server.send_signal(signal.SIGTERM)

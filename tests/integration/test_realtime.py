@@ -101,6 +101,11 @@ def owned_by(settings, pid: int) -> int:
     return next((len(s["partitions"]) for s in read_statuses(settings) if s["pid"] == pid), 0)
 
 
+def log_tail(path, lines: int = 40) -> str:
+    """The end of a worker's log, for a failure message."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
 def worker_batches(db) -> int:
     (n,) = db.execute(
         "select count(*) from ingest.batches where run_id like 'realtime:%'"
@@ -118,7 +123,11 @@ def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lan
         worker = spawn_worker(tmp_path / "worker.log")
         before = worker_batches(db)
         # Kill once it commits batches: somewhere inside or between transactions.
-        wait_for(lambda before=before: worker_batches(db) > before, 60, "the worker's first batch")
+        wait_for(
+            lambda before=before: worker_batches(db) > before,
+            60,
+            lambda: "the worker's first batch; its log ends:\n" + log_tail(tmp_path / "worker.log"),
+        )
         time.sleep(rng.uniform(0.05, 1.0))
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)

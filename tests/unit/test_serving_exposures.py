@@ -37,30 +37,42 @@ ANSWER = {
 }
 
 
-class Future:
-    def __init__(self, ok: bool) -> None:
-        self.ok, self.is_done = ok, True
-        self.exception = None if ok else RuntimeError("broker away")
+class Message:
+    def __init__(self, key: bytes, value: bytes) -> None:
+        self._key, self._value = key, value
 
-    def succeeded(self) -> bool:
-        return self.ok
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
 
 
 class FakeProducer:
-    """The three calls the log makes of kafka-python's KafkaProducer."""
+    """The calls the log makes of confluent_kafka.Producer: each produced record is reported
+    delivered (and kept in `sent`) on the next poll while `up` is set, failed otherwise."""
 
     def __init__(self, sent: list, up: threading.Event) -> None:
-        self.sent, self.up = sent, up
+        self.sent, self.up, self.waiting = sent, up, []
 
-    def send(self, topic, key=None, value=None):
-        if self.up.is_set():
-            self.sent.append((topic, key, value))
-        return Future(self.up.is_set())
+    def produce(self, topic, value, key, on_delivery) -> None:
+        self.waiting.append((topic, key, value, on_delivery))
 
-    def flush(self, timeout=None) -> None:
-        pass
+    def poll(self, timeout) -> int:
+        waiting, self.waiting = self.waiting, []
+        for topic, key, value, on_delivery in waiting:
+            if self.up.is_set():
+                self.sent.append((topic, key, value))
+                on_delivery(None, Message(key, value))
+            else:
+                on_delivery("broker away", Message(key, value))
+        return len(waiting)
 
-    def close(self, timeout=None) -> None:
+    def flush(self, timeout) -> int:
+        self.poll(0)
+        return 0
+
+    def purge(self) -> None:
         pass
 
 
@@ -79,7 +91,7 @@ def quick_retries(monkeypatch):
 
 def make_log(tmp_path: Path, up: threading.Event, sent: list, **kwargs) -> ExposureLog:
     spool = ExposureSpool(tmp_path, kwargs.pop("max_rows", 1000))
-    return ExposureLog(spool, lambda: FakeProducer(sent, up), lambda: PADS, **kwargs)
+    return ExposureLog(spool, lambda error_cb: FakeProducer(sent, up), lambda: PADS, **kwargs)
 
 
 def test_a_served_answer_becomes_a_valid_exposure_event_with_a_hashed_customer():
@@ -137,7 +149,9 @@ def test_with_the_broker_away_exposures_wait_in_the_spool_and_go_when_it_returns
 def test_a_full_spool_drops_and_counts_what_it_cannot_keep(tmp_path):
     up, sent = threading.Event(), []
     log = make_log(tmp_path, up, sent, max_rows=10).start()
-    for n in range(25):
+    log.offer("first", "customer", orjson.dumps(ANSWER))
+    wait_until(lambda: log.spool.pending == 1)  # the broker is away: it waits on disk
+    for n in range(24):
         log.offer(f"r{n}", "customer", orjson.dumps(ANSWER))
     wait_until(lambda: log.stats()["dropped"] == 15)
     up.set()
@@ -146,7 +160,7 @@ def test_a_full_spool_drops_and_counts_what_it_cannot_keep(tmp_path):
     assert log.stats() == {"offered": 25, "produced": 10, "pending": 0, "dropped": 15}
     # The oldest are kept: what was refused came last.
     assert sorted(orjson.loads(v)["recommendation_id"] for _, _, v in sent) == sorted(
-        f"r{n}" for n in range(10)
+        ["first", *(f"r{n}" for n in range(9))]
     )
 
 
@@ -159,6 +173,18 @@ def test_offer_never_blocks_and_a_full_queue_counts_its_drops(tmp_path):
     assert time.perf_counter() - started < 1.0
     assert log.stats()["dropped"] == 995 and log.stats()["pending"] == 5
     log.spool.close()
+
+
+def test_what_is_unsent_at_shutdown_is_spooled_for_the_next_process(tmp_path):
+    up, sent = threading.Event(), []
+    log = make_log(tmp_path, up, sent)  # its thread is not started: the test runs its rounds
+    log._round()  # connects the producer; the broker looks fine so far
+    for n in range(3):
+        log.offer(f"r{n}", "customer", orjson.dumps(ANSWER))
+    log._last_round()  # produced, not acknowledged within the flush: back to the spool
+    assert log.spool.pending == 3 and not sent
+    log.spool.close()
+    assert len(list(tmp_path.glob("exposures-*.sqlite"))) == 1
 
 
 def test_close_stops_the_thread_within_seconds_even_with_the_broker_away(tmp_path):
@@ -201,3 +227,15 @@ def test_a_spool_whose_process_was_killed_is_taken_over_and_one_in_use_is_not(tm
     heir.close()
     other.close()
     assert not list(tmp_path.glob("*.sqlite"))
+
+
+def test_an_answer_that_is_not_a_recommendations_body_is_counted_not_fatal(tmp_path):
+    up, sent = threading.Event(), []
+    up.set()
+    log = make_log(tmp_path, up, sent).start()
+    log.offer("bad", "customer", b'{"items": "nope"}')
+    log.offer("good", "customer", orjson.dumps(ANSWER))
+    wait_until(lambda: log.stats()["produced"] == 1)
+    log.close()
+    assert log.stats()["dropped"] == 1
+    assert [orjson.loads(v)["recommendation_id"] for _, _, v in sent] == ["good"]

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import random
 import secrets
+import subprocess
+import time
 from dataclasses import dataclass
 
+import psutil
+
 from pulsemart.config import EXPOSURES_TOPIC, Settings
+from pulsemart.local import broker
 from pulsemart_bench import machine
 from pulsemart_bench.live_serving import deploy_synthetic_recommender
 from pulsemart_bench.report import Section, Table, fmt_int, fmt_ratio
@@ -31,6 +36,7 @@ from pulsemart_bench.serving import (
     wrk,
 )
 from pulsemart_bench.stack import free_port
+from pulsemart_bench.stack_cpu import MachineCpu
 
 TARGET = 0.9  # logging may cost at most 10% of the route's throughput
 
@@ -40,6 +46,9 @@ class Run:
     exposures: bool
     health: LoadResult
     route: LoadResult
+    machine_cores: float  # the whole machine's busy cores during the route's run
+    api_cores: float  # `pulsemart serve` and its workers
+    broker_cores: float  # the embedded broker (exposures are produced to it)
 
     @property
     def rate(self) -> float:
@@ -48,6 +57,34 @@ class Run:
     @property
     def health_rate(self) -> float:
         return self.health.answered / self.health.seconds
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _measured_cores(
+    server: subprocess.Popen, broker_pid: int, run
+) -> tuple[LoadResult, float, float, float]:
+    """`run()` with the busy cores of the machine, of the API's processes and of the broker."""
+    api = [server.pid, *(c.pid for c in psutil.Process(server.pid).children(recursive=True))]
+    api_before, broker_before = _cpu_seconds(api), _cpu_seconds([broker_pid])
+    machine_cpu, started = MachineCpu(), time.monotonic()
+    result = run()
+    elapsed = time.monotonic() - started
+    return (
+        result,
+        machine_cpu.cores(),
+        (_cpu_seconds(api) - api_before) / elapsed,
+        (_cpu_seconds([broker_pid]) - broker_before) / elapsed,
+    )
 
 
 def _topic_records(settings: Settings) -> int:
@@ -103,10 +140,16 @@ def measure(
             base = f"http://127.0.0.1:{port}"
             try:
                 health = wrk(base, key, "GET /health", [("/health", {})], connections, seconds)
-                route = wrk(base, key, "recommendations", mix, connections, seconds, warmup_s=0)
+                route, machine_cores, api_cores, broker_cores = _measured_cores(
+                    server,
+                    broker.status(settings)["pid"],
+                    lambda base=base: wrk(
+                        base, key, "recommendations", mix, connections, seconds, warmup_s=0
+                    ),
+                )
             finally:
                 stop(server)
-            runs.append(Run(exposures, health, route))
+            runs.append(Run(exposures, health, route, machine_cores, api_cores, broker_cores))
             if exposures:
                 answered_on += route.answered
     return Measured(runs, len(mix), _topic_records(settings), answered_on)
@@ -134,6 +177,9 @@ def section(
             "errors",
             "/health req/s (anchor)",
             "÷ /health",
+            "machine cores",
+            "API cores",
+            "broker cores",
         ]
     )
     for i, run in enumerate(runs):
@@ -147,6 +193,9 @@ def section(
                 str(run.route.errors + run.route.failures),
                 fmt_int(run.health_rate),
                 fmt_ratio(run.rate / run.health_rate),
+                f"{run.machine_cores:.2f}",
+                f"{run.api_cores:.2f}",
+                f"{run.broker_cores:.2f}",
             ]
         )
     off = [r.rate / r.health_rate for r in runs if not r.exposures]
@@ -166,7 +215,10 @@ def section(
                 f"Load: wrk, {connections} keep-alive connections, {seconds:g} s per run (the /health "
                 f"anchor with a 3 s warm-up first, then the mix of {fmt_int(measured.distinct)} "
                 "requests with none), against 127.0.0.1; rounds alternate off and on so drift of the "
-                f"shared machine falls on both. Data: {fmt_int(events)} simulated events folded first."
+                f"shared machine falls on both. Data: {fmt_int(events)} simulated events folded first. "
+                "Cores are CPU seconds per second over the route's run: the whole machine (wrk and "
+                "PostgreSQL included), `pulsemart serve` with its workers, and the embedded broker, "
+                "which shares this machine's two cores here and would not in production."
             ),
             (
                 f"Throughput with exposures on ÷ off, each first divided by its own run's /health: "

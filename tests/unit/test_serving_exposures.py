@@ -59,6 +59,8 @@ class FakeProducer:
         self.waiting.append((topic, key, value, on_delivery))
 
     def poll(self, timeout) -> int:
+        if not self.waiting:
+            time.sleep(min(timeout, 0.01))  # as librdkafka waits for a report
         waiting, self.waiting = self.waiting, []
         for topic, key, value, on_delivery in waiting:
             if self.up.is_set():

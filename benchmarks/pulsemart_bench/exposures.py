@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -198,9 +199,10 @@ def section(
                 f"{run.broker_cores:.2f}",
             ]
         )
-    off = [r.rate / r.health_rate for r in runs if not r.exposures]
-    on = [r.rate / r.health_rate for r in runs if r.exposures]
-    cost = (sum(on) / len(on)) / (sum(off) / len(off))
+    pairs = list(zip(runs[0::2], runs[1::2], strict=True))  # (off, on) of each round
+    raw = [on.rate / off.rate for off, on in pairs]
+    anchored = [(on.rate / on.health_rate) / (off.rate / off.health_rate) for off, on in pairs]
+    cost = statistics.median(anchored)
     verdict = "met" if cost >= TARGET else "NOT met"
     return Section(
         key="exposures",
@@ -221,9 +223,13 @@ def section(
                 "which shares this machine's two cores here and would not in production."
             ),
             (
-                f"Throughput with exposures on ÷ off, each first divided by its own run's /health: "
-                f"{fmt_ratio(cost)} (mean over {rounds} rounds). Target ≥ {TARGET:g} (logging costs "
-                f"at most 10%): {verdict}."
+                "Throughput with exposures on ÷ off, per round, each run first divided by its "
+                f"own /health: {', '.join(f'{r:.2f}' for r in anchored)} (median "
+                f"{fmt_ratio(cost)}); the same without the anchor: "
+                f"{', '.join(f'{r:.2f}' for r in raw)} (median {statistics.median(raw):.2f}). "
+                f"Target ≥ {TARGET:g} (logging costs at most 10%), judged on the anchored median: "
+                f"{verdict}. The spread between rounds is the shared machine's: read the target "
+                "as met only where both medians agree."
             ),
             (
                 f"Accounted for: {fmt_int(measured.on_topic)} exposures on {EXPOSURES_TOPIC} for "

@@ -161,6 +161,8 @@ class ExposureLog:
                 return
             except BufferError:  # librdkafka's local queue is full: the broker is not keeping up
                 self._went_away("the producer's buffer is full")
+            except Exception as exc:  # noqa: BLE001 - a response never fails for its exposure
+                self._went_away(f"{type(exc).__name__}: {exc}")
         if len(self._queue) >= self._queue_max:
             self.queue_dropped += 1
             return

@@ -117,40 +117,55 @@ def worker_batches(db) -> int:
 def test_sigkilled_worker_loses_nothing_doubles_nothing_and_sigterm_stops_it(lane, db, tmp_path):
     events = 20_000
     rng = random.Random(13)
-    producer = simulate(events, rate=2000)
-    kills = 0
-    while kills < 5:
+    # 40 s of traffic: every kill lands while records still arrive (a worker takes 5,000 per
+    # batch, so at a faster rate the first workers could land them all and leave the next one
+    # nothing to do).
+    producer = simulate(events, rate=500)
+    spawned = []
+    try:
+        kills = 0
+        while kills < 5:
+            assert producer.poll() is None, "the stream ended before the fifth kill"
+            worker = spawn_worker(tmp_path / "worker.log")
+            spawned.append(worker)
+            before = worker_batches(db)
+            # Kill once it commits batches: somewhere inside or between transactions.
+            wait_for(
+                lambda before=before: worker_batches(db) > before,
+                60,
+                lambda: (
+                    "the worker's first batch; its log ends:\n" + log_tail(tmp_path / "worker.log")
+                ),
+            )
+            time.sleep(rng.uniform(0.05, 1.0))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+            kills += 1
+            # Its backend may run on to the end of its statement, holding the offset rows; the
+            # statement timeout bounds that, so the next worker never waits on it for long.
+            wait_for(
+                lambda pid=worker.pid: not backends_of(db, pid),
+                STATEMENT_TIMEOUT_S + 10,
+                "the killed worker's backend to end",
+            )
+        assert producer.wait(120) == 0
         worker = spawn_worker(tmp_path / "worker.log")
-        before = worker_batches(db)
-        # Kill once it commits batches: somewhere inside or between transactions.
+        spawned.append(worker)
+        wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
         wait_for(
-            lambda before=before: worker_batches(db) > before,
-            60,
-            lambda: "the worker's first batch; its log ends:\n" + log_tail(tmp_path / "worker.log"),
+            lambda: owned_by(lane, worker.pid) == ALL_PARTITIONS,
+            30,
+            "the last worker to own every partition",
         )
-        time.sleep(rng.uniform(0.05, 1.0))
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-        kills += 1
-        # Its backend may run on to the end of its statement, holding the offset rows; the
-        # statement timeout bounds that, so the next worker never waits on it for long.
-        wait_for(
-            lambda pid=worker.pid: not backends_of(db, pid),
-            STATEMENT_TIMEOUT_S + 10,
-            "the killed worker's backend to end",
-        )
-    assert producer.wait(120) == 0
-    worker = spawn_worker(tmp_path / "worker.log")
-    wait_for(lambda: stored_total(db) == (events, events), 120, "the last worker to catch up")
-    wait_for(
-        lambda: owned_by(lane, worker.pid) == ALL_PARTITIONS,
-        30,
-        "the last worker to own every partition",
-    )
-    started = time.monotonic()
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(10) == 0
-    assert time.monotonic() - started < 10
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+        assert time.monotonic() - started < 10
+    finally:  # a failure leaves no worker or producer running
+        for process in [producer, *spawned]:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
     assert_exactly_once(lane, db, events)
 
 

@@ -1,10 +1,15 @@
-"""Test helpers over the real broker and store: free ports, producing raw records byte for byte
-through kafka-python, and reading a topic back whole."""
+"""Test helpers over the real broker and store: free ports, `pulsemart serve` as a user starts
+it, producing raw records byte for byte through kafka-python, and reading a topic back whole."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
+import httpx
 from kafka import KafkaConsumer, TopicPartition
 
 from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
@@ -15,6 +20,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_serve(key: str, workers: int = 1, **env: str) -> tuple[subprocess.Popen, str]:
+    """`pulsemart serve` on a free port with PULSEMART_API_KEY=key (and `env`), and its base URL
+    once /health answers; stderr is kept for a failure message."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pulsemart"), "serve", "--port", str(port)]
+        + ["--workers", str(workers)],
+        env={**os.environ, "PULSEMART_API_KEY": key, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    from pulsemart.local.processes import wait_until
+
+    try:
+        wait_until(lambda: healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
+    except BaseException:
+        server.kill()
+        server.wait(10)
+        raise
+    return server, base
+
+
+def healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def produce_raw(

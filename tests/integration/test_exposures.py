@@ -6,14 +6,10 @@ datamart's fct_exposures holds each once; and the server still stops within seco
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import orjson
@@ -25,18 +21,11 @@ from pulsemart.config import EXPOSURES_TOPIC
 from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
 from tests.integration.datamart_support import build_datamart
-from tests.integration.helpers import free_port, produce_simulated, read_topic
+from tests.integration.helpers import produce_simulated, read_topic, start_serve
 from tests.reliability.faults import broker_paused
 
 pytestmark = pytest.mark.integration
 KEY = "exposures-key"
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _spooled(settings) -> int:
@@ -88,17 +77,8 @@ def test_every_answer_is_exposed_once_even_with_the_broker_paused(fresh_stream, 
     produce_simulated(settings, list(generate(800, seed=23)))
     catch_up(settings, defs, ["shop.catalog", "shop.events"], serve=True)
     paths = _paths(db)
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "pulsemart"), "serve", "--port", str(port)]
-        + ["--workers", "2"],
-        env={**os.environ, "PULSEMART_API_KEY": KEY},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_serve(KEY, workers=2)
     try:
-        wait_until(lambda: _healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
         bodies = _ask(base, paths, rounds=3)
         wait_until(
             lambda: len(read_topic(settings, EXPOSURES_TOPIC)) >= len(bodies),

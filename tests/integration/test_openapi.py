@@ -5,11 +5,6 @@ schema, and any 5xx. Bounded and derandomized: the same examples every run."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 import schemathesis
@@ -19,10 +14,9 @@ from psycopg import sql
 
 from orchestration.catch_up import catch_up
 from orchestration.definitions import defs
-from pulsemart.local.processes import wait_until
 from pulsemart.stream.simulator import generate
 from tests.conftest import reset_stream
-from tests.integration.helpers import free_port, produce_simulated
+from tests.integration.helpers import produce_simulated, start_serve
 
 pytestmark = pytest.mark.integration
 KEY = "openapi-key"
@@ -87,35 +81,13 @@ def served(settings):
             "order by product_id limit 1"
         ).fetchone()[0]
         seed_served_models(db, customer, product)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "pulsemart"),
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            env={**os.environ, "PULSEMART_API_KEY": KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_serve(KEY)
         try:
-            wait_until(lambda: _healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
             yield base, customer
         finally:
             server.terminate()
             server.wait(timeout=10)
             remove_served_models(db)
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def description() -> dict:

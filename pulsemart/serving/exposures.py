@@ -229,21 +229,24 @@ class ExposureLog:
             self._resend(self._producer)
 
     def _last_round(self) -> None:
-        records = self._take_queued(all_of_them=True)
-        if self._producer is None:
-            self._keep(records)
-            return
-        if self._healthy:
-            self._produce(self._producer, records)
+        producer, self._producer = self._producer, None
+        try:
+            records = self._take_queued(all_of_them=True)
+            if producer is None or not self._healthy:
+                self._keep(records)
+                return
+            self._produce(producer, records)
             if self.spool.pending and not self._resending:
-                self._resend(self._producer)  # one more batch of what waited, while we can
-        else:
-            self._keep(records)
-        if self._producer.flush(CLOSE_FLUSH_S) > 0:
-            self._producer.purge()  # what is still unsent comes back through the callbacks
-            self._producer.poll(0)
-        if self._acked:
-            self.spool.remove(self._acked)
+                self._resend(producer)  # one more batch of what waited, while we can
+            if producer.flush(CLOSE_FLUSH_S) > 0:
+                producer.purge()  # what is still unsent comes back through the callbacks
+                producer.poll(0)
+            if self._acked:
+                self.spool.remove(self._acked)
+        finally:
+            if producer is not None:
+                # Its threads would otherwise go on reconnecting to a broker long gone.
+                producer.close()
 
     def _take_queued(self, all_of_them: bool = False) -> list[Record]:
         """The queued answers as records to produce (the DB gives the key's pads once)."""
@@ -351,7 +354,9 @@ def start_exposure_log(settings: Settings) -> ExposureLog | None:
                 "message.timeout.ms": int(DELIVERY_S * 1000),
                 "request.timeout.ms": int(DELIVERY_S * 1000),
                 "error_cb": error_cb,
-                "log_level": 3,  # errors only: the log reports outages itself, once each
+                # Critical only: connection errors repeat every few seconds while the broker is
+                # away; error_cb sees them and the log reports the outage once.
+                "log_level": 2,
             },
         )
         return KafkaProducer(config)

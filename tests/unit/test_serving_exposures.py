@@ -53,7 +53,7 @@ class FakeProducer:
     delivered (and kept in `sent`) on the next poll while `up` is set, failed otherwise."""
 
     def __init__(self, sent: list, up: threading.Event) -> None:
-        self.sent, self.up, self.waiting = sent, up, []
+        self.sent, self.up, self.waiting, self.closed = sent, up, [], False
 
     def produce(self, topic, value, key, on_delivery) -> None:
         self.waiting.append((topic, key, value, on_delivery))
@@ -76,6 +76,10 @@ class FakeProducer:
 
     def purge(self) -> None:
         pass
+
+    def close(self) -> bool:
+        self.closed = True
+        return True
 
 
 def wait_until(condition, timeout_s: float = 10.0) -> None:
@@ -183,8 +187,10 @@ def test_what_is_unsent_at_shutdown_is_spooled_for_the_next_process(tmp_path):
     log._round()  # connects the producer; the broker looks fine so far
     for n in range(3):
         log.offer(f"r{n}", "customer", orjson.dumps(ANSWER))
+    producer = log._producer
     log._last_round()  # produced, not acknowledged within the flush: back to the spool
     assert log.spool.pending == 3 and not sent
+    assert producer.closed and log._producer is None  # no client left reconnecting
     log.spool.close()
     assert len(list(tmp_path.glob("exposures-*.sqlite"))) == 1
 

@@ -32,12 +32,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ml.recommenders.base import Recommender
-from ml.sequences import top_per_row
+from ml.sequences import NEIGHBOURS_PER_PRODUCT, top_per_row
 
-# Neighbours kept per product: the blend lends from at most this many per touched product.
-# Chosen with the session replay (docs/ml.md); 3,300 products x 30 is about 100,000 rows per
-# version, a COPY of well under a second.
-NEIGHBOURS_PER_PRODUCT = 30
 NEIGHBOUR_COLUMNS = ("product_id", "rank", "neighbour_id", "score")
 # Shrinkage of the co-occurrence fallback: a pair two customers share counts for less than a
 # pair two hundred share (the item_knn default's reasoning, at a smaller catalog-free value).

@@ -20,6 +20,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+# Neighbours kept per product, rules and similarities alike: the blend lends from at most this
+# many per touched product. Chosen with the session replay (docs/ml.md); 3,300 products x 30 is
+# about 100,000 rows per version, a COPY of well under a second.
+NEIGHBOURS_PER_PRODUCT = 30
 WINDOW = 50  # positions apart within one basket that still lend (bounds the work per line)
 BACKWARD = 0.5  # what a product lends to the ones before it, against 1 for the ones after
 

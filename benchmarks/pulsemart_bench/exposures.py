@@ -25,6 +25,7 @@ import psutil
 from pulsemart.config import EXPOSURES_TOPIC, Settings
 from pulsemart.local import broker
 from pulsemart_bench import machine
+from pulsemart_bench.ingest import raw_consume
 from pulsemart_bench.live_serving import deploy_synthetic_recommender
 from pulsemart_bench.report import Section, Table, fmt_int, fmt_ratio
 from pulsemart_bench.serving import (
@@ -88,29 +89,6 @@ def _measured_cores(
     )
 
 
-def _topic_records(settings: Settings) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        **settings.kafka_client_config(), group_id=None, enable_auto_commit=False
-    )
-    try:
-        parts = [
-            TopicPartition(EXPOSURES_TOPIC, p)
-            for p in sorted(consumer.partitions_for_topic(EXPOSURES_TOPIC))
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        total, empty = 0, 0
-        while empty < 3:
-            batch = consumer.poll(timeout_ms=500, max_records=10_000)
-            empty = 0 if batch else empty + 1
-            total += sum(len(records) for records in batch.values())
-        return total
-    finally:
-        consumer.close()
-
-
 @dataclass
 class Measured:
     runs: list[Run]
@@ -153,7 +131,7 @@ def measure(
             runs.append(Run(exposures, health, route, machine_cores, api_cores, broker_cores))
             if exposures:
                 answered_on += route.answered
-    return Measured(runs, len(mix), _topic_records(settings), answered_on)
+    return Measured(runs, len(mix), raw_consume(settings, EXPOSURES_TOPIC)[0].count, answered_on)
 
 
 def section(

@@ -15,11 +15,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ml.recommenders.matrix import InteractionMatrix, interaction_matrix
-from ml.sequences import pruned, sequence_rules
+from ml.sequences import NEIGHBOURS_PER_PRODUCT, pruned, sequence_rules
 
 RECOMMENDATION_COLUMNS = ("customer_id", "product_id", "rank", "score")
-# Sequential rules kept per product (ml.sequences): what the version publishes as neighbours.
-SEQUENCE_NEIGHBOURS = 30
 # Ties (and customers the model knows nothing about) are broken by popularity, added at a
 # millionth of the customer's top score so it only decides between (near-)equal scores.
 TIE_BREAK = 1e-6
@@ -37,7 +35,7 @@ class Recommender(ABC):
 
     matrix_: InteractionMatrix
     popularity_: np.ndarray
-    # What comes next in a basket (ml.sequences), strongest SEQUENCE_NEIGHBOURS per product.
+    # What comes next in a basket (ml.sequences), the strongest NEIGHBOURS_PER_PRODUCT of each.
     sequences_: sp.csr_matrix
 
     def fit(self, train: pd.DataFrame) -> Self:
@@ -47,7 +45,7 @@ class Recommender(ABC):
         self.matrix_ = interaction_matrix(train, self.half_life_days)
         buyers = np.diff(self.matrix_.values.tocsc().indptr).astype(np.float32)
         self.popularity_ = buyers / max(float(buyers.max()), 1.0)
-        self.sequences_ = pruned(sequence_rules(train, self.products), SEQUENCE_NEIGHBOURS)
+        self.sequences_ = pruned(sequence_rules(train, self.products), NEIGHBOURS_PER_PRODUCT)
         self._fit(self.matrix_)
         return self
 

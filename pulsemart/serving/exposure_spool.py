@@ -70,8 +70,8 @@ class ExposureSpool:
         if ids:
             with self._db:
                 self._db.execute("begin")
-                self._db.executemany("delete from spool where id = ?", [(i,) for i in ids])
-            self.pending = self._count()
+                cur = self._db.executemany("delete from spool where id = ?", [(i,) for i in ids])
+            self.pending -= cur.rowcount
 
     def close(self) -> None:
         """Close the file and give up the lock; an empty spool's files are removed."""

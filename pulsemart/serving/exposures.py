@@ -53,7 +53,7 @@ VARIANT = "champion"  # the only arm until experiments exist
 SOURCE = "serving-api"
 QUEUE_MAX = 10_000  # answers waiting for the thread; past it, offers are dropped
 BATCH = 1000  # spooled records sent again per round
-ROUND_S = 0.05  # pause between rounds while nothing is waiting
+ROUND_S = 0.05  # how long a round waits for delivery reports
 DELIVERY_S = 5.0  # how long librdkafka may try to deliver an exposure before it is spooled
 RETRY_S = (0.5, 10.0)  # first and longest pause between attempts while the broker is away
 CLOSE_FLUSH_S = 3.0  # at shutdown, how long to wait for acknowledgements before spooling
@@ -154,15 +154,8 @@ class ExposureLog:
         producer, pads = self._producer, self._pads
         if producer is not None and pads is not None and self._healthy:
             record = self._record(offer, pads)
-            if record is None:
+            if record is None or self._handed_over(producer, *record):
                 return
-            try:
-                producer.produce(EXPOSURES_TOPIC, record[1], record[0], on_delivery=self._delivered)
-                return
-            except BufferError:  # librdkafka's local queue is full: the broker is not keeping up
-                self._went_away("the producer's buffer is full")
-            except Exception as exc:  # noqa: BLE001 - a response never fails for its exposure
-                self._went_away(f"{type(exc).__name__}: {exc}")
         if len(self._queue) >= self._queue_max:
             self.queue_dropped += 1
             return
@@ -263,12 +256,21 @@ class ExposureLog:
 
     def _produce(self, producer: Producer, records: list[Record]) -> None:
         for n, (key, value) in enumerate(records):
-            try:
-                producer.produce(EXPOSURES_TOPIC, value, key, on_delivery=self._delivered)
-            except BufferError:  # librdkafka's local queue is full: the broker is not keeping up
-                self._went_away("the producer's buffer is full")
+            if not self._handed_over(producer, key, value):
                 self._keep(records[n:])
                 return
+
+    def _handed_over(self, producer: Producer, key: bytes, value: bytes) -> bool:
+        """Whether librdkafka took the record (its delivery report follows); on the request's
+        thread as on the log's, a refusal marks the broker away and never raises."""
+        try:
+            producer.produce(EXPOSURES_TOPIC, value, key, on_delivery=self._delivered)
+            return True
+        except BufferError:  # librdkafka's local queue is full: the broker is not keeping up
+            self._went_away("the producer's buffer is full")
+        except Exception as exc:  # noqa: BLE001 - a response never fails for its exposure
+            self._went_away(f"{type(exc).__name__}: {exc}")
+        return False
 
     def _resend(self, producer: Producer) -> None:
         for rowid, key, value in self.spool.oldest(BATCH):

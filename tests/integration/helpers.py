@@ -13,6 +13,7 @@ import httpx
 from kafka import KafkaConsumer, TopicPartition
 
 from pulsemart.config import CATALOG_TOPIC, EVENTS_TOPIC
+from pulsemart.local.processes import wait_until
 from pulsemart.stream.producer import ProducedEvent, make_producer, produce_events
 
 
@@ -34,8 +35,6 @@ def start_serve(key: str, workers: int = 1, **env: str) -> tuple[subprocess.Pope
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    from pulsemart.local.processes import wait_until
-
     try:
         wait_until(lambda: healthy(base), 30, "pulsemart serve's /health", interval_s=0.2)
     except BaseException:

@@ -21,9 +21,14 @@ W = BlendWeights(
 )
 
 
-def run(**kwargs):
+# The session's order only: each earlier product lends half of the one after it, and time
+# decays nothing within these tests.
+ORDERED = BlendWeights(session=1.0, history=0.0, trending=0.0, session_decay=0.5, half_life_s=1e12)
+
+
+def run(weights=W, **kwargs):
     args = {"model": [], "touches": [], "neighbours": {}, "trending": [], "now": NOW, "k": 10}
-    return blend(weights=W, **{**args, **kwargs})
+    return blend(weights=weights, **{**args, **kwargs})
 
 
 def test_without_touches_the_model_order_is_kept_and_trending_comes_last():
@@ -75,9 +80,6 @@ def test_k_bounds_the_list_and_ties_break_by_product_id():
 
 
 def test_the_latest_session_product_lends_most_and_each_earlier_one_less_by_the_decay():
-    ordered = BlendWeights(
-        session=1.0, history=0.0, trending=0.0, session_decay=0.5, half_life_s=1e12
-    )
     neighbours = {"A": [("X", 1.0)], "B": [("Y", 1.0)], "C": [("Z", 1.0)]}
     # A and B at one moment (listed oldest first), C a second later: C, then B, then A.
     touches = [
@@ -86,15 +88,7 @@ def test_the_latest_session_product_lends_most_and_each_earlier_one_less_by_the_
         Touch("C", "view", NOW, True),
         Touch("H", "view", NOW - timedelta(days=1), False),  # history: no place in the order
     ]
-    out = blend(
-        model=[],
-        touches=touches,
-        neighbours={**neighbours, "H": [("Q", 1.0)]},
-        trending=[],
-        now=NOW,
-        weights=ordered,
-        k=10,
-    )
+    out = run(ORDERED, touches=touches, neighbours={**neighbours, "H": [("Q", 1.0)]})
     scores = {b.product_id: b.score for b in out}
     assert scores["Y"] == pytest.approx(0.5 * scores["Z"])
     assert scores["X"] == pytest.approx(0.25 * scores["Z"])
@@ -102,22 +96,11 @@ def test_the_latest_session_product_lends_most_and_each_earlier_one_less_by_the_
 
 
 def test_a_product_touched_again_takes_the_place_of_its_latest_touch():
-    ordered = BlendWeights(
-        session=1.0, history=0.0, trending=0.0, session_decay=0.5, half_life_s=1e12
-    )
     touches = [
         Touch("A", "view", NOW - timedelta(seconds=2), True),
         Touch("B", "view", NOW - timedelta(seconds=1), True),
         Touch("A", "view", NOW, True),
     ]
-    out = blend(
-        model=[],
-        touches=touches,
-        neighbours={"A": [("X", 1.0)], "B": [("Y", 1.0)]},
-        trending=[],
-        now=NOW,
-        weights=ordered,
-        k=10,
-    )
+    out = run(ORDERED, touches=touches, neighbours={"A": [("X", 1.0)], "B": [("Y", 1.0)]})
     scores = {b.product_id: b.score for b in out}
     assert scores["Y"] == pytest.approx(0.5 * scores["X"])

@@ -64,6 +64,17 @@ def _optional(spec: FieldSpec) -> FieldSpec:
     return dataclasses.replace(spec, required=False, nullable=True)
 
 
+# An outcome's link to the response that led to it. No value rule: an id that is malformed or
+# names no exposure is still a valid event; the datamart leaves it unattributed and counts it.
+_RECOMMENDATION = FieldSpec(
+    "recommendation_id",
+    "str",
+    required=False,
+    nullable=True,
+    doc="the `recommendation_id` of the recommendations response the shopper acted on, if any",
+)
+
+
 def _order_line_fields(quantity_rule) -> tuple[FieldSpec, ...]:
     return (
         FieldSpec("line_id", "int", rules=(ge(1),), doc="1-based position in the order"),
@@ -104,6 +115,7 @@ _CONTRACT_LIST = (
                 nullable=True,
                 rules=(isin("search", "category", "recommendation", "direct"),),
             ),
+            _RECOMMENDATION,
         ),
     ),
     EventContract(
@@ -135,6 +147,7 @@ _CONTRACT_LIST = (
             FieldSpec("quantity", "int", rules=(ne(0),), doc="change in units, never 0"),
             _PRICE,
             _CUSTOMIZATION,
+            _RECOMMENDATION,
         ),
     ),
     EventContract(
@@ -142,7 +155,7 @@ _CONTRACT_LIST = (
         EVENTS_TOPIC,
         "customer_id",
         doc="A customer bought the lines of an order.",
-        fields=_order_fields("the order's id"),
+        fields=(*_order_fields("the order's id"), _RECOMMENDATION),
         line_fields=_order_line_fields(gt(0)),
     ),
     EventContract(
@@ -251,6 +264,29 @@ _EXPOSURE = EventContract(
             "items",
             "shown_items",
             doc="the products shown, best first: product_id, position (1-based), because",
+        ),
+        FieldSpec(
+            "experiment_id",
+            "int",
+            required=False,
+            nullable=True,
+            rules=(ge(1),),
+            doc="the running experiment the shopper was assigned in; null outside one",
+        ),
+        FieldSpec(
+            "shadow_model_version",
+            "str",
+            required=False,
+            nullable=True,
+            rules=(_ID,),
+            doc="a shadow experiment's challenger, scored for this response and never shown",
+        ),
+        FieldSpec(
+            "shadow_items",
+            "shown_items",
+            required=False,
+            nullable=True,
+            doc="what the shadow challenger would have shown, as `items`",
         ),
     ),
 )

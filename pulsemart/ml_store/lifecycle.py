@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ml import registry
+from pulsemart.ml_store.experiments import running_versions
 from pulsemart.ml_store.records import audit, recent_audit
 from pulsemart.ml_store.scoring import deployed_version, has_scores, prune, set_deployment
 from pulsemart.ml_store.versions import ScoreReport, score_version
@@ -217,7 +218,9 @@ def publish(
                 f"{model_name}/{version}",
                 {"from": previous, "to": version, **(report.counts() if report else {})},
             )
-        prune(conn, model_name, keep={version} | ({previous} if previous else set()))
+        # A running experiment's challengers keep their scores while it serves them.
+        keep = {version} | ({previous} if previous else set()) | running_versions(conn, model_name)
+        prune(conn, model_name, keep=keep)
     return version, report
 
 

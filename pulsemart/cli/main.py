@@ -14,6 +14,7 @@ import click
 from pulsemart import __version__
 from pulsemart.cli.archive import archive
 from pulsemart.cli.datamart import datamart
+from pulsemart.cli.experiment import experiment
 from pulsemart.cli.model import model
 from pulsemart.cli.quality import dq, quarantine
 from pulsemart.cli.replay import replay
@@ -86,6 +87,7 @@ cli.add_command(quarantine)
 cli.add_command(dq)
 cli.add_command(serve)
 cli.add_command(datamart)
+model.add_command(experiment)
 cli.add_command(model)
 cli.add_command(trace)
 cli.add_command(archive)

@@ -80,11 +80,28 @@ def _parse_start_time(ctx, param, value: str | None) -> datetime | None:
     help="Date each event with the current time as it is produced (a live shop; "
     "`pulsemart up`'s trickle). Cannot be combined with --start-time.",
 )
-def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
+@click.option(
+    "--react-to",
+    "react_to",
+    default=None,
+    metavar="URL",
+    help="The serving API's base URL (with PULSEMART_API_KEY): shoppers look at its "
+    "recommendations and click what suits their tastes, echoing the recommendation_id. "
+    "Needs --live. `pulsemart up` sets it.",
+)
+def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live, react_to):
     """Produce simulated shop events to shop.events and shop.catalog."""
     if live and start_time is not None:
         raise click.UsageError("--live dates events now; leave out --start-time")
+    if react_to and not live:
+        raise click.UsageError("--react-to asks a live API: add --live")
     settings = load_settings()
+    recommend = None
+    if react_to:
+        from pulsemart.stream.simulator.reactions import api_recommender
+
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        recommend = api_recommender(react_to, key)
     per_topic: Counter[str] = Counter()
     started = time.monotonic()
     with (
@@ -108,7 +125,12 @@ def simulate(n_events, rate, seed, dirty_rate, truth_path, start_time, live):
                     producer,
                     records(
                         generate(
-                            n_events, seed, dirty_rate, start_time, clock=_now if live else None
+                            n_events,
+                            seed,
+                            dirty_rate,
+                            start_time,
+                            clock=_now if live else None,
+                            recommend=recommend,
                         )
                     ),
                     rate=rate,

@@ -79,8 +79,11 @@ def _api_key(settings: Settings) -> str:
     return key
 
 
-def trickle_args(rate: float, dirty_rate: float, seed: int) -> list[str]:
-    """`pulsemart simulate` arguments for the trickle: endless, paced, dated now, a little dirty."""
+def trickle_args(
+    rate: float, dirty_rate: float, seed: int, api_url: str | None = None
+) -> list[str]:
+    """`pulsemart simulate` arguments for the trickle: endless, paced, dated now, a little
+    dirty, and with `api_url`, shoppers who react to the API's recommendations."""
     return [
         "simulate",
         "--events",
@@ -92,6 +95,7 @@ def trickle_args(rate: float, dirty_rate: float, seed: int) -> list[str]:
         "--live",
         "--dirty-rate",
         str(dirty_rate),
+        *(["--react-to", api_url] if api_url else []),
     ]
 
 
@@ -180,8 +184,13 @@ def run_up(
             children.append(
                 _spawn(
                     "simulator",
-                    [str(bin_dir / "pulsemart"), *trickle_args(rate, dirty_rate, int(time.time()))],
-                    env,
+                    [
+                        str(bin_dir / "pulsemart"),
+                        *trickle_args(
+                            rate, dirty_rate, int(time.time()), f"http://127.0.0.1:{api_port}"
+                        ),
+                    ],
+                    dict(env, PULSEMART_API_KEY=api_key),
                     settings,
                 )
             )
@@ -212,7 +221,7 @@ def run_up(
         )
         echo(
             f"events trickle:    {rate:g} events/s into shop.events and shop.catalog, dated now, "
-            f"{dirty_rate:.0%} dirty"
+            f"{dirty_rate:.0%} dirty; shoppers click the API's recommendations that suit them"
             if rate > 0
             else "events trickle:    off (--rate 0)"
         )

@@ -169,9 +169,7 @@ def start(
                 "reason": reason,
             },
         )
-        started = running(conn, model_name)
-    assert started is not None  # inserted above, in this transaction
-    return started
+        return _found(conn, experiment_id)
 
 
 def end(
@@ -203,9 +201,7 @@ def end(
             model_name,
             {"experiment_id": current.experiment_id, "reason": reason, **(details or {})},
         )
-    ended = find(conn, current.experiment_id)
-    assert ended is not None
-    return ended
+        return _found(conn, current.experiment_id)
 
 
 def running(conn: psycopg.Connection, model_name: str) -> Experiment | None:
@@ -242,6 +238,13 @@ def find(conn: psycopg.Connection, experiment_id: int) -> Experiment | None:
         (experiment_id,),
     ).fetchall()
     return Experiment(*row, variants=tuple(Variant(*v) for v in variants))
+
+
+def _found(conn: psycopg.Connection, experiment_id: int) -> Experiment:
+    experiment = find(conn, experiment_id)
+    if experiment is None:  # only a concurrent delete of the table's rows could do this
+        raise ExperimentError(f"experiment {experiment_id} is gone")
+    return experiment
 
 
 def running_versions(conn: psycopg.Connection, model_name: str) -> set[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -66,8 +66,11 @@ POLLER_JOIN_S = 5.0
 EXPOSURES_CLOSE_S = 5.0  # the exposure log's last send on shutdown waits at most this
 # Whether a read route's answer came from the response cache: for operators and load tests.
 # `stale`: the cache's change log was read longer ago than its bound (or the cache is off), so
-# the answer was read and not kept; `miss`: read, and kept unless a change raced with it.
-CACHE_HIT, CACHE_MISS, CACHE_STALE = ({"X-Cache": v} for v in ("hit", "miss", "stale"))
+# the answer was read and not kept; `miss`: read, and kept unless a change raced with it;
+# `bypass`: an answer never kept (one that holds a shadow experiment's list, see personal.py).
+CACHE_HIT, CACHE_MISS, CACHE_STALE, CACHE_BYPASS = (
+    {"X-Cache": v} for v in ("hit", "miss", "stale", "bypass")
+)
 SESSION_QUERY = Query(
     min_length=1,
     max_length=64,
@@ -205,37 +208,45 @@ def create_app(
         return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
     async def answer(
-        key: tuple, read, tags, compose: Composer | None = None
-    ) -> tuple[bytes, dict[str, str]]:
+        key: tuple, read, tags, compose: Composer | None = None, aside: str | None = None
+    ) -> tuple[bytes, dict[str, str], Any]:
         """The answer to `key` from the cache, or `read` from the database and kept until a
         change names one of its tags (cache.py): `tags`, or `tags(answer)`. With `compose`,
         the answer's shape is kept apart from the product rows it shows (fragments.py), and
-        `tags` are those of its shape. Returns the body and the X-Cache header."""
+        `tags` are those of its shape. With `aside`, that member of the answer is taken out
+        and returned on its own, and an answer that had one is not kept. Returns the body, the
+        X-Cache header and the member set aside (None without one)."""
         body = cache.get(key)
         if body is not None:
-            return body, CACHE_HIT
+            return body, CACHE_HIT, None
         token = cache.begin()
         async with pool.connection() as conn:
             content = await read(conn)
+        put_aside = content.pop(aside, None) if aside else None
         body = json_body(content)
+        if put_aside is not None:
+            return body, CACHE_BYPASS, put_aside
         if token is not None:
             kept, rows = compose(content, body) if compose else (body, [])
             tags = tags(content) if callable(tags) else tags
             cache.put_many(token, [(key, kept, tags), *rows])
-        return body, CACHE_MISS if token is not None else CACHE_STALE
+        return body, CACHE_MISS if token is not None else CACHE_STALE, None
 
     async def cached(key: tuple, read, tags, compose: Composer | None = None) -> Response:
-        body, headers = await answer(key, read, tags, compose)
+        body, headers, _ = await answer(key, read, tags, compose)
         return json_response(body, headers=headers)
 
     async def exposed(route: str, key: tuple, read) -> Response:
         """A recommendations answer with an id of its own, whether cached or not, and its
-        exposure handed to the log (which never makes the response wait)."""
-        body, headers = await answer(key, read, answer_tags, composer(ITEM))
+        exposure handed to the log (which never makes the response wait), with the shadow
+        challenger's list when the shopper is in a shadow experiment's buckets."""
+        body, headers, shadow = await answer(
+            key, read, answer_tags, composer(ITEM), aside="shadow"
+        )
         recommendation_id = new_recommendation_id()
         exposures: ExposureLog | None = app.state.exposures
         if exposures is not None:
-            exposures.offer(recommendation_id, route, body)
+            exposures.offer(recommendation_id, route, body, shadow)
         return json_response(with_recommendation_id(body, recommendation_id), headers=headers)
 
     @app.get(

@@ -6,8 +6,9 @@ What changes the serving tables, and how the cache learns of it:
   categories, customers, sessions, and whether any product's attributes changed) in the
   transaction that advances `serving.progress`, and a recomputed trending list moves
   `serving.progress.trending_as_of`;
-- batch scoring (new `scored_at` in the score tables) and a promotion or rollback
-  (`serving.model_deployments`): rare, and they empty the whole cache.
+- batch scoring (new `scored_at` in the score tables), a promotion or rollback
+  (`serving.model_deployments`) and an experiment's start or end (`serving.experiments`):
+  rare, and they empty the whole cache.
 
 A poller per process reads all of it in one statement every `poll_s`, over a connection of
 its own (not the pool's, which requests may hold under load), in a thread of its own (on the
@@ -51,6 +52,8 @@ select (select quality_batch_id from serving.progress),
        (select max(deployed_at) from serving.model_deployments)::text,
        (select max(scored_at) from serving.recommendations)::text,
        (select max(scored_at) from serving.propensity_scores)::text,
+       (select count(*) || ':' || coalesce(max(coalesce(ended_at, started_at))::text, '')
+        from serving.experiments),
        (select coalesce(jsonb_agg(jsonb_build_array(from_batch, to_batch, products, categories,
                                                     customers, sessions, catalog,
                                                     catalog_categories)

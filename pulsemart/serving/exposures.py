@@ -49,7 +49,6 @@ from pulsemart.serving.exposure_spool import ExposureSpool
 
 log = logging.getLogger(__name__)
 
-VARIANT = "champion"  # the only arm until experiments exist
 SOURCE = "serving-api"
 QUEUE_MAX = 10_000  # answers waiting for the thread; past it, offers are dropped
 BATCH = 1000  # spooled records sent again per round
@@ -64,6 +63,7 @@ class Offer(NamedTuple):
     route: str  # "customer" or "session"
     body: bytes  # the answer as served (schema.Recommendations, without the id)
     at: datetime
+    shadow: dict | None = None  # a shadow challenger's {model_version, items}, never shown
 
 
 # A confluent_kafka.Producer; the log calls produce, poll, flush and purge.
@@ -97,6 +97,7 @@ def exposure_event(offer: Offer, pads: Pads) -> dict:
         {"product_id": item["product_id"], "position": n, "because": list(item["because"])}
         for n, item in enumerate(answer["items"], start=1)
     ]
+    shadow = offer.shadow or {}
     return build_event(
         "recommendation_exposed",
         event_id=offer.recommendation_id,
@@ -107,10 +108,13 @@ def exposure_event(offer: Offer, pads: Pads) -> dict:
         customer_key=customer_key,
         session_id=answer.get("session_id"),
         route=offer.route,
-        variant=VARIANT,
+        variant=answer.get("variant") or "champion",
         model_name=RECOMMENDER,
         model_version=answer.get("model_version"),
         items=items,
+        experiment_id=answer.get("experiment_id"),
+        shadow_model_version=shadow.get("model_version"),
+        shadow_items=shadow.get("items"),
     )
 
 
@@ -143,14 +147,16 @@ class ExposureLog:
         self._thread.start()
         return self
 
-    def offer(self, recommendation_id: str, route: str, body: bytes) -> None:
+    def offer(
+        self, recommendation_id: str, route: str, body: bytes, shadow: dict | None = None
+    ) -> None:
         """Log one served answer; never blocks, never raises.
 
         While Kafka acknowledges, the event is built and handed to librdkafka right here
         (about 15 µs): Python work on a thread of its own would cost the API more, since the
         event loop then waits for the GIL. Otherwise the answer is queued for the thread."""
         self.offered += 1
-        offer = Offer(recommendation_id, route, body, datetime.now(UTC))
+        offer = Offer(recommendation_id, route, body, datetime.now(UTC), shadow)
         producer, pads = self._producer, self._pads
         if producer is not None and pads is not None and self._healthy:
             record = self._record(offer, pads)

@@ -37,6 +37,24 @@ TRENDING_POOL = 50  # trending candidates the blend may fall back on
 PERSONAL = f"""
 with deployed as (
     select model_version from serving.model_deployments where model_name = %(model)s
+), running as (
+    select experiment_id from serving.experiments
+    where model_name = %(model)s and status = 'running'
+), arms as (
+    select r.experiment_id, v.variant, v.model_version, e.shadow
+    from running r
+    join serving.experiments e using (experiment_id)
+    join serving.experiment_variants v using (experiment_id)
+    where serving.experiment_bucket(r.experiment_id, %(unit)s) >= v.low
+      and serving.experiment_bucket(r.experiment_id, %(unit)s) < v.high
+), shown as (
+    select coalesce((select variant from arms where not shadow), 'champion') as variant,
+           coalesce((select model_version from arms where not shadow),
+                    (select model_version from deployed)) as model_version
+), versions as (
+    select model_version, false as shadow from shown where model_version is not null
+    union all
+    select model_version, true from arms where shadow
 ), session as (
     select items from serving.recent_touches
     where scope = 'session' and owner_id = %(session_id)s
@@ -48,16 +66,16 @@ with deployed as (
     from (select items from session union all select items from history) r,
          jsonb_array_elements(r.items) e
 ), model as (
-    select r.product_id, r.score, r.rank
-    from deployed d
+    select r.product_id, r.score, r.rank, v.shadow
+    from versions v
     join serving.recommendations r
-      on r.model_name = %(model)s and r.model_version = d.model_version
+      on r.model_name = %(model)s and r.model_version = v.model_version
     where r.customer_key = governance.keyed_hash(%(customer_id)s)
 ), neighbours as (
-    select n.product_id, n.neighbour_id, n.score
-    from deployed d
+    select n.product_id, n.neighbour_id, n.score, v.shadow
+    from versions v
     join serving.item_neighbours n
-      on n.model_name = %(model)s and n.model_version = d.model_version
+      on n.model_name = %(model)s and n.model_version = v.model_version
     where n.product_id in (select product_id from touched)
 ), trending as (
     {TRENDING_FOR.replace("%(k)s", "%(pool)s")}
@@ -66,14 +84,17 @@ with deployed as (
     union select product_id from trending
 )
 select
-    (select model_version from deployed) as model_version,
+    (select model_version from shown) as model_version,
+    (select variant from shown) as variant,
+    (select experiment_id from running) as experiment_id,
+    (select model_version from arms where shadow) as shadow_version,
     (select max_event_time from serving.progress) as as_of,
     (select trending_as_of from serving.progress) as trending_as_of,
     (select items from session) as session,
     coalesce((select items from history), '[]'::jsonb) as history,
-    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score) order by rank), '[]')
+    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score, shadow) order by rank), '[]')
      from model) as model,
-    (select coalesce(jsonb_agg(jsonb_build_array(product_id, neighbour_id, score)
+    (select coalesce(jsonb_agg(jsonb_build_array(product_id, neighbour_id, score, shadow)
                                order by product_id, score desc), '[]')
      from neighbours) as neighbours,
     (select coalesce(jsonb_agg(jsonb_build_array(product_id, score, trending_score)
@@ -132,13 +153,18 @@ async def personal_recommendations(
     k: int,
     weights: BlendWeights,
 ) -> dict:
-    """The blend for a customer (None: an anonymous shopper) in a session (None: no session)."""
+    """The blend for a customer (None: an anonymous shopper) in a session (None: no session),
+    from the version of the shopper's experiment arm (the champion outside an experiment).
+    In a shadow experiment's buckets the answer also holds `shadow`: what the challenger would
+    have shown, for the exposure log only (the API never sends it)."""
     cur = await conn.execute(
         PERSONAL,
         {
             "model": RECOMMENDER,
             "customer_id": customer_id,
             "session_id": session_id,
+            # A customer keeps their arm across sessions; an anonymous shopper, their session's.
+            "unit": customer_id if customer_id is not None else session_id,
             "personal": customer_id is not None,
             "pool": TRENDING_POOL,
         },
@@ -146,6 +172,9 @@ async def personal_recommendations(
     row = await one_row_async(cur)  # every column is a scalar subquery: always one row
     (
         version,
+        variant,
+        experiment_id,
+        shadow_version,
         as_of,
         trending_as_of,
         session,
@@ -157,37 +186,54 @@ async def personal_recommendations(
         known,
     ) = row
     unavailable = {p for p, v in products.items() if v["available"] is False}
-    model_scores = [(p, s) for p, s in model if p not in unavailable]
-    lent: dict[str, list[tuple[str, float]]] = {}
-    for product, neighbour, score in neighbours:
-        if neighbour not in unavailable and products.get(neighbour, {}).get("unit_price"):
-            lent.setdefault(product, []).append((neighbour, score))
     trending_scores = {p: t for p, _, t in trending}
     # The fold keeps touches newest first; the blend takes them oldest first (its tie order).
     touches = _touches(session, True)[::-1] + _touches(history, False)
-    chosen = blend(
-        model=model_scores,
-        touches=touches,
-        neighbours=lent,
-        trending=[(p, s) for p, s, _ in trending],
-        # Touches decay on the trending list's clock, which moves every
-        # PULSEMART_TRENDING_REFRESH_S of event time rather than on every fold: between two
-        # moves an answer changes only when its own inputs do, so the cache can keep it.
-        now=trending_as_of or as_of,
-        weights=weights,
-        k=k,
-    )
+
+    def blended(shadow: bool) -> tuple[list[tuple[str, float]], list[Blended]]:
+        model_scores = [(p, s) for p, s, sh in model if sh is shadow and p not in unavailable]
+        lent: dict[str, list[tuple[str, float]]] = {}
+        for product, neighbour, score, sh in neighbours:
+            if sh is not shadow or neighbour in unavailable:
+                continue
+            if products.get(neighbour, {}).get("unit_price"):
+                lent.setdefault(product, []).append((neighbour, score))
+        return model_scores, blend(
+            model=model_scores,
+            touches=touches,
+            neighbours=lent,
+            trending=[(p, s) for p, s, _ in trending],
+            # Touches decay on the trending list's clock, which moves every
+            # PULSEMART_TRENDING_REFRESH_S of event time rather than on every fold: between two
+            # moves an answer changes only when its own inputs do, so the cache can keep it.
+            now=trending_as_of or as_of,
+            weights=weights,
+            k=k,
+        )
+
+    model_scores, chosen = blended(shadow=False)
     items = [_item(products.get(c.product_id, {}), c, trending_scores) for c in chosen]
-    return {
+    answer = {
         "customer_id": customer_id,
         "session_id": session_id,
         "session_known": session is not None,
         "source": "model" if model_scores else ("personalized_trending" if known else "trending"),
         "sources": sorted({c.source for c in chosen}),
         "model_version": version,
+        "variant": variant,
+        "experiment_id": experiment_id,
         "as_of": as_of,
         "items": items,
     }
+    if shadow_version is not None:
+        answer["shadow"] = {
+            "model_version": shadow_version,
+            "items": [
+                {"product_id": c.product_id, "position": n, "because": list(c.because)}
+                for n, c in enumerate(blended(shadow=True)[1], start=1)
+            ],
+        }
+    return answer
 
 
 def answer_tags(answer: dict) -> list:

@@ -114,7 +114,16 @@ class Recommendations(BaseModel):
     )
     sources: list[BlendSource] = Field(description="Every source that placed an item.")
     model_version: str | None = Field(
-        description="The deployed recommender's version (its scores and neighbours)."
+        description="The recommender version whose scores and neighbours were blended: the "
+        "deployed one, or the shopper's experiment arm's (`popularity`: trending only)."
+    )
+    variant: str = Field(
+        description="The shopper's experiment arm: `champion` outside an experiment, else "
+        "`champion`, `challenger`, `challenger_2`, ... by a stable hash of the customer (the "
+        "session for an anonymous shopper)."
+    )
+    experiment_id: int | None = Field(
+        description="The running experiment on the recommender, if any."
     )
     as_of: datetime | None = Field(description="The newest event time of the fold served.")
     items: list[RecommendedProduct]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pulsemart.stream.simulator.catalog import CATEGORIES, Catalog, Product
+from pulsemart.stream.simulator.reactions import LOOK, Recommend, pick
 
 # Weighted like the real retail data: mostly domestic, a tail of European export customers.
 COUNTRIES = ("United Kingdom", "Germany", "France", "EIRE", "Spain", "Netherlands", "Belgium")
@@ -35,6 +36,13 @@ class Customer:
         draw = rng.random() * self.category_cum_weights[-1]
         return categories[bisect.bisect(self.category_cum_weights, draw)]
 
+    def category_weights(self, categories: tuple[str, ...]) -> dict[str, float]:
+        previous = [0.0, *self.category_cum_weights[:-1]]
+        return {
+            c: high - low
+            for c, high, low in zip(categories, self.category_cum_weights, previous, strict=True)
+        }
+
 
 class Action(NamedTuple):
     """Something a session does `gap_s` seconds after its previous action."""
@@ -51,6 +59,8 @@ class Checkout(NamedTuple):
     customer: Customer
     session_id: str
     items: list[tuple[Product, int, str | None]]
+    # The recommendations response that led to the cart's latest recommended product, if any.
+    recommendation_id: str | None = None
 
 
 def build_customers(rng: random.Random, n_customers: int, categories: tuple[str, ...]):
@@ -72,14 +82,29 @@ def build_customers(rng: random.Random, n_customers: int, categories: tuple[str,
 
 
 def session(
-    rng: random.Random, customer: Customer, catalog: Catalog, session_id: str
+    rng: random.Random,
+    customer: Customer,
+    catalog: Catalog,
+    session_id: str,
+    recommend: Recommend | None = None,
+    products: dict[str, Product] | None = None,
 ) -> Iterator[Action | Checkout]:
-    """The actions of one visit: searches or category browsing, views, cart changes, checkout."""
+    """The actions of one visit: searches or category browsing, views, cart changes, checkout.
+    With `recommend` (and the catalog's `products` by id), the shopper also looks at the
+    recommendations now and then and clicks what suits them (reactions.py)."""
     who = {"customer_id": customer.customer_id, "session_id": session_id}
     cart: dict[str, tuple[Product, int, str | None]] = {}
+    recommended: dict[str, str] = {}  # product_id -> the recommendation_id it was clicked in
     candidates: list[Product] = []
     referrer = "direct"
     for _ in range(1 + int(rng.expovariate(1 / 6))):
+        if recommend is not None and products is not None and rng.random() < LOOK:
+            clicked = _react(rng, customer, catalog, session_id, recommend, products)
+            if clicked is not None:
+                product, recommendation_id = clicked
+                recommended[product.product_id] = recommendation_id
+                yield from _view_and_cart(rng, customer, who, product, cart, recommendation_id)
+                continue
         if not candidates or rng.random() < 0.15:
             category = customer.favourite_category(rng, catalog.categories)
             if rng.random() < 0.45:
@@ -93,30 +118,65 @@ def session(
             if not candidates:
                 continue
         product = rng.choice(candidates)
-        yield Action(
-            _gap(rng),
-            "product_viewed",
-            {
-                **who,
-                "product_id": product.product_id,
-                "category": product.category,
-                "unit_price": product.unit_price,
-                "referrer": referrer,
-            },
-        )
-        if product.available and rng.random() < _add_probability(customer, product):
-            quantity = 1 + int(rng.expovariate(0.6))
-            options = product.customization_options
-            wants_option = options and rng.random() < customer.customization_affinity
-            choice = rng.choice(options) if wants_option else None
-            cart[product.product_id] = (product, quantity, choice)
-            yield Action(_gap(rng), "cart_updated", _cart_fields(who, product, quantity, choice))
-        elif cart and rng.random() < 0.1:
-            removed, quantity, choice = cart.pop(rng.choice(list(cart)))
-            yield Action(_gap(rng), "cart_updated", _cart_fields(who, removed, -quantity, choice))
+        yield from _view_and_cart(rng, customer, who, product, cart, None, referrer)
         referrer = "recommendation" if rng.random() < 0.2 else referrer
     if cart and rng.random() < customer.buy_propensity * 1.5:
-        yield Checkout(_gap(rng), customer, session_id, list(cart.values()))
+        in_cart = [recommended[p] for p in cart if p in recommended]
+        yield Checkout(
+            _gap(rng), customer, session_id, list(cart.values()), in_cart[-1] if in_cart else None
+        )
+
+
+def _react(
+    rng: random.Random,
+    customer: Customer,
+    catalog: Catalog,
+    session_id: str,
+    recommend: Recommend,
+    products: dict[str, Product],
+) -> tuple[Product, str] | None:
+    shown = recommend(customer.customer_id, session_id)
+    if shown is None:
+        return None
+    weights = customer.category_weights(catalog.categories)
+    clicked = pick(rng, shown, products, weights, customer.price_level)
+    return None if clicked is None else (clicked, shown.recommendation_id)
+
+
+def _view_and_cart(
+    rng: random.Random,
+    customer: Customer,
+    who: dict,
+    product: Product,
+    cart: dict[str, tuple[Product, int, str | None]],
+    recommendation_id: str | None,
+    referrer: str = "recommendation",
+) -> Iterator[Action]:
+    """A view of `product`, then perhaps a cart addition (or a removal of something else)."""
+    echo = {"recommendation_id": recommendation_id} if recommendation_id else {}
+    yield Action(
+        _gap(rng),
+        "product_viewed",
+        {
+            **who,
+            "product_id": product.product_id,
+            "category": product.category,
+            "unit_price": product.unit_price,
+            "referrer": referrer,
+            **echo,
+        },
+    )
+    if product.available and rng.random() < _add_probability(customer, product):
+        quantity = 1 + int(rng.expovariate(0.6))
+        options = product.customization_options
+        wants_option = options and rng.random() < customer.customization_affinity
+        choice = rng.choice(options) if wants_option else None
+        cart[product.product_id] = (product, quantity, choice)
+        fields = _cart_fields(who, product, quantity, choice)
+        yield Action(_gap(rng), "cart_updated", {**fields, **echo})
+    elif cart and rng.random() < 0.1:
+        removed, quantity, choice = cart.pop(rng.choice(list(cart)))
+        yield Action(_gap(rng), "cart_updated", _cart_fields(who, removed, -quantity, choice))
 
 
 def _gap(rng: random.Random) -> float:

@@ -12,6 +12,7 @@ from pulsemart.contracts import build_event, encode_event, key_for, topic_for
 from pulsemart.stream.simulator.catalog import build_catalog
 from pulsemart.stream.simulator.customers import build_customers
 from pulsemart.stream.simulator.dirt import choose_corruption, corrupt
+from pulsemart.stream.simulator.reactions import Recommend
 from pulsemart.stream.simulator.world import World
 
 # A fixed default start keeps the output a function of the seed alone.
@@ -43,6 +44,7 @@ def generate(
     n_products: int = 200,
     n_customers: int = 2000,
     clock: Callable[[], datetime] | None = None,
+    recommend: Recommend | None = None,
 ) -> Iterator[SimulatedEvent]:
     """Exactly `n_events` records: a product_upserted per catalog product, then shop activity.
 
@@ -56,6 +58,9 @@ def generate(
     rate-limited producer sends events dated now. The world's clock runs ~25x faster than a
     5 events/s trickle, so simulated offsets from a start of "now" would run into the future
     (and be quarantined as such). Everything but the times still depends on the seed alone.
+
+    With `recommend` (reactions.py), shoppers look at what the serving API recommends and
+    click what suits them; the stream then also depends on the API's answers.
     """
     if n_events < 0:
         raise ValueError("n_events must not be negative")
@@ -87,7 +92,9 @@ def generate(
     start_hour = start_utc.hour + start_utc.minute / 60
     activity = (
         clean(event_type, fields, clock() if clock else start + timedelta(seconds=offset))
-        for offset, event_type, fields in World(rng, catalog, customers, start_hour).events()
+        for offset, event_type, fields in World(
+            rng, catalog, customers, start_hour, recommend
+        ).events()
     )
     yield from _with_dirt(activity, n_events - len(bootstrap), dirty_rate, dirt_rng, start)
 

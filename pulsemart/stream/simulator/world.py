@@ -21,6 +21,7 @@ from pulsemart.stream.simulator.catalog import (
     repriced,
 )
 from pulsemart.stream.simulator.customers import Checkout, Customer, session
+from pulsemart.stream.simulator.reactions import Recommend, catalog_index
 
 # Relative session arrival rate per UTC hour: quiet nights, busy late mornings and evenings.
 DIURNAL = (
@@ -60,9 +61,16 @@ WorldEvent = tuple[float, str, dict]
 
 class World:
     def __init__(
-        self, rng: random.Random, catalog: Catalog, customers: list[Customer], start_hour: float
+        self,
+        rng: random.Random,
+        catalog: Catalog,
+        customers: list[Customer],
+        start_hour: float,
+        recommend: Recommend | None = None,
     ):
         self.rng = rng
+        self.recommend = recommend
+        self.products = catalog_index(catalog) if recommend else None
         self.catalog = catalog
         self.customers = customers
         self.start_hour = start_hour
@@ -87,7 +95,10 @@ class World:
 
     def _arrive(self, now: float, _) -> tuple[WorldEvent, ...]:
         customer = self.rng.choice(self.customers)
-        actions = session(self.rng, customer, self.catalog, f"S{next(self._sessions):08d}")
+        session_id = f"S{next(self._sessions):08d}"
+        actions = session(
+            self.rng, customer, self.catalog, session_id, self.recommend, self.products
+        )
         self._continue(now, actions)
         hour = int(self.start_hour + now / 3600) % 24
         gap = self.rng.expovariate(DIURNAL[hour] / MEAN_SESSION_GAP_S)
@@ -136,7 +147,8 @@ class World:
             "country": checkout.customer.country,
             "currency": CURRENCY,
         }
-        yield now, "order_placed", order
+        echo = {"recommendation_id": checkout.recommendation_id}
+        yield now, "order_placed", {**order, **echo} if checkout.recommendation_id else order
         for product in sold_out:
             yield now, "availability_changed", _availability(product, "sold_out")
             restock_at = now + self.rng.uniform(6, 72) * 3600

@@ -101,6 +101,13 @@ def test_a_split_serves_each_shopper_one_stable_arm_by_the_hash(client, db):
             ["B1", "B2", "B3"] if version == CHALLENGER else ["A1", "A2", "A3"]
         )
         arms[customer] = body["variant"]
+    in_sql = db.execute(
+        "select array_agg(serving.experiment_bucket(%s, u) order by n) "
+        "from unnest(%s::text[]) with ordinality as t(u, n)",
+        (started.experiment_id, CUSTOMERS),
+    ).fetchone()[0]
+    assert in_sql == [bucket(started.experiment_id, c) for c in CUSTOMERS]
+    db.rollback()  # end() below is then a transaction of its own, not a savepoint in this one
     counts = {arm: list(arms.values()).count(arm) for arm in ("champion", "challenger")}
     assert min(counts.values()) > 80, counts  # 240 shoppers, 50/50
     again = {c: _ask(client, c)["variant"] for c in CUSTOMERS[:40]}

@@ -117,6 +117,31 @@ def test_a_served_answer_becomes_a_valid_exposure_event_with_a_hashed_customer()
     assert event["customer_key"] is None and event["shopper_key"] == "S1"
 
 
+def test_an_exposure_names_its_arm_and_a_shadow_list_the_shopper_never_saw():
+    at = exposures.datetime(2026, 12, 7, 12, tzinfo=exposures.UTC)
+    plain = exposure_event(Offer("r0", "customer", orjson.dumps(ANSWER), at), PADS)
+    assert (plain["variant"], plain["experiment_id"], plain["shadow_items"]) == (
+        "champion",
+        None,
+        None,
+    )
+    answer = {**ANSWER, "variant": "challenger", "experiment_id": 7, "model_version": "4"}
+    event = exposure_event(Offer("r3", "customer", orjson.dumps(answer), at), PADS)
+    assert (event["variant"], event["experiment_id"], event["model_version"]) == (
+        "challenger",
+        7,
+        "4",
+    )
+    shadow = {"model_version": "5", "items": [{"product_id": "P7", "position": 1, "because": []}]}
+    answer = {**ANSWER, "variant": "champion", "experiment_id": 8}
+    event = exposure_event(Offer("r4", "customer", orjson.dumps(answer), at, shadow), PADS)
+    assert event["shadow_model_version"] == "5" and event["shadow_items"] == shadow["items"]
+    assert [i["product_id"] for i in event["items"]] == ["P1", "P2"]
+    schema = pandera_schema("recommendation_exposed")
+    for valid in (plain, event):
+        schema.validate(events_frame([valid]), lazy=True)
+
+
 def test_the_id_is_spliced_into_the_body_as_its_first_member():
     body = with_recommendation_id(orjson.dumps(ANSWER), "abc")
     decoded = orjson.loads(body)

@@ -87,10 +87,10 @@ def session(
     catalog: Catalog,
     session_id: str,
     recommend: Recommend | None = None,
-    products: dict[str, Product] | None = None,
+    by_id: dict[str, Product] | None = None,
 ) -> Iterator[Action | Checkout]:
     """The actions of one visit: searches or category browsing, views, cart changes, checkout.
-    With `recommend` (and the catalog's `products` by id), the shopper also looks at the
+    With `recommend` (and the catalog's products `by_id`), the shopper also looks at the
     recommendations now and then and clicks what suits them (reactions.py)."""
     who = {"customer_id": customer.customer_id, "session_id": session_id}
     cart: dict[str, tuple[Product, int, str | None]] = {}
@@ -98,8 +98,8 @@ def session(
     candidates: list[Product] = []
     referrer = "direct"
     for _ in range(1 + int(rng.expovariate(1 / 6))):
-        if recommend is not None and products is not None and rng.random() < LOOK:
-            clicked = _react(rng, customer, catalog, session_id, recommend, products)
+        if recommend is not None and by_id is not None and rng.random() < LOOK:
+            clicked = _react(rng, customer, catalog, session_id, recommend, by_id)
             if clicked is not None:
                 product, recommendation_id = clicked
                 recommended[product.product_id] = recommendation_id
@@ -133,13 +133,13 @@ def _react(
     catalog: Catalog,
     session_id: str,
     recommend: Recommend,
-    products: dict[str, Product],
+    by_id: dict[str, Product],
 ) -> tuple[Product, str] | None:
     shown = recommend(customer.customer_id, session_id)
     if shown is None:
         return None
     weights = customer.category_weights(catalog.categories)
-    clicked = pick(rng, shown, products, weights, customer.price_level)
+    clicked = pick(rng, shown, by_id, weights, customer.price_level)
     return None if clicked is None else (clicked, shown.recommendation_id)
 
 

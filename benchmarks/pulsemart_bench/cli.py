@@ -411,6 +411,35 @@ def exposures(
     )
 
 
+@bench.command("experiment")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=5, max=240),
+    default=30,
+    show_default=True,
+    help="How long the demo runs, from `pulsemart up` on.",
+)
+@click.option(
+    "--checkpoint-minutes",
+    type=click.FloatRange(min=1),
+    default=5,
+    show_default=True,
+    help="How often the experiment is read.",
+)
+@output_option
+def experiment(minutes: float, checkpoint_minutes: float, output: Path) -> None:
+    """The champion against popularity, 50/50, in the demo's first minutes (its own
+    `pulsemart up` in a temporary home, default trickle)."""
+    from pulsemart_bench import experiment_demo
+    from pulsemart_bench.report import write_sections
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    section = experiment_demo.section(_command(), minutes, checkpoint_minutes, _echo)
+    write_sections(output, [section])
+    click.echo(section.render())
+    click.echo(f"\nwrote the {section.key} section of {output}\n")
+
+
 @bench.command("all")
 @_produce_options
 @_ingest_options

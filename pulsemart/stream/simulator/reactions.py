@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 LOOK = 0.3  # chance that a session step looks at the recommendations
 EXAMINE = 0.8  # chance of looking at the next position after one not clicked
-CLICK = 0.6  # click chance of a product of the customer's favourite category within reach
+CLICK = 0.3  # click chance of a product of the customer's favourite category within reach
 TIMEOUT_S = 1.0
 
 

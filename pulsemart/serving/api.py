@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,7 @@ from pulsemart.serving.dashboard import install_dashboard
 from pulsemart.serving.encode import json_body
 from pulsemart.serving.exposures import (
     ExposureLog,
+    exposure_part,
     new_recommendation_id,
     start_exposure_log,
     with_recommendation_id,
@@ -208,45 +210,57 @@ def create_app(
         return schema.error_responses(*((401, 403) if settings.api_key else ()), *statuses, 503)
 
     async def answer(
-        key: tuple, read, tags, compose: Composer | None = None, aside: str | None = None
-    ) -> tuple[bytes, dict[str, str], Any]:
+        key: tuple,
+        read,
+        tags,
+        compose: Composer | None = None,
+        aside: str | None = None,
+        companion: tuple[tuple, Callable[[dict], bytes]] | None = None,
+    ) -> tuple[bytes, dict[str, str], Any, bytes | None]:
         """The answer to `key` from the cache, or `read` from the database and kept until a
         change names one of its tags (cache.py): `tags`, or `tags(answer)`. With `compose`,
         the answer's shape is kept apart from the product rows it shows (fragments.py), and
         `tags` are those of its shape. With `aside`, that member of the answer is taken out
-        and returned on its own, and an answer that had one is not kept. Returns the body, the
-        X-Cache header and the member set aside (None without one)."""
+        and returned on its own, and an answer that had one is not kept. With `companion`
+        (a key and a function of the answer), those bytes are kept beside it, with its tags.
+        Returns the body, the X-Cache header, the member set aside and the companion's bytes
+        (None when absent; a hit may find the companion evicted)."""
         body = cache.get(key)
         if body is not None:
-            return body, CACHE_HIT, None
+            return body, CACHE_HIT, None, cache.get(companion[0]) if companion else None
         token = cache.begin()
         async with pool.connection() as conn:
             content = await read(conn)
         put_aside = content.pop(aside, None) if aside else None
         body = json_body(content)
+        extra = companion[1](content) if companion else None
         if put_aside is not None:
-            return body, CACHE_BYPASS, put_aside
+            return body, CACHE_BYPASS, put_aside, extra
         if token is not None:
             kept, rows = compose(content, body) if compose else (body, [])
             tags = tags(content) if callable(tags) else tags
-            cache.put_many(token, [(key, kept, tags), *rows])
-        return body, CACHE_MISS if token is not None else CACHE_STALE, None
+            beside = [(companion[0], extra, tags)] if companion and extra is not None else []
+            cache.put_many(token, [(key, kept, tags), *beside, *rows])
+        return body, CACHE_MISS if token is not None else CACHE_STALE, None, extra
 
     async def cached(key: tuple, read, tags, compose: Composer | None = None) -> Response:
-        body, headers, _ = await answer(key, read, tags, compose)
+        body, headers, _, _ = await answer(key, read, tags, compose)
         return json_response(body, headers=headers)
 
     async def exposed(route: str, key: tuple, read) -> Response:
         """A recommendations answer with an id of its own, whether cached or not, and its
         exposure handed to the log (which never makes the response wait), with the shadow
-        challenger's list when the shopper is in a shadow experiment's buckets."""
-        body, headers, shadow = await answer(
-            key, read, answer_tags, composer(ITEM), aside="shadow"
+        challenger's list when the shopper is in a shadow experiment's buckets. What the
+        exposure needs of the answer is kept beside it in the cache (`exposure_part`), so a
+        hit does not parse the whole body again."""
+        exposures: ExposureLog | None = app.state.exposures
+        companion = (("exposure", *key), exposure_part) if exposures is not None else None
+        body, headers, shadow, part = await answer(
+            key, read, answer_tags, composer(ITEM), aside="shadow", companion=companion
         )
         recommendation_id = new_recommendation_id()
-        exposures: ExposureLog | None = app.state.exposures
         if exposures is not None:
-            exposures.offer(recommendation_id, route, body, shadow)
+            exposures.offer(recommendation_id, route, part or body, shadow)
         return json_response(with_recommendation_id(body, recommendation_id), headers=headers)
 
     @app.get(

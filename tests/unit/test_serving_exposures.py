@@ -14,14 +14,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pulsemart.contracts import events_frame, pandera_schema
+from ml.names import RECOMMENDER
+from pulsemart.contracts import build_event, events_frame, pandera_schema
 from pulsemart.serving import exposures
 from pulsemart.serving.exposure_spool import ExposureSpool
 from pulsemart.serving.exposures import (
     ExposureLog,
     Offer,
     exposure_event,
+    exposure_part,
     keyed_hash,
+    new_recommendation_id,
     with_recommendation_id,
 )
 
@@ -140,6 +143,43 @@ def test_an_exposure_names_its_arm_and_a_shadow_list_the_shopper_never_saw():
     schema = pandera_schema("recommendation_exposed")
     for valid in (plain, event):
         schema.validate(events_frame([valid]), lazy=True)
+
+
+def test_the_event_is_what_the_contract_builder_makes_and_the_part_stands_for_the_body():
+    at = exposures.datetime(2026, 12, 7, 12, 0, 0, 123456, tzinfo=exposures.UTC)
+    answer = {**ANSWER, "variant": "challenger", "experiment_id": 3}
+    shadow = {"model_version": "5", "items": [{"product_id": "P7", "position": 1, "because": []}]}
+    event = exposure_event(Offer("r5", "customer", orjson.dumps(answer), at, shadow), PADS)
+    built = build_event(
+        "recommendation_exposed",
+        event_id="r5",
+        event_time=at,
+        source=exposures.SOURCE,
+        recommendation_id="r5",
+        shopper_key=keyed_hash(PADS, "C000001"),
+        customer_key=keyed_hash(PADS, "C000001"),
+        session_id="S1",
+        route="customer",
+        variant="challenger",
+        model_name=RECOMMENDER,
+        model_version="3",
+        items=event["items"],
+        experiment_id=3,
+        shadow_model_version="5",
+        shadow_items=shadow["items"],
+    )
+    assert list(event.items()) == list(built.items())  # same fields, same order
+    part = exposure_part(answer)
+    assert set(orjson.loads(part)) <= set(answer)
+    assert all("score" not in item for item in orjson.loads(part)["items"])
+    from_part = exposure_event(Offer("r5", "customer", part, at, shadow), PADS)
+    assert from_part == event
+
+
+def test_recommendation_ids_are_32_hex_digits_and_distinct():
+    ids = [new_recommendation_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in ids)
 
 
 def test_the_id_is_spliced_into_the_body_as_its_first_member():

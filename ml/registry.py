@@ -14,6 +14,7 @@ serves) are pulsemart.ml_store.lifecycle's. No Dagster here, and MLflow only ins
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,8 @@ PROMOTED_AT = "pulsemart.promoted_at"  # ISO time, microseconds: sorts as text
 PROMOTION_REASON = "pulsemart.promotion_reason"
 ROLLED_BACK_AT = "pulsemart.rolled_back_at"
 GATE = "pulsemart.gate"  # "passed: <reason>" or "rejected: <reason>"
+ONLINE_GATE = "pulsemart.online_gate"  # the same, for the online experiment's gate
+ONLINE_EVIDENCE = "pulsemart.online_evidence"  # JSON: the experiment's figures for the version
 
 
 def register(run_id: str, name: str) -> str:
@@ -57,6 +60,22 @@ def record_gate(name: str, version: str, passed: bool, reason: str) -> None:
     _client().set_model_version_tag(
         name, str(version), GATE, f"{'passed' if passed else 'rejected'}: {reason}"
     )
+
+
+def tag_online_evidence(
+    name: str, version: str, passed: bool, reason: str, evidence: dict, description: str
+) -> None:
+    """Record an online experiment's verdict on `version`: the verdict and the figures as
+    tags, and `description` as the version's description, which the MLflow UI shows first."""
+    client = _client()
+    version = str(version)
+    client.set_model_version_tag(
+        name, version, ONLINE_GATE, f"{'passed' if passed else 'rejected'}: {reason}"
+    )
+    client.set_model_version_tag(
+        name, version, ONLINE_EVIDENCE, json.dumps(evidence, sort_keys=True, default=str)
+    )
+    client.update_model_version(name, version, description=description)
 
 
 def set_champion(name: str, version: str, reason: str) -> str | None:
@@ -175,5 +194,6 @@ __all__ = [
     "set_challenger",
     "set_champion",
     "status",
+    "tag_online_evidence",
     "tracking_uri",
 ]

@@ -204,11 +204,8 @@ def _chosen_variant(current, variant: str | None):
 
 def _online_evidence(conn, settings, current, chosen, without_evidence: bool) -> str:
     """The online gate's verdict, recorded on the model version; refuses a failed gate."""
-    from pulsemart.ml_store.experiment_readout import (
-        compute_readout,
-        online_gate,
-        record_online_evidence,
-    )
+    from pulsemart.ml_store.experiment_readout import compute_readout
+    from pulsemart.ml_store.online_gate import online_gate, record_online_evidence
     from pulsemart.ml_store.records import audit
 
     if without_evidence or not settings.experiment_require_evidence:
@@ -219,7 +216,11 @@ def _online_evidence(conn, settings, current, chosen, without_evidence: bool) ->
                 ACTOR,
                 "ml.experiment.gate",
                 f"{current.model_name}/{chosen.model_version}",
-                {"experiment_id": current.experiment_id, "passed": True, "reason": f"skipped: {why}"},
+                {
+                    "experiment_id": current.experiment_id,
+                    "passed": True,
+                    "reason": f"skipped: {why}",
+                },
             )
         return f"online gate skipped: {why}"
     readout = compute_readout(conn, current)
@@ -242,12 +243,15 @@ def _online_evidence(conn, settings, current, chosen, without_evidence: bool) ->
                 "reason": decision.reason,
             },
         )
+    conn.commit()  # the verdict stays on record even when it refuses the promotion
     if not decision.passed:
         raise click.ClickException(
             f"online gate: {decision.reason}. Keep the experiment running, conclude with "
             "discard, or promote --without-evidence"
         )
-    record_online_evidence(current.model_name, chosen.model_version, decision, readout)
+    record_online_evidence(
+        current.model_name, chosen.model_version, decision, readout, settings.experiment_metric
+    )
     return f"online gate: {decision.reason}"
 
 

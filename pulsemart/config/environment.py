@@ -349,6 +349,38 @@ class Environment(BaseSettings):
         when_unset="`0.25`",
         gt=0,
     )
+    # Online experiments (docs/ml.md): the names are pulsemart.ml_store.experiment_readout's
+    # METRICS, written out because the streaming code location must not import the ML stack;
+    # tests/unit/test_experiment_readout.py holds the two equal.
+    experiment_metric: Literal["ctr", "conversion", "revenue_per_exposure"] = setting(
+        "PULSEMART_EXPERIMENT_METRIC",
+        "ctr",
+        "what the online gate judges a challenger on: `ctr`, `conversion` or "
+        "`revenue_per_exposure`",
+        group="general",
+    )
+    experiment_alpha: float = setting(
+        "PULSEMART_EXPERIMENT_ALPHA",
+        0.05,
+        "significance level (two-sided) of the online gate and of the conversion guardrail",
+        group="general",
+        gt=0,
+        le=0.5,
+    )
+    experiment_min_exposures: int = setting(
+        "PULSEMART_EXPERIMENT_MIN_EXPOSURES",
+        200,
+        "exposures every arm of an experiment needs before the online gate judges it",
+        group="general",
+        ge=1,
+    )
+    experiment_require_evidence: bool = setting(
+        "PULSEMART_EXPERIMENT_REQUIRE_EVIDENCE",
+        True,
+        "concluding an experiment by promotion needs the online gate's pass; off: it may "
+        "promote without one (audited)",
+        group="general",
+    )
     realtime_batch_ms: int = setting(
         "PULSEMART_REALTIME_BATCH_MS",
         20,

@@ -28,6 +28,7 @@ import psycopg
 
 from pulsemart.ml_store.records import audit
 from pulsemart.ml_store.scoring import deployed_version, has_scores
+from pulsemart.store.rows import one_row
 
 POPULARITY = "popularity"
 STATUSES = ("running", "stopped", "promoted", "discarded")
@@ -141,11 +142,13 @@ def start(
                     f"{model_name} version {variant.model_version} has no scores to serve: "
                     f"score it first (or use {POPULARITY!r})"
                 )
-        experiment_id = conn.execute(
-            "insert into serving.experiments (model_name, champion_version, shadow, started_by) "
-            "values (%s, %s, %s, %s) returning experiment_id",
-            (model_name, champion, shadow, actor),
-        ).fetchone()[0]
+        (experiment_id,) = one_row(
+            conn.execute(
+                "insert into serving.experiments (model_name, champion_version, shadow, "
+                "started_by) values (%s, %s, %s, %s) returning experiment_id",
+                (model_name, champion, shadow, actor),
+            )
+        )
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into serving.experiment_variants "
@@ -237,7 +240,20 @@ def find(conn: psycopg.Connection, experiment_id: int) -> Experiment | None:
         "where experiment_id = %s order by low, variant",
         (experiment_id,),
     ).fetchall()
-    return Experiment(*row, variants=tuple(Variant(*v) for v in variants))
+    (eid, name, champion, shadow, status, started_at, started_by, ended_at, ended_by, why) = row
+    return Experiment(
+        eid,
+        name,
+        champion,
+        shadow,
+        status,
+        started_at,
+        started_by,
+        ended_at,
+        ended_by,
+        why,
+        tuple(Variant(*v) for v in variants),
+    )
 
 
 def _found(conn: psycopg.Connection, experiment_id: int) -> Experiment:

@@ -205,8 +205,25 @@ def test_the_cli_starts_reports_and_stops_an_experiment(scored, db, monkeypatch)
     document = json.loads(shown.output)
     assert document["experiment"]["status"] == "running"
     assert document["experiment"]["shares"] == {"champion": 0.75, "challenger": 0.25}
+    # Promotion needs online evidence: without a readout showing a significant gain, refused.
+    gated = runner.invoke(cli, [*base, "conclude", RECOMMENDER, "promote"])
+    assert gated.exit_code != 0 and "online gate: too few exposures" in gated.output, gated.output
+    assert experiments.running(db, RECOMMENDER) is not None
+    db.rollback()
+    (gate,) = db.execute(
+        "select details from governance.audit_log where action = 'ml.experiment.gate' "
+        "order by audit_id desc limit 1"
+    ).fetchone()
+    db.rollback()
+    assert gate["passed"] is False and "too few exposures" in gate["reason"]
     stopped = runner.invoke(cli, [*base, "stop", RECOMMENDER, "--reason", "enough"])
     assert stopped.exit_code == 0, stopped.output
     assert experiments.latest(db, RECOMMENDER).end_reason == "enough"
     nothing = runner.invoke(cli, [*base, "stop", RECOMMENDER])
     assert nothing.exit_code != 0 and "no experiment is running" in nothing.output
+    runner.invoke(cli, [*base, "start", RECOMMENDER, "--challenger", POPULARITY])
+    baseline = runner.invoke(cli, [*base, "conclude", RECOMMENDER, "promote"])
+    assert baseline.exit_code != 0 and "conclude with discard" in baseline.output
+    discarded = runner.invoke(cli, [*base, "conclude", RECOMMENDER, "discard"])
+    assert discarded.exit_code == 0, discarded.output
+    assert experiments.latest(db, RECOMMENDER).status == "discarded"

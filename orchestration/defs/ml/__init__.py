@@ -1,5 +1,6 @@
 """ML definitions: training set, recommender and propensity challengers, evaluations, gates,
-batch scoring; the jobs that run them and the weekly retrain."""
+batch scoring; the jobs that run them and the weekly retrain; the online experiment's readout,
+its checks and its schedule."""
 
 import dagster as dg
 
@@ -15,6 +16,12 @@ from orchestration.defs.ml.checks import (
     recommendations_exclude_unavailable,
 )
 from orchestration.defs.ml.common import GROUP, PROPENSITY_SCORES, RECOMMENDATIONS
+from orchestration.defs.ml.experiments import (
+    EXPERIMENT_JOB,
+    EXPERIMENT_READOUT,
+    experiment_readout,
+    experiment_readout_schedule,
+)
 from orchestration.defs.ml.propensity import (
     propensity_challenger,
     propensity_champion,
@@ -26,7 +33,8 @@ from orchestration.defs.ml.propensity import (
 # scikit-learn each time (seconds per step).
 ML_TRAIN_JOB = dg.define_asset_job(
     "ml_train",
-    selection=dg.AssetSelection.groups(GROUP),
+    # The experiment's readout reads the shop's exposures, not the training: its own schedule.
+    selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.assets(EXPERIMENT_READOUT),
     executor_def=dg.in_process_executor,
     description="Retrain, evaluate and gate both models, then score both champions.",
 )
@@ -56,8 +64,9 @@ defs = dg.Definitions(
         propensity_evaluation,
         propensity_champion,
         propensity_scores,
+        experiment_readout,
     ],
     asset_checks=[recommendations_exclude_unavailable, item_neighbours_checks],
-    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB],
-    schedules=[WEEKLY_RETRAIN],
+    jobs=[ML_TRAIN_JOB, ML_SCORE_JOB, EXPERIMENT_JOB],
+    schedules=[WEEKLY_RETRAIN, experiment_readout_schedule],
 )

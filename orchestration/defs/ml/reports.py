@@ -1,4 +1,5 @@
-"""What the ML assets show in the Dagster UI: metric tables, gate decisions, model cards.
+"""What the ML assets show in the Dagster UI: metric tables, gate decisions, model cards,
+experiment readouts and the online evidence a card records.
 
 Pure functions of plain values (no Dagster, no MLflow), unit-tested in tests/unit/test_ml_assets.py.
 """
@@ -75,9 +76,13 @@ def model_card(
     passed: bool,
     reason: str,
     champion_after: str | None,
+    online_evidence: dict | None = None,
 ) -> str:
-    """A short markdown model card: what was trained on what, how it did, what was decided."""
+    """A short markdown model card: what was trained on what, how it did, what was decided;
+    and, for a version an online experiment judged, that evidence
+    (pulsemart.ml_store.experiment_readout.online_evidence)."""
     outcome = "promoted to champion" if passed else "not promoted"
+    online = ["", online_evidence_markdown(online_evidence)] if online_evidence else []
     return "\n".join(
         [
             f"### {model_name} version {version}",
@@ -94,8 +99,91 @@ def model_card(
             "",
             metrics_markdown(results, columns),
             *_session_note(results),
+            *online,
         ]
     )
+
+
+def online_evidence_markdown(evidence: dict) -> str:
+    """The online experiment's verdict on a version and each metric's lift over the champion."""
+    verdict = "passed" if evidence["passed"] else "not passed"
+    on = f" on `{evidence['metric']}`" if evidence.get("metric") else ""
+    exposures = ", ".join(f"{arm} {n}" for arm, n in evidence["exposures"].items())
+    return "\n".join(
+        [
+            (
+                f"**Online evidence**: experiment {evidence['experiment_id']}, "
+                f"{evidence['variant']} (version {evidence['model_version']}); exposures {exposures}."
+            ),
+            f"Online gate{on} {verdict}: {evidence['reason']}.",
+            "",
+            lifts_markdown({evidence["variant"]: evidence["lifts"]}, evidence["alpha"]),
+        ]
+    )
+
+
+def readout_markdown(readout: dict) -> str:
+    """An experiment's readout (experiment_readout.Readout.as_dict): each arm with its rates
+    and their intervals, each challenger's lift over the champion, and the sample ratio."""
+    level = f"{1 - readout['alpha']:.0%}"
+    lines = [
+        (
+            f"| arm | version | share | exposures | clicks | CTR [{level}] | purchases "
+            f"| conversion [{level}] | revenue / exposure [{level}] |"
+        ),
+        "|" + "---|" * 9,
+    ]
+    for arm in readout["arms"]:
+        share = "n/a" if arm["share"] is None else f"{arm['share']:.0%}"
+        lines.append(
+            f"| {arm['variant']} | {arm['model_version'] or 'n/a'} | {share} "
+            f"| {arm['exposures']} | {arm['clicks']} | {_interval(arm['ctr'])} "
+            f"| {arm['purchases']} | {_interval(arm['conversion'])} "
+            f"| {_interval(arm['revenue_per_exposure'])} |"
+        )
+    srm = readout["sample_ratio"]
+    verdict = "mismatch" if srm["mismatch"] else "as configured"
+    lines += [
+        "",
+        (
+            f"Sample ratio: chi-square {_fmt(srm['chi_square'])}, p {_p(srm['p_value'])} "
+            f"({verdict}; a mismatch is p < {srm['alpha']:g})."
+        ),
+    ]
+    if readout["comparisons"]:
+        lines += ["", lifts_markdown(readout["comparisons"], readout["alpha"])]
+    return "\n".join(lines + [f"\n_{note}_" for note in readout.get("notes", [])])
+
+
+def lifts_markdown(comparisons: dict, alpha: float) -> str:
+    """Each challenger minus the champion, per metric: {variant: {metric: comparison}}."""
+    lines = [
+        f"| challenger | metric | lift | {1 - alpha:.0%} interval | relative | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, metrics in comparisons.items():
+        for metric, c in metrics.items():
+            relative = "n/a" if c["relative_lift"] is None else f"{c['relative_lift']:+.1%}"
+            lines.append(
+                f"| {variant} | {metric} | {_signed(c['estimate'])} "
+                f"| [{_signed(c['low'])}, {_signed(c['high'])}] | {relative} "
+                f"| {_p(c['p_value'])} |"
+            )
+    return "\n".join(lines)
+
+
+def _interval(interval: dict) -> str:
+    if interval["estimate"] is None:
+        return "n/a"
+    return f"{interval['estimate']:.4f} [{interval['low']:.4f}, {interval['high']:.4f}]"
+
+
+def _p(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def _signed(value) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"
 
 
 def _session_note(results: dict) -> list[str]:

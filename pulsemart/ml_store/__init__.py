@@ -14,6 +14,9 @@ the drift sensor read from the marts and write to `serving` and `governance`.
     bootstrap   when to ask for the first datamart build and the first model
     offline     the registry's champion measured on a transaction file
     drift       what the drift sensor observes (recent features, live hit rate)
+    experiments online experiments: start, end, arms by stable hash (serving.experiments)
+    experiment_readout  an experiment's figures per arm from the marts, kept as readouts
+    online_gate the online promotion gate, the guardrail, the evidence on a model version
 
 No Dagster here (orchestration/defs/ml and sensors/drift.py wrap it); MLflow only through
 `ml.registry`, inside the functions that need it.

@@ -280,7 +280,13 @@ def test_ml_train_covers_the_layer_and_runs_weekly_and_on_drift():
         defs.resolve_assets_def(key).get_asset_spec(key).tags["lane"] == "batch" for key in ml_keys
     )
     job = defs.resolve_job_def("ml_train")
-    assert set(job.asset_layer.executable_asset_keys) == ml_keys and len(ml_keys) == 9
+    # The experiment readout has its own job and schedule: it reads experiments, trains nothing.
+    readout = dg.AssetKey(["ml", "experiment_readout"])
+    assert readout in ml_keys and len(ml_keys) == 10
+    assert set(job.asset_layer.executable_asset_keys) == ml_keys - {readout}
+    assert defs.resolve_job_def("ml_experiment_readout").asset_layer.executable_asset_keys == {
+        readout
+    }
     schedule = defs.resolve_schedule_def("ml_weekly_retrain")
     assert (
         schedule.job_name == "ml_train"

@@ -7,3 +7,5 @@ loading pandas or MLflow.
 RECOMMENDER = "pulsemart-recommender"
 PROPENSITY = "pulsemart-propensity"
 MODELS = (RECOMMENDER, PROPENSITY)
+# The built-in challenger of an online experiment: no model rows, the trending list for everyone.
+POPULARITY = "popularity"

@@ -26,11 +26,11 @@ from datetime import datetime
 
 import psycopg
 
+from ml.names import POPULARITY
 from pulsemart.ml_store.records import audit
 from pulsemart.ml_store.scoring import deployed_version, has_scores
 from pulsemart.store.rows import one_row
 
-POPULARITY = "popularity"
 STATUSES = ("running", "stopped", "promoted", "discarded")
 CONCLUSIONS = ("promote", "discard")
 _BUCKETS = 2**48  # serving.experiment_bucket keeps 48 bits of the md5

@@ -26,13 +26,19 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from ml.blend import Blended, BlendWeights, Touch, blend
-from ml.names import RECOMMENDER
+from ml.names import POPULARITY, RECOMMENDER
 from pulsemart.serving.cache import CATALOG, TRENDING, customer_tag, session_tag
 from pulsemart.serving.fragments import ITEM_COLUMNS
 from pulsemart.serving.queries import TRENDING_FOR
 from pulsemart.store.rows import one_row_async
 
 TRENDING_POOL = 50  # trending candidates the blend may fall back on
+# The trending list, re-ranked for a known customer, except in an experiment's `popularity`
+# arm: the baseline every model must beat is the same list for everyone.
+POPULARITY_TRENDING = TRENDING_FOR.replace("%(k)s", "%(pool)s").replace(
+    "%(personal)s",
+    "(%(personal)s and (select model_version from shown) is distinct from %(popularity)s)",
+)
 
 PERSONAL = f"""
 with deployed as (
@@ -78,7 +84,7 @@ with deployed as (
       on n.model_name = %(model)s and n.model_version = v.model_version
     where n.product_id in (select product_id from touched)
 ), trending as (
-    {TRENDING_FOR.replace("%(k)s", "%(pool)s")}
+    {POPULARITY_TRENDING}
 ), candidates as (
     select product_id from model union select neighbour_id from neighbours
     union select product_id from trending
@@ -166,6 +172,7 @@ async def personal_recommendations(
             # A customer keeps their arm across sessions; an anonymous shopper, their session's.
             "unit": customer_id if customer_id is not None else session_id,
             "personal": customer_id is not None,
+            "popularity": POPULARITY,
             "pool": TRENDING_POOL,
         },
     )
@@ -217,7 +224,9 @@ async def personal_recommendations(
         "customer_id": customer_id,
         "session_id": session_id,
         "session_known": session is not None,
-        "source": "model" if model_scores else ("personalized_trending" if known else "trending"),
+        "source": "model"
+        if model_scores
+        else ("personalized_trending" if known and version != POPULARITY else "trending"),
         "sources": sorted({c.source for c in chosen}),
         "model_version": version,
         "variant": variant,

@@ -7,7 +7,8 @@ and answers `available: false` with a message, never an error, while the datamar
 The charts are drawn as SVG by `static/dashboard.js`: nothing is loaded from outside the API.
 
 The functions named `*_chart` and `shape_dashboard` turn query rows into chart series; they are
-pure and unit-tested. See docs/dashboard.md.
+pure and unit-tested; the experiment panel's shaping lives in dashboard_experiment.py. See
+docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from ml.names import RECOMMENDER
 from pulsemart.config import Settings
 from pulsemart.datamart.docs import docs_dir
+from pulsemart.serving import schema
+from pulsemart.serving.dashboard_experiment import experiment_panel
 from pulsemart.serving.dashboard_queries import (
+    STEP,
+    ExperimentRows,
+    Grain,
     MartRows,
+    read_experiment,
     read_marts,
     read_model_evaluations,
     read_served_models,
 )
+from pulsemart.serving.encode import json_body
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -54,6 +63,9 @@ FUNNEL_STEPS = (
 DQ_SERIES = ("accepted", "fixed", "quarantined")
 ROLE_ORDER = ("champion", "challenger", "baseline")
 TOP_RULES = 10
+# Axis labels per grain, in UTC like the buckets: a minute chart spans two hours at most, an
+# hour chart three days.
+TIME_LABEL = {"minute": "%H:%M", "hour": "%m-%d %H:00", "day": "%Y-%m-%d"}
 
 NOT_BUILT = (
     "The datamart is not built yet ({detail}). Run `pulsemart datamart build`, or "
@@ -93,15 +105,27 @@ def totals_chart(row: dict) -> dict:
         "units_sold": number(row.get("units_sold")),
         "first_day": iso(row.get("first_day")),
         "last_day": iso(row.get("last_day")),
+        "days": number(row.get("days")),
     }
 
 
-def sales_by_day_chart(rows: list[dict]) -> dict:
-    points = sorted(
-        ({"x": iso(r["order_date"]), "y": money(r["net_revenue"])} for r in rows),
-        key=lambda p: p["x"] or "",
-    )
-    return {"points": points}
+def sales_over_time_chart(rows: list[dict], grain: Grain) -> dict:
+    """Net revenue per `grain` bucket (rows: `bucket`, `net_revenue`), every bucket from the
+    first sale's to the last's: zero where nothing sold, so that the x axis is time."""
+    revenue = {}
+    for row in rows:
+        bucket = row["bucket"]
+        if isinstance(bucket, datetime):  # a timestamptz, in the session's time zone
+            bucket = bucket.astimezone(UTC)
+        revenue[bucket] = money(row["net_revenue"])
+    points = []
+    if revenue:
+        at, last = min(revenue), max(revenue)
+        while at <= last:
+            label = at.strftime(TIME_LABEL[grain])
+            points.append({"x": at.isoformat(), "label": label, "y": revenue.get(at, 0.0)})
+            at += STEP[grain]
+    return {"grain": grain, "points": points}
 
 
 def bar_chart(rows: list[dict], label: str, value: str = "net_revenue") -> dict:
@@ -201,19 +225,23 @@ def model_performance_chart(rows: list[dict] | None, served: dict[str, str] | No
 
 
 def shape_dashboard(
-    marts: MartRows, evaluations: list[dict] | None, served: dict[str, str] | None = None
+    marts: MartRows,
+    evaluations: list[dict] | None,
+    served: dict[str, str] | None = None,
+    experiment: ExperimentRows | None = None,
 ) -> dict:
     return {
         "available": True,
         "message": None,
         "totals": totals_chart(marts.totals),
-        "sales_by_day": sales_by_day_chart(marts.by_day),
+        "sales_over_time": sales_over_time_chart(marts.over_time, marts.grain),
         "sales_by_country": bar_chart(marts.by_country, "country"),
         "top_products": top_products_chart(marts.products),
         "top_categories": bar_chart(marts.categories, "category"),
         "funnel": funnel_chart(marts.funnel),
         "dq_scorecard": dq_scorecard_chart(marts.dq_days),
         "model_performance": model_performance_chart(evaluations, served),
+        "experiment": experiment_panel(experiment or ExperimentRows(None, [], None)),
     }
 
 
@@ -231,7 +259,8 @@ async def dashboard_data(conn: psycopg.AsyncConnection) -> dict:
     except psycopg.errors.UndefinedColumn as exc:  # a table of another shape than this reader's
         evaluations, unreadable = None, exc.diag.message_primary
     served = {row["model_name"]: row["model_version"] for row in await read_served_models(conn)}
-    shaped = shape_dashboard(marts, evaluations, served)
+    experiment = await read_experiment(conn, RECOMMENDER)
+    shaped = shape_dashboard(marts, evaluations, served, experiment)
     if unreadable:
         shaped["model_performance"]["message"] = (
             f"governance.model_evaluations cannot be read: {unreadable}"
@@ -268,14 +297,21 @@ def install_dashboard(app: FastAPI, settings: Settings, secured: list, errors: d
     def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "dashboard.html", headers=PAGE_HEADERS)
 
-    @router.get("/dashboard/data", tags=["dashboard"], dependencies=secured, responses=errors)
-    async def data(request: Request, response: Response) -> dict:
+    @router.get(
+        "/dashboard/data",
+        tags=["dashboard"],
+        dependencies=secured,
+        response_model=schema.DashboardData,
+        responses=errors,
+    )
+    async def data(request: Request) -> Response:
         """Every chart's series, or `available: false` and a message if no datamart yet."""
-        response.headers["Cache-Control"] = "no-store"
         async with request.app.state.pool.connection() as conn:
             shaped = await dashboard_data(conn)
         shaped["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        return shaped
+        return Response(
+            json_body(shaped), media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")

@@ -1,16 +1,23 @@
 """The dashboard's reads: the datamart (`marts.*`), `governance.model_evaluations` once the ML
-platform writes it, and the versions the API serves (`serving.model_deployments`).
+platform writes it, the versions the API serves (`serving.model_deployments`) and the
+recommender's experiment (`serving.experiments`, `marts.agg_experiment_daily`).
 
 Every statement is a constant and every value a bound parameter. The mart reads run in one
 read-only repeatable-read transaction, so the charts agree with each other even while dbt
 rebuilds a table between two of them. A missing mart raises psycopg's UndefinedTable, which the
-caller turns into "not built yet"; a missing evaluations table is an ordinary state (no model
-evaluated yet) and reads as None.
+caller turns into "not built yet"; a missing evaluations table or experiment mart is an ordinary
+state (no model evaluated yet, no experiment readout built yet) and reads as None.
+
+Sales over time are read at the grain `choose_grain` picks from the span of the order lines:
+per minute up to two hours, per hour up to three days, per day beyond. The daily mart holds
+days only, so finer buckets come from the order lines' timestamps (`fct_order_lines.ordered_at`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -20,21 +27,48 @@ from pulsemart.store.rows import one_row_async
 TOP_N = 10  # bars in the country, product and category charts
 DQ_DAYS = 60  # days of the data-quality scorecard shown
 
+Grain = Literal["minute", "hour", "day"]
+# The longest span drawn per minute, then per hour: at most 121 minutes or 73 hours, enough
+# points to show a shape and few enough to read. A demo's first hour is drawn per minute.
+MINUTE_SPAN = timedelta(hours=2)
+HOUR_SPAN = timedelta(days=3)
+FINE_GRAINS: dict[Grain, timedelta] = {"minute": MINUTE_SPAN, "hour": HOUR_SPAN}
+STEP: dict[Grain, timedelta] = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+
 SALES_TOTALS = """
 select coalesce(sum(net_revenue), 0) as net_revenue,
        coalesce(sum(gross_revenue), 0) as gross_revenue,
        coalesce(sum(cancelled_revenue), 0) as cancelled_revenue,
        coalesce(sum(units_sold), 0) as units_sold,
        min(order_date) as first_day,
-       max(order_date) as last_day
+       max(order_date) as last_day,
+       count(distinct order_date) as days
 from marts.agg_sales_daily
 """
 
+SALES_SPAN = (
+    "select min(ordered_at) as first_at, max(ordered_at) as last_at from marts.fct_order_lines"
+)
+
 SALES_BY_DAY = """
-select order_date, sum(net_revenue) as net_revenue, sum(gross_revenue) as gross_revenue
+select order_date as bucket, sum(net_revenue) as net_revenue
 from marts.agg_sales_daily
 group by order_date
 order by order_date
+"""
+
+# Cut in UTC whatever the session's time zone, as the daily marts cut their days. The span read
+# in the same snapshot bounds the buckets (121 or 73 at most); the limit only says so.
+SALES_BY_BUCKET = """
+select date_trunc(%(grain)s, ordered_at, 'UTC') as bucket, sum(line_amount) as net_revenue
+from marts.fct_order_lines
+group by 1
+order by 1
+limit %(limit)s
 """
 
 SALES_BY_COUNTRY = """
@@ -97,10 +131,49 @@ order by model_name, metric, role, evaluated_at desc
 """
 
 
+EXPERIMENT = """
+select experiment_id, model_name, champion_version, shadow, status, started_at, started_by,
+       ended_at, ended_by, end_reason
+from serving.experiments
+where model_name = %(model_name)s
+order by (status = 'running') desc, experiment_id desc
+limit 1
+"""
+
+EXPERIMENT_VARIANTS = """
+select variant, model_version, share, low, high
+from serving.experiment_variants
+where experiment_id = %(experiment_id)s
+order by low, variant
+"""
+
+EXPERIMENT_MART_EXISTS = "select to_regclass('marts.agg_experiment_daily') is not null as present"
+
+# One row per day and variant: the dashboard adds them up per variant (dashboard_experiment.py).
+EXPERIMENT_DAYS = """
+select exposure_date, variant, model_version, exposures, clicks, purchases, revenue, revenue_sq
+from marts.agg_experiment_daily
+where experiment_id = %(experiment_id)s
+order by exposure_date, variant
+"""
+
+
+def choose_grain(first: datetime | None, last: datetime | None) -> Grain:
+    """The grain of a time chart spanning `first` to `last`: minute up to MINUTE_SPAN, hour up
+    to HOUR_SPAN, day beyond (and when there is nothing to draw)."""
+    if first is None or last is None:
+        return "day"
+    for grain, longest in FINE_GRAINS.items():
+        if last - first <= longest:
+            return grain
+    return "day"
+
+
 @dataclass(frozen=True)
 class MartRows:
     totals: dict
-    by_day: list[dict]
+    grain: Grain
+    over_time: list[dict]  # `bucket` (a date, or a timestamp at minute and hour grain), net revenue
     by_country: list[dict]
     categories: list[dict]
     products: list[dict]
@@ -119,9 +192,18 @@ async def read_marts(conn: AsyncConnection, top_n: int = TOP_N, dq_days: int = D
 
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("set transaction isolation level repeatable read, read only")
+        span = (await rows(SALES_SPAN))[0]
+        grain = choose_grain(span["first_at"], span["last_at"])
+        if grain == "day":
+            over_time = await rows(SALES_BY_DAY)
+        else:
+            # Both ends' buckets count: 2 hours hold 121 minutes.
+            bounded = {"grain": grain, "limit": FINE_GRAINS[grain] // STEP[grain] + 1}
+            over_time = await rows(SALES_BY_BUCKET, bounded)
         return MartRows(
             totals=(await rows(SALES_TOTALS))[0],
-            by_day=await rows(SALES_BY_DAY),
+            grain=grain,
+            over_time=over_time,
             by_country=await rows(SALES_BY_COUNTRY, limit),
             categories=await rows(TOP_CATEGORIES, limit),
             products=await rows(TOP_PRODUCTS, limit),
@@ -145,3 +227,29 @@ async def read_served_models(conn: AsyncConnection) -> list[dict]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(SERVED_MODELS)
         return await cur.fetchall()
+
+
+@dataclass(frozen=True)
+class ExperimentRows:
+    experiment: dict | None  # the serving.experiments row; None: no experiment on the model yet
+    variants: list[dict]  # its serving.experiment_variants rows
+    days: list[dict] | None  # its rows of marts.agg_experiment_daily; None: the mart is not built
+
+
+async def read_experiment(conn: AsyncConnection, model_name: str) -> ExperimentRows:
+    """`model_name`'s running experiment, else the one that started last, with its variants
+    and its exposures and outcomes per day and variant from marts.agg_experiment_daily."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("set transaction isolation level repeatable read, read only")
+        await cur.execute(EXPERIMENT, {"model_name": model_name})
+        experiment = await cur.fetchone()
+        if experiment is None:
+            return ExperimentRows(None, [], None)
+        chosen = {"experiment_id": experiment["experiment_id"]}
+        await cur.execute(EXPERIMENT_VARIANTS, chosen)
+        variants = await cur.fetchall()
+        await cur.execute(EXPERIMENT_MART_EXISTS)
+        if not (await one_row_async(cur))["present"]:
+            return ExperimentRows(experiment, variants, None)
+        await cur.execute(EXPERIMENT_DAYS, chosen)
+        return ExperimentRows(experiment, variants, await cur.fetchall())

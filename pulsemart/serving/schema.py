@@ -10,7 +10,7 @@ One error body for every 4xx and 5xx: `Error` (`detail`, and `errors` per field 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -202,3 +202,162 @@ class RealtimeMetrics(BaseModel):
     partitions: list[Partition]
     quality_last_5m: QualityWindow
     freshness: Freshness
+
+
+# The dashboard's data, GET /dashboard/data (pulsemart/serving/dashboard.py, docs/dashboard.md).
+# While the datamart is not built only `available`, `message` and `generated_at` are sent.
+
+
+class DashboardTotals(BaseModel):
+    net_revenue: float
+    gross_revenue: float
+    cancelled_revenue: float
+    units_sold: float
+    first_day: date | None
+    last_day: date | None
+    days: int = Field(description="Days with sales.")
+
+
+class TimePoint(BaseModel):
+    x: str = Field(
+        description="The bucket's start: a date, or a UTC time at minute and hour grain."
+    )
+    label: str = Field(description="The bucket as the axis shows it (UTC).")
+    y: float = Field(description="Net revenue in the bucket; 0 where nothing sold.")
+
+
+class SalesOverTime(BaseModel):
+    grain: Literal["minute", "hour", "day"] = Field(
+        description="Chosen from the span of the order lines: minute up to 2 hours, hour up to "
+        "3 days, day beyond."
+    )
+    points: list[TimePoint] = Field(description="Every bucket from the first sale to the last.")
+
+
+class DashboardBar(BaseModel):
+    label: str
+    value: float
+    product_id: str | None = None
+    category: str | None = None
+    units: float | None = None
+
+
+class DashboardBars(BaseModel):
+    bars: list[DashboardBar]
+
+
+class FunnelStep(BaseModel):
+    key: str
+    label: str
+    value: float
+    share_of_sessions: float
+    share_of_previous: float
+
+
+class Funnel(BaseModel):
+    steps: list[FunnelStep]
+
+
+class DqSeries(BaseModel):
+    name: Literal["accepted", "fixed", "quarantined"]
+    values: list[float]
+
+
+class DqRule(BaseModel):
+    rule_id: str
+    records: int
+
+
+class DqScorecard(BaseModel):
+    days: list[date]
+    series: list[DqSeries]
+    records: float
+    quarantined_then_released: float
+    quarantine_rate: float
+    top_rules: list[DqRule]
+
+
+class ModelSeries(BaseModel):
+    name: str = Field(description="champion, challenger or baseline.")
+    version: str
+    values: list[float | None] = Field(description="One per metric; null: not evaluated.")
+
+
+class ModelChart(BaseModel):
+    model_name: str
+    metrics: list[str]
+    series: list[ModelSeries]
+    served_version: str | None
+    evaluated_at: datetime | None
+
+
+class ModelPerformance(BaseModel):
+    available: bool
+    message: str | None
+    models: list[ModelChart]
+
+
+class Estimate(BaseModel):
+    estimate: float | None = Field(description="null: no exposures.")
+    low: float | None = Field(description="The 95% interval's lower end.")
+    high: float | None
+
+
+class ExperimentArm(BaseModel):
+    variant: str
+    model_version: str | None
+    share: float = Field(
+        description="The configured share of shoppers (a shadow variant's: scored, not shown)."
+    )
+
+
+class ExperimentHeading(BaseModel):
+    experiment_id: int
+    model_name: str
+    status: Literal["running", "stopped", "promoted", "discarded"]
+    shadow: bool
+    champion_version: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    shares: list[ExperimentArm] = Field(description="The champion first.")
+
+
+class ExperimentVariantFigures(BaseModel):
+    variant: str
+    model_version: str | None
+    share: float | None
+    exposures: int
+    clicks: int = Field(description="Exposures clicked.")
+    purchases: int
+    revenue: float
+    ctr: Estimate = Field(description="clicks / exposures, with its Wilson interval.")
+    conversion: Estimate = Field(description="purchases / exposures, with its Wilson interval.")
+    revenue_per_exposure: Estimate = Field(
+        description="revenue / exposures, with the normal interval of a mean."
+    )
+    first_day: date | None
+    last_day: date | None
+
+
+class ExperimentPanel(BaseModel):
+    available: bool = Field(description="false: no experiment, no readout mart, or no exposures.")
+    message: str | None
+    experiment: ExperimentHeading | None = Field(
+        description="The recommender's running experiment, else its latest."
+    )
+    variants: list[ExperimentVariantFigures]
+
+
+class DashboardData(BaseModel):
+    available: bool = Field(description="false while a mart table is missing.")
+    message: str | None = Field(description="Why the datamart cannot be shown yet.")
+    generated_at: datetime
+    totals: DashboardTotals | None = None
+    sales_over_time: SalesOverTime | None = None
+    sales_by_country: DashboardBars | None = None
+    top_products: DashboardBars | None = None
+    top_categories: DashboardBars | None = None
+    funnel: Funnel | None = None
+    dq_scorecard: DqScorecard | None = None
+    model_performance: ModelPerformance | None = None
+    experiment: ExperimentPanel | None = None

@@ -81,8 +81,10 @@ def test_every_answer_lands_once_through_worker_kills_and_a_broker_pause(
             wait_for(
                 lambda before=before: sum(_decided(db).values()) > before,
                 60,
-                lambda: "the worker to decide exposures; its log ends:\n"
-                + log_tail(tmp_path / "worker.log"),
+                lambda: (
+                    "the worker to decide exposures; its log ends:\n"
+                    + log_tail(tmp_path / "worker.log")
+                ),
             )
             time.sleep(rng.uniform(0.05, 1.0))
             worker.send_signal(signal.SIGKILL)

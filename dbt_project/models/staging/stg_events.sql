@@ -22,7 +22,9 @@ select
     decided_at,
     (event_time at time zone 'UTC')::date as event_date,
     payload ->> 'session_id' as session_id,
-    payload ->> 'source' as event_source
+    payload ->> 'source' as event_source,
+    -- The response a view, cart change or order says it came from; as sent, checked downstream.
+    payload ->> 'recommendation_id' as recommendation_id
 from events_clean
 -- Exposures are the API's record of what it showed, not the shop's activity.
 where event_type <> 'recommendation_exposed'

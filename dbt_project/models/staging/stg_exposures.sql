@@ -16,5 +16,9 @@ select
     payload ->> 'model_name' as model_name,
     payload ->> 'model_version' as model_version,
     payload -> 'items' as items,
+    (payload ->> 'experiment_id')::bigint as experiment_id,
+    payload ->> 'shadow_model_version' as shadow_model_version,
+    -- An absent shadow is a JSON null in the payload; SQL null reads better downstream.
+    nullif(payload -> 'shadow_items', 'null'::jsonb) as shadow_items,
     (event_time at time zone 'UTC')::date as exposure_date
 from events_clean

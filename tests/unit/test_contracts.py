@@ -260,6 +260,18 @@ def test_an_exposure_may_show_nothing():
     assert failures(pandera_schema("recommendation_exposed"), frame) == set()
 
 
+@pytest.mark.parametrize("event_type", ["product_viewed", "cart_updated", "order_placed"])
+@pytest.mark.parametrize(
+    "recommendation_id", [None, "0123456789abcdef0123456789abcdef", "not-one-of-ours", ""]
+)
+def test_an_outcome_may_echo_any_recommendation_id_and_stays_valid(event_type, recommendation_id):
+    """A malformed or unknown id is the datamart's to count, never a reason to quarantine."""
+    with_id = example(event_type, recommendation_id=recommendation_id)
+    without = {k: v for k, v in example(event_type, "e2").items() if k != "recommendation_id"}
+    frame = events_frame([with_id, without])
+    assert failures(pandera_schema(event_type), frame) == set()
+
+
 def test_order_quantity_signs():
     placed = order_lines_frame([example("order_placed", lines=[{**LINE, "quantity": -1}])])
     assert ("quantity", "gt(0)") in failures(order_lines_schema("order_placed"), placed)

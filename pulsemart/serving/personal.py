@@ -1,15 +1,17 @@
 """Session-aware recommendations and similar products, each read in one round trip.
 
-`PERSONAL` gathers everything the blend needs in one statement: the deployed recommender's
+`PERSONAL` gathers everything the blend needs in one statement: the shopper's experiment arm
+(the deployed champion outside an experiment; docs/serving.md, "Experiments"), that version's
 batch scores for the customer, what the session and the customer touched recently (kept by the
-fold in `serving.recent_touches`), the deployed version's neighbours of those products, the
-trending list (re-ranked for a known customer, as `queries.TRENDING_FOR` explains), and the
-serving row of every candidate. `ml.blend.blend` ranks them in Python, the same function the
-offline session replay measures.
+fold in `serving.recent_touches`), that version's neighbours of those products, the trending
+list (re-ranked for a known customer, as `queries.TRENDING_FOR` explains, except in the
+`popularity` arm), and the serving row of every candidate. `ml.blend.blend` ranks them in
+Python, the same function the offline session replay measures.
 
 What an answer depends on, for the response cache: the customer and the session (their
 touches and profile), the trending list (and its clock, `trending_as_of`) and the catalog
-(which candidates are available, at what price): `answer_tags` names them. The shown products'
+(which candidates are available, at what price): `answer_tags` names them. Deployments and
+experiments change rarely and empty the whole cache (cache.py). The shown products'
 rows, whose counters every view moves, are kept apart (fragments.py).
 
 Availability: a model-scored product is dropped only when it is known to be unavailable (a

@@ -153,6 +153,15 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
                 f"The bootstrap deployed champion version {champion} at minute "
                 f"{deployed_at:.1f} of the demo; the experiment ran from then on."
             )
+    except BaseException:
+        # The stack's logs outlive the temporary home, for whoever reads why it failed.
+        kept = shutil.copytree(
+            os.path.join(home, "run"),
+            tempfile.mkdtemp(prefix="pulsemart-bench-logs-"),
+            dirs_exist_ok=True,
+        )
+        echo(f"the demo's logs are kept in {kept}")
+        raise
     finally:
         os.killpg(up.pid, signal.SIGINT)
         try:

@@ -1,14 +1,31 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_order_lines'}}}) }}
 -- Every order line of the clean layer is in fct_order_lines exactly once, and nothing else is:
 -- one row per source line whose counts differ. Then the totals must agree to the penny.
-with clean as (
+-- Up to the quality batch the fact has loaded: a live stream commits new lines while the build
+-- runs, and those are the next build's, not missing.
+with loaded as (
+    select coalesce(max(quality_batch_id), 0) as upto from {{ ref('fct_order_lines') }}
+),
+
+lines as (
+    select order_lines.*
+    from {{ source('quality', 'order_lines_clean') }} as order_lines
+    inner join {{ source('quality', 'events_clean') }} as events
+        on
+            order_lines.topic = events.topic
+            and order_lines."partition" = events."partition"
+            and order_lines."offset" = events."offset"
+    where events.quality_batch_id <= (select loaded.upto from loaded)
+),
+
+clean as (
     select
         topic as source_topic,
         "partition" as source_partition,
         "offset" as source_offset,
         line_id,
         count(*) as n
-    from {{ source('quality', 'order_lines_clean') }}
+    from lines
     group by 1, 2, 3, 4
 ),
 
@@ -42,7 +59,7 @@ totals as (
     select
         (
             select round(sum(round(quantity::numeric * unit_price::numeric, 4)), 2)
-            from {{ source('quality', 'order_lines_clean') }}
+            from lines
         ) as clean_amount,
         (select round(sum(line_amount), 2) from {{ ref('fct_order_lines') }}) as fact_amount
 )

@@ -10,7 +10,10 @@ exposures whose shown products were viewed with the response's recommendation_id
 minutes (the datamart's rule, fct_recommendation_outcomes), read here straight from
 quality.events_clean so each checkpoint needs no dbt build; intervals are Wilson's, and the
 difference's the unpooled normal one with the pooled z-test (ml/experiment_stats.py). The
-anchor is the popularity arm, measured in the same run on the same shoppers.
+anchor is the popularity arm, measured in the same run on the same shoppers. The demo's
+Dagster runs the experiment readout every 15 minutes, and its guardrail stops an experiment
+whose challenger converts significantly worse: from then on the figures no longer grow, and
+the status column says who stopped it and why.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ml.names import RECOMMENDER
 from pulsemart.config import load_settings
 from pulsemart.ml_store.experiments import POPULARITY, start
 from pulsemart.store.db import connect_migrated
+from pulsemart.store.rows import one_row
 from pulsemart_bench import machine
 from pulsemart_bench.report import Section, Table, fmt_int
 from pulsemart_bench.stack import free_port
@@ -78,7 +82,19 @@ def _arms(conn: psycopg.Connection, experiment_id: int) -> dict[str, tuple[int, 
     return {variant: (int(n), int(clicks)) for variant, n, clicks in rows}
 
 
-def _row(minute: float, arms: dict[str, tuple[int, int]]) -> list[str]:
+def _status(conn: psycopg.Connection, experiment_id: int) -> str:
+    """The experiment's status, and who ended it why (the readout's guardrail may)."""
+    status, by, why = one_row(
+        conn.execute(
+            "select status, ended_by, end_reason from serving.experiments where experiment_id = %s",
+            (experiment_id,),
+        )
+    )
+    conn.commit()
+    return status if by is None else f"{status} by {by}: {why}"
+
+
+def _row(minute: float, arms: dict[str, tuple[int, int]], status: str) -> list[str]:
     n_a, c_a = arms.get("champion", (0, 0))
     n_b, c_b = arms.get("challenger", (0, 0))
     a, b = wilson(c_a, n_a), wilson(c_b, n_b)
@@ -100,6 +116,7 @@ def _row(minute: float, arms: dict[str, tuple[int, int]]) -> list[str]:
         "n/a" if diff.p_value is None else f"{diff.p_value:.2g}",
         "yes" if d.excludes_zero() and (d.low or 0) > 0 else "no",
         "n/a" if not (b.estimate and a.estimate is not None) else f"{a.estimate / b.estimate:.2f}x",
+        status,
     ]
 
 
@@ -121,6 +138,7 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
     deadline = started + minutes * 60
     rows: list[list[str]] = []
     notes: list[str] = []
+    kept = ""
     saved = {k: os.environ.get(k) for k in ("PULSEMART_HOME", "PULSEMART_KAFKA_PORT")}
     os.environ.update(PULSEMART_HOME=home, PULSEMART_KAFKA_PORT=env["PULSEMART_KAFKA_PORT"])
     try:
@@ -143,25 +161,23 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
                 now = time.monotonic()
                 if now >= min(next_look, deadline):
                     minute = (now - started) / 60
-                    rows.append(_row(minute, _arms(conn, experiment.experiment_id)))
+                    eid = experiment.experiment_id
+                    rows.append(_row(minute, _arms(conn, eid), _status(conn, eid)))
                     echo(" | ".join(rows[-1]))
                     next_look += checkpoint_minutes * 60
                 if now >= deadline:
+                    break
+                if up.poll() is not None:
+                    notes.append(
+                        f"`pulsemart up` exited at minute {(now - started) / 60:.1f} "
+                        f"(code {up.returncode}); its logs are kept (below)."
+                    )
                     break
                 time.sleep(5)
             notes.append(
                 f"The bootstrap deployed champion version {champion} at minute "
                 f"{deployed_at:.1f} of the demo; the experiment ran from then on."
             )
-    except BaseException:
-        # The stack's logs outlive the temporary home, for whoever reads why it failed.
-        kept = shutil.copytree(
-            os.path.join(home, "run"),
-            tempfile.mkdtemp(prefix="pulsemart-bench-logs-"),
-            dirs_exist_ok=True,
-        )
-        echo(f"the demo's logs are kept in {kept}")
-        raise
     finally:
         os.killpg(up.pid, signal.SIGINT)
         try:
@@ -170,6 +186,13 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
             os.killpg(up.pid, signal.SIGKILL)
             up.wait(10)
         subprocess.run([pulsemart, "services", "down"], env=env, check=False, capture_output=True)
+        # The stack's logs outlive the temporary home, for whoever reads what happened.
+        kept = shutil.copytree(
+            os.path.join(home, "run"),
+            tempfile.mkdtemp(prefix="pulsemart-bench-logs-"),
+            dirs_exist_ok=True,
+        )
+        echo(f"the demo's logs are kept in {kept}")
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -187,6 +210,7 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
             "p (two-proportion z)",
             "CI excludes zero, champion ahead",
             "champion CTR / popularity CTR",
+            "experiment status",
         ],
         rows,
     )
@@ -198,5 +222,5 @@ def section(command: str, minutes: float, checkpoint_minutes: float, echo: Calla
         machine=machine.describe(),
         intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
         tables=[table],
-        notes=notes,
+        notes=[*notes, f"The demo's logs of this run: {kept}."],
     )

@@ -150,6 +150,8 @@ LONGEST_FIRST = (
     "tests/integration/test_exactly_once_sigkill.py",
     "tests/reliability/test_fault_delivery.py",
     "tests/integration/test_datamart_incremental.py",
+    "tests/integration/test_datamart_outcomes.py",
+    "tests/integration/test_exposures_faults.py",
     "tests/reliability/test_fault_matrix.py",
     "tests/integration/test_datamart.py",
     "tests/integration/test_ml_platform.py",

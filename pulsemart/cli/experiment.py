@@ -202,26 +202,29 @@ def _chosen_variant(current, variant: str | None):
     return chosen
 
 
+def _gate_on_record(conn, current, chosen, passed: bool, reason: str) -> None:
+    """Audit the online gate's verdict, committed: it stays even when it refuses."""
+    from pulsemart.ml_store.records import audit
+
+    with conn.transaction():
+        audit(
+            conn,
+            ACTOR,
+            "ml.experiment.gate",
+            f"{current.model_name}/{chosen.model_version}",
+            {"experiment_id": current.experiment_id, "passed": passed, "reason": reason},
+        )
+    conn.commit()
+
+
 def _online_evidence(conn, settings, current, chosen, without_evidence: bool) -> str:
     """The online gate's verdict, recorded on the model version; refuses a failed gate."""
     from pulsemart.ml_store.experiment_readout import compute_readout
     from pulsemart.ml_store.online_gate import online_gate, record_online_evidence
-    from pulsemart.ml_store.records import audit
 
     if without_evidence or not settings.experiment_require_evidence:
         why = "--without-evidence" if without_evidence else "PULSEMART_EXPERIMENT_REQUIRE_EVIDENCE"
-        with conn.transaction():
-            audit(
-                conn,
-                ACTOR,
-                "ml.experiment.gate",
-                f"{current.model_name}/{chosen.model_version}",
-                {
-                    "experiment_id": current.experiment_id,
-                    "passed": True,
-                    "reason": f"skipped: {why}",
-                },
-            )
+        _gate_on_record(conn, current, chosen, True, f"skipped: {why}")
         return f"online gate skipped: {why}"
     readout = compute_readout(conn, current)
     decision = online_gate(
@@ -231,19 +234,7 @@ def _online_evidence(conn, settings, current, chosen, without_evidence: bool) ->
         settings.experiment_alpha,
         settings.experiment_min_exposures,
     )
-    with conn.transaction():
-        audit(
-            conn,
-            ACTOR,
-            "ml.experiment.gate",
-            f"{current.model_name}/{chosen.model_version}",
-            {
-                "experiment_id": current.experiment_id,
-                "passed": decision.passed,
-                "reason": decision.reason,
-            },
-        )
-    conn.commit()  # the verdict stays on record even when it refuses the promotion
+    _gate_on_record(conn, current, chosen, decision.passed, decision.reason)
     if not decision.passed:
         raise click.ClickException(
             f"online gate: {decision.reason}. Keep the experiment running, conclude with "

@@ -15,7 +15,7 @@ import json
 import click
 
 from ml.names import RECOMMENDER
-from pulsemart.cli.model import _connect, _mlflow
+from pulsemart.cli.model import _connect, _mlflow, reason_option
 from pulsemart.config import load_settings
 
 ACTOR = "pulsemart model experiment"
@@ -54,7 +54,7 @@ def experiment() -> None:
     is_flag=True,
     help="Score and log the challenger for its share of the shoppers; never show it.",
 )
-@click.option("--reason", default="manual", show_default=True, help="Recorded in the audit log.")
+@reason_option
 def start(
     name: str, challengers: tuple[str, ...], shares: tuple[float, ...], shadow: bool, reason: str
 ) -> None:
@@ -128,7 +128,7 @@ def status(name: str, as_json: bool) -> None:
 
 @experiment.command("stop")
 @name_argument
-@click.option("--reason", default="manual", show_default=True, help="Recorded in the audit log.")
+@reason_option
 def stop(name: str, reason: str) -> None:
     """Stop the running experiment: the champion serves everyone again."""
     from pulsemart.ml_store.experiments import ExperimentError, end
@@ -154,7 +154,7 @@ def stop(name: str, reason: str) -> None:
     is_flag=True,
     help="Promote without the online gate (audited as such).",
 )
-@click.option("--reason", default="manual", show_default=True, help="Recorded in the audit log.")
+@reason_option
 def conclude(
     name: str, decision: str, variant: str | None, without_evidence: bool, reason: str
 ) -> None:

@@ -24,6 +24,11 @@ name_option = click.option(
 )
 
 
+reason_option = click.option(
+    "--reason", default="manual", show_default=True, help="Recorded in the audit log."
+)
+
+
 def _mlflow():
     from pulsemart.ml_store import configure_mlflow
 
@@ -98,7 +103,7 @@ def status(name: str) -> None:
 @model.command("promote")
 @click.argument("version")
 @name_option
-@click.option("--reason", default="manual", show_default=True, help="Recorded in the audit log.")
+@reason_option
 def promote(version: str, name: str, reason: str) -> None:
     """Make VERSION the champion and serve it (scores it first if it was never scored)."""
     from pulsemart.ml_store.lifecycle import LifecycleError, promote_version
@@ -116,7 +121,7 @@ def promote(version: str, name: str, reason: str) -> None:
 
 @model.command("rollback")
 @name_option
-@click.option("--reason", default="manual", show_default=True, help="Recorded in the audit log.")
+@reason_option
 def rollback(name: str, reason: str) -> None:
     """Restore the champion before the current one and serve it again."""
     from pulsemart.ml_store.lifecycle import LifecycleError, rollback_version

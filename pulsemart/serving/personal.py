@@ -80,11 +80,15 @@ with deployed as (
       on r.model_name = %(model)s and r.model_version = v.model_version
     where r.customer_key = governance.keyed_hash(%(customer_id)s)
 ), neighbours as (
+    -- One index probe per touched product. As a join, the planner expects a hundred rows from
+    -- jsonb_array_elements and hashes every neighbour of the version: the whole catalog's.
     select n.product_id, n.neighbour_id, n.score, v.shadow
-    from versions v
-    join serving.item_neighbours n
-      on n.model_name = %(model)s and n.model_version = v.model_version
-    where n.product_id in (select product_id from touched)
+    from versions v, touched t, lateral (
+        select n.product_id, n.neighbour_id, n.score from serving.item_neighbours n
+        where n.model_name = %(model)s and n.model_version = v.model_version
+          and n.product_id = t.product_id
+        offset 0
+    ) n
 ), trending as (
     {POPULARITY_TRENDING}
 ), candidates as (
@@ -100,18 +104,18 @@ select
     (select trending_as_of from serving.progress) as trending_as_of,
     (select items from session) as session,
     coalesce((select items from history), '[]'::jsonb) as history,
-    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score, shadow) order by rank), '[]')
+    (select coalesce(json_agg(json_build_array(product_id, score, shadow) order by rank), '[]'::json)
      from model) as model,
-    (select coalesce(jsonb_agg(jsonb_build_array(product_id, neighbour_id, score, shadow)
-                               order by product_id, score desc), '[]')
+    (select coalesce(json_agg(json_build_array(product_id, neighbour_id, score, shadow)
+                               order by product_id, score desc), '[]'::json)
      from neighbours) as neighbours,
-    (select coalesce(jsonb_agg(jsonb_build_array(product_id, score, trending_score)
-                               order by score desc, product_id), '[]')
+    (select coalesce(json_agg(json_build_array(product_id, score, trending_score)
+                               order by score desc, product_id), '[]'::json)
      from trending) as trending,
-    (select coalesce(jsonb_object_agg(p.product_id, jsonb_build_object(
+    (select coalesce(json_object_agg(p.product_id, json_build_object(
          'product_id', p.product_id, 'description', p.description, 'category', p.category,
          'unit_price', p.unit_price, 'currency', p.currency, 'available', p.available,
-         'stock', p.stock, 'customizable', p.customizable, 'popularity', p.popularity)), '{{}}')
+         'stock', p.stock, 'customizable', p.customizable, 'popularity', p.popularity)), '{{}}'::json)
      from serving.product_state p where p.product_id in (select product_id from candidates))
      as products,
     exists (select 1 from serving.customer_profile where customer_id = %(customer_id)s) as known

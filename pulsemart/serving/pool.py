@@ -29,7 +29,7 @@ WAIT_TIMEOUT_S = 5.0  # a request waits this long for a connection, then answers
 
 class _Configure:
     """Each new connection parses json and jsonb with orjson, several times faster than the
-    standard library's parser (the personal read returns all its candidates as jsonb); the
+    standard library's parser (the personal read returns all its candidates as json); the
     first also applies the migrations."""
 
     def __init__(self, settings: Settings):

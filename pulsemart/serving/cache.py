@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from pulsemart.store.db import DatabaseError
 from pulsemart.store.rows import one_row
 
 log = logging.getLogger(__name__)
@@ -352,9 +353,10 @@ class ResponseCache:
                     if refresh is not None and dropped:
                         token = self.begin()
                         self.put_many(token, refresh(conn, dropped))
-                except (psycopg.Error, OSError) as exc:
-                    # The database is away (or not started): entries age out, requests go
-                    # through, and the next round connects again.
+                except (psycopg.Error, OSError, DatabaseError) as exc:
+                    # The database is away (or not started; the embedded server's address is
+                    # then unknown, a DatabaseError): entries age out, requests go through, and
+                    # the next round connects again.
                     log.debug("serving cache: cannot read the change log: %s", exc)
                     if conn is not None:
                         with suppress(Exception):

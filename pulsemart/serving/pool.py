@@ -25,6 +25,12 @@ from pulsemart.store.db import connect_migrated, database_url
 # default max_connections (100).
 MIN_SIZE, MAX_SIZE = 2, 8
 WAIT_TIMEOUT_S = 5.0  # a request waits this long for a connection, then answers 503
+# How long the pool keeps retrying one failed connect before it gives up on it. Its retries
+# back off from 1 s, doubling: left at the library's 300 s, an outage of a minute was followed
+# by up to another minute of 503s, the next retry being that far off. Given up this soon, the
+# next request that waits starts a new attempt at once, so the API is back within about this
+# long of the database (tests/reliability/test_serving_outage.py).
+RECONNECT_TIMEOUT_S = 2.0
 
 
 class _Configure:
@@ -64,6 +70,7 @@ def make_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=WAIT_TIMEOUT_S,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         name="pulsemart-serving",
         kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": 10},
         configure=_Configure(settings),

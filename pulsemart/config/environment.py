@@ -245,7 +245,7 @@ class Environment(BaseSettings):
     )
     trending_refresh_s: float = setting(
         "PULSEMART_TRENDING_REFRESH_S",
-        10.0,
+        60.0,
         "the fold recomputes the trending list once the newest event folded is this many "
         "seconds of event time past the list's; the list, and the blend's recency clock, lag "
         "the stream by at most this; 0: on every fold",

@@ -96,7 +96,11 @@ def refresh_serving(
         conn.execute("analyze fold_events, fold_lines")  # temporary tables have no statistics
         (batches,) = one_row(conn.execute(q.COUNT_BATCHES, bounds))
         categories_before, catalog_before = one_row(conn.execute(q.FOLD_CATEGORIES))
-        attributes = sum(conn.execute(s).rowcount for s in q.PRODUCT_ATTRIBUTE_UPSERTS)
+        attributes = changed_attributes = 0
+        for statement in q.PRODUCT_ATTRIBUTE_UPSERTS:
+            written = conn.execute(statement).fetchall()
+            attributes += len(written)
+            changed_attributes += sum(1 for (changed,) in written if changed)
         rows = {"product_state": attributes + conn.execute(q.PRODUCT_COUNTERS).rowcount}
         rows["customer_profile"] = conn.execute(q.CUSTOMER_UPSERT).rowcount
         rows["session_funnel"] = conn.execute(q.SESSION_UPSERT).rowcount
@@ -120,7 +124,7 @@ def refresh_serving(
                 "catalog_after": catalog_after,
                 "expired_customers": sorted(expired["customer"]),
                 "expired_sessions": sorted(expired["session"]),
-                "catalog": attributes > 0,
+                "catalog": changed_attributes > 0,
             },
         )
         conn.execute(q.PRUNE_FOLD_CHANGES)

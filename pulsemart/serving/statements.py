@@ -50,7 +50,8 @@ where e.event_type in ('order_placed', 'order_cancelled')
 
 # One upsert per group of product attributes; each keeps the latest event of its group in the
 # fold (ties: the later offset), and overwrites the stored group only with an event at least
-# as recent as the one that set it.
+# as recent as the one that set it. Each row it writes says whether a value changed
+# (PostgreSQL 18's `returning old.`).
 _LATEST = """
 insert into serving.product_state as s (product_id, {columns}, {time_column}, updated_event_time)
 select distinct on (product_id) product_id, {values}, t, t
@@ -61,6 +62,7 @@ on conflict (product_id) do update set {assignments}, {time_column} = excluded.{
     updated_event_time = greatest(s.updated_event_time, excluded.updated_event_time),
     updated_at = now()
 where excluded.{time_column} >= coalesce(s.{time_column}, '-infinity'::timestamptz)
+returning old.product_id is null or {changed} as changed
 """
 
 
@@ -70,6 +72,9 @@ def _latest(columns: dict[str, str], time_column: str, condition: str, keep_know
         for c in columns
     )
     return _LATEST.format(
+        # A re-sent event (a catalog sync announcing what is known) moves the group's event
+        # time but no value: it is not a change the response cache must hear of.
+        changed="(" + " or ".join(f"old.{c} is distinct from new.{c}" for c in columns) + ")",
         columns=", ".join(columns),
         values=", ".join(columns.values()),
         time_column=time_column,

@@ -180,3 +180,39 @@ def test_a_view_keeps_a_price_search_in_memory_and_shows_the_new_counters(fresh_
         assert [i["product_id"] for i in after.json()["items"]] == [
             i["product_id"] for i in before.json()["items"]
         ]
+
+
+def test_a_catalog_event_that_changes_no_value_is_not_a_catalog_change(fresh_stream, db):
+    """A catalog sync re-sending a product's known price moves its event time but no value:
+    the fold does not log a catalog change, so the answers that depend on the catalog's
+    attributes stay in the cache. A new price is one."""
+    empty_serving(db)
+    produce_simulated(fresh_stream, list(generate(300, seed=31)))
+    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    product, price = db.execute(
+        "select product_id, unit_price from serving.product_state "
+        "where unit_price is not null order by product_id limit 1"
+    ).fetchone()
+
+    def fold_price(unit_price: float, minutes: int) -> tuple[bool, float]:
+        at = latest_event_time(db) + timedelta(minutes=minutes)
+        event = catalog_event(
+            "price_changed", at, product_id=product, unit_price=unit_price, currency="GBP"
+        )
+        produce_events(fresh_stream, [event])
+        db.rollback()
+        catch_up(fresh_stream, defs, TOPICS, serve=True)
+        (logged,) = db.execute(
+            "select catalog from serving.fold_changes order by to_batch desc limit 1"
+        ).fetchone()
+        (stored,) = db.execute(
+            "select unit_price from serving.product_state where product_id = %s", (product,)
+        ).fetchone()
+        return logged, stored
+
+    assert fold_price(price, 1) == (False, price)
+    (moved,) = db.execute(
+        "select price_event_time from serving.product_state where product_id = %s", (product,)
+    ).fetchone()
+    assert moved == latest_event_time(db)  # the event time moved all the same
+    assert fold_price(price + 1, 2) == (True, price + 1)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ml.names import RECOMMENDER
 from pulsemart.config import Settings
@@ -26,6 +27,7 @@ from pulsemart.store.db import connect_migrated
 from pulsemart.stream.simulator import generate
 from pulsemart_bench import api_profile
 from pulsemart_bench.freshness import _pulsemart_up, restart_services, wait_for_up
+from pulsemart_bench.process_cpu import ProcessCpu
 from pulsemart_bench.serving import (
     LoadResult,
     Request,
@@ -52,6 +54,22 @@ class LiveRun:
     customers: int
     cores: float | None  # whole machine, over the mix's run
     profile: api_profile.Profile | None = None  # a second pass of the mix under py-spy
+    # Busy cores per part of the stack (process_cpu.py), over /health's run and the mix's.
+    health_roles: dict[str, float] | None = None
+    mix_roles: dict[str, float] | None = None
+    # Each read route's part of the mix at one connection: a lone shopper's service time.
+    single: list[LoadResult] = field(default_factory=list)
+
+
+SINGLE_S = 5.0  # seconds per route at one connection
+ROUTES: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("GET /customers/{id}/recommendations", lambda path: path.endswith("/recommendations")),
+    (
+        "GET /customers/{id} (propensity)",
+        lambda path: path.startswith("/customers/") and not path.endswith("/recommendations"),
+    ),
+    ("GET /products/search", lambda path: path.startswith("/products/search")),
+)
 
 
 def deploy_synthetic_recommender(settings: Settings) -> int:
@@ -129,6 +147,20 @@ def live_mix(settings: Settings, seed: int, searches: int = 1000) -> list[Reques
     return mix
 
 
+def _trickle_active(settings: Settings, since: datetime) -> bool:
+    """Whether an event of the trickle's shoppers dated after `since` has been folded (the
+    preload is dated in the simulator's past; the trickle's events now)."""
+    with connect_migrated(settings) as conn:
+        row = conn.execute(
+            "select exists (select 1 from quality.events_clean e "
+            "where e.event_time > %s and e.event_type in ('product_viewed', 'cart_updated', "
+            "'search_performed', 'order_placed') "
+            "and e.quality_batch_id <= (select quality_batch_id from serving.progress))",
+            (since,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def _folded(settings: Settings) -> int:
     with connect_migrated(settings) as conn:
         row = conn.execute("select events_folded from serving.progress").fetchone()
@@ -152,6 +184,7 @@ def live_run(
     recreate_topics(settings)
     truncate_store(settings)
     ui_port, api_port = free_port(), free_port()
+    trickle_since = datetime.now(UTC)  # the trickle dates its events now (`--live`)
     up = _pulsemart_up(settings, ui_port, api_port, up_args)
     try:
         key = wait_for_up(settings, up, ui_port, api_port, startup_timeout_s)
@@ -172,6 +205,16 @@ def live_run(
             "the preloaded events in serving.progress",
             interval_s=1.0,
         )
+        # The trickle starts by announcing its whole catalog (a product_upserted per product,
+        # 40 s at 5 events/s) before any shopper acts: a start-up burst of catalog changes,
+        # each emptying the cache of every recommendation, that a shop's steady state does
+        # not have. The load waits until the trickle's shoppers are folded.
+        wait_until(
+            lambda: _trickle_active(settings, trickle_since) or up.poll() is not None,
+            startup_timeout_s,
+            "the trickle's activity past its catalog announcement, in serving.progress",
+            interval_s=1.0,
+        )
         recommendations = deploy_synthetic_recommender(settings)
         seed_propensity(settings)
         mix = live_mix(settings, seed)
@@ -182,11 +225,13 @@ def live_run(
             f"requests; /health then the mix, {connections} connections for {seconds:g} s each"
         )
         base = f"http://127.0.0.1:{api_port}"
+        roles = ProcessCpu()
         health = wrk(base, key, "GET /health (anchor)", [("/health", {})], connections, seconds)
-        before, cpu = _folded(settings), MachineCpu()
+        health_roles = roles.cores()
+        before, cpu, roles = _folded(settings), MachineCpu(), ProcessCpu()
         started = time.monotonic()
         loaded = wrk(base, key, "live mix", mix, connections, seconds, warmup_s=0)
-        cores = cpu.cores()
+        cores, mix_roles = cpu.cores(), roles.cores()
         folded = _folded(settings) - before
         echo(
             f"  {label}: {loaded.answered / loaded.seconds:,.0f} req/s, hit rate "
@@ -197,7 +242,31 @@ def live_run(
         if profile_seconds > 0:
             profile = _profiled_pass(settings, up.pid, base, key, mix, connections, profile_seconds)
             echo(f"  {label}: {profile.samples:,} py-spy samples of the API in {profile.path}")
-        return LiveRun(label, health, loaded, distinct, folded, customers, cores, profile)
+        single = [
+            wrk(
+                base,
+                key,
+                f"{route}, one connection",
+                [r for r in mix if wanted(r[0])],
+                1,
+                SINGLE_S,
+                warmup_s=0,
+            )
+            for route, wanted in ROUTES
+        ]
+        return LiveRun(
+            label,
+            health,
+            loaded,
+            distinct,
+            folded,
+            customers,
+            cores,
+            profile,
+            health_roles,
+            mix_roles,
+            single,
+        )
     finally:
         stop(up, timeout_s=90)
 

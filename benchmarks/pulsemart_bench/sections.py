@@ -355,6 +355,8 @@ def serving_section(
         live_notes,
         live_table,
         profile_table,
+        roles_table,
+        single_table,
     )
 
     tables, notes = [], []
@@ -370,6 +372,10 @@ def serving_section(
             profile_seconds=profile_seconds,
         )
         tables.append(live_table(runs))
+        if (roles := roles_table(runs)) is not None:
+            tables.append(roles)
+        if (single := single_table(runs)) is not None:
+            tables.append(single)
         if (profiled := profile_table(runs)) is not None:
             tables.append(profiled)
         notes.append(live_notes(runs, n_events, connections, live_seconds, serving.WORKERS))

@@ -252,7 +252,9 @@ def live_notes(runs: list, preload: int, connections: int, seconds: float, worke
         f"Live mix (headline): `pulsemart up` (its own API: `pulsemart serve`, {workers} uvicorn "
         f"workers, response cache on) in the bench's home, once at the default trickle and once "
         f"with `--rate 200`; {fmt_int(preload)} simulated events produced from outside and "
-        "folded first; a synthetic recommender version (20 scored products per known customer, "
+        "folded first, and the load held until the trickle's own shoppers are folded (it "
+        "first announces its whole catalog, a start-up burst of catalog changes); a synthetic "
+        "recommender version (20 scored products per known customer, "
         "ten neighbours per product) and a propensity version deployed, so recommendations read "
         "the model path. Mix: every known customer's recommendations (k=10, with their latest "
         f"session where they have one) and propensity ({customers} customers), and 1,000 "
@@ -262,7 +264,11 @@ def live_notes(runs: list, preload: int, connections: int, seconds: float, worke
         "under the load. Cache hit rate: answers with `X-Cache: hit`; stale: answers with "
         "`X-Cache: stale`, read from the database because the worker's poller had not read the "
         "change log within the 0.25 s bound (each is a miss the cache could not keep). Machine cores: the whole "
-        "machine's busy CPU over the mix's run. Targets: " + "; ".join(live_verdicts(runs)) + "."
+        "machine's busy CPU over the mix's run; by part of the stack, each process's CPU over the same run (`process_cpu.py`). One connection: right after, "
+        "each route's requests of the mix alone, one connection for 5 s each, the trickle "
+        "still folding and the cache as the load left it. Targets: "
+        + "; ".join(live_verdicts(runs))
+        + "."
     )
 
 
@@ -280,4 +286,62 @@ def profile_table(runs: list) -> Table | None:
             fmt_int(profiled.profile.samples),
         ]
     )
+    return table
+
+
+def roles_table(runs: list) -> Table | None:
+    """The machine's busy cores per part of the stack, under /health and under the mix, per
+    run: where a request's cost lands beyond the API's own process."""
+    measured = [r for r in runs if r.health_roles and r.mix_roles]
+    if not measured:
+        return None
+    columns = [(f"/health, {r.label}", r.health_roles) for r in measured]
+    columns += [(f"live mix, {r.label}", r.mix_roles) for r in measured]
+    names = sorted(
+        {name for _, roles in columns for name in roles},
+        key=lambda name: -max(roles.get(name, 0.0) for _, roles in columns),
+    )
+    table = Table(
+        ["Busy cores under `pulsemart up`, by part of the stack", *(c for c, _ in columns)]
+    )
+    for name in names:
+        table.rows.append([name, *(f"{roles.get(name, 0.0):.2f}" for _, roles in columns)])
+    table.rows.append(["whole machine", *(f"{sum(roles.values()):.2f}" for _, roles in columns)])
+    return table
+
+
+LONE_P99_TARGET_MS = 5.0  # a lone shopper's request, under `pulsemart up` with the trickle
+
+
+def single_table(runs: list) -> Table | None:
+    """Each read route's part of the live mix at one connection, per run."""
+    measured = [r for r in runs if r.single]
+    if not measured:
+        return None
+    table = Table(
+        [
+            "One connection under `pulsemart up` (each route's part of the live mix)",
+            "Answered",
+            "Requests/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "Cache hit rate",
+            f"p99 ≤ {LONE_P99_TARGET_MS:g} ms",
+        ]
+    )
+    for run in measured:
+        for r in run.single:
+            table.rows.append(
+                [
+                    f"{r.name}, {run.label}",
+                    fmt_int(r.answered),
+                    fmt_int(r.measurement().rate),
+                    _ms(r.p(50)),
+                    _ms(r.p(99)),
+                    _ms(r.max_s),
+                    f"{r.hit_rate:.0%}" if r.hit_rate is not None else "—",
+                    "met" if r.p99_s * 1000 <= LONE_P99_TARGET_MS else "NOT met",
+                ]
+            )
     return table

@@ -62,6 +62,7 @@ class LiveRun:
 
 
 SINGLE_S = 5.0  # seconds per route at one connection
+QUIET_CORES = 1.0  # busy cores under which the stack counts as back to its trickle
 ROUTES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("GET /customers/{id}/recommendations", lambda path: path.endswith("/recommendations")),
     (
@@ -161,6 +162,18 @@ def _trickle_active(settings: Settings, since: datetime) -> bool:
     return bool(row and row[0])
 
 
+def _wait_quiet(window_s: float = 2.0, limit_s: float = 90.0) -> float:
+    """Seconds until the machine's busy cores over `window_s` fall under QUIET_CORES (at most
+    `limit_s`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        cpu = MachineCpu()
+        time.sleep(window_s)
+        if cpu.cores() < QUIET_CORES:
+            break
+    return time.monotonic() - started
+
+
 def _folded(settings: Settings) -> int:
     with connect_migrated(settings) as conn:
         row = conn.execute("select events_folded from serving.progress").fetchone()
@@ -242,6 +255,10 @@ def live_run(
         if profile_seconds > 0:
             profile = _profiled_pass(settings, up.pid, base, key, mix, connections, profile_seconds)
             echo(f"  {label}: {profile.samples:,} py-spy samples of the API in {profile.path}")
+        # A lone shopper's figures need the load's wake gone: the exposures the mix set off are
+        # still being decided for a while after it.
+        quiet_s = _wait_quiet()
+        echo(f"  {label}: the machine back under {QUIET_CORES:g} busy cores after {quiet_s:.0f} s")
         single = [
             wrk(
                 base,

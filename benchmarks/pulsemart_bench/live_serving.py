@@ -248,8 +248,8 @@ def live_run(
         folded = _folded(settings) - before
         echo(
             f"  {label}: {loaded.answered / loaded.seconds:,.0f} req/s, hit rate "
-            f"{loaded.hit_rate or 0:.0%} ({loaded.stale_rate or 0:.0%} stale), {folded:,} events folded in "
-            f"{time.monotonic() - started:.0f} s"
+            f"{loaded.hit_rate or 0:.0%} ({loaded.stale_rate or 0:.0%} stale), {folded:,} "
+            f"events folded in {time.monotonic() - started:.0f} s"
         )
         profile = None
         if profile_seconds > 0:

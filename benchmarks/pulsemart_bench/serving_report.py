@@ -263,13 +263,13 @@ def live_notes(runs: list, preload: int, connections: int, seconds: float, worke
         "mix with no warm-up, so the cache starts cold and every entry it serves was filled "
         "under the load. Cache hit rate: answers with `X-Cache: hit`; stale: answers with "
         "`X-Cache: stale`, read from the database because the worker's poller had not read the "
-        "change log within the 0.25 s bound (each is a miss the cache could not keep). Machine cores: the whole "
-        "machine's busy CPU over the mix's run; by part of the stack, each process's CPU over the same run (`process_cpu.py`). One connection: after the mix, once "
-        "the machine is back under one busy core (the mix's exposures decided), each route's "
-        "requests of the mix alone, one connection for 5 s each, the trickle still folding and "
-        "the cache as the load left it; each recommendation still sets off its exposure. Targets: "
-        + "; ".join(live_verdicts(runs))
-        + "."
+        "change log within the 0.25 s bound (each is a miss the cache could not keep). "
+        "Machine cores: the whole machine's busy CPU over the mix's run; by part of the stack, "
+        "each process's CPU over the same run (`process_cpu.py`). One connection: after the "
+        "mix, once the machine is back under one busy core (the mix's exposures decided), each "
+        "route's requests of the mix alone, one connection for 5 s each, the trickle still "
+        "folding and the cache as the load left it; each recommendation still sets off its "
+        "exposure. Targets: " + "; ".join(live_verdicts(runs)) + "."
     )
 
 

@@ -6,8 +6,9 @@ and the answer's bytes to `ExposureLog.offer`, which never blocks and never rais
 - while Kafka acknowledges, `offer` itself turns the answer (its `exposure_part`, kept beside
   it in the response cache) into a `recommendation_exposed` event (the contract's fields; the
   customer id becomes its keyed hash, so no raw id leaves the API) and hands it to
-  librdkafka's producer (C, asynchronous): about 8 µs on the request's thread. Measured, that costs the API less than the same Python work on a thread of its own,
-  which makes the event loop wait for the GIL;
+  librdkafka's producer (C, asynchronous): about 8 µs on the request's thread. Measured,
+  that costs the API less than the same Python work on a thread of its own, which makes the
+  event loop wait for the GIL;
 - otherwise (the broker away, the database not yet read for the key) the answer goes to a
   bounded in-memory queue; a full queue drops and counts.
 
@@ -199,8 +200,9 @@ class ExposureLog:
         """Log one served answer; never blocks, never raises.
 
         While Kafka acknowledges, the event is built and handed to librdkafka right here
-        (about 8 µs from an `exposure_part`): Python work on a thread of its own would cost the API more, since the
-        event loop then waits for the GIL. Otherwise the answer is queued for the thread."""
+        (about 8 µs from an `exposure_part`): Python work on a thread of its own would cost
+        the API more, since the event loop then waits for the GIL. Otherwise the answer is
+        queued for the thread."""
         self.offered += 1
         offer = Offer(recommendation_id, route, body, datetime.now(UTC), shadow)
         producer, pads = self._producer, self._pads

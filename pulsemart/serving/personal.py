@@ -104,7 +104,8 @@ select
     (select trending_as_of from serving.progress) as trending_as_of,
     (select items from session) as session,
     coalesce((select items from history), '[]'::jsonb) as history,
-    (select coalesce(json_agg(json_build_array(product_id, score, shadow) order by rank), '[]'::json)
+    (select coalesce(json_agg(json_build_array(product_id, score, shadow) order by rank),
+                     '[]'::json)
      from model) as model,
     (select coalesce(json_agg(json_build_array(product_id, neighbour_id, score, shadow)
                                order by product_id, score desc), '[]'::json)
@@ -115,7 +116,8 @@ select
     (select coalesce(json_object_agg(p.product_id, json_build_object(
          'product_id', p.product_id, 'description', p.description, 'category', p.category,
          'unit_price', p.unit_price, 'currency', p.currency, 'available', p.available,
-         'stock', p.stock, 'customizable', p.customizable, 'popularity', p.popularity)), '{{}}'::json)
+         'stock', p.stock, 'customizable', p.customizable, 'popularity', p.popularity)),
+         '{{}}'::json)
      from serving.product_state p where p.product_id in (select product_id from candidates))
      as products,
     exists (select 1 from serving.customer_profile where customer_id = %(customer_id)s) as known
@@ -158,6 +160,20 @@ def _item(product: dict[str, Any], chosen: Blended, trending_scores: dict) -> di
     }
 
 
+def personal_params(customer_id: str | None, session_id: str | None) -> dict[str, Any]:
+    """The parameters of `PERSONAL` for a customer (None: anonymous) in a session (None: none)."""
+    return {
+        "model": RECOMMENDER,
+        "customer_id": customer_id,
+        "session_id": session_id,
+        # A customer keeps their arm across sessions; an anonymous shopper, their session's.
+        "unit": customer_id if customer_id is not None else session_id,
+        "personal": customer_id is not None,
+        "popularity": POPULARITY,
+        "pool": TRENDING_POOL,
+    }
+
+
 async def personal_recommendations(
     conn: AsyncConnection,
     customer_id: str | None,
@@ -169,19 +185,7 @@ async def personal_recommendations(
     from the version of the shopper's experiment arm (the champion outside an experiment).
     In a shadow experiment's buckets the answer also holds `shadow`: what the challenger would
     have shown, for the exposure log only (the API never sends it)."""
-    cur = await conn.execute(
-        PERSONAL,
-        {
-            "model": RECOMMENDER,
-            "customer_id": customer_id,
-            "session_id": session_id,
-            # A customer keeps their arm across sessions; an anonymous shopper, their session's.
-            "unit": customer_id if customer_id is not None else session_id,
-            "personal": customer_id is not None,
-            "popularity": POPULARITY,
-            "pool": TRENDING_POOL,
-        },
-    )
+    cur = await conn.execute(PERSONAL, personal_params(customer_id, session_id))
     row = await one_row_async(cur)  # every column is a scalar subquery: always one row
     (
         version,

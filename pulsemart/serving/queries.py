@@ -77,12 +77,16 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def search_params(filters: SearchFilters) -> dict:
+    """The parameters of `SEARCH[filters.sort]`."""
+    return {**filters.__dict__, "pattern": _like_pattern(filters.q) if filters.q else None}
+
+
 async def search_products(conn: AsyncConnection, filters: SearchFilters) -> list[dict]:
     """Products matching every filter given. A price range with price_min above price_max
     matches nothing (an empty result, not an error)."""
-    params = {**filters.__dict__, "pattern": _like_pattern(filters.q) if filters.q else None}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(SEARCH[filters.sort], params)
+        await cur.execute(SEARCH[filters.sort], search_params(filters))
         return await cur.fetchall()
 
 

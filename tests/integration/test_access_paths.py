@@ -14,9 +14,9 @@ import json
 import pytest
 from psycopg import ClientCursor, sql
 
-from ml.names import POPULARITY, PROPENSITY, RECOMMENDER
-from pulsemart.serving.personal import PERSONAL, SIMILAR, TRENDING_POOL
-from pulsemart.serving.queries import CUSTOMER_PROPENSITY, SEARCH
+from ml.names import PROPENSITY, RECOMMENDER
+from pulsemart.serving.personal import PERSONAL, SIMILAR, personal_params
+from pulsemart.serving.queries import CUSTOMER_PROPENSITY, SEARCH, SearchFilters, search_params
 
 pytestmark = pytest.mark.integration
 
@@ -134,18 +134,6 @@ def assert_indexed(scans, *expected_indexes: str) -> None:
     assert set(expected_indexes) <= used, scans
 
 
-def personal_params(customer_id: str | None, session_id: str | None) -> dict:
-    return {
-        "model": RECOMMENDER,
-        "customer_id": customer_id,
-        "session_id": session_id,
-        "unit": customer_id or session_id,
-        "personal": customer_id is not None,
-        "popularity": POPULARITY,
-        "pool": TRENDING_POOL,
-    }
-
-
 @pytest.mark.parametrize(
     "customer_id, session_id", [("C1", "S1"), ("C1", None), (None, "S1")], ids=str
 )
@@ -187,24 +175,12 @@ def test_similar_reads_by_key(shop):
     assert_indexed(scans, "item_neighbours_pkey", "product_state_pkey")
 
 
-SEARCH_PARAMS = {
-    "q": None,
-    "pattern": None,
-    "category": None,
-    "price_min": None,
-    "price_max": None,
-    "available": None,
-    "customizable": None,
-    "limit": 20,
-}
-
-
 @pytest.mark.parametrize("sort", ["price", "-price", "popularity"])
 def test_a_category_search_reads_its_category(shop, sort):
-    params = {**SEARCH_PARAMS, "category": "Kitchen", "available": True}
+    params = search_params(SearchFilters(category="Kitchen", available=True, sort=sort))
     assert_indexed(scans_of(shop, SEARCH[sort], params), "product_state_category")
 
 
 def test_a_price_range_search_reads_its_range(shop):
-    params = {**SEARCH_PARAMS, "price_min": 10.0, "price_max": 12.0}
+    params = search_params(SearchFilters(price_min=10.0, price_max=12.0, sort="price"))
     assert_indexed(scans_of(shop, SEARCH["price"], params), "product_state_price")

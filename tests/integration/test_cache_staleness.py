@@ -36,10 +36,15 @@ def empty_serving(db) -> None:
     db.commit()
 
 
-def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
+def serve_simulated(settings, db, events: int, seed: int) -> None:
+    """Empty serving tables, then `events` simulated events landed, decided and folded."""
     empty_serving(db)
-    produce_simulated(fresh_stream, list(generate(400, seed=23)))
-    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    produce_simulated(settings, list(generate(events, seed=seed)))
+    catch_up(settings, defs, TOPICS, serve=True)
+
+
+def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
+    serve_simulated(fresh_stream, db, 400, 23)
     product = db.execute(
         "select product_id from serving.product_state where unit_price is not null "
         "order by product_id limit 1"
@@ -87,9 +92,7 @@ def test_no_answer_is_staler_than_the_bound(fresh_stream, db):
 
 
 def test_a_fold_drops_only_the_answers_that_depend_on_what_it_touched(fresh_stream, db):
-    empty_serving(db)
-    produce_simulated(fresh_stream, list(generate(400, seed=29)))
-    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    serve_simulated(fresh_stream, db, 400, 29)
     product, category = db.execute(
         "select product_id, category from serving.product_state "
         "where unit_price is not null and category is not null order by product_id limit 1"
@@ -141,9 +144,7 @@ def test_a_fold_drops_only_the_answers_that_depend_on_what_it_touched(fresh_stre
 def test_a_view_keeps_a_price_search_in_memory_and_shows_the_new_counters(fresh_stream, db):
     # Views are most of a shop's events and move only counters: an answer ordered by price
     # keeps its shape, and the viewed product's row is read again by the poller.
-    empty_serving(db)
-    produce_simulated(fresh_stream, list(generate(400, seed=31)))
-    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    serve_simulated(fresh_stream, db, 400, 31)
     product, category, price, views = db.execute(
         "select product_id, category, unit_price, views from serving.product_state "
         "where unit_price is not null and category is not null order by product_id limit 1"
@@ -186,9 +187,7 @@ def test_a_catalog_event_that_changes_no_value_is_not_a_catalog_change(fresh_str
     """A catalog sync re-sending a product's known price moves its event time but no value:
     the fold does not log a catalog change, so the answers that depend on the catalog's
     attributes stay in the cache. A new price is one."""
-    empty_serving(db)
-    produce_simulated(fresh_stream, list(generate(300, seed=31)))
-    catch_up(fresh_stream, defs, TOPICS, serve=True)
+    serve_simulated(fresh_stream, db, 300, 31)
     product, price = db.execute(
         "select product_id, unit_price from serving.product_state "
         "where unit_price is not null order by product_id limit 1"
